@@ -1,0 +1,197 @@
+"""Every Cypher statement Sybilscope sends, built in one place.
+
+Values always travel as parameters. The only things formatted into query text are labels,
+relationship types and property names, and each builder takes them through the schema
+whitelist (``check_label``/``check_rel_type``) or the identifier check below first; hop counts
+are validated integers. Writes are batched with ``UNWIND $rows``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from graph.schema import INDEXES, KEY_PROPERTY, Label, Rel, check_label, check_rel_type, key_of
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def property_name(name: str) -> str:
+    """A property name safe to put in query text, backticked; refuses anything else."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"invalid property name {name!r}")
+    return f"`{name}`"
+
+
+def _label(label: str) -> str:
+    return f"`{check_label(label).value}`"
+
+
+def _rel_pattern(rel_types: Sequence[str] | None) -> str:
+    """``:A|B`` for a typed pattern, empty for any type."""
+    if not rel_types:
+        return ""
+    return ":" + "|".join(f"`{check_rel_type(t).value}`" for t in rel_types)
+
+
+def key_expression(var: str) -> str:
+    """A CASE expression giving the key of node ``var`` whatever its label."""
+    if not _IDENTIFIER.match(var):
+        raise ValueError(f"invalid variable {var!r}")
+    whens = " ".join(
+        f"WHEN '{label.value}' THEN {var}.{property_name(prop)}" for label, prop in KEY_PROPERTY.items()
+    )
+    return f"CASE labels({var})[0] {whens} END"
+
+
+# ---- schema ---------------------------------------------------------------------------------
+
+
+def schema_statements() -> list[str]:
+    """Uniqueness constraints on every key and the secondary indexes, all idempotent."""
+    statements = [
+        f"CREATE CONSTRAINT {label.value.lower()}_key IF NOT EXISTS "
+        f"FOR (n:{_label(label)}) REQUIRE n.{property_name(prop)} IS UNIQUE"
+        for label, prop in KEY_PROPERTY.items()
+    ]
+    statements += [
+        f"CREATE INDEX {label.value.lower()}_{prop} IF NOT EXISTS FOR (n:{_label(label)}) ON (n.{property_name(prop)})"
+        for label, prop in INDEXES
+    ]
+    return statements
+
+
+# ---- writes ---------------------------------------------------------------------------------
+
+
+def merge_nodes(label: str) -> str:
+    """Rows: ``{key, props}``. A null in props removes that property."""
+    key = property_name(key_of(label))
+    return f"UNWIND $rows AS row MERGE (n:{_label(label)} {{{key}: row.key}}) SET n += row.props RETURN count(*) AS written"
+
+
+def merge_relationships(rel_type: str, start_label: str, end_label: str) -> str:
+    """Rows: ``{start, end, props}``; missing end nodes are created with their key only."""
+    skey = property_name(key_of(start_label))
+    ekey = property_name(key_of(end_label))
+    return (
+        "UNWIND $rows AS row "
+        f"MERGE (a:{_label(start_label)} {{{skey}: row.start}}) "
+        f"MERGE (b:{_label(end_label)} {{{ekey}: row.end}}) "
+        f"MERGE (a)-[r{_rel_pattern([rel_type])}]->(b) "
+        "SET r += row.props RETURN count(*) AS written"
+    )
+
+
+def delete_label_chunk(label: str) -> str:
+    """Deletes up to $chunk nodes of a label; run until it returns 0."""
+    return f"MATCH (n:{_label(label)}) WITH n LIMIT $chunk DETACH DELETE n RETURN count(*) AS deleted"
+
+
+def delete_relationships_chunk(rel_type: str) -> str:
+    return f"MATCH ()-[r{_rel_pattern([rel_type])}]->() WITH r LIMIT $chunk DELETE r RETURN count(*) AS deleted"
+
+
+DELETE_BY_IDS = "MATCH (n) WHERE elementId(n) IN $ids DETACH DELETE n RETURN count(*) AS deleted"
+
+
+# ---- reads ----------------------------------------------------------------------------------
+
+
+def resolve_refs(labels: Sequence[str]) -> str:
+    """Element ids of nodes named by key, one UNION branch per label (parameter ``$keys<i>``)."""
+    branches = [
+        f"UNWIND $keys{i} AS k MATCH (n:{_label(label)} {{{property_name(key_of(label))}: k}}) "
+        f"RETURN elementId(n) AS id, '{check_label(label).value}' AS label, k AS key"
+        for i, label in enumerate(labels)
+    ]
+    return " UNION ALL ".join(branches)
+
+
+def get_node(label: str) -> str:
+    key = property_name(key_of(label))
+    return f"MATCH (n:{_label(label)} {{{key}: $key}}) RETURN properties(n) AS props"
+
+
+def find_nodes(label: str, where: Sequence[str], with_limit: bool) -> str:
+    key = property_name(key_of(label))
+    conditions = " AND ".join(f"n.{property_name(p)} = $where.{property_name(p)}" for p in where)
+    where_clause = f" WHERE {conditions}" if conditions else ""
+    limit = " LIMIT $limit" if with_limit else ""
+    return (
+        f"MATCH (n:{_label(label)}){where_clause} "
+        f"RETURN n.{key} AS key, properties(n) AS props ORDER BY key{limit}"
+    )
+
+
+def iter_nodes(label: str) -> str:
+    key = property_name(key_of(label))
+    return f"MATCH (n:{_label(label)}) RETURN n.{key} AS key, properties(n) AS props"
+
+
+def iter_relationships(rel_type: str) -> str:
+    return (
+        f"MATCH (a)-[r{_rel_pattern([rel_type])}]->(b) "
+        f"RETURN labels(a)[0] AS sl, {key_expression('a')} AS sk, "
+        f"labels(b)[0] AS el, {key_expression('b')} AS ek, properties(r) AS props"
+    )
+
+
+def neighbour_candidates(rel_types: Sequence[str] | None) -> str:
+    """Distinct neighbours of the seeds (by element id) with their degree over the same types."""
+    pattern = _rel_pattern(rel_types)
+    return (
+        "MATCH (s) WHERE elementId(s) IN $ids "
+        f"MATCH (s)-[{pattern}]-(m) WHERE NOT elementId(m) IN $ids "
+        "WITH DISTINCT m "
+        f"RETURN elementId(m) AS id, labels(m)[0] AS label, {key_expression('m')} AS key, "
+        f"COUNT {{ (m)-[{pattern}]-() }} AS degree"
+    )
+
+
+NODES_BY_IDS = (
+    "MATCH (n) WHERE elementId(n) IN $ids "
+    "RETURN elementId(n) AS id, labels(n)[0] AS label, properties(n) AS props"
+)
+
+
+def relationships_touching(rel_types: Sequence[str] | None) -> str:
+    """Relationships from the nodes ``$from`` to the nodes ``$to`` (either direction)."""
+    return (
+        "MATCH (s) WHERE elementId(s) IN $from "
+        f"MATCH (s)-[r{_rel_pattern(rel_types)}]-(m) WHERE elementId(m) IN $to "
+        "WITH DISTINCT r "
+        "RETURN type(r) AS type, elementId(startNode(r)) AS start, elementId(endNode(r)) AS end, "
+        "properties(r) AS props"
+    )
+
+
+def shortest_path(rel_types: Sequence[str] | None, max_hops: int) -> str:
+    if not isinstance(max_hops, int) or not 1 <= max_hops <= 15:
+        raise ValueError("max_hops must be an integer from 1 to 15")
+    return (
+        "MATCH (a) WHERE elementId(a) = $a MATCH (b) WHERE elementId(b) = $b "
+        f"MATCH p = shortestPath((a)-[{_rel_pattern(rel_types)}*..{max_hops}]-(b)) "
+        "RETURN [n IN nodes(p) | {id: elementId(n), label: labels(n)[0], props: properties(n)}] AS nodes, "
+        "[r IN relationships(p) | {type: type(r), start: elementId(startNode(r)), "
+        "end: elementId(endNode(r)), props: properties(r)}] AS rels"
+    )
+
+
+def degrees(rel_types: Sequence[str] | None) -> str:
+    return (
+        "MATCH (n) WHERE elementId(n) IN $ids "
+        f"RETURN elementId(n) AS id, COUNT {{ (n)-[{_rel_pattern(rel_types)}]-() }} AS degree"
+    )
+
+
+def counts() -> str:
+    """One round trip: every label's and every type's count, each from the count store."""
+    parts = [f"CALL {{ MATCH (n:{_label(label)}) RETURN count(n) AS n{i} }}" for i, label in enumerate(Label)]
+    parts += [f"CALL {{ MATCH ()-[r{_rel_pattern([rel])}]->() RETURN count(r) AS r{i} }}" for i, rel in enumerate(Rel)]
+    returns = [f"n{i} AS `{label.value}`" for i, label in enumerate(Label)]
+    returns += [f"r{i} AS `{rel.value}`" for i, rel in enumerate(Rel)]
+    return " ".join(parts) + " RETURN " + ", ".join(returns)
+
+
+PING = "RETURN 1 AS ok"

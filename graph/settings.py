@@ -1,0 +1,129 @@
+"""The one table of settings: name, default, help text, and the ``SYBILSCOPE_*`` variable.
+
+A value comes from, in order of precedence: an explicit override (a CLI option), the
+environment variable, or the default. ``Settings.source`` says which, so
+``sybilscope settings`` can show where every value came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SYBILSCOPE_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    kind: type = str
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Where things live
+    Setting("workspace", ".sybilscope", "Workspace directory: embedded graph, staging, quarantine, local Neo4j data."),
+    Setting("store", "embedded", "Graph store: 'embedded' (networkx, persisted in the workspace) or a bolt:// / neo4j:// URI."),
+    # Neo4j connection
+    Setting("neo4j_user", "neo4j", "Neo4j user name (the local server runs without auth; any value works there)."),
+    Setting("neo4j_password", "", "Neo4j password; empty means no authentication."),
+    Setting("neo4j_database", "neo4j", "Neo4j database name."),
+    Setting("neo4j_connect_timeout", 10.0, "Seconds to wait for a Neo4j connection before giving up.", float),
+    # Local Neo4j server
+    Setting("neo4j_version", "5.26.19", "Neo4j Community version the local server gathers from Maven Central."),
+    Setting("neo4j_bolt_port", 7687, "Bolt port of the local Neo4j server (127.0.0.1 only).", int),
+    Setting("neo4j_heap", "2g", "Java heap (-Xmx) of the local Neo4j server."),
+    Setting("neo4j_pagecache", "2g", "Page cache size of the local Neo4j server."),
+    Setting("neo4j_start_timeout", 180.0, "Seconds 'neo4j start' waits for Bolt to answer (jar download excluded).", float),
+    Setting("neo4j_cache_dir", "", "Where gathered Neo4j jars are cached; empty means ~/.cache/sybilscope."),
+    # Loading
+    Setting("batch_size", 5000, "Rows per write batch (UNWIND $rows) when writing to the graph store.", int),
+    Setting("hash_salt", "", "Salt for hashing e-mails, phones and billing names; empty means a random salt kept in the workspace."),
+    # Detection
+    Setting("hub_max_accounts", 50, "A shared value (IP, network, card, device, template) used by more accounts than this is a hub: suppressed as link evidence and reported.", int),
+    Setting("flag_threshold", 0.5, "A cluster is flagged when its score is at least this (0-1).", float),
+    # UI
+    Setting("ui_port", 8501, "Port of 'sybilscope ui'.", int),
+    Setting("ui_degree_cap", 200, "Neighbours with more connections than this are shown as collapsed hubs in the UI.", int),
+    Setting("ui_users_file", "", "YAML file of investigators with hashed passwords; empty means single-user mode."),
+    Setting("ui_identity_header", "", "HTTP header carrying the investigator's name when behind an authenticating proxy."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce(setting: Setting, raw: Any) -> Any:
+    if setting.kind is bool and isinstance(raw, str):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    try:
+        return setting.kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"setting {setting.name} ({setting.env_var}) expects {setting.kind.__name__}, got {raw!r}"
+        ) from exc
+
+
+class Settings:
+    """Resolved values of every setting, each with the source it came from."""
+
+    def __init__(
+        self,
+        overrides: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._values: dict[str, Any] = {}
+        self._sources: dict[str, str] = {}
+        for setting in SETTINGS:
+            if overrides and overrides.get(setting.name) is not None:
+                self._values[setting.name] = _coerce(setting, overrides[setting.name])
+                self._sources[setting.name] = "option"
+            elif env.get(setting.env_var, "") != "":
+                self._values[setting.name] = _coerce(setting, env[setting.env_var])
+                self._sources[setting.name] = f"env {setting.env_var}"
+            else:
+                self._values[setting.name] = setting.default
+                self._sources[setting.name] = "default"
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in _BY_NAME:
+            raise KeyError(f"unknown setting {name!r}")
+        return self._values[name]
+
+    def source(self, name: str) -> str:
+        return self._sources[name]
+
+    @property
+    def workspace(self) -> Path:
+        return Path(self["workspace"]).expanduser().resolve()
+
+    @property
+    def is_neo4j(self) -> bool:
+        return str(self["store"]).startswith(("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://"))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per setting, for ``sybilscope settings``; secrets are masked."""
+        out = []
+        for setting in SETTINGS:
+            value = self._values[setting.name]
+            if setting.name in {"neo4j_password", "hash_salt"} and value:
+                value = "********"
+            out.append(
+                {
+                    "name": setting.name,
+                    "value": value,
+                    "default": setting.default,
+                    "source": self._sources[setting.name],
+                    "env_var": setting.env_var,
+                    "help": setting.help,
+                }
+            )
+        return out

@@ -1,0 +1,389 @@
+"""The GraphStore contract: what every store (embedded networkx, Neo4j) must do, identically.
+
+Public methods are final templates: they check labels and types against the schema whitelist,
+log, and translate any backend failure into a StoreError that names the operation. Stores
+implement the ``_``-prefixed hooks only. The contract test suite (tests/contract) runs against
+every store, so behaviour that is specified here is behaviour both stores have.
+
+Identifiers: a node is ``(label, key)``; a relationship is ``(start, type, end)``.
+Ordering: wherever a list is returned it is sorted by (label, key) so stores agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, final
+
+from graph.schema import (
+    SchemaError,
+    check_label,
+    check_property_value,
+    check_rel_spec,
+    check_rel_type,
+    key_of,
+)
+
+logger = logging.getLogger(__name__)
+
+NodeKey = tuple[str, str]
+"""(label, key value): how a node is named across the stores."""
+
+
+@dataclass(frozen=True)
+class Node:
+    label: str
+    key: str
+    props: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def ref(self) -> NodeKey:
+        return (self.label, self.key)
+
+
+@dataclass(frozen=True)
+class Relationship:
+    type: str
+    start: NodeKey
+    end: NodeKey
+    props: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def ref(self) -> tuple[NodeKey, str, NodeKey]:
+        return (self.start, self.type, self.end)
+
+
+@dataclass
+class Subgraph:
+    """Nodes and the relationships among them, as returned by expand, subgraph and path."""
+
+    nodes: list[Node] = field(default_factory=list)
+    relationships: list[Relationship] = field(default_factory=list)
+    truncated: bool = False
+    """True when a limit cut the result short."""
+    hubs: dict[NodeKey, int] = field(default_factory=dict)
+    """Neighbours left out because their degree exceeded the degree cap, with that degree."""
+
+    def node_refs(self) -> set[NodeKey]:
+        return {n.ref for n in self.nodes}
+
+    def rel_refs(self) -> set[tuple[NodeKey, str, NodeKey]]:
+        return {r.ref for r in self.relationships}
+
+
+class StoreError(RuntimeError):
+    """A store operation failed; the message names the operation and the store."""
+
+    def __init__(self, operation: str, store: str, cause: BaseException | str) -> None:
+        self.operation = operation
+        self.store = store
+        self.cause = cause
+        super().__init__(f"{store} store: {operation} failed: {cause}")
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached at all (wrong URI, server down, bad credentials)."""
+
+
+def _sorted_nodes(nodes: Iterable[Node]) -> list[Node]:
+    return sorted(nodes, key=lambda n: (n.label, n.key))
+
+
+def _sorted_rels(rels: Iterable[Relationship]) -> list[Relationship]:
+    return sorted(rels, key=lambda r: (r.start, r.type, r.end))
+
+
+def _clean_props(props: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in props.items():
+        check_property_value(name, value)
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+class GraphStore(ABC):
+    """The operations investigations, loaders and detection need from a graph store."""
+
+    name: str = "graph"
+
+    # ---- writes -------------------------------------------------------------------------
+
+    @final
+    def upsert_nodes(self, label: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Merge nodes of ``label`` on their key property; other properties in a row are set
+        (a ``None`` value removes the property). Returns the number of rows written."""
+        lab = check_label(label)
+        key = key_of(lab)
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            if row.get(key) in (None, ""):
+                raise SchemaError(f"{lab} row without its key property {key!r}: {dict(row)!r}")
+            props = _clean_props({k: v for k, v in row.items() if k != key})
+            batch.append({"key": str(row[key]), "props": props})
+        if not batch:
+            return 0
+        return self._run("upsert_nodes", self._upsert_nodes, lab.value, key, batch)
+
+    @final
+    def upsert_relationships(
+        self, rel_type: str, start_label: str, end_label: str, rows: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Merge relationships; each row is ``{"start": key, "end": key, **props}``. Missing end
+        nodes are created with just their key (so loading order does not matter)."""
+        spec = check_rel_spec(rel_type, start_label, end_label)
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            start, end = row.get("start"), row.get("end")
+            if start in (None, "") or end in (None, ""):
+                raise SchemaError(f"{rel_type} row without start or end key: {dict(row)!r}")
+            props = _clean_props({k: v for k, v in row.items() if k not in ("start", "end")})
+            batch.append({"start": str(start), "end": str(end), "props": props})
+        if not batch:
+            return 0
+        return self._run(
+            "upsert_relationships",
+            self._upsert_relationships,
+            spec.type.value,
+            spec.start.value,
+            spec.end.value,
+            batch,
+        )
+
+    @final
+    def delete_label(self, label: str) -> int:
+        """Delete every node of ``label`` with its relationships (for re-runs). Returns count."""
+        lab = check_label(label)
+        return self._run("delete_label", self._delete_label, lab.value)
+
+    @final
+    def delete_relationships(self, rel_type: str) -> int:
+        """Delete every relationship of ``rel_type``. Returns count."""
+        return self._run("delete_relationships", self._delete_relationships, check_rel_type(rel_type).value)
+
+    @final
+    def delete_nodes(self, refs: Sequence[NodeKey]) -> int:
+        """Delete the named nodes with their relationships. Returns how many existed."""
+        checked = [(check_label(lab).value, str(key)) for lab, key in refs]
+        return self._run("delete_nodes", self._delete_nodes, checked)
+
+    @final
+    @contextmanager
+    def batch(self) -> Iterator[GraphStore]:
+        """A batch boundary: writes inside are committed together at exit on the embedded store
+        (one atomic file write); on Neo4j each UNWIND chunk commits by itself, and MERGE makes a
+        re-run of an interrupted batch safe."""
+        self._begin_batch()
+        ok = False
+        try:
+            yield self
+            ok = True
+        finally:
+            self._run("end_batch", self._end_batch, ok)
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    @final
+    def get_node(self, label: str, key: str) -> Node | None:
+        lab = check_label(label)
+        return self._run("get_node", self._get_node, lab.value, str(key))
+
+    @final
+    def find_nodes(
+        self, label: str, where: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> list[Node]:
+        """Nodes of ``label`` whose properties equal every value in ``where``, sorted by key."""
+        lab = check_label(label)
+        filters = _clean_props(where or {})
+        return self._run("find_nodes", self._find_nodes, lab.value, filters, limit)
+
+    @final
+    def iter_nodes(self, label: str) -> Iterator[Node]:
+        """Stream every node of ``label`` (order unspecified)."""
+        lab = check_label(label)
+        yield from self._stream("iter_nodes", self._iter_nodes, lab.value)
+
+    @final
+    def iter_relationships(self, rel_type: str) -> Iterator[Relationship]:
+        """Stream every relationship of ``rel_type`` (order unspecified)."""
+        yield from self._stream(
+            "iter_relationships", self._iter_relationships, check_rel_type(rel_type).value
+        )
+
+    @final
+    def relationships_between(
+        self, refs: Sequence[NodeKey], rel_types: Sequence[str] | None = None
+    ) -> list[Relationship]:
+        """Relationships (of the given types, or any) whose both ends are among ``refs``."""
+        return self.subgraph(refs, rel_types).relationships
+
+    @final
+    def neighbours(
+        self,
+        refs: Sequence[NodeKey],
+        rel_types: Sequence[str] | None = None,
+        limit: int = 500,
+        degree_cap: int | None = None,
+    ) -> Subgraph:
+        """The given nodes, their neighbours over ``rel_types`` (either direction), and the
+        relationships joining them.
+
+        A neighbour with more than ``degree_cap`` relationships of those types is a hub: it is
+        left out and reported in ``hubs`` with its degree, so one carrier-NAT IP shared by
+        50,000 accounts does not flood the view. At most ``limit`` neighbours are returned,
+        the first by (label, key); ``truncated`` says whether more existed.
+        """
+        checked = [(check_label(lab).value, str(key)) for lab, key in refs]
+        types = [check_rel_type(t).value for t in rel_types] if rel_types else None
+        sub: Subgraph = self._run("neighbours", self._neighbours, checked, types, limit, degree_cap)
+        sub.nodes = _sorted_nodes(sub.nodes)
+        sub.relationships = _sorted_rels(sub.relationships)
+        return sub
+
+    @final
+    def subgraph(self, refs: Sequence[NodeKey], rel_types: Sequence[str] | None = None) -> Subgraph:
+        """The nodes named (those that exist) and the relationships among them."""
+        checked = [(check_label(lab).value, str(key)) for lab, key in refs]
+        types = [check_rel_type(t).value for t in rel_types] if rel_types else None
+        sub: Subgraph = self._run("subgraph", self._subgraph, checked, types)
+        sub.nodes = _sorted_nodes(sub.nodes)
+        sub.relationships = _sorted_rels(sub.relationships)
+        return sub
+
+    @final
+    def shortest_path(
+        self,
+        start: NodeKey,
+        end: NodeKey,
+        rel_types: Sequence[str] | None = None,
+        max_hops: int = 6,
+    ) -> Subgraph | None:
+        """A shortest path (ignoring direction) from ``start`` to ``end`` over ``rel_types``,
+        at most ``max_hops`` long; nodes are in path order (start first), relationships too.
+        None if there is none. Among equally short paths, which one is unspecified."""
+        a = (check_label(start[0]).value, str(start[1]))
+        b = (check_label(end[0]).value, str(end[1]))
+        types = [check_rel_type(t).value for t in rel_types] if rel_types else None
+        if not 1 <= max_hops <= 15:
+            raise SchemaError("max_hops must be between 1 and 15")
+        return self._run("shortest_path", self._shortest_path, a, b, types, max_hops)
+
+    @final
+    def degrees(self, refs: Sequence[NodeKey], rel_types: Sequence[str] | None = None) -> dict[NodeKey, int]:
+        """Number of relationships (of the given types, either direction) of each named node."""
+        checked = [(check_label(lab).value, str(key)) for lab, key in refs]
+        types = [check_rel_type(t).value for t in rel_types] if rel_types else None
+        return self._run("degrees", self._degrees, checked, types)
+
+    @final
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{"nodes": {label: n}, "relationships": {type: n}}``, zero counts left out."""
+        out: dict[str, dict[str, int]] = self._run("counts", self._counts)
+        return {
+            "nodes": {k: v for k, v in sorted(out["nodes"].items()) if v},
+            "relationships": {k: v for k, v in sorted(out["relationships"].items()) if v},
+        }
+
+    @final
+    def ping(self) -> None:
+        """Raise StoreUnavailable if the store cannot be used."""
+        try:
+            self._ping()
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated for the user
+            raise StoreUnavailable("connect", self.name, exc) from exc
+
+    def close(self) -> None:
+        """Release what the store holds (the injected driver is closed by whoever made it)."""
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the template's error translation ------------------------------------------------
+
+    @final
+    def _run(self, operation: str, fn: Any, *args: Any) -> Any:
+        logger.debug("%s store: %s", self.name, operation)
+        try:
+            return fn(*args)
+        except (StoreError, SchemaError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated to a domain error naming the op
+            raise self._translate(operation, exc) from exc
+
+    @final
+    def _stream(self, operation: str, fn: Any, *args: Any) -> Iterator[Any]:
+        try:
+            yield from fn(*args)
+        except (StoreError, SchemaError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated to a domain error naming the op
+            raise self._translate(operation, exc) from exc
+
+    def _translate(self, operation: str, exc: Exception) -> StoreError:
+        return StoreError(operation, self.name, exc)
+
+    # ---- hooks each store implements ------------------------------------------------------
+
+    @abstractmethod
+    def _upsert_nodes(self, label: str, key: str, rows: list[dict[str, Any]]) -> int: ...
+
+    @abstractmethod
+    def _upsert_relationships(
+        self, rel_type: str, start_label: str, end_label: str, rows: list[dict[str, Any]]
+    ) -> int: ...
+
+    @abstractmethod
+    def _delete_label(self, label: str) -> int: ...
+
+    @abstractmethod
+    def _delete_relationships(self, rel_type: str) -> int: ...
+
+    @abstractmethod
+    def _delete_nodes(self, refs: list[NodeKey]) -> int: ...
+
+    def _begin_batch(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def _end_batch(self, ok: bool) -> None:  # noqa: B027 - optional hook
+        pass
+
+    @abstractmethod
+    def _get_node(self, label: str, key: str) -> Node | None: ...
+
+    @abstractmethod
+    def _find_nodes(self, label: str, where: dict[str, Any], limit: int | None) -> list[Node]: ...
+
+    @abstractmethod
+    def _iter_nodes(self, label: str) -> Iterator[Node]: ...
+
+    @abstractmethod
+    def _iter_relationships(self, rel_type: str) -> Iterator[Relationship]: ...
+
+    @abstractmethod
+    def _neighbours(
+        self, refs: list[NodeKey], rel_types: list[str] | None, limit: int, degree_cap: int | None
+    ) -> Subgraph: ...
+
+    @abstractmethod
+    def _subgraph(self, refs: list[NodeKey], rel_types: list[str] | None) -> Subgraph: ...
+
+    @abstractmethod
+    def _shortest_path(
+        self, start: NodeKey, end: NodeKey, rel_types: list[str] | None, max_hops: int
+    ) -> Subgraph | None: ...
+
+    @abstractmethod
+    def _degrees(self, refs: list[NodeKey], rel_types: list[str] | None) -> dict[NodeKey, int]: ...
+
+    @abstractmethod
+    def _counts(self) -> dict[str, dict[str, int]]: ...
+
+    @abstractmethod
+    def _ping(self) -> None: ...

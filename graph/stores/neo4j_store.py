@@ -1,0 +1,276 @@
+"""The team store: Neo4j over Bolt, with an injected driver.
+
+Reads route to READ (so a cluster's readers can serve them); writes go in ``UNWIND $rows``
+chunks of ``batch_size``. Every statement comes from ``graph.cypher``. Driver errors become a
+StoreError naming the operation, and an unreachable server a StoreUnavailable naming the URI
+and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import neo4j
+from neo4j import RoutingControl
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
+
+from graph import cypher
+from graph.schema import key_of
+from graph.store import GraphStore, Node, NodeKey, Relationship, StoreError, StoreUnavailable, Subgraph
+
+DELETE_CHUNK = 10_000
+
+
+class Neo4jStore(GraphStore):
+    """A GraphStore on a Neo4j server or cluster reached through ``driver``."""
+
+    name = "neo4j"
+
+    def __init__(
+        self,
+        driver: neo4j.Driver,
+        database: str | None = None,
+        *,
+        uri: str = "",
+        batch_size: int = 5000,
+        close_driver: bool = False,
+    ) -> None:
+        self.driver = driver
+        self.database = database or None
+        self.uri = uri
+        self.batch_size = max(1, batch_size)
+        self._close_driver = close_driver
+
+    def close(self) -> None:
+        if self._close_driver:
+            self.driver.close()
+
+    def ensure_schema(self) -> None:
+        """Create the key constraints and indexes (idempotent)."""
+
+        def run() -> None:
+            for statement in cypher.schema_statements():
+                self._write_query(statement)
+
+        self._run("ensure_schema", run)
+
+    def _translate(self, operation: str, exc: Exception) -> StoreError:
+        where = self.uri or "the configured server"
+        if isinstance(exc, ServiceUnavailable):
+            return StoreUnavailable(
+                operation,
+                self.name,
+                f"cannot reach Neo4j at {where} ({exc}); start the local server with "
+                "'sybilscope neo4j start' or point --store / SYBILSCOPE_STORE at a running one",
+            )
+        if isinstance(exc, AuthError):
+            return StoreUnavailable(
+                operation,
+                self.name,
+                f"Neo4j at {where} refused the credentials; set SYBILSCOPE_NEO4J_USER and "
+                "SYBILSCOPE_NEO4J_PASSWORD",
+            )
+        if isinstance(exc, Neo4jError):
+            return StoreError(operation, self.name, f"{exc.code}: {exc.message}")
+        return StoreError(operation, self.name, exc)
+
+    # ---- plumbing ---------------------------------------------------------------------------
+
+    def _read_query(self, query: str, **params: Any) -> list[neo4j.Record]:
+        records, _, _ = self.driver.execute_query(
+            query, parameters_=params, routing_=RoutingControl.READ, database_=self.database
+        )
+        return list(records)
+
+    def _write_query(self, query: str, **params: Any) -> list[neo4j.Record]:
+        records, _, _ = self.driver.execute_query(
+            query, parameters_=params, routing_=RoutingControl.WRITE, database_=self.database
+        )
+        return list(records)
+
+    def _stream_query(self, query: str, **params: Any) -> Iterator[neo4j.Record]:
+        """Stream a large read without holding every record in memory."""
+        with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+            yield from session.run(query, params)
+
+    def _chunks(self, rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        for i in range(0, len(rows), self.batch_size):
+            yield rows[i : i + self.batch_size]
+
+    @staticmethod
+    def _without_key(label: str, props: dict[str, Any]) -> dict[str, Any]:
+        props = dict(props)
+        props.pop(key_of(label), None)
+        return props
+
+    def _resolve(self, refs: list[NodeKey]) -> dict[str, NodeKey]:
+        """Element id -> (label, key) for the named nodes that exist."""
+        by_label: dict[str, list[str]] = {}
+        for label, key in dict.fromkeys(refs):
+            by_label.setdefault(label, []).append(key)
+        if not by_label:
+            return {}
+        labels = list(by_label)
+        params = {f"keys{i}": by_label[label] for i, label in enumerate(labels)}
+        records = self._read_query(cypher.resolve_refs(labels), **params)
+        return {r["id"]: (r["label"], r["key"]) for r in records}
+
+    def _nodes_by_ids(self, ids: dict[str, NodeKey]) -> list[Node]:
+        if not ids:
+            return []
+        records = self._read_query(cypher.NODES_BY_IDS, ids=list(ids))
+        return [
+            Node(ids[r["id"]][0], ids[r["id"]][1], self._without_key(r["label"], r["props"]))
+            for r in records
+        ]
+
+    def _rels_touching(
+        self, from_ids: dict[str, NodeKey], to_ids: dict[str, NodeKey], rel_types: list[str] | None
+    ) -> list[Relationship]:
+        if not from_ids or not to_ids:
+            return []
+        records = self._read_query(
+            cypher.relationships_touching(rel_types), **{"from": list(from_ids), "to": list(to_ids)}
+        )
+        known = {**from_ids, **to_ids}
+        return [
+            Relationship(r["type"], known[r["start"]], known[r["end"]], dict(r["props"]))
+            for r in records
+        ]
+
+    # ---- writes -----------------------------------------------------------------------------
+
+    def _upsert_nodes(self, label: str, key: str, rows: list[dict[str, Any]]) -> int:
+        query = cypher.merge_nodes(label)
+        return sum(self._write_query(query, rows=chunk)[0]["written"] for chunk in self._chunks(rows))
+
+    def _upsert_relationships(
+        self, rel_type: str, start_label: str, end_label: str, rows: list[dict[str, Any]]
+    ) -> int:
+        query = cypher.merge_relationships(rel_type, start_label, end_label)
+        return sum(self._write_query(query, rows=chunk)[0]["written"] for chunk in self._chunks(rows))
+
+    def _delete_in_chunks(self, query: str) -> int:
+        total = 0
+        while True:
+            deleted = self._write_query(query, chunk=DELETE_CHUNK)[0]["deleted"]
+            total += deleted
+            if deleted < DELETE_CHUNK:
+                return total
+
+    def _delete_label(self, label: str) -> int:
+        return self._delete_in_chunks(cypher.delete_label_chunk(label))
+
+    def _delete_relationships(self, rel_type: str) -> int:
+        return self._delete_in_chunks(cypher.delete_relationships_chunk(rel_type))
+
+    def _delete_nodes(self, refs: list[NodeKey]) -> int:
+        ids = self._resolve(refs)
+        if not ids:
+            return 0
+        return int(self._write_query(cypher.DELETE_BY_IDS, ids=list(ids))[0]["deleted"])
+
+    # ---- reads ------------------------------------------------------------------------------
+
+    def _get_node(self, label: str, key: str) -> Node | None:
+        records = self._read_query(cypher.get_node(label), key=key)
+        if not records:
+            return None
+        return Node(label, key, self._without_key(label, records[0]["props"]))
+
+    def _find_nodes(self, label: str, where: dict[str, Any], limit: int | None) -> list[Node]:
+        query = cypher.find_nodes(label, list(where), limit is not None)
+        params: dict[str, Any] = {"where": where}
+        if limit is not None:
+            params["limit"] = limit
+        return [
+            Node(label, r["key"], self._without_key(label, r["props"]))
+            for r in self._read_query(query, **params)
+        ]
+
+    def _iter_nodes(self, label: str) -> Iterator[Node]:
+        for r in self._stream_query(cypher.iter_nodes(label)):
+            yield Node(label, r["key"], self._without_key(label, r["props"]))
+
+    def _iter_relationships(self, rel_type: str) -> Iterator[Relationship]:
+        for r in self._stream_query(cypher.iter_relationships(rel_type)):
+            yield Relationship(rel_type, (r["sl"], r["sk"]), (r["el"], r["ek"]), dict(r["props"]))
+
+    def _neighbours(
+        self, refs: list[NodeKey], rel_types: list[str] | None, limit: int, degree_cap: int | None
+    ) -> Subgraph:
+        seeds = self._resolve(refs)
+        if not seeds:
+            return Subgraph()
+        candidates = self._read_query(cypher.neighbour_candidates(rel_types), ids=list(seeds))
+        hubs: dict[NodeKey, int] = {}
+        kept: list[tuple[NodeKey, str]] = []
+        for r in sorted(candidates, key=lambda r: (r["label"], r["key"])):
+            ref = (r["label"], r["key"])
+            if degree_cap is not None and r["degree"] > degree_cap:
+                hubs[ref] = r["degree"]
+            else:
+                kept.append((ref, r["id"]))
+        truncated = len(kept) > limit
+        kept_ids = {node_id: ref for ref, node_id in kept[:limit]}
+        members = {**seeds, **kept_ids}
+        return Subgraph(
+            nodes=self._nodes_by_ids(members),
+            relationships=self._rels_touching(seeds, members, rel_types),
+            truncated=truncated,
+            hubs=hubs,
+        )
+
+    def _subgraph(self, refs: list[NodeKey], rel_types: list[str] | None) -> Subgraph:
+        ids = self._resolve(refs)
+        return Subgraph(nodes=self._nodes_by_ids(ids), relationships=self._rels_touching(ids, ids, rel_types))
+
+    def _shortest_path(
+        self, start: NodeKey, end: NodeKey, rel_types: list[str] | None, max_hops: int
+    ) -> Subgraph | None:
+        ids = self._resolve([start, end])
+        by_ref = {ref: node_id for node_id, ref in ids.items()}
+        if start not in by_ref or end not in by_ref:
+            return None
+        if start == end:
+            return Subgraph(nodes=self._nodes_by_ids({by_ref[start]: start}))
+        records = self._read_query(
+            cypher.shortest_path(rel_types, max_hops), a=by_ref[start], b=by_ref[end]
+        )
+        if not records:
+            return None
+        path_ids: dict[str, NodeKey] = {}
+        nodes = []
+        for n in records[0]["nodes"]:
+            key = n["props"][key_of(n["label"])]
+            path_ids[n["id"]] = (n["label"], key)
+            nodes.append(Node(n["label"], key, self._without_key(n["label"], n["props"])))
+        rels = [
+            Relationship(r["type"], path_ids[r["start"]], path_ids[r["end"]], dict(r["props"]))
+            for r in records[0]["rels"]
+        ]
+        return Subgraph(nodes=nodes, relationships=rels)
+
+    def _degrees(self, refs: list[NodeKey], rel_types: list[str] | None) -> dict[NodeKey, int]:
+        ids = self._resolve(refs)
+        if not ids:
+            return {}
+        records = self._read_query(cypher.degrees(rel_types), ids=list(ids))
+        return {ids[r["id"]]: r["degree"] for r in records}
+
+    def _counts(self) -> dict[str, dict[str, int]]:
+        from graph.schema import Label, Rel
+
+        record = self._read_query(cypher.counts())[0]
+        return {
+            "nodes": {label.value: record[label.value] for label in Label},
+            "relationships": {rel.value: record[rel.value] for rel in Rel},
+        }
+
+    def _ping(self) -> None:
+        try:
+            self.driver.verify_connectivity()
+            self._read_query(cypher.PING)
+        except Exception as exc:
+            raise self._translate("connect", exc) from exc

@@ -1,0 +1,64 @@
+"""The staging area: every accepted input row, normalised and enriched, as Parquet in the workspace.
+
+Loaders write it; detection, evidence export and the UI read it (with DuckDB) to trace any graph
+edge back to its source rows. The graph holds aggregates; the rows stay here.
+
+Layout (``<workspace>/staging/``)::
+
+    <table>/<bundle_id>-<part>.parquet   one set of files per loaded bundle and table
+    templates.parquet                    one row per prompt template (all bundles)
+    bundles.json                         the bundles loaded: id, path, loaded_at, counts
+
+``bundle_id`` is a fingerprint of the bundle's files (names, sizes, content hashes), so loading
+the same bundle again replaces its own files instead of adding copies, and a second bundle adds
+files of its own. Every table's rows carry their provenance: ``_file`` (the file's path relative
+to the bundle) and ``_row`` (1-based data-row number in that file; for JSONL, the line number).
+
+Columns beyond the contract's (input-bundle.md) that loaders add:
+
+- accounts: ``email_domain``, ``email_hash``, ``email_shape``, ``phone_hash`` (raw e-mail and
+  phone are never staged); ``created_at`` as a UTC timestamp.
+- exchanges: ``ts`` as a UTC timestamp; ``ip`` normalised (compressed form); ``network`` (CIDR
+  of the most specific ip_intel network, else the derived /24 or /48); ``template_id``;
+  ``capability`` (coding, agentic, reasoning, math, other); ``cot`` (bool: chain-of-thought
+  elicitation); ``prompt_chars``. The prompt text itself is not kept in exchanges; one example
+  per template lives in templates.parquet.
+- payments: ``billing_name_hash`` instead of ``billing_name``.
+- templates.parquet: ``template_id``, ``template`` (normalised text), ``example`` (one raw prompt,
+  truncated to 2,000 characters), ``capability``, ``cot``, ``minhash`` (list<uint32>, 64 values).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TABLES = ("accounts", "exchanges", "payments", "devices", "ip_intel", "operators", "labels")
+MINHASH_PERMUTATIONS = 64
+
+
+def staging_dir(workspace: Path) -> Path:
+    return workspace / "staging"
+
+
+def table_dir(workspace: Path, table: str) -> Path:
+    if table not in TABLES:
+        raise ValueError(f"unknown staged table {table!r}")
+    return staging_dir(workspace) / table
+
+
+def table_glob(workspace: Path, table: str) -> str:
+    """A DuckDB ``read_parquet`` glob for every staged file of ``table``."""
+    return str(table_dir(workspace, table) / "*.parquet")
+
+
+def has_table(workspace: Path, table: str) -> bool:
+    directory = table_dir(workspace, table)
+    return directory.is_dir() and any(directory.glob("*.parquet"))
+
+
+def templates_path(workspace: Path) -> Path:
+    return staging_dir(workspace) / "templates.parquet"
+
+
+def quarantine_dir(workspace: Path) -> Path:
+    return workspace / "quarantine"
