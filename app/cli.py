@@ -204,11 +204,13 @@ def _register_optional(module: str) -> None:
 
 
 for _module in (
+    "app.commands.generate",
     "app.commands.data",
     "app.commands.detection",
     "app.commands.exports",
     "app.commands.queries",
     "app.commands.ui",
+    "app.commands.demo",
 ):
     _register_optional(_module)
 

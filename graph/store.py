@@ -296,7 +296,7 @@ class GraphStore(ABC):
         except Exception as exc:  # noqa: BLE001 - translated for the user
             raise StoreUnavailable("connect", self.name, exc) from exc
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the store holds (the injected driver is closed by whoever made it)."""
 
     def __enter__(self) -> GraphStore:

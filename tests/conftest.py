@@ -27,8 +27,8 @@ def clear_store(store: GraphStore) -> None:
 @pytest.fixture(scope="session")
 def neo4j_store_session() -> Iterator[GraphStore]:
     from graph.settings import Settings
-    from graph.stores import open_store
     from graph.store import StoreUnavailable
+    from graph.stores import open_store
 
     settings = Settings({"store": TEST_BOLT_URI, "batch_size": 500}, environ={})
     try:

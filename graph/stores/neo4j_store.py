@@ -17,7 +17,15 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from graph import cypher
 from graph.schema import key_of
-from graph.store import GraphStore, Node, NodeKey, Relationship, StoreError, StoreUnavailable, Subgraph
+from graph.store import (
+    GraphStore,
+    Node,
+    NodeKey,
+    Relationship,
+    StoreError,
+    StoreUnavailable,
+    Subgraph,
+)
 
 DELETE_CHUNK = 10_000
 

@@ -1,0 +1,109 @@
+"""Batched upsert throughput of a GraphStore: nodes/s, relationships/s, peak RSS.
+
+Run by hand, one store per process so peak RSS belongs to that store:
+
+    .venv/bin/python bench/store_write.py --store embedded --relationships 1000000
+    .venv/bin/python bench/store_write.py --store bolt://127.0.0.1:7687 --relationships 1000000
+
+Writes a synthetic account/IP graph (accounts = rels/5, IPs = rels/10) into a scratch
+workspace, twice: the second pass measures the MERGE-on-existing (re-load) path. On Neo4j the
+database is emptied first. Prints one JSON line of figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from graph.schema import Label
+from graph.settings import Settings
+from graph.store import GraphStore
+from graph.stores import open_store
+
+
+def accounts(n: int) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        yield {"account_id": f"acct-{i:08d}", "country": "DE", "exchanges": i % 1000, "created_at": "2025-04-22T00:00:00Z"}
+
+
+def used_ip(n_rels: int, n_accounts: int, n_ips: int) -> Iterator[dict[str, Any]]:
+    for i in range(n_rels):
+        # the k-th relationship of an account shifts its IP by 31*k, so every pair is distinct
+        ip = (i * 7919 + (i // n_accounts) * 31) % n_ips
+        yield {
+            "start": f"acct-{i % n_accounts:08d}",
+            "end": f"10.{ip // 65536}.{ip // 256 % 256}.{ip % 256}",
+            "count": i % 50 + 1,
+            "first_seen": "2025-04-22T00:00:00Z",
+            "last_seen": "2025-06-05T00:00:00Z",
+        }
+
+
+def write_pass(store: GraphStore, n_rels: int, chunk: int) -> dict[str, float]:
+    n_accounts, n_ips = n_rels // 5, n_rels // 10
+    t0 = time.perf_counter()
+    with store.batch():
+        rows = list(accounts(n_accounts))
+        for i in range(0, len(rows), chunk):
+            store.upsert_nodes("Account", rows[i : i + chunk])
+        t1 = time.perf_counter()
+        batch: list[dict[str, Any]] = []
+        for row in used_ip(n_rels, n_accounts, n_ips):
+            batch.append(row)
+            if len(batch) == chunk:
+                store.upsert_relationships("USED_IP", "Account", "IP", batch)
+                batch = []
+        if batch:
+            store.upsert_relationships("USED_IP", "Account", "IP", batch)
+        t2 = time.perf_counter()
+    t3 = time.perf_counter()  # batch exit: the embedded store's atomic file write
+    return {
+        "nodes": n_accounts,
+        "relationships": n_rels,
+        "nodes_per_s": round(n_accounts / (t1 - t0)),
+        "relationships_per_s": round(n_rels / (t2 - t1)),
+        "commit_s": round(t3 - t2, 2),
+        "total_s": round(t3 - t0, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", default="embedded")
+    parser.add_argument("--relationships", type=int, default=1_000_000)
+    parser.add_argument("--chunk", type=int, default=50_000, help="rows handed to one upsert call")
+    parser.add_argument("--batch-size", type=int, default=10_000, help="rows per UNWIND on Neo4j")
+    args = parser.parse_args()
+
+    workspace = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    settings = Settings({"workspace": str(workspace), "store": args.store, "batch_size": args.batch_size})
+    store = open_store(settings)
+    for label in Label:
+        store.delete_label(label)
+    first = write_pass(store, args.relationships, args.chunk)
+    again = write_pass(store, args.relationships, args.chunk)
+    counts = store.counts()
+    store.close()
+    print(
+        json.dumps(
+            {
+                "store": store.name,
+                "machine": f"{platform.machine()} {platform.system()}, {__import__('os').cpu_count()} cores",
+                "first_load": first,
+                "reload_same_rows": again,
+                "counts": counts,
+                "peak_rss_mib_python": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
