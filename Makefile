@@ -34,7 +34,8 @@ test: setup system-deps
 	trap 'neo stop >/dev/null || true' EXIT; \
 	$(BIN)/ruff check app graph loaders tests bench; \
 	$(BIN)/mypy; \
-	SYBILSCOPE_TEST_BOLT_URI=bolt://127.0.0.1:$(TEST_BOLT_PORT) $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	SYBILSCOPE_TEST_BOLT_URI=bolt://127.0.0.1:$(TEST_BOLT_PORT) SYBILSCOPE_TEST_WORKSPACE=$(TEST_WORKSPACE) \
+	SYBILSCOPE_TEST_BOLT_PORT=$(TEST_BOLT_PORT) $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check app graph loaders tests bench

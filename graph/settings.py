@@ -38,7 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("neo4j_database", "neo4j", "Neo4j database name."),
     Setting("neo4j_connect_timeout", 10.0, "Seconds to wait for a Neo4j connection before giving up.", float),
     # Local Neo4j server
-    Setting("neo4j_version", "5.26.19", "Neo4j Community version the local server gathers from Maven Central."),
+    Setting("neo4j_version", "5.26.30", "Neo4j Community version the local server gathers from Maven Central."),
     Setting("neo4j_bolt_port", 7687, "Bolt port of the local Neo4j server (127.0.0.1 only).", int),
     Setting("neo4j_heap", "2g", "Java heap (-Xmx) of the local Neo4j server."),
     Setting("neo4j_pagecache", "2g", "Page cache size of the local Neo4j server."),

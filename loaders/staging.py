@@ -9,23 +9,33 @@ Layout (``<workspace>/staging/``)::
     templates.parquet                    one row per prompt template (all bundles)
     bundles.json                         the bundles loaded: id, path, loaded_at, counts
 
+(Also ``.tmp-<bundle_id>/`` while a load stages, and ``.load.lock``; quarantined rows go to
+``<workspace>/quarantine/<bundle_id>.jsonl``, one JSON object per row: table, file, row, reason,
+raw.)
+
 ``bundle_id`` is a fingerprint of the bundle's files (names, sizes, content hashes), so loading
 the same bundle again replaces its own files instead of adding copies, and a second bundle adds
 files of its own. Every table's rows carry their provenance: ``_file`` (the file's path relative
-to the bundle) and ``_row`` (1-based data-row number in that file; for JSONL, the line number).
+to the bundle), ``_row`` (1-based data-row number in that file; for JSONL, the line number) and
+``_bundle`` (the bundle_id). Staged rows passed every row and table rule; duplicates are staged
+once. Timestamps are naive ``TIMESTAMP`` values in UTC.
 
 Columns beyond the contract's (input-bundle.md) that loaders add:
 
 - accounts: ``email_domain``, ``email_hash``, ``email_shape``, ``phone_hash`` (raw e-mail and
   phone are never staged); ``created_at`` as a UTC timestamp.
 - exchanges: ``ts`` as a UTC timestamp; ``ip`` normalised (compressed form); ``network`` (CIDR
-  of the most specific ip_intel network, else the derived /24 or /48); ``template_id``;
-  ``capability`` (coding, agentic, reasoning, math, other); ``cot`` (bool: chain-of-thought
-  elicitation); ``prompt_chars``. The prompt text itself is not kept in exchanges; one example
+  of the most specific ip_intel network known when the bundle was staged, else the derived /24
+  or /48); ``template_id`` (``h:<prompt_hash>`` when only the hash is given); ``capability``
+  (coding, agentic, reasoning, math, other) and ``cot`` (bool: chain-of-thought elicitation),
+  both of the template; ``prompt_chars``. The prompt text itself is not kept in exchanges; one example
   per template lives in templates.parquet.
 - payments: ``billing_name_hash`` instead of ``billing_name``.
 - templates.parquet: ``template_id``, ``template`` (normalised text), ``example`` (one raw prompt,
-  truncated to 2,000 characters), ``capability``, ``cot``, ``minhash`` (list<uint32>, 64 values).
+  truncated to 2,000 characters), ``capability``, ``cot``, ``minhash`` (list<uint32>, 64 values:
+  datasketch ``MinHash(64, seed=1, hashfunc=zlib.crc32)``, scheme ``affine32``, over
+  ``loaders.prompts.shingles``; empty for hash-only templates).
+- ip_intel: ``network`` normalised to its CIDR (host bits masked).
 """
 
 from __future__ import annotations

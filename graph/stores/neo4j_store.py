@@ -30,6 +30,34 @@ from graph.store import (
 DELETE_CHUNK = 10_000
 
 
+def _plain(value: Any) -> Any:
+    """A driver value as plain Python: nodes as {label, key, props}, relationships as
+    {type, props}, temporal values as ISO text, containers recursively."""
+    from neo4j.graph import Node as DriverNode
+    from neo4j.graph import Path as DriverPath
+    from neo4j.graph import Relationship as DriverRel
+
+    if isinstance(value, DriverNode):
+        label = next(iter(value.labels), "")
+        props = dict(value)
+        try:
+            key = props.get(key_of(label))
+        except (KeyError, ValueError):
+            key = value.element_id
+        return {"label": label, "key": key, "props": {k: _plain(v) for k, v in props.items()}}
+    if isinstance(value, DriverRel):
+        return {"type": value.type, "props": {k: _plain(v) for k, v in dict(value).items()}}
+    if isinstance(value, DriverPath):
+        return {"nodes": [_plain(n) for n in value.nodes], "relationships": [_plain(r) for r in value.relationships]}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "iso_format"):
+        return value.iso_format()
+    return value
+
+
 class Neo4jStore(GraphStore):
     """A GraphStore on a Neo4j server or cluster reached through ``driver``."""
 
@@ -82,6 +110,38 @@ class Neo4jStore(GraphStore):
         if isinstance(exc, Neo4jError):
             return StoreError(operation, self.name, f"{exc.code}: {exc.message}")
         return StoreError(operation, self.name, exc)
+
+    # ---- read-only user queries (saved queries) ---------------------------------------------
+
+    def run_read_query(
+        self, query: str, params: dict[str, Any], *, max_rows: int = 10_000, timeout: float = 60.0
+    ) -> tuple[list[str], list[dict[str, Any]], bool]:
+        """Run a saved (possibly user-written) Cypher query READ-ONLY: the session's access
+        mode and the READ routing make the server refuse any write, so a saved query cannot
+        change the graph. Returns (columns, rows, truncated); nodes and relationships in the
+        result become plain dicts. Server errors surface as a StoreError with Neo4j's message."""
+
+        def run() -> tuple[list[str], list[dict[str, Any]], bool]:
+            def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[dict[str, Any]], bool]:
+                result = tx.run(query, params)
+                columns = list(result.keys())
+                rows: list[dict[str, Any]] = []
+                truncated = False
+                for record in result:
+                    if len(rows) >= max_rows:
+                        truncated = True
+                        break
+                    rows.append({k: _plain(record[k]) for k in columns})
+                result.consume()
+                return columns, rows, truncated
+
+            with self.driver.session(
+                database=self.database, default_access_mode=neo4j.READ_ACCESS
+            ) as session:
+                return session.execute_read(neo4j.unit_of_work(timeout=timeout)(work))
+
+        out: tuple[list[str], list[dict[str, Any]], bool] = self._run("read query", run)
+        return out
 
     # ---- plumbing ---------------------------------------------------------------------------
 

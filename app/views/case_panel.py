@@ -1,0 +1,103 @@
+"""The case panel of a cluster: status, attribution, merge, split and notes (graph/cases.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from app.views import common
+from graph import cases
+from graph.schema import Label
+
+
+def _do(action: Any, success: str) -> None:
+    """Run one case action; show its error inline, or rerun with a success message."""
+    try:
+        action()
+    except cases.CaseError as exc:
+        st.error(str(exc))
+        return
+    common.flash(success)
+    st.rerun()
+
+
+def _status(cluster: dict[str, Any]) -> None:
+    current = cluster["status"]
+    allowed = sorted(cases.TRANSITIONS.get(current, frozenset()))
+    st.markdown(f"**Status:** `{current}`")
+    if not allowed:
+        return
+    c1, c2, c3 = st.columns([2, 3, 1])
+    new = c1.selectbox("Move to", allowed, key="status_new")
+    reason = c2.text_input("Reason", key="status_reason")
+    if c3.button("Apply", key="status_apply"):
+        _do(lambda: cases.set_status(common.store(), cluster["cluster_id"], str(new), who=common.who(), reason=reason),
+            f"Status set to {new}")
+
+
+def _attribution(cluster: dict[str, Any]) -> None:
+    st.markdown("**Attribution**")
+    if cluster["attributed_operator"]:
+        st.write(f"Attributed to **{cluster['attributed_name']}** (`{cluster['attributed_operator']}`), "
+                 f"confidence {cluster['attribution_confidence']:.2f}")
+    if cluster["suggested_operator"] and cluster["suggested_operator"] != cluster["attributed_operator"]:
+        st.write(f"Detector suggests **{cluster['suggested_name']}** with confidence {cluster['suggestion_confidence']:.2f}")
+        if st.button("Confirm suggestion", key="confirm_suggestion"):
+            _do(lambda: cases.confirm_suggestion(common.store(), cluster["cluster_id"], who=common.who()),
+                f"Attributed to {cluster['suggested_name']}")
+    operators = {n.key: str(n.props.get("name") or n.key) for n in common.store().iter_nodes(Label.OPERATOR)}
+    with st.form("attribute_form", clear_on_submit=True):
+        choice = st.selectbox("Operator", ["(new operator)", *sorted(operators)],
+                              format_func=lambda k: k if k == "(new operator)" else f"{operators[k]} ({k})", key="attr_operator")
+        new_name = st.text_input("New operator name (when creating one)", key="attr_new_name")
+        confidence = st.slider("Confidence", 0.0, 1.0, 0.7, 0.05, key="attr_confidence")
+        rationale = st.text_area("Attribution rationale", key="attr_rationale", placeholder="Why this cluster is this operator: the evidence you relied on")
+        submitted = st.form_submit_button("Attribute")
+    if submitted:
+        existing = None if choice == "(new operator)" else str(choice)
+        _do(lambda: cases.attribute(common.store(), cluster["cluster_id"], who=common.who(), confidence=float(confidence),
+                                    rationale=rationale, operator_id=existing, operator_name=new_name or None),
+            "Attribution recorded")
+
+
+def _merge_split(cluster: dict[str, Any], cluster_ids: list[str], members: list[str]) -> None:
+    with st.expander("Merge another cluster into this one"):
+        others = [c for c in cluster_ids if c != cluster["cluster_id"]]
+        other = st.selectbox("Cluster to absorb", others, key="merge_other") if others else None
+        why = st.text_input("Merge rationale", key="merge_rationale")
+        if st.button("Merge", key="merge_apply") and other:
+            _do(lambda: cases.merge_clusters(common.store(), cluster["cluster_id"], str(other), who=common.who(), rationale=why),
+                f"Merged {other} into {cluster['cluster_id']}")
+    with st.expander("Split accounts off into a new cluster"):
+        chosen = st.multiselect("Accounts", members, key="split_accounts")
+        why = st.text_input("Split rationale", key="split_rationale")
+        if st.button("Split", key="split_apply"):
+            _do(lambda: cases.split_accounts(common.store(), cluster["cluster_id"], chosen, who=common.who(), rationale=why),
+                f"Split {len(chosen)} accounts off")
+
+
+def _notes(cluster: dict[str, Any]) -> None:
+    ref = (Label.CLUSTER.value, cluster["cluster_id"])
+    st.markdown("**Notes**")
+    for note in cases.notes_about(common.store(), ref):
+        st.markdown(f"- *{note.get('at', '')[:19]} {note.get('who', '')}*: {note.get('text', '')}")
+    with st.form("note_form", clear_on_submit=True):
+        text = st.text_area("Add a note", key="note_text")
+        if st.form_submit_button("Save note"):
+            _do(lambda: cases.add_note(common.store(), ref, text, who=common.who()), "Note saved")
+
+
+def render(cluster: dict[str, Any], cluster_ids: list[str], members: list[str]) -> None:
+    st.caption(f"Acting as **{common.who()}**; every action below is written to the audit trail.")
+    _status(cluster)
+    st.divider()
+    _attribution(cluster)
+    st.divider()
+    _merge_split(cluster, cluster_ids, members)
+    st.divider()
+    _notes(cluster)
+    st.divider()
+    st.markdown("**Audit trail of this cluster**")
+    events = cases.audit_trail(common.store(), target=f"Cluster:{cluster['cluster_id']}")
+    st.dataframe([e.row() for e in events if e.target == f"Cluster:{cluster['cluster_id']}"], hide_index=True)

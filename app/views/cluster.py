@@ -1,0 +1,297 @@
+"""One cluster: its graph (click selects, double-click expands, delete removes), the evidence
+behind a node or link, its activity timeline, and the case panel (status, attribution, merge,
+split, notes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from st_link_analysis import EdgeStyle, Event, NodeStyle, st_link_analysis
+
+from app import ui_logic
+from app.views import case_panel, common
+from graph.schema import Label
+
+NODE_STYLES = [
+    NodeStyle("Account", "#6c8ebf", "name", "person"),
+    NodeStyle("AccountHigh", "#d9534f", "name", "person"),
+    NodeStyle("IP", "#5cb85c", "name", "router"),
+    NodeStyle("Network", "#3e8e41", "name", "cloud"),
+    NodeStyle("ASN", "#2d6a2f", "name", "dns"),
+    NodeStyle("PaymentMethod", "#f0ad4e", "name", "credit_card"),
+    NodeStyle("Device", "#9b59b6", "name", "smartphone"),
+    NodeStyle("ClientFingerprint", "#8e44ad", "name", "key"),
+    NodeStyle("EmailDomain", "#17a2b8", "name", "alternate_email"),
+    NodeStyle("PromptTemplate", "#795548", "name", "chat"),
+    NodeStyle("Cluster", "#343a40", "name", "group"),
+    NodeStyle("Operator", "#000000", "name", "flag"),
+    NodeStyle("Group", "#e67e22", "name", "inventory"),
+    NodeStyle("Hub", "#bbbbbb", "name", "cell_tower"),
+]
+EDGE_STYLES = [
+    EdgeStyle("LINKED", "#d9534f", caption="weight", directed=False, labeled=None),  # type: ignore[arg-type]
+    EdgeStyle("MEMBER_OF", "#cccccc", directed=True, labeled=None),  # type: ignore[arg-type]
+    EdgeStyle("IN_GROUP", "#f5cba7", directed=True, labeled=None),  # type: ignore[arg-type]
+    EdgeStyle("SUGGESTED_OPERATOR", "#999999", caption="label", directed=True, labeled=None),  # type: ignore[arg-type]
+    EdgeStyle("ATTRIBUTED_TO", "#000000", caption="label", directed=True, labeled=None),  # type: ignore[arg-type]
+    EdgeStyle("HUB", "#dddddd", labeled=None),  # type: ignore[arg-type]
+    *(EdgeStyle(t, "#9fb7d9", directed=True, labeled=None)  # type: ignore[arg-type]
+      for t in ("USED_IP", "PAID_WITH", "USED_DEVICE", "USED_CLIENT", "HAS_EMAIL_DOMAIN", "SENT_TEMPLATE", "IN_NETWORK", "IN_ASN")),
+]
+EVENTS = [Event("select_node", "tap", "node"), Event("select_edge", "tap", "edge")]
+
+
+def _graph_key(cluster_id: str, state: ui_logic.GraphState) -> str:
+    # A new key remounts the widget: used after changes made by buttons, which the widget
+    # would otherwise draw without a layout (it lays out only what it expanded itself).
+    return f"graph-{cluster_id}-{state.version}"
+
+
+def _state(cluster_id: str) -> ui_logic.GraphState:
+    """The session's graph for this cluster, built on first visit."""
+    if st.session_state.get("graph_cluster") != cluster_id or "graph_state" not in st.session_state:
+        s = common.settings()
+        st.session_state["graph_state"] = ui_logic.cluster_view(
+            common.store(), cluster_id, degree_cap=int(s["ui_degree_cap"]), hub_cap=int(s["hub_max_accounts"])
+        )
+        st.session_state["graph_cluster"] = cluster_id
+    state: ui_logic.GraphState = st.session_state["graph_state"]
+    return state
+
+
+def _sync_attribution(state: ui_logic.GraphState, cluster: dict[str, Any]) -> None:
+    """Show an attribution made since the graph was built (its operator and edge)."""
+    op = cluster["attributed_operator"]
+    if op and ui_logic.node_id((Label.OPERATOR.value, op)) not in state.nodes:
+        sub = common.store().subgraph([(Label.CLUSTER.value, cluster["cluster_id"]), (Label.OPERATOR.value, op)])
+        ui_logic.add_subgraph(state, sub, set())
+        state.version += 1
+
+
+def apply_event(state: ui_logic.GraphState, value: dict[str, Any] | None) -> str | None:
+    """Apply one event from the graph component; returns a short description."""
+    if not value or value.get("timestamp") == st.session_state.get("graph_event_ts"):
+        return None
+    st.session_state["graph_event_ts"] = value.get("timestamp")
+    action, data = value.get("action"), value.get("data") or {}
+    if action == "expand":
+        cap = int(common.settings()["ui_degree_cap"])
+        added = sum(ui_logic.expand(state, common.store(), nid, degree_cap=cap) for nid in data.get("node_ids", []))
+        st.session_state["selected_node"] = (data.get("node_ids") or [None])[0]
+        return f"expanded {', '.join(data.get('node_ids', []))}: {added} new nodes"
+    if action == "remove":
+        gone = ui_logic.remove(state, data.get("node_ids", []))
+        return f"removed {gone} nodes"
+    if action == "select_edge":
+        st.session_state["selected_edge"] = data.get("target_id")
+        st.session_state.pop("selected_node", None)
+    elif action == "select_node":
+        st.session_state["selected_node"] = data.get("target_id")
+        st.session_state.pop("selected_edge", None)
+    return None
+
+
+def _on_graph_change() -> None:
+    cid = common.selected_cluster()
+    if cid is None:
+        return
+    state = _state(cid)
+    message = apply_event(state, st.session_state.get(_graph_key(cid, state)))
+    if message:
+        st.session_state["graph_message"] = message
+
+
+def _header(cluster: dict[str, Any]) -> None:
+    st.title(f"Cluster {cluster['cluster_id']}")
+    cols = st.columns(6)
+    cols[0].metric("Score", f"{cluster['score']:.2f}", "flagged" if cluster["flagged"] else None)
+    cols[1].metric("Accounts", f"{cluster['size']:,}")
+    cols[2].metric("Exchanges", f"{cluster['exchanges']:,}")
+    cols[3].metric("Tokens", f"{cluster['input_tokens'] + cluster['output_tokens']:,}")
+    cols[4].metric("Active days", ui_logic.span_days(cluster["first_seen"], cluster["last_seen"]))
+    cols[5].metric("Status", cluster["status"])
+    if cluster["retired"] or cluster["status"] == "merged":
+        st.warning(f"This cluster is {'merged' if cluster['status'] == 'merged' else 'retired'}; "
+                   f"its accounts are now in {cluster['superseded_by'] or 'no current cluster'}.")
+    op = cluster["attributed_name"] or "—"
+    sug = f"{cluster['suggested_name']} ({cluster['suggestion_confidence']:.2f})" if cluster["suggested_operator"] else "—"
+    st.markdown(f"**Attributed to:** {op} &nbsp; · &nbsp; **Suggested:** {sug} &nbsp; · &nbsp; "
+                f"**Capabilities:** {ui_logic.capability_text(cluster['capability_profile'], 5) or '—'}")
+    if cluster["indicators"]:
+        with st.expander("Indicators and their contributions to the score"):
+            st.dataframe(cluster["indicators"], hide_index=True)
+
+
+def _graph_controls(state: ui_logic.GraphState) -> None:
+    """Keyboard/mouse-free equivalents of the graph's actions, and the held-back hubs."""
+    names = {nid: f"{d.get('name')} [{d.get('kind')}]" for nid, d in state.nodes.items()}
+    c1, c2, c3, c4 = st.columns([4, 1, 1, 1])
+    pick = c1.selectbox("Node", list(names), format_func=lambda n: names.get(n, n), key="node_pick")
+    cap = int(common.settings()["ui_degree_cap"])
+    if c2.button("Expand", key="btn_expand") and pick:
+        added = ui_logic.expand(state, common.store(), pick, degree_cap=cap)
+        st.session_state["graph_message"] = f"expanded {pick}: {added} new nodes"
+        st.session_state["selected_node"] = pick
+        state.version += 1
+        st.rerun()
+    if c3.button("Collapse", key="btn_collapse") and pick:
+        st.session_state["graph_message"] = f"collapsed {pick}: {ui_logic.collapse(state, pick)} nodes hidden"
+        state.version += 1
+        st.rerun()
+    if c4.button("Remove", key="btn_remove") and pick:
+        ui_logic.remove(state, [pick])
+        state.version += 1
+        st.rerun()
+    edges = [e for e in state.edges.values() if e["source"] in state.nodes and e["target"] in state.nodes and e["label"] not in ("HUB", "IN_GROUP")]
+    if edges:
+        labels = {e["id"]: f"{state.nodes[e['source']]['name']} —{e['label']}→ {state.nodes[e['target']]['name']}" for e in edges}
+        linked_first = sorted(labels, key=lambda i: (">LINKED>" not in i, i))
+        e1, e2 = st.columns([5, 1])
+        link = e1.selectbox("Link", linked_first, format_func=lambda i: labels[i], key="link_pick")
+        if e2.button("Evidence", key="btn_evidence"):
+            st.session_state["selected_edge"] = link
+            st.session_state.pop("selected_node", None)
+    if state.hubs:
+        st.caption(f"{len(state.hubs)} hub values held back (more than {cap} connections; no evidence on their own)")
+        st.dataframe([{"hub": h, "connections": d} for h, d in sorted(state.hubs.items(), key=lambda kv: -kv[1])], hide_index=True, height=150)
+    if state.hidden_links:
+        st.caption(f"{state.hidden_links:,} weaker links hidden (each account shows its {ui_logic.LINKS_PER_ACCOUNT} strongest); "
+                   "any pair's evidence is under 'Why are two accounts linked?'.")
+    if state.truncated:
+        st.caption("Some expansions were cut at the neighbour limit.")
+
+
+def _show_pair(ev: dict[str, Any]) -> None:
+    st.markdown(f"**{ev['a']} ↔ {ev['b']}**")
+    link = ev["link"]
+    if link:
+        st.markdown(f"Link weight **{float(link.get('weight') or 0):.2f}**, families: {', '.join(link['families']) or '—'}")
+        st.dataframe(ui_logic.reason_rows(link["reasons"]), hide_index=True)
+    else:
+        st.caption("The detector did not link these two accounts directly.")
+    st.markdown("**Shared infrastructure**")
+    if ev["shared"]:
+        st.dataframe(ev["shared"], hide_index=True)
+    else:
+        st.caption("No shared infrastructure value.")
+    for tid, text in ev["examples"].items():
+        st.markdown(f"Example prompt of template `{tid}`")
+        st.code(text[:800], language=None)
+    for key, rows in ev["source_rows"].items():
+        with st.expander(f"Source rows for {key} ({len(rows)})"):
+            st.dataframe(rows, hide_index=True)
+
+
+def _evidence(state: ui_logic.GraphState, members: list[str]) -> None:
+    st.subheader("Evidence")
+    ws = common.workspace()
+    edge = st.session_state.get("selected_edge")
+    node = st.session_state.get("selected_node")
+    if edge and edge in state.edges and ">" in edge and edge.count(">") == 2 and "|" in edge.split(">")[0]:
+        ev = ui_logic.edge_evidence(common.store(), ws, edge, hub_cap=int(common.settings()["hub_max_accounts"]))
+        if ev["kind"] == "pair":
+            _show_pair(ev)
+        else:
+            st.markdown(f"**{ev['start'][0]} {ev['start'][1]} —{ev['type']}→ {ev['end'][0]} {ev['end'][1]}**")
+            st.json(ev["properties"])
+            st.dataframe(ev["source_rows"], hide_index=True)
+    elif node and node in state.nodes:
+        data = state.nodes[node]
+        if data["label"] == ui_logic.GROUP_LABEL:
+            accts = state.groups.get(data["key"], [])
+            st.markdown(f"**Group {data['key']}**: {len(accts)} accounts sharing it; double-click to open.")
+            st.dataframe({"account_id": accts}, hide_index=True, height=200)
+        else:
+            details = ui_logic.node_details(common.store(), ui_logic.parse_node_id(node))
+            st.markdown(f"**{details.get('label')} {details.get('key')}**")
+            st.json(details.get("properties", {}), expanded=1)
+            st.write({"relationships": details.get("relationships", {})})
+            if data["kind"] == Label.ACCOUNT:
+                series = ui_logic.cluster_timeline(ws, [data["key"]], "day", "model")
+                if series:
+                    st.caption("Exchanges per day by model")
+                    frame = pd.DataFrame(series)
+                    frame["t"] = pd.to_datetime(frame["t"], utc=True)
+                    st.line_chart(frame.pivot_table(index="t", columns="group", values="exchanges", aggfunc="sum"))
+    else:
+        st.caption("Click a node or a link in the graph (or pick one below it) to see its evidence.")
+    with st.expander("Why are two accounts linked?"):
+        if len(members) >= 2:
+            a = st.selectbox("Account A", members, key="pair_a")
+            b = st.selectbox("Account B", members, index=1, key="pair_b")
+            if st.button("Show evidence", key="btn_pair"):
+                _show_pair(ui_logic.pair_evidence(common.store(), ws, a, b, hub_cap=int(common.settings()["hub_max_accounts"])))
+
+
+def _timeline(members: list[str]) -> None:
+    ws = common.workspace()
+    c1, c2 = st.columns(2)
+    bucket = c1.radio("Bucket", ["day", "hour"], horizontal=True, key="tl_bucket")
+    by = c2.radio("Group by", ["model", "capability", "account_id"], horizontal=True, key="tl_by")
+    series = ui_logic.cluster_timeline(ws, members, str(bucket), str(by))
+    if not series:
+        st.info("No staged exchanges for these accounts (load a bundle with an exchanges table).")
+        return
+    frame = pd.DataFrame(series)
+    frame["t"] = pd.to_datetime(frame["t"], utc=True)
+    if by == "account_id" and frame["group"].nunique() > 25:
+        st.caption("Showing the 25 busiest accounts.")
+        top = frame.groupby("group")["exchanges"].sum().nlargest(25).index
+        frame = frame[frame["group"].isin(top)]
+    pivot = frame.pivot_table(index="t", columns="group", values="exchanges", aggfunc="sum").fillna(0)
+    # Quiet buckets are absent from the aggregate; put them back as zeros so gaps show as gaps.
+    full = pd.date_range(pivot.index.min(), pivot.index.max(), freq="D" if bucket == "day" else "h")
+    st.line_chart(pivot.reindex(full, fill_value=0))
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Bursts** (buckets above 3× the median)")
+        st.dataframe(ui_logic.bursts(series), hide_index=True)
+        if by == "model":
+            st.markdown("**Model switches** (first bucket each model appears)")
+            st.dataframe(ui_logic.model_switches(series), hide_index=True)
+    with right:
+        st.markdown("**Onsets** (first activity per account)")
+        st.dataframe(ui_logic.onsets(ws, members), hide_index=True, height=300)
+
+
+def render() -> None:
+    cid = common.selected_cluster()
+    store = common.store()
+    clusters = {c["cluster_id"]: c for c in ui_logic.load_clusters(store)}
+    if not clusters:
+        st.info("No clusters yet: run `sybilscope detect` first.")
+        return
+    if cid not in clusters:
+        cid = max(clusters.values(), key=lambda c: c["score"])["cluster_id"]
+        common.select_cluster(cid)
+    cid = str(cid)
+    cluster = clusters[cid]
+    _header(cluster)
+    common.show_flash()
+    state = _state(cid)
+    _sync_attribution(state, cluster)
+    from graph.cases import members as cluster_members
+
+    members = cluster_members(store, cid)
+    graph_tab, timeline_tab, case_tab = st.tabs(["Graph & evidence", "Timeline", "Case & attribution"])
+    with graph_tab:
+        left, right = st.columns([5, 4])
+        with left:
+            if st.session_state.get("graph_message"):
+                st.caption(st.session_state["graph_message"])
+            if state.groups:
+                st.caption(f"{cluster['size']} accounts shown as {len(state.groups)} groups by shared infrastructure; double-click a group to open it.")
+            st_link_analysis(
+                state.elements(), layout="cose", node_styles=NODE_STYLES, edge_styles=EDGE_STYLES,
+                height=560, key=_graph_key(cid, state), on_change=_on_graph_change,
+                node_actions=["remove", "expand"], events=EVENTS,
+            )
+            _graph_controls(state)
+        with right:
+            _evidence(state, members)
+    with timeline_tab:
+        _timeline(members)
+    with case_tab:
+        case_panel.render(cluster, list(clusters), members)

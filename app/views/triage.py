@@ -1,0 +1,93 @@
+"""Triage: the ranked queue of clusters, filtered and sorted, with an activity sparkline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from app import ui_logic
+from app.views import common
+
+
+@st.cache_data(ttl=120, show_spinner=False)
+def _activity(workspace: str, member_of: dict[str, str]) -> dict[str, list[int]]:
+    from pathlib import Path
+
+    return ui_logic.daily_activity(Path(workspace), member_of, days=60)
+
+
+def _filters(clusters: list[dict[str, Any]]) -> dict[str, Any]:
+    with st.sidebar:
+        st.subheader("Triage filters")
+        statuses = st.multiselect(
+            "Status", ["open", "in_progress", "confirmed", "dismissed", "merged"],
+            default=["open", "in_progress", "confirmed"], key="f_status",
+        )
+        min_score = st.slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="f_score")
+        flagged = st.checkbox("Flagged only", value=False, key="f_flagged")
+        retired = st.checkbox("Include retired clusters", value=False, key="f_retired",
+                              help="Clusters an analyst touched that a later detection run no longer finds.")
+        operator = st.selectbox("Operator", ["(any)", *ui_logic.operator_choices(clusters)], key="f_operator")
+        signal = st.selectbox("Signal", ["(any)", *ui_logic.signal_choices(clusters)], key="f_signal")
+        sort_by = st.selectbox("Sort by", ["score", "size", "exchanges", "tokens", "span_days", "last_seen"], key="f_sort")
+    return {
+        "statuses": statuses,
+        "min_score": min_score,
+        "flagged_only": flagged,
+        "include_retired": retired,
+        "operator": None if operator == "(any)" else operator,
+        "signal": None if signal == "(any)" else signal,
+        "sort_by": sort_by,
+    }
+
+
+def render() -> None:
+    st.title("Triage")
+    common.show_flash()
+    store = common.store()
+    clusters = ui_logic.load_clusters(store)
+    if not clusters:
+        st.info("No clusters yet: run `sybilscope load BUNDLE` and `sybilscope detect` on this workspace.")
+        return
+    chosen = _filters(clusters)
+    activity = _activity(str(common.workspace()), ui_logic.membership(store))
+    rows = ui_logic.triage_rows(clusters, activity=activity, **chosen)
+    flagged = sum(1 for c in clusters if c["flagged"])
+    a, b, c = st.columns(3)
+    a.metric("Clusters", len(clusters))
+    b.metric("Flagged", flagged)
+    c.metric("Shown", len(rows))
+    hubs = ui_logic.suppressed_hubs(common.workspace())
+    if hubs:
+        with st.expander(f"{len(hubs)} hub values suppressed as evidence (shared too widely to mean anything)"):
+            st.dataframe(hubs, hide_index=True, height=250)
+    if not rows:
+        st.warning("No cluster matches the filters.")
+        return
+    event = st.dataframe(
+        rows,
+        key="triage_table",
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        column_config={
+            "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f"),
+            "activity": st.column_config.LineChartColumn("activity (exchanges/day)"),
+            "tokens": st.column_config.NumberColumn("tokens", format="compact"),
+            "exchanges": st.column_config.NumberColumn("exchanges", format="compact"),
+        },
+    )
+    picked = list(event.selection.rows) if event is not None and hasattr(event, "selection") else []
+    if picked and picked != st.session_state.get("_triage_last_pick"):
+        # A clicked row opens its cluster once; the selection lingers, so remember it.
+        st.session_state["_triage_last_pick"] = picked
+        common.select_cluster(str(rows[picked[0]]["cluster_id"]))
+        st.switch_page(st.session_state["pages"]["cluster"])
+    ids = [r["cluster_id"] for r in rows]
+    current = common.selected_cluster()
+    col1, col2 = st.columns([3, 1])
+    target = col1.selectbox("Cluster", ids, index=ids.index(current) if current in ids else 0, key="triage_pick")
+    if col2.button("Open cluster", key="open_cluster", type="primary"):
+        common.select_cluster(str(target))
+        st.switch_page(st.session_state["pages"]["cluster"])

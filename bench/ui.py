@@ -1,0 +1,114 @@
+"""Latency of the store calls behind the UI's interactive actions: expand, evidence, path.
+
+Run by hand on a workspace that has been loaded and detected (or with ``--fixture N`` to build
+the hand-made test world with an N-account ring in a temporary workspace):
+
+    .venv/bin/python bench/ui.py --workspace /tmp/ws --store embedded --samples 200
+    .venv/bin/python bench/ui.py --fixture 400
+
+Prints p50 / p95 / max in milliseconds per action. ``evidence`` is the whole evidence panel of
+a LINKED pair (store calls plus the DuckDB source-row queries); ``evidence_store`` the store
+calls alone (detector reasons and shared infrastructure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app import ui_logic  # noqa: E402
+from graph.schema import Label, Rel  # noqa: E402
+from graph.settings import Settings  # noqa: E402
+from graph.store import GraphStore  # noqa: E402
+from graph.stores import open_store  # noqa: E402
+
+
+def _time(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000.0
+
+
+def _summary(name: str, values: list[float]) -> str:
+    values = sorted(values)
+    p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+    return f"{name:16s} n={len(values):4d}  p50={statistics.median(values):8.1f} ms  p95={p95:8.1f} ms  max={values[-1]:8.1f} ms"
+
+
+def run(store: GraphStore, workspace: Path, samples: int, degree_cap: int, hub_cap: int, seed: int) -> dict[str, list[float]]:
+    rng = random.Random(seed)
+    clusters = sorted(ui_logic.load_clusters(store), key=lambda c: -c["score"])[:20]
+    if not clusters:
+        raise SystemExit("no clusters in this store: run load and detect first (or use --fixture)")
+    members = {c["cluster_id"]: ui_logic_members(store, c["cluster_id"]) for c in clusters}
+    links = [r for r in store.iter_relationships(Rel.LINKED)]
+    every = [a for accts in members.values() for a in accts]
+    out: dict[str, list[float]] = {"cluster_view": [], "expand": [], "evidence_store": [], "evidence": [], "path": []}
+    for i in range(samples):
+        cid = clusters[i % len(clusters)]["cluster_id"]
+        accts = members[cid] or every
+        if i < len(clusters):
+            out["cluster_view"].append(_time(partial(ui_logic.cluster_view, store, cid, degree_cap=degree_cap, hub_cap=hub_cap)))
+        acct = rng.choice(accts)
+        out["expand"].append(_time(partial(
+            store.neighbours, [(Label.ACCOUNT.value, acct)], list(ui_logic.EXPAND_RELS), limit=degree_cap, degree_cap=degree_cap)))
+        if links:
+            rel = rng.choice(links)
+            a, b = rel.start[1], rel.end[1]
+            out["evidence_store"].append(_time(partial(_evidence_store, store, a, b, hub_cap)))
+            if i < max(20, samples // 5):
+                out["evidence"].append(_time(partial(ui_logic.pair_evidence, store, workspace, a, b, hub_cap=hub_cap)))
+        x, y = rng.choice(every), rng.choice(every)
+        out["path"].append(_time(partial(ui_logic.path_with_evidence, store, x, y, max_hops=6)))
+    return {k: v for k, v in out.items() if v}
+
+
+def _evidence_store(store: GraphStore, a: str, b: str, hub_cap: int) -> None:
+    ui_logic.link_reasons(store, a, b)
+    ui_logic.shared_entities(store, a, b, hub_cap)
+
+
+def ui_logic_members(store: GraphStore, cluster_id: str) -> list[str]:
+    from graph.cases import members
+
+    return members(store, cluster_id)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workspace", default=None)
+    parser.add_argument("--store", default=None)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fixture", type=int, default=0, help="build the test world with an N-account ring")
+    args = parser.parse_args()
+    if args.fixture:
+        from tests.ui_world import build_world
+
+        tmp = Path(tempfile.mkdtemp(prefix="bench-ui-"))
+        settings = Settings({"workspace": str(tmp), "store": args.store})
+        store = open_store(settings)
+        build_world(store, tmp, ring=args.fixture)
+    else:
+        settings = Settings({"workspace": args.workspace, "store": args.store})
+        store = open_store(settings)
+    counts = store.counts()
+    print(f"store {settings['store']} at {settings.workspace}: {sum(counts['nodes'].values()):,} nodes, "
+          f"{sum(counts['relationships'].values()):,} relationships")
+    results = run(store, settings.workspace, args.samples, int(settings["ui_degree_cap"]), int(settings["hub_max_accounts"]), args.seed)
+    for name, values in results.items():
+        print(_summary(name, values))
+    store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,411 @@
+"""Analyst decisions on clusters, each recorded in an audit trail others can review.
+
+Every write here (attribute, confirm a suggestion, status change, merge, split, note) changes
+the graph and appends one ``AuditEvent`` node ``{event_id, at, who, action, target, before,
+after}`` with an ``ABOUT`` relationship to the node it concerns, inside one ``store.batch()``.
+``before``/``after`` are JSON strings of the properties the action changed, so a reviewer can
+see what was decided and what it replaced.
+
+The store contract has no "delete one relationship" operation, so actions that must take
+relationships away (merge, split, re-attribution) rebuild the affected cluster node: snapshot
+its relationships, delete the node, write it back with the relationships that remain. Audit
+events and notes about it are re-linked in the same batch, so nothing an analyst wrote is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from graph.schema import Label, Rel
+from graph.store import GraphStore, Node, NodeKey, Relationship
+
+STATUSES = ("open", "in_progress", "confirmed", "dismissed", "merged")
+
+# open -> in_progress -> confirmed/dismissed is the normal route; a decided case can be
+# re-opened for more work (in_progress) rather than silently edited.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "open": frozenset({"in_progress"}),
+    "in_progress": frozenset({"open", "confirmed", "dismissed"}),
+    "confirmed": frozenset({"in_progress"}),
+    "dismissed": frozenset({"in_progress"}),
+    "merged": frozenset(),
+}
+
+_ALL_NODES_LIMIT = 10**9
+
+
+class CaseError(ValueError):
+    """An analyst action that cannot be applied (unknown cluster, forbidden transition, …)."""
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    event_id: str
+    at: str
+    who: str
+    action: str
+    target: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+    @classmethod
+    def from_node(cls, node: Node) -> AuditEvent:
+        p = node.props
+        return cls(
+            event_id=node.key,
+            at=str(p.get("at", "")),
+            who=str(p.get("who", "")),
+            action=str(p.get("action", "")),
+            target=str(p.get("target", "")),
+            before=_loads(p.get("before")),
+            after=_loads(p.get("after")),
+        )
+
+    def row(self) -> dict[str, Any]:
+        """A flat row for tables: before/after as compact JSON text."""
+        return {
+            "at": self.at,
+            "who": self.who,
+            "action": self.action,
+            "target": self.target,
+            "before": json.dumps(self.before, sort_keys=True),
+            "after": json.dumps(self.after, sort_keys=True),
+            "event_id": self.event_id,
+        }
+
+
+def now_iso() -> str:
+    """The current time as the schema's ISO-8601 UTC text (sorts as text)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def target_text(ref: NodeKey) -> str:
+    """How an audit event names its target: ``Label:key``."""
+    return f"{ref[0]}:{ref[1]}"
+
+
+def _loads(raw: Any) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        return {"value": raw}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _loads_list(raw: Any) -> list[Any]:
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
+def _record(
+    store: GraphStore,
+    who: str,
+    action: str,
+    target: NodeKey,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> AuditEvent:
+    """Append one audit event about ``target`` (call inside the action's batch)."""
+    if not who:
+        raise CaseError("an audit event needs the investigator's name")
+    event = AuditEvent(
+        event_id=uuid.uuid4().hex,
+        at=now_iso(),
+        who=who,
+        action=action,
+        target=target_text(target),
+        before=before,
+        after=after,
+    )
+    store.upsert_nodes(
+        Label.AUDIT_EVENT,
+        [
+            {
+                "event_id": event.event_id,
+                "at": event.at,
+                "who": who,
+                "action": action,
+                "target": event.target,
+                "target_label": target[0],
+                "target_key": target[1],
+                "before": json.dumps(before, sort_keys=True, default=str),
+                "after": json.dumps(after, sort_keys=True, default=str),
+            }
+        ],
+    )
+    store.upsert_relationships(
+        Rel.ABOUT, Label.AUDIT_EVENT, target[0], [{"start": event.event_id, "end": target[1]}]
+    )
+    return event
+
+
+def _cluster(store: GraphStore, cluster_id: str) -> Node:
+    node = store.get_node(Label.CLUSTER, cluster_id)
+    if node is None:
+        raise CaseError(f"no cluster {cluster_id!r}")
+    return node
+
+
+def _cluster_rels(store: GraphStore, cluster_id: str) -> list[Relationship]:
+    """Every relationship touching the cluster node."""
+    sub = store.neighbours([(Label.CLUSTER, cluster_id)], limit=_ALL_NODES_LIMIT)
+    return sub.relationships
+
+
+def _rewrite_cluster(
+    store: GraphStore,
+    cluster_id: str,
+    props: dict[str, Any],
+    keep: Callable[[Relationship], bool],
+) -> None:
+    """Write the cluster back with ``props`` and only the relationships ``keep`` accepts
+    (the store cannot delete a single relationship; see the module docstring)."""
+    ref: NodeKey = (Label.CLUSTER.value, cluster_id)
+    rels = [r for r in _cluster_rels(store, cluster_id) if keep(r)]
+    store.delete_nodes([ref])
+    store.upsert_nodes(Label.CLUSTER, [{"cluster_id": cluster_id, **props}])
+    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for rel in rels:
+        grouped.setdefault((rel.type, rel.start[0], rel.end[0]), []).append(
+            {"start": rel.start[1], "end": rel.end[1], **rel.props}
+        )
+    for (rel_type, start_label, end_label), rows in grouped.items():
+        store.upsert_relationships(rel_type, start_label, end_label, rows)
+
+
+def _operator_of(store: GraphStore, cluster_id: str, rel_type: str) -> Relationship | None:
+    for rel in _cluster_rels(store, cluster_id):
+        if rel.type == rel_type and rel.start == (Label.CLUSTER.value, cluster_id):
+            return rel
+    return None
+
+
+def slug(text: str) -> str:
+    """A stable id fragment from a free-text name (``"Acme Lab"`` -> ``acme-lab``)."""
+    out = re.sub(r"[^a-z0-9]+", "-", text.strip().lower()).strip("-")
+    return out or "operator"
+
+
+def ensure_operator(store: GraphStore, operator_id: str | None, name: str | None) -> str:
+    """The id of an existing operator, or of a new one created from ``name``."""
+    if operator_id:
+        if store.get_node(Label.OPERATOR, operator_id) is None:
+            if not name:
+                raise CaseError(f"no operator {operator_id!r}; give a name to create it")
+            store.upsert_nodes(Label.OPERATOR, [{"operator_id": operator_id, "name": name}])
+        return operator_id
+    if not name:
+        raise CaseError("name an existing operator or give a name for a new one")
+    new_id = "op-" + slug(name)
+    if store.get_node(Label.OPERATOR, new_id) is None:
+        store.upsert_nodes(Label.OPERATOR, [{"operator_id": new_id, "name": name}])
+    return new_id
+
+
+def attribute(
+    store: GraphStore,
+    cluster_id: str,
+    *,
+    who: str,
+    confidence: float,
+    rationale: str,
+    operator_id: str | None = None,
+    operator_name: str | None = None,
+) -> AuditEvent:
+    """Attribute a cluster to an existing operator (``operator_id``) or a new one
+    (``operator_name``), replacing any earlier attribution; records ATTRIBUTED_TO
+    {confidence, rationale, by, at}."""
+    if not 0.0 <= confidence <= 1.0:
+        raise CaseError("confidence must be between 0 and 1")
+    if not rationale.strip():
+        raise CaseError("an attribution needs a written rationale")
+    with store.batch():
+        cluster = _cluster(store, cluster_id)
+        previous = _operator_of(store, cluster_id, Rel.ATTRIBUTED_TO)
+        op_id = ensure_operator(store, operator_id, operator_name)
+        before = {"operator_id": previous.end[1], **previous.props} if previous else {}
+        if previous is not None and previous.end[1] != op_id:
+            _rewrite_cluster(store, cluster_id, cluster.props, lambda r: r.ref != previous.ref)
+        at = now_iso()
+        rel = {"confidence": float(confidence), "rationale": rationale.strip(), "by": who, "at": at}
+        store.upsert_relationships(
+            Rel.ATTRIBUTED_TO, Label.CLUSTER, Label.OPERATOR, [{"start": cluster_id, "end": op_id, **rel}]
+        )
+        store.upsert_nodes(Label.CLUSTER, [{"cluster_id": cluster_id, "attributed_operator": op_id}])
+        return _record(store, who, "attribute", (Label.CLUSTER.value, cluster_id), before, {"operator_id": op_id, **rel})
+
+
+def confirm_suggestion(store: GraphStore, cluster_id: str, *, who: str, rationale: str = "") -> AuditEvent:
+    """Turn the detector's SUGGESTED_OPERATOR into an attribution with its confidence."""
+    suggestion = _operator_of(store, cluster_id, Rel.SUGGESTED_OPERATOR)
+    if suggestion is None:
+        raise CaseError(f"cluster {cluster_id!r} has no suggested operator")
+    confidence = float(suggestion.props.get("confidence", 0.0) or 0.0)
+    matched = _loads_list(suggestion.props.get("indicators"))
+    values = ", ".join(str(i.get("value", i)) if isinstance(i, dict) else str(i) for i in matched[:5])
+    text = rationale.strip() or f"confirmed the detector's suggestion ({len(matched)} matching operator indicators: {values})"
+    return attribute(
+        store, cluster_id, who=who, confidence=min(max(confidence, 0.0), 1.0), rationale=text, operator_id=suggestion.end[1]
+    )
+
+
+def set_status(store: GraphStore, cluster_id: str, status: str, *, who: str, reason: str = "") -> AuditEvent:
+    """Move a cluster along open -> in_progress -> confirmed/dismissed (see TRANSITIONS)."""
+    if status not in STATUSES:
+        raise CaseError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+    with store.batch():
+        cluster = _cluster(store, cluster_id)
+        current = str(cluster.props.get("status") or "open")
+        if status == current:
+            raise CaseError(f"cluster {cluster_id!r} is already {status}")
+        if status not in TRANSITIONS.get(current, frozenset()):
+            allowed = ", ".join(sorted(TRANSITIONS.get(current, frozenset()))) or "none"
+            raise CaseError(f"cannot move cluster {cluster_id!r} from {current} to {status} (allowed: {allowed})")
+        store.upsert_nodes(Label.CLUSTER, [{"cluster_id": cluster_id, "status": status}])
+        after: dict[str, Any] = {"status": status}
+        if reason.strip():
+            after["reason"] = reason.strip()
+        return _record(store, who, "status", (Label.CLUSTER.value, cluster_id), {"status": current}, after)
+
+
+def add_note(store: GraphStore, target: NodeKey, text: str, *, who: str) -> AuditEvent:
+    """Attach a free-text note to any node (Note -ABOUT-> node), audited."""
+    if not text.strip():
+        raise CaseError("a note needs text")
+    with store.batch():
+        if store.get_node(target[0], target[1]) is None:
+            raise CaseError(f"no {target[0]} {target[1]!r}")
+        note_id = uuid.uuid4().hex
+        store.upsert_nodes(
+            Label.NOTE,
+            [{"note_id": note_id, "text": text.strip(), "who": who, "at": now_iso(), "target": target_text(target)}],
+        )
+        store.upsert_relationships(Rel.ABOUT, Label.NOTE, target[0], [{"start": note_id, "end": target[1]}])
+        return _record(store, who, "note", target, {}, {"note_id": note_id, "text": text.strip()})
+
+
+def notes_about(store: GraphStore, target: NodeKey) -> list[dict[str, Any]]:
+    """The notes on a node, oldest first."""
+    sub = store.neighbours([target], [Rel.ABOUT], limit=_ALL_NODES_LIMIT)
+    notes = [n.props | {"note_id": n.key} for n in sub.nodes if n.label == Label.NOTE]
+    return sorted(notes, key=lambda n: str(n.get("at", "")))
+
+
+def members(store: GraphStore, cluster_id: str) -> list[str]:
+    """Account ids that are MEMBER_OF the cluster, sorted."""
+    sub = store.neighbours([(Label.CLUSTER, cluster_id)], [Rel.MEMBER_OF], limit=_ALL_NODES_LIMIT)
+    return sorted(n.key for n in sub.nodes if n.label == Label.ACCOUNT)
+
+
+def merge_clusters(store: GraphStore, keep_id: str, other_id: str, *, who: str, rationale: str) -> AuditEvent:
+    """Move every member of ``other_id`` into ``keep_id``; ``other_id`` stays as a record
+    with status ``merged`` and ``merged_into`` (its audit history intact)."""
+    if keep_id == other_id:
+        raise CaseError("cannot merge a cluster into itself")
+    if not rationale.strip():
+        raise CaseError("a merge needs a written rationale")
+    with store.batch():
+        keep, other = _cluster(store, keep_id), _cluster(store, other_id)
+        moved = members(store, other_id)
+        kept_before = members(store, keep_id)
+        store.upsert_relationships(
+            Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, [{"start": a, "end": keep_id, "bridge": False} for a in moved]
+        )
+        size = len(set(kept_before) | set(moved))
+        store.upsert_nodes(Label.CLUSTER, [{"cluster_id": keep_id, "size": size}])
+        other_props = {**other.props, "status": "merged", "merged_into": keep_id, "size": 0}
+        # The merged record keeps notes and audit links but no members or operator links.
+        _rewrite_cluster(store, other_id, other_props, lambda r: r.type == Rel.ABOUT)
+        _record(
+            store, who, "merged_into", (Label.CLUSTER.value, other_id),
+            {"status": other.props.get("status", "open"), "members": moved},
+            {"status": "merged", "merged_into": keep_id, "rationale": rationale.strip()},
+        )
+        return _record(
+            store, who, "merge", (Label.CLUSTER.value, keep_id),
+            {"size": keep.props.get("size", len(kept_before)), "members": kept_before},
+            {"size": size, "absorbed": other_id, "added": moved, "rationale": rationale.strip()},
+        )
+
+
+def split_accounts(
+    store: GraphStore, cluster_id: str, account_ids: Iterable[str], *, who: str, rationale: str, new_cluster_id: str | None = None
+) -> AuditEvent:
+    """Move ``account_ids`` out of a cluster into a new cluster (status open)."""
+    if not rationale.strip():
+        raise CaseError("a split needs a written rationale")
+    chosen = sorted(set(account_ids))
+    with store.batch():
+        cluster = _cluster(store, cluster_id)
+        current = members(store, cluster_id)
+        missing = sorted(set(chosen) - set(current))
+        if not chosen or missing:
+            raise CaseError(f"accounts not in cluster {cluster_id!r}: {missing or 'none chosen'}")
+        if len(chosen) == len(current):
+            raise CaseError("splitting every account off leaves an empty cluster; dismiss it instead")
+        new_id = new_cluster_id or f"{cluster_id}-split-{uuid.uuid4().hex[:6]}"
+        if store.get_node(Label.CLUSTER, new_id) is not None:
+            raise CaseError(f"cluster {new_id!r} already exists")
+        moved = set(chosen)
+        remaining = len(current) - len(chosen)
+        _rewrite_cluster(
+            store, cluster_id, {**cluster.props, "size": remaining},
+            lambda r: not (r.type == Rel.MEMBER_OF and r.start[1] in moved),
+        )
+        store.upsert_nodes(
+            Label.CLUSTER,
+            [{"cluster_id": new_id, "size": len(chosen), "status": "open", "split_from": cluster_id,
+              "score": float(cluster.props.get("score", 0.0) or 0.0), "flagged": False}],
+        )
+        store.upsert_relationships(
+            Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, [{"start": a, "end": new_id, "bridge": False} for a in chosen]
+        )
+        _record(store, who, "split_from", (Label.CLUSTER.value, new_id), {}, {"split_from": cluster_id, "members": chosen})
+        return _record(
+            store, who, "split", (Label.CLUSTER.value, cluster_id),
+            {"size": len(current)},
+            {"size": remaining, "new_cluster": new_id, "moved": chosen, "rationale": rationale.strip()},
+        )
+
+
+def audit_trail(
+    store: GraphStore,
+    *,
+    who: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int | None = None,
+) -> list[AuditEvent]:
+    """Audit events, newest first, filtered by investigator, action, target (``Label:key``
+    or a substring of it) and an ISO time window [since, until]."""
+    if until and len(until) == 10:
+        until += "T23:59:59.999999Z"  # a bare date means the whole of that day
+    events = []
+    for node in store.iter_nodes(Label.AUDIT_EVENT):
+        event = AuditEvent.from_node(node)
+        if who and event.who != who:
+            continue
+        if action and event.action != action:
+            continue
+        if target and target not in event.target:
+            continue
+        if since and event.at < since:
+            continue
+        if until and event.at > until:
+            continue
+        events.append(event)
+    events.sort(key=lambda e: (e.at, e.event_id), reverse=True)
+    return events[:limit] if limit is not None else events

@@ -1,0 +1,151 @@
+"""Clusters of accounts from the weighted link graph.
+
+Two stages. Connected components over *strong* links (weight >= ``STRONG``) give candidate
+groups: a weak link alone never joins two groups. Inside each candidate group, Leiden with the
+Constant Potts Model (``leidenalg.CPMVertexPartition``) over all links splits groups that were
+joined through a few bridges: CPM keeps a set of accounts together only while their internal
+link density beats ``RESOLUTION``, so two dense groups joined by a handful of links separate,
+and a loosely attached account does not join a big group. Accounts with strong links into a
+cluster other than their own are *bridges*, flagged on their membership. Given the signal
+families of each link, a member held by a single family in a cluster whose members are mostly
+held by two or more is let go (``prune_single_signal``).
+
+Deterministic: vertices and edges are sorted, Leiden runs with a fixed seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from graph.linkage.evidence import Pair
+
+STRONG = 0.3
+MIN_WEIGHT = 0.1
+RESOLUTION = 0.01
+SEED = 42
+SMALL_GROUP = 4
+PRUNE_MIN_SIZE = 5
+
+
+@dataclass
+class Clustering:
+    """Clusters (each a sorted member list, largest first) and the bridge accounts."""
+
+    clusters: list[list[str]] = field(default_factory=list)
+    bridges: set[str] = field(default_factory=set)
+
+    def member_of(self) -> dict[str, int]:
+        return {a: i for i, members in enumerate(self.clusters) for a in members}
+
+
+def components(nodes: Iterable[str], edges: Iterable[Pair]) -> list[list[str]]:
+    """Connected components (sorted members) by union-find."""
+    parent: dict[str, str] = {n: n for n in nodes}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[str, list[str]] = {}
+    for n in parent:
+        groups.setdefault(find(n), []).append(n)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
+
+
+def leiden_split(members: list[str], weights: Mapping[Pair, float], resolution: float, seed: int) -> list[list[str]]:
+    """Communities of one candidate group by Leiden CPM over its internal links."""
+    import igraph as ig
+    import leidenalg
+
+    index = {a: i for i, a in enumerate(members)}
+    edges, ws = [], []
+    for (a, b), w in sorted(weights.items()):
+        edges.append((index[a], index[b]))
+        ws.append(w)
+    graph = ig.Graph(n=len(members), edges=edges)
+    graph.es["weight"] = ws
+    partition = leidenalg.find_partition(
+        graph, leidenalg.CPMVertexPartition, weights="weight", resolution_parameter=resolution, seed=seed, n_iterations=-1
+    )
+    groups: dict[int, list[str]] = {}
+    for vertex, community in enumerate(partition.membership):
+        groups.setdefault(community, []).append(members[vertex])
+    return [sorted(g) for g in groups.values()]
+
+
+def find_bridges(clusters: list[list[str]], weights: Mapping[Pair, float], strong: float) -> set[str]:
+    """Accounts with a strong link to a member of another cluster."""
+    where = {a: i for i, members in enumerate(clusters) for a in members}
+    out: set[str] = set()
+    for (a, b), w in weights.items():
+        if w < strong or a not in where or b not in where or where[a] == where[b]:
+            continue
+        out.update((a, b))
+    return out
+
+
+def prune_single_signal(clusters: list[list[str]], weights: Mapping[Pair, float], families: Mapping[Pair, Sequence[str]]) -> list[list[str]]:
+    """Drop members held in their cluster by one signal family alone when most members are
+    held by two or more: a stranger who used a few of an operator's proxy exits shares its
+    addresses, not its devices, cards, scripts or timing."""
+    where = {a: i for i, members in enumerate(clusters) for a in members}
+    held: dict[str, set[str]] = {}
+    for pair in weights:
+        i = where.get(pair[0])
+        if i is None or i != where.get(pair[1]):
+            continue
+        for a in pair:
+            held.setdefault(a, set()).update(families.get(pair, ()))
+    out = []
+    for members in clusters:
+        if len(members) >= PRUNE_MIN_SIZE:
+            counts: dict[str, int] = {}
+            for a in members:
+                for fam in held.get(a, ()):
+                    counts[fam] = counts.get(fam, 0) + 1
+            core = {f for f, n in counts.items() if n >= 0.5 * len(members)}
+            if len(core) >= 2:
+                members = [a for a in members if len(held.get(a, ())) >= 2]
+        if len(members) >= 2:
+            out.append(members)
+    return out
+
+
+def cluster_accounts(
+    weights: Mapping[Pair, float],
+    *,
+    families: Mapping[Pair, Sequence[str]] | None = None,
+    strong: float = STRONG,
+    min_weight: float = MIN_WEIGHT,
+    resolution: float = RESOLUTION,
+    seed: int = SEED,
+) -> Clustering:
+    """Cluster the accounts of ``weights`` (pair -> weight); singletons are not clusters."""
+    kept = {p: w for p, w in weights.items() if w >= min_weight}
+    strong_edges = sorted(p for p, w in kept.items() if w >= strong)
+    candidates = [g for g in components([], strong_edges) if len(g) >= 2]
+    by_group: dict[str, int] = {a: i for i, g in enumerate(candidates) for a in g}
+    internal: list[dict[Pair, float]] = [{} for _ in candidates]
+    for (a, b), w in kept.items():
+        ga = by_group.get(a)
+        if ga is not None and ga == by_group.get(b):
+            internal[ga][(a, b)] = w
+    clusters: list[list[str]] = []
+    for group, links in zip(candidates, internal, strict=True):
+        if len(group) <= SMALL_GROUP:
+            clusters.append(group)
+            continue
+        clusters.extend(c for c in leiden_split(group, links, resolution, seed) if len(c) >= 2)
+    if families is not None:
+        clusters = prune_single_signal(clusters, kept, families)
+    clusters.sort(key=lambda g: (-len(g), g[0]))
+    return Clustering(clusters=clusters, bridges=find_bridges(clusters, kept, strong))

@@ -1,0 +1,371 @@
+"""Detection: links, clusters, scores, stability and attribution suggestions, written to the store.
+
+``run_detection(store, settings)`` reads the graph the loader wrote (and the staging area for
+timing and near-duplicate prompts, when present), then replaces its own earlier outputs while
+keeping everything an analyst decided. It returns a summary dict (``sybilscope detect`` prints
+it as JSON).
+
+What it writes — the property names the UI and the exports read:
+
+``Cluster`` {cluster_id, score (0-1), flagged (score >= setting flag_threshold), size, exchanges,
+  input_tokens, output_tokens, first_seen, last_seen (ISO UTC), status ('open' on creation; an
+  analyst's status is never touched), indicators (JSON list of {name, value, contribution},
+  strongest first; contributions sum to the score), capability_profile (JSON {capability:
+  share of exchanges}), stability (JSON {family: Jaccard of the membership rebuilt without that
+  signal family vs the full one, "min": lowest, "weakest": family}; flagged clusters only,
+  else "{}"), suggested_operator ('' when none), suggestion_confidence (0-1), bridges (int:
+  members with strong links into another cluster), families (list: signal families among its
+  internal links), detected_at (ISO UTC of the run), retired (bool: true on an
+  analyst-touched cluster that no current cluster matches; it keeps its decisions but no
+  members), superseded_by (on a retired cluster: the current cluster holding most of its old
+  members, or '')}.
+  Cluster ids: a cluster whose membership matches a previous cluster's (Jaccard >= 0.5, best
+  match first) keeps that id; otherwise ``cl-`` + 12 hex of a hash of its sorted members.
+``(Account)-[MEMBER_OF {bridge: bool}]->(Cluster)``.
+``(Account)-[LINKED {weight, families (list), reasons (JSON list)}]->(Account)``, start key <
+  end key, for every pair with weight >= clustering.MIN_WEIGHT. A reason is {family, kind,
+  entity: {label, key}, accounts (how many share it), weight, counts, first_seen, last_seen,
+  ... kind-specific: time_overlap, example / examples + templates, jaccard + shared_slots}.
+  Families and kinds: network (shared_ip, shared_network, shared_asn), payment (shared_payment,
+  card_pattern), device (shared_device, shared_client), email (shared_email_domain,
+  email_pattern, shared_phone, creation_burst), prompt (shared_template,
+  near_duplicate_template), timing (coactivity). ``entity.label`` is a schema label, or for
+  derived values one of BillingPattern (key bin|country|postal|name hash), EmailPattern
+  (domain/shape), Phone (phone hash), CreationBurst (domain@epoch of a 5-minute window),
+  TemplateFamily (key: the family's first template id), TimeBuckets (co-activity).
+``(Cluster)-[SUGGESTED_OPERATOR {confidence, indicators (JSON list of {indicator_id, type,
+  value, source, confidence, coverage, strength})}]->(Operator)``.
+
+Kept across re-runs: ATTRIBUTED_TO, status, notes / ``notes`` property and audit events of
+clusters; analyst-only properties are never in the written rows. Everything else of detection
+(LINKED, MEMBER_OF, SUGGESTED_OPERATOR, untouched Cluster nodes) is deleted and rewritten, so a
+re-run never duplicates. The run also writes ``<workspace>/detection/last_run.json`` (the
+summary) and ``<workspace>/detection/hubs.json`` (every suppressed hub).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from graph import attribution, clustering, scoring
+from graph.linkage import FAMILIES, Evidence, Facts, link_accounts, read_facts
+from graph.linkage.timing import read_model_onsets
+from graph.schema import Label, Rel
+from graph.settings import Settings
+from graph.store import GraphStore
+
+MATCH_JACCARD = 0.5
+FAMILY_MIN = 0.1  # a family counts as holding a pair together from this score up
+ANALYST_STATUS_DEFAULT = "open"
+WRITE_CHUNK = 5000
+
+
+# ---- previous run -----------------------------------------------------------------------------
+
+
+@dataclass
+class Previous:
+    """Detection outputs and analyst decisions already in the store."""
+
+    props: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: dict[str, frozenset[str]] = field(default_factory=dict)
+    attributed: dict[str, tuple[str, float]] = field(default_factory=dict)
+    annotated: set[str] = field(default_factory=set)
+
+    def analyst_touched(self, cluster_id: str) -> bool:
+        status = str(self.props.get(cluster_id, {}).get("status") or ANALYST_STATUS_DEFAULT)
+        return cluster_id in self.attributed or cluster_id in self.annotated or status != ANALYST_STATUS_DEFAULT or bool(
+            self.props.get(cluster_id, {}).get("notes")
+        )
+
+
+def read_previous(store: GraphStore) -> Previous:
+    prev = Previous()
+    prev.props = {n.key: dict(n.props) for n in store.iter_nodes(Label.CLUSTER)}
+    members: dict[str, set[str]] = {}
+    for rel in store.iter_relationships(Rel.MEMBER_OF):
+        members.setdefault(rel.end[1], set()).add(rel.start[1])
+    prev.members = {k: frozenset(v) for k, v in members.items()}
+    for rel in store.iter_relationships(Rel.ATTRIBUTED_TO):
+        conf = rel.props.get("confidence")
+        prev.attributed[rel.start[1]] = (rel.end[1], float(conf) if isinstance(conf, int | float) else 1.0)
+    for rel in store.iter_relationships(Rel.ABOUT):
+        if rel.end[0] == Label.CLUSTER.value:
+            prev.annotated.add(rel.end[1])
+    return prev
+
+
+# ---- ids ----------------------------------------------------------------------------------------
+
+
+def hashed_id(members: Sequence[str]) -> str:
+    """``cl-`` + 12 hex digits of a hash of the sorted members."""
+    digest = hashlib.sha1("\n".join(sorted(members)).encode(), usedforsecurity=False).hexdigest()
+    return f"cl-{digest[:12]}"
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def assign_ids(clusters: Sequence[Sequence[str]], previous: Mapping[str, frozenset[str]]) -> list[str]:
+    """An id per cluster: the previous cluster it matches best (Jaccard >= MATCH_JACCARD,
+    one-to-one, best pairs first), else the hash of its members."""
+    where: dict[str, list[str]] = {}
+    for cid, old in previous.items():
+        for a in old:
+            where.setdefault(a, []).append(cid)
+    candidates: list[tuple[float, int, str]] = []
+    for i, members in enumerate(clusters):
+        mset = frozenset(members)
+        touched = sorted({cid for a in members for cid in where.get(a, [])})
+        for cid in touched:
+            j = jaccard(mset, previous[cid])
+            if j >= MATCH_JACCARD:
+                candidates.append((-j, i, cid))
+    ids: list[str | None] = [None] * len(clusters)
+    used: set[str] = set()
+    for _, i, cid in sorted(candidates):
+        if ids[i] is None and cid not in used:
+            ids[i] = cid
+            used.add(cid)
+    return [ids[i] or hashed_id(members) for i, members in enumerate(clusters)]
+
+
+# ---- stability ------------------------------------------------------------------------------------
+
+
+def stability(members: Sequence[str], evidence: Evidence, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """For each signal family present, the Jaccard between the cluster and the best cluster
+    rebuilt from its own members' links without that family (1: the family is not needed)."""
+    mset = frozenset(members)
+    present = sorted({f for p in pairs for f in evidence.families(p)})
+    out: dict[str, Any] = {}
+    for family in present:
+        weights = {p: evidence.weight(p, frozenset({family})) for p in pairs}
+        rebuilt = clustering.cluster_accounts({p: w for p, w in weights.items() if w > 0})
+        out[family] = round(max((jaccard(mset, frozenset(c)) for c in rebuilt.clusters), default=0.0), 4)
+    if present:
+        weakest = min(present, key=lambda f: (out[f], f))
+        out["min"], out["weakest"] = out[weakest], weakest
+    return out
+
+
+# ---- the run ---------------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _chunks(rows: list[dict[str, Any]], size: int = WRITE_CHUNK) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+@dataclass
+class ClusterOut:
+    cluster_id: str
+    members: list[str]
+    score: scoring.ClusterScore
+    flagged: bool
+    bridges: set[str]
+    families: list[str]
+    stability: dict[str, Any]
+    suggestion: attribution.Suggestion | None
+
+
+def _internal_pairs(clusters: Sequence[Sequence[str]], evidence: Evidence) -> list[list[tuple[str, str]]]:
+    where = {a: i for i, members in enumerate(clusters) for a in members}
+    out: list[list[tuple[str, str]]] = [[] for _ in clusters]
+    for pair in evidence.pairs():
+        i = where.get(pair[0])
+        if i is not None and i == where.get(pair[1]):
+            out[i].append(pair)
+    return out
+
+
+def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Previous, store: GraphStore,
+            timings: dict[str, float]) -> tuple[list[ClusterOut], clustering.Clustering]:
+    """Cluster, score, measure stability and suggest operators (no writes)."""
+    started = time.perf_counter()
+    weights = evidence.weights()
+    found = clustering.cluster_accounts(weights, families={p: evidence.families(p, FAMILY_MIN) for p in weights})
+    timings["cluster"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    profiles = scoring.account_profiles(facts, read_model_onsets(facts.workspace))
+    base = scoring.baseline(profiles.values())
+    template_users = {tid: len(u) for tid, u in facts.users(Label.PROMPT_TEMPLATE.value).items()}
+    internal = _internal_pairs(found.clusters, evidence)
+    ids = assign_ids(found.clusters, previous.members)
+    threshold = float(settings["flag_threshold"])
+    cap = int(settings["hub_max_accounts"])
+    indicators = attribution.known_indicators(store, facts)
+    indicators += attribution.learned_indicators(facts, previous.attributed, {k: sorted(v) for k, v in previous.members.items()}, cap)
+    prior = {
+        cid: (op, conf, previous.members.get(cid, frozenset())) for cid, (op, conf) in previous.attributed.items()
+    }
+    timings["score_prepare"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    out = []
+    stab_time = 0.0
+    for cid, members, pairs in zip(ids, found.clusters, internal, strict=True):
+        lockstep = {a for p in pairs if evidence.family_scores(p).get("timing", 0.0) > 0 for a in p}
+        families = sorted({f for p in pairs for f in evidence.families(p, FAMILY_MIN)})
+        score = scoring.score_cluster(members, profiles, base, template_users, len(lockstep), families)
+        flagged = score.score >= threshold
+        t0 = time.perf_counter()
+        stab = stability(members, evidence, pairs) if flagged else {}
+        stab_time += time.perf_counter() - t0
+        suggestion = attribution.suggest(members, facts, indicators, prior)
+        out.append(ClusterOut(cid, members, score, flagged, found.bridges & set(members), families, stab, suggestion))
+    timings["score_attribute"] = round(time.perf_counter() - started - stab_time, 3)
+    timings["stability"] = round(stab_time, 3)
+    return out, found
+
+
+def _cluster_row(c: ClusterOut, detected_at: str, is_new: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "cluster_id": c.cluster_id,
+        "score": c.score.score,
+        "flagged": c.flagged,
+        "size": len(c.members),
+        "exchanges": c.score.exchanges,
+        "input_tokens": c.score.input_tokens,
+        "output_tokens": c.score.output_tokens,
+        "first_seen": c.score.first_seen,
+        "last_seen": c.score.last_seen,
+        "indicators": json.dumps(c.score.indicators),
+        "capability_profile": json.dumps(c.score.capability_profile, sort_keys=True),
+        "stability": json.dumps(c.stability, sort_keys=True),
+        "suggested_operator": c.suggestion.operator_id if c.suggestion else "",
+        "suggestion_confidence": c.suggestion.confidence if c.suggestion else 0.0,
+        "bridges": len(c.bridges),
+        "families": c.families,
+        "detected_at": detected_at,
+        "retired": False,
+        "superseded_by": "",
+    }
+    if is_new:
+        row["status"] = ANALYST_STATUS_DEFAULT
+    return row
+
+
+def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evidence, previous: Previous,
+               operators: set[str]) -> dict[str, int]:
+    """Replace detection outputs in one batch, keeping analyst decisions."""
+    detected_at = _now()
+    current = {c.cluster_id for c in results}
+    owner: dict[str, str] = {a: c.cluster_id for c in results for a in c.members}
+    stale = sorted(set(previous.props) - current)
+    retired = [cid for cid in stale if previous.analyst_touched(cid)]
+    dropped = [cid for cid in stale if not previous.analyst_touched(cid)]
+    links = 0
+    with store.batch():
+        for rel in (Rel.LINKED, Rel.MEMBER_OF, Rel.SUGGESTED_OPERATOR):
+            store.delete_relationships(rel)
+        if dropped:
+            store.delete_nodes([(Label.CLUSTER.value, cid) for cid in dropped])
+        rows = [_cluster_row(c, detected_at, c.cluster_id not in previous.props) for c in results]
+        for chunk in _chunks(rows):
+            store.upsert_nodes(Label.CLUSTER, chunk)
+        retired_rows = []
+        for cid in retired:
+            votes: dict[str, int] = {}
+            for a in previous.members.get(cid, frozenset()):
+                if a in owner:
+                    votes[owner[a]] = votes.get(owner[a], 0) + 1
+            heir = min(votes, key=lambda k: (-votes[k], k)) if votes else ""
+            retired_rows.append({"cluster_id": cid, "retired": True, "flagged": False, "size": 0, "superseded_by": heir})
+        store.upsert_nodes(Label.CLUSTER, retired_rows)
+        member_rows = [
+            {"start": a, "end": c.cluster_id, "bridge": a in c.bridges} for c in results for a in c.members
+        ]
+        for chunk in _chunks(member_rows):
+            store.upsert_relationships(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, chunk)
+        link_rows: list[dict[str, Any]] = []
+        for pair in evidence.pairs():
+            weight = evidence.weight(pair)
+            if weight < clustering.MIN_WEIGHT:
+                continue
+            link_rows.append({
+                "start": pair[0], "end": pair[1], "weight": round(weight, 4),
+                "families": evidence.families(pair),
+                "reasons": json.dumps([r.to_json() for r in evidence.reasons(pair)], default=str),
+            })
+            if len(link_rows) >= WRITE_CHUNK:
+                links += store.upsert_relationships(Rel.LINKED, Label.ACCOUNT, Label.ACCOUNT, link_rows)
+                link_rows = []
+        links += store.upsert_relationships(Rel.LINKED, Label.ACCOUNT, Label.ACCOUNT, link_rows)
+        suggestion_rows = [
+            {"start": c.cluster_id, "end": c.suggestion.operator_id, "confidence": c.suggestion.confidence,
+             "indicators": json.dumps(c.suggestion.indicators)}
+            for c in results if c.suggestion is not None and c.suggestion.operator_id in operators
+        ]
+        store.upsert_relationships(Rel.SUGGESTED_OPERATOR, Label.CLUSTER, Label.OPERATOR, suggestion_rows)
+    return {"links": links, "retired": len(retired), "dropped": len(dropped), "suggestions": len(suggestion_rows)}
+
+
+def _hub_summary(evidence: Evidence, top: int = 20) -> dict[str, Any]:
+    by_why: dict[str, int] = {}
+    for hub in evidence.hubs:
+        by_why[hub.why] = by_why.get(hub.why, 0) + 1
+    biggest = sorted(evidence.hubs, key=lambda h: (-h.accounts, h.label, h.key))[:top]
+    return {"total": len(evidence.hubs), "by_reason": dict(sorted(by_why.items())), "largest": [h.to_json() for h in biggest]}
+
+
+def _save_reports(workspace: Path, summary: dict[str, Any], evidence: Evidence) -> None:
+    directory = workspace / "detection"
+    directory.mkdir(parents=True, exist_ok=True)
+    hubs = sorted((h.to_json() for h in evidence.hubs), key=lambda h: (-h["accounts"], h["label"], h["key"]))
+    (directory / "hubs.json").write_text(json.dumps(hubs, indent=1))
+    (directory / "last_run.json").write_text(json.dumps(summary, indent=2))
+
+
+def run_detection(store: GraphStore, settings: Settings, *, progress: bool = False) -> dict[str, Any]:
+    """Run detection over the store and write the results back; returns the summary."""
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    workspace = settings.workspace
+    started = time.perf_counter()
+    facts = read_facts(store, workspace if workspace.exists() else None)
+    previous = read_previous(store)
+    timings["read"] = round(time.perf_counter() - started, 3)
+    evidence = link_accounts(facts, int(settings["hub_max_accounts"]), timings)
+    results, found = analyse(facts, evidence, settings, previous, store, timings)
+    started = time.perf_counter()
+    operators = {n.key for n in store.iter_nodes(Label.OPERATOR)}
+    written = write_back(store, results, evidence, previous, operators)
+    timings["write"] = round(time.perf_counter() - started, 3)
+    timings["total"] = round(time.perf_counter() - t_all, 3)
+    flagged = [c for c in results if c.flagged]
+    summary = {
+        "accounts": len(facts.accounts),
+        "clusters": len(results),
+        "flagged": len(flagged),
+        "accounts_clustered": sum(len(c.members) for c in results),
+        "accounts_flagged": sum(len(c.members) for c in flagged),
+        "links": written["links"],
+        "pairs_considered": len(evidence),
+        "bridges": len(found.bridges),
+        "suppressed_hubs": _hub_summary(evidence),
+        "suggestions": written["suggestions"],
+        "retired_clusters": written["retired"],
+        "families": list(FAMILIES),
+        "top_clusters": [
+            {"cluster_id": c.cluster_id, "size": len(c.members), "score": c.score.score, "flagged": c.flagged,
+             "suggested_operator": c.suggestion.operator_id if c.suggestion else "",
+             "suggestion_confidence": c.suggestion.confidence if c.suggestion else 0.0}
+            for c in sorted(results, key=lambda c: (-c.score.score, c.cluster_id))[:10]
+        ],
+        "timings": timings,
+    }
+    if workspace.exists():
+        _save_reports(workspace, summary, evidence)
+    return summary

@@ -1,0 +1,115 @@
+"""Graph files others can open: GraphML, GEXF (with time spans) and node-link JSON.
+
+Node ids are ``Label:key``. Every node carries ``kind`` (its schema label), ``key`` and
+``label`` (a caption), every edge ``type``; properties follow. GraphML and GEXF hold scalars
+only, so lists are flattened to ``;``-joined text and an attribute whose type differs between
+elements is written as text (both formats declare one type per attribute). GEXF gets
+``start``/``end`` from the element's first/last seen (or an account's creation), which makes
+the file dynamic: Gephi's timeline plays the campaign.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from graph.export.selection import EvidenceGraph
+from graph.store import NodeKey
+
+START_PROPS = ("first_seen", "created_at", "at")
+END_PROPS = ("last_seen",)
+
+
+def node_id(ref: NodeKey) -> str:
+    return f"{ref[0]}:{ref[1]}"
+
+
+def flatten(value: Any) -> Any:
+    """A scalar for GraphML/GEXF: lists joined with ``;``, everything else unchanged."""
+    if isinstance(value, list | tuple):
+        return ";".join(str(v) for v in value)
+    return value
+
+
+def _time_span(props: dict[str, Any]) -> tuple[str | None, str | None]:
+    start = next((props[p] for p in START_PROPS if isinstance(props.get(p), str) and props[p]), None)
+    end = next((props[p] for p in END_PROPS if isinstance(props.get(p), str) and props[p]), None)
+    if start and end and end < start:
+        end = start
+    return start, end
+
+
+def to_networkx(graph: EvidenceGraph, *, scalar: bool = True, times: bool = False) -> nx.MultiDiGraph:
+    """The evidence graph as a networkx MultiDiGraph (edge key = relationship type).
+    ``scalar`` flattens lists; ``times`` adds GEXF ``start``/``end`` attributes."""
+    out = nx.MultiDiGraph(name="sybilscope evidence", clusters=";".join(graph.cluster_ids))
+    conv: Callable[[Any], Any] = flatten if scalar else (lambda v: v)
+    for node in graph.nodes:
+        attrs = {k: conv(v) for k, v in node.props.items() if v is not None and k not in ("label", "id")}
+        attrs.update(kind=node.label, key=node.key, label=f"{node.label}:{node.key}")
+        if times:
+            start, end = _time_span(node.props)
+            if start:
+                attrs["start"] = start
+            if end:
+                attrs["end"] = end
+        out.add_node(node_id(node.ref), **attrs)
+    for rel in graph.relationships:
+        attrs = {k: conv(v) for k, v in rel.props.items() if v is not None and k not in ("id", "key", "label")}
+        attrs["type"] = rel.type
+        if times:
+            start, end = _time_span(rel.props)
+            if start:
+                attrs["start"] = start
+            if end:
+                attrs["end"] = end
+        out.add_edge(node_id(rel.start), node_id(rel.end), key=rel.type, **attrs)
+    return out
+
+
+def _unify_types(items: list[dict[str, Any]]) -> None:
+    """Make each attribute one type across elements: int+float become float, any other mix text."""
+    kinds: dict[str, set[type]] = {}
+    for attrs in items:
+        for name, value in attrs.items():
+            kinds.setdefault(name, set()).add(type(value))
+    for name, seen in kinds.items():
+        if len(seen) <= 1:
+            continue
+        to: Callable[[Any], Any] = float if seen <= {int, float} else str
+        for attrs in items:
+            if name in attrs:
+                attrs[name] = to(attrs[name])
+
+
+def _scalar_graph(graph: EvidenceGraph, times: bool) -> nx.MultiDiGraph:
+    g = to_networkx(graph, scalar=True, times=times)
+    _unify_types([d for _, d in g.nodes(data=True)])
+    _unify_types([d for _, _, d in g.edges(data=True)])
+    return g
+
+
+def write_graphml(graph: EvidenceGraph, path: Path) -> Path:
+    nx.write_graphml(_scalar_graph(graph, times=False), path, encoding="utf-8")
+    return path
+
+
+def write_gexf(graph: EvidenceGraph, path: Path) -> Path:
+    g = _scalar_graph(graph, times=True)
+    nx.write_gexf(g, path, encoding="utf-8")
+    return path
+
+
+def node_link(graph: EvidenceGraph) -> dict[str, Any]:
+    """Node-link JSON (the d3 / networkx format), lists kept as lists."""
+    data: dict[str, Any] = nx.node_link_data(to_networkx(graph, scalar=False), edges="edges")
+    return data
+
+
+def write_json(graph: EvidenceGraph, path: Path) -> Path:
+    path.write_text(json.dumps(node_link(graph), indent=1, sort_keys=True, default=str), encoding="utf-8")
+    return path

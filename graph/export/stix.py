@@ -1,0 +1,311 @@
+"""The evidence graph as a STIX 2.1 bundle, for sharing with threat-intel partners.
+
+Mapping:
+- each cluster -> a ``grouping`` with context ``suspicious-activity`` whose ``object_refs`` are
+  everything below that concerns it, and a description with its scores and attribution;
+- each operator -> an ``intrusion-set`` (first/last seen from its clusters);
+- each proxy / VPN / Tor network -> ``infrastructure`` of type ``anonymization``, each hosting
+  network -> ``botnet`` (first/last seen from the members' use), ``consists-of`` its IPs;
+- each operator indicator expressible as a STIX pattern (ip, network, asn, email_domain) -> an
+  ``indicator`` that ``indicates`` the intrusion set;
+- each member account -> a ``user-account``; links between accounts, accounts' use of
+  infrastructure, and membership of an attributed cluster -> ``relationship`` objects with
+  ``start_time``/``stop_time`` (first/last seen) where known.
+
+SDO ids are uuid5 of the Sybilscope key, so exporting twice gives the same ids. Only standard
+STIX objects and properties are used; the bundle is re-parsed with
+``stix2.parse(..., allow_custom=False)`` before it is written.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import stix2
+
+from graph.export.selection import EvidenceGraph
+from graph.schema import Label, Rel
+from graph.store import Node, NodeKey
+
+NAMESPACE = uuid.UUID("6f0c5c1e-1f5b-4d51-9a43-5b0f4c2b7a11")
+ANONYMIZATION_KINDS = {"proxy", "vpn", "tor"}
+HOSTING_KINDS = {"hosting"}
+PRODUCER = stix2.Identity(
+    id=f"identity--{uuid.uuid5(NAMESPACE, 'sybilscope')}",
+    name="Sybilscope",
+    identity_class="system",
+    created="2025-01-01T00:00:00Z",
+    modified="2025-01-01T00:00:00Z",
+)
+
+
+def _sdo_id(kind: str, key: str) -> str:
+    return f"{kind}--{uuid.uuid5(NAMESPACE, f'{kind}:{key}')}"
+
+
+def _ts(value: Any) -> str | None:
+    """A STIX timestamp from the schema's ISO text, or None."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        stix2.utils.parse_into_datetime(value)
+    except (ValueError, TypeError):
+        return None
+    return value
+
+
+def _span(firsts: Iterable[Any], lasts: Iterable[Any]) -> dict[str, str]:
+    """``start_time``/``stop_time`` for a relationship: stop only when strictly later."""
+    starts = sorted(t for t in (_ts(v) for v in firsts) if t)
+    stops = sorted(t for t in (_ts(v) for v in lasts) if t)
+    out: dict[str, str] = {}
+    if starts:
+        out["start_time"] = starts[0]
+    if stops and (not starts or stops[-1] > starts[0]):
+        out["stop_time"] = stops[-1]
+    return out
+
+
+def _seen(span: dict[str, str]) -> dict[str, str]:
+    """The same span as SDO ``first_seen``/``last_seen``."""
+    out = {}
+    if "start_time" in span:
+        out["first_seen"] = span["start_time"]
+    if "stop_time" in span:
+        out["last_seen"] = span["stop_time"]
+    return out
+
+
+def _confidence(value: Any) -> dict[str, int]:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"confidence": max(0, min(100, round(float(value) * 100)))}
+    return {}
+
+
+def _ip_object(value: str) -> stix2.IPv4Address | stix2.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return None  # a redacted (hashed) address is no address
+    return stix2.IPv4Address(value=value) if ip.version == 4 else stix2.IPv6Address(value=value)
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def indicator_pattern(itype: str, value: str) -> str | None:
+    """A STIX pattern for an operator indicator, or None when STIX has no observable for it."""
+    itype = itype.lower()
+    if itype == "ip":
+        kind = "ipv6-addr" if ":" in value else "ipv4-addr"
+        return f"[{kind}:value = '{_quote(value)}']"
+    if itype == "network":
+        kind = "ipv6-addr" if ":" in value else "ipv4-addr"
+        return f"[{kind}:value ISSUBSET '{_quote(value)}']"
+    if itype == "asn" and value.isdigit():
+        return f"[autonomous-system:number = {int(value)}]"
+    if itype == "email_domain":
+        return f"[domain-name:value = '{_quote(value)}']"
+    return None
+
+
+class _Builder:
+    def __init__(self, graph: EvidenceGraph) -> None:
+        self.graph = graph
+        self.nodes = graph.node_map()
+        self.objects: dict[str, Any] = {PRODUCER.id: PRODUCER}
+        self.by_ref: dict[NodeKey, str] = {}
+        self.out: dict[NodeKey, list[Any]] = defaultdict(list)
+        self.into: dict[NodeKey, list[Any]] = defaultdict(list)
+        for rel in graph.relationships:
+            self.out[rel.start].append(rel)
+            self.into[rel.end].append(rel)
+
+    def add(self, obj: Any, ref: NodeKey | None = None) -> str:
+        self.objects[obj.id] = obj
+        if ref is not None:
+            self.by_ref[ref] = obj.id
+        return str(obj.id)
+
+    def relate(self, source: str, kind: str, target: str, **extra: Any) -> str:
+        rid = _sdo_id("relationship", f"{source}|{kind}|{target}")
+        return self.add(
+            stix2.Relationship(
+                id=rid, source_ref=source, relationship_type=kind, target_ref=target,
+                created_by_ref=PRODUCER.id, **{k: v for k, v in extra.items() if v is not None},
+            )
+        )
+
+    def accounts(self) -> None:
+        for node in self.graph.nodes:
+            if node.label != Label.ACCOUNT:
+                continue
+            extra: dict[str, Any] = {}
+            if created := _ts(node.props.get("created_at")):
+                extra["account_created"] = created
+            status = str(node.props.get("status") or "")
+            if status:
+                extra["is_disabled"] = status in {"banned", "suspended"}
+            self.add(stix2.UserAccount(user_id=node.key, **extra), node.ref)
+
+    def infrastructure(self) -> None:
+        for node in self.graph.nodes:
+            kind = str(node.props.get("kind") or "").lower()
+            if node.label != Label.NETWORK or kind not in ANONYMIZATION_KINDS | HOSTING_KINDS:
+                continue
+            ips = [r.start for r in self.into[node.ref] if r.type == Rel.IN_NETWORK]
+            uses = [u for ip in ips for u in self.into[ip] if u.type == Rel.USED_IP]
+            span = _span((u.props.get("first_seen") for u in uses), (u.props.get("last_seen") for u in uses))
+            name = str(node.props.get("provider") or node.key)
+            infra = stix2.Infrastructure(
+                id=_sdo_id("infrastructure", node.key), name=f"{name} ({kind} network {node.key})",
+                infrastructure_types=["anonymization"] if kind in ANONYMIZATION_KINDS else ["botnet"],
+                created_by_ref=PRODUCER.id, **_seen(span),
+            )
+            infra_id = self.add(infra, node.ref)
+            for ip in ips:
+                obj = _ip_object(ip[1])
+                if obj is not None:
+                    self.relate(infra_id, "consists-of", self.add(obj, ip))
+            per_account: dict[NodeKey, list[Any]] = defaultdict(list)
+            for use in uses:
+                per_account[use.start].append(use)
+            for account, used in per_account.items():
+                if account in self.by_ref:
+                    self.relate(
+                        self.by_ref[account], "related-to", infra_id,
+                        description=f"used {len(used)} address(es) of this network",
+                        **_span((u.props.get("first_seen") for u in used), (u.props.get("last_seen") for u in used)),
+                    )
+
+    def operators(self) -> None:
+        for node in self.graph.nodes:
+            if node.label != Label.OPERATOR:
+                continue
+            clusters = [self.nodes[r.start] for r in self.into[node.ref] if r.start in self.nodes and r.start[0] == Label.CLUSTER]
+            span = _span((c.props.get("first_seen") for c in clusters), (c.props.get("last_seen") for c in clusters))
+            untranslated = []
+            iset = stix2.IntrusionSet(
+                id=_sdo_id("intrusion-set", node.key), name=str(node.props.get("name") or node.key),
+                created_by_ref=PRODUCER.id, **_seen(span),
+            )
+            iset_id = self.add(iset, node.ref)
+            for rel in self.out[node.ref]:
+                if rel.type != Rel.HAS_INDICATOR or rel.end not in self.nodes:
+                    continue
+                ind = self.nodes[rel.end]
+                itype = str(ind.props.get("type") or ind.props.get("indicator_type") or ind.key.split(":", 1)[0])
+                value = str(ind.props.get("value") or ind.props.get("indicator_value") or ind.key.split(":", 1)[-1])
+                pattern = indicator_pattern(itype, value)
+                if pattern is None:
+                    untranslated.append(f"{itype}={value}")
+                    continue
+                indicator = stix2.Indicator(
+                    id=_sdo_id("indicator", ind.key), name=f"{itype} indicator of {iset.name}",
+                    pattern=pattern, pattern_type="stix", valid_from=span.get("start_time", "2025-01-01T00:00:00Z"),
+                    indicator_types=["attribution"], created_by_ref=PRODUCER.id,
+                    **_confidence(rel.props.get("confidence", ind.props.get("confidence"))),
+                )
+                self.relate(self.add(indicator, ind.ref), "indicates", iset_id)
+            if untranslated:
+                self.objects[iset_id] = stix2.IntrusionSet(
+                    **{k: iset[k] for k in iset if k not in ("type", "spec_version")},
+                    description="Indicators without a STIX observable: " + ", ".join(sorted(untranslated)),
+                )
+            for rel in self.into[node.ref]:
+                cluster = rel.start
+                if cluster[0] != Label.CLUSTER:
+                    continue
+                self._operator_uses(iset_id, cluster, rel.type)
+
+    def _operator_uses(self, iset_id: str, cluster: NodeKey, how: str) -> None:
+        for member in (r.start for r in self.into[cluster] if r.type == Rel.MEMBER_OF):
+            if member not in self.by_ref:
+                continue
+            what = "attributed to" if how == Rel.ATTRIBUTED_TO else "suggested for"
+            self.relate(self.by_ref[member], "related-to", iset_id,
+                        description=f"member of cluster {cluster[1]}, {what} this intrusion set")
+            for use in self.out[member]:
+                infra = self.by_ref.get(self._network_of(use.end))
+                if use.type == Rel.USED_IP and infra and infra.startswith("infrastructure--"):
+                    self.relate(iset_id, "uses", infra)
+
+    def _network_of(self, ip: NodeKey) -> NodeKey:
+        return next((r.end for r in self.out[ip] if r.type == Rel.IN_NETWORK), ip)
+
+    def links(self) -> None:
+        for rel in self.graph.relationships:
+            if rel.type != Rel.LINKED or rel.start not in self.by_ref or rel.end not in self.by_ref:
+                continue
+            families = rel.props.get("families") or []
+            text = ", ".join(families) if isinstance(families, list) else str(families)
+            self.relate(
+                self.by_ref[rel.start], "related-to", self.by_ref[rel.end],
+                description=f"linked by Sybilscope ({text}; weight {rel.props.get('weight')})",
+                **_confidence(rel.props.get("weight")),
+                **_span([rel.props.get("first_seen")], [rel.props.get("last_seen")]),
+            )
+
+    def groupings(self) -> None:
+        for cid in self.graph.cluster_ids:
+            ref: NodeKey = (Label.CLUSTER.value, cid)
+            node = self.nodes.get(ref)
+            if node is None:
+                continue
+            members = {r.start for r in self.into[ref] if r.type == Rel.MEMBER_OF}
+            concerned = set(members) | {r.end for r in self.out[ref]}
+            for m in members:
+                concerned.update(r.end for r in self.out[m])
+            ids = {self.by_ref[c] for c in concerned if c in self.by_ref}
+            for c in list(concerned):
+                if c[0] == Label.OPERATOR:
+                    ids.update(self.by_ref[r.end] for r in self.out[c] if r.end in self.by_ref)
+            ids.update(
+                oid for oid, obj in self.objects.items()
+                if oid.startswith("relationship--") and obj.source_ref in ids and obj.target_ref in ids
+            )
+            if not ids:
+                ids = {PRODUCER.id}
+            self.add(
+                stix2.Grouping(
+                    id=_sdo_id("grouping", cid), name=f"Sybilscope cluster {cid}", context="suspicious-activity",
+                    description=_cluster_text(node), object_refs=sorted(ids), created_by_ref=PRODUCER.id,
+                    **_confidence(node.props.get("score")),
+                )
+            )
+
+
+def _cluster_text(node: Node) -> str:
+    p = node.props
+    parts = [f"{k}: {p[k]}" for k in ("score", "flagged", "size", "exchanges", "input_tokens", "output_tokens",
+                                       "first_seen", "last_seen", "status", "suggested_operator",
+                                       "suggestion_confidence", "attributed_operator") if p.get(k) is not None]
+    return "; ".join(parts) or "cluster"
+
+
+def build_bundle(graph: EvidenceGraph) -> stix2.Bundle:
+    """The STIX bundle of ``graph`` (see the module docstring for the mapping)."""
+    b = _Builder(graph)
+    b.accounts()
+    b.infrastructure()
+    b.operators()
+    b.links()
+    b.groupings()
+    objects = sorted(b.objects.values(), key=lambda o: o.id)
+    return stix2.Bundle(objects=objects, id=_sdo_id("bundle", "|".join(graph.cluster_ids)), allow_custom=False)
+
+
+def write_stix(graph: EvidenceGraph, path: Path) -> Path:
+    """Write the bundle, after checking it re-parses strictly (no custom content)."""
+    text = build_bundle(graph).serialize(pretty=True)
+    stix2.parse(text, allow_custom=False)
+    json.loads(text)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,81 @@
+"""The evidence graph as tables: one file per node label and one per relationship type, CSV or
+Parquet, for analysts who live in spreadsheets and notebooks.
+
+``nodes_<Label>.<ext>`` has ``key`` then the label's properties; ``edges_<TYPE>.<ext>`` has
+``start_label, start, end_label, end`` then properties. Lists are ``;``-joined in CSV and kept
+as JSON text in Parquet (one column type per file)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from graph.export.graphfiles import flatten
+from graph.export.selection import EvidenceGraph
+
+FORMATS = ("csv", "parquet")
+
+
+def _tables(graph: EvidenceGraph) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    fixed: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        name = f"nodes_{node.label}"
+        fixed[name] = ["key"]
+        rows[name].append({"key": node.key, **node.props})
+    for rel in graph.relationships:
+        name = f"edges_{rel.type}"
+        fixed[name] = ["start_label", "start", "end_label", "end"]
+        rows[name].append(
+            {"start_label": rel.start[0], "start": rel.start[1], "end_label": rel.end[0], "end": rel.end[1], **rel.props}
+        )
+    out = {}
+    for name, items in sorted(rows.items()):
+        extra = sorted({k for r in items for k in r} - set(fixed[name]))
+        out[name] = (fixed[name] + extra, items)
+    return out
+
+
+def _cell(value: Any, fmt: str) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, list | tuple | dict):
+        return flatten(value) if fmt == "csv" and not isinstance(value, dict) else json.dumps(value)
+    return value
+
+
+def write_tables(graph: EvidenceGraph, directory: Path, fmt: str = "csv") -> list[Path]:
+    """Write every table of ``graph`` into ``directory``; returns the files written."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown table format {fmt!r}; one of {', '.join(FORMATS)}")
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (columns, items) in _tables(graph).items():
+        path = directory / f"{name}.{fmt}"
+        if fmt == "csv":
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(columns)
+                for item in items:
+                    writer.writerow(["" if (v := _cell(item.get(c), fmt)) is None else v for c in columns])
+        else:
+            data = {c: [_cell(item.get(c), fmt) for item in items] for c in columns}
+            pq.write_table(pa.table({c: _column(v) for c, v in data.items()}), path)
+        written.append(path)
+    return written
+
+
+def _column(values: list[Any]) -> pa.Array:
+    """One Arrow column; values of mixed types are written as text."""
+    kinds = {type(v) for v in values if v is not None}
+    if len(kinds) > 1 and not kinds <= {int, float}:
+        values = [None if v is None else str(v) for v in values]
+    elif kinds == {int, float}:
+        values = [None if v is None else float(v) for v in values]
+    return pa.array(values)

@@ -1,0 +1,122 @@
+"""What linkage, scoring and attribution read from the store, gathered in one pass.
+
+``Facts`` holds, per shared-entity label, which accounts use each value with their counts and
+first/last times, plus the properties of accounts and of the entities. Streaming the
+relationships once (``iter_relationships``) works the same on both stores and keeps detection
+independent of Cypher; the aggregates fit in memory at the seed scale (hundreds of thousands of
+account-entity edges), the raw exchanges never enter here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graph.schema import Label, Rel
+from graph.store import GraphStore
+
+
+@dataclass
+class Use:
+    """One account's use of one shared value."""
+
+    count: int = 0
+    first: str = ""
+    last: str = ""
+
+    def merge(self, other: Use) -> None:
+        self.count += other.count
+        if other.first and (not self.first or other.first < self.first):
+            self.first = other.first
+        if other.last and other.last > self.last:
+            self.last = other.last
+
+
+# Which relationship gives each shared-entity label's uses.
+USE_RELS: dict[str, str] = {
+    Label.IP.value: Rel.USED_IP.value,
+    Label.PAYMENT_METHOD.value: Rel.PAID_WITH.value,
+    Label.DEVICE.value: Rel.USED_DEVICE.value,
+    Label.CLIENT_FINGERPRINT.value: Rel.USED_CLIENT.value,
+    Label.EMAIL_DOMAIN.value: Rel.HAS_EMAIL_DOMAIN.value,
+    Label.PROMPT_TEMPLATE.value: Rel.SENT_TEMPLATE.value,
+}
+ENTITY_LABELS: tuple[str, ...] = (*USE_RELS, Label.NETWORK.value, Label.ASN.value)
+
+
+@dataclass
+class Facts:
+    """Accounts, entities and who uses what. ``uses[label][key][account] -> Use``."""
+
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    entities: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    uses: dict[str, dict[str, dict[str, Use]]] = field(default_factory=dict)
+    workspace: Path | None = None
+
+    def props(self, label: str, key: str) -> dict[str, Any]:
+        return self.entities.get(label, {}).get(key, {})
+
+    def users(self, label: str) -> dict[str, dict[str, Use]]:
+        return self.uses.get(label, {})
+
+    def account_entities(self) -> dict[str, set[tuple[str, str]]]:
+        """account -> every (label, key) it uses (for attribution and baselines)."""
+        out: dict[str, set[tuple[str, str]]] = {}
+        for label, values in self.uses.items():
+            for key, users in values.items():
+                for account in users:
+                    out.setdefault(account, set()).add((label, key))
+        return out
+
+
+def _use_from(props: dict[str, Any]) -> Use:
+    count = props.get("count")
+    return Use(
+        count=int(count) if isinstance(count, int | float) and count else 1,
+        first=str(props.get("first_seen") or ""),
+        last=str(props.get("last_seen") or props.get("first_seen") or ""),
+    )
+
+
+def _derive(uses: dict[str, dict[str, Use]], parent_of: dict[str, str]) -> dict[str, dict[str, Use]]:
+    """Uses of a parent entity (network of an IP, ASN of a network) from its children's."""
+    out: dict[str, dict[str, Use]] = {}
+    for child, users in uses.items():
+        parent = parent_of.get(child)
+        if not parent:
+            continue
+        bucket = out.setdefault(parent, {})
+        for account, use in users.items():
+            bucket.setdefault(account, Use()).merge(use)
+    return out
+
+
+def _props_by_key(nodes: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    return {n.key: dict(n.props) for n in nodes}
+
+
+def read_facts(store: GraphStore, workspace: Path | None = None) -> Facts:
+    """Gather accounts, entity properties and uses from ``store``."""
+    facts = Facts(workspace=workspace)
+    facts.accounts = _props_by_key(store.iter_nodes(Label.ACCOUNT))
+    for label in ENTITY_LABELS:
+        facts.entities[label] = _props_by_key(store.iter_nodes(label))
+    for label, rel_type in USE_RELS.items():
+        values: dict[str, dict[str, Use]] = {}
+        for rel in store.iter_relationships(rel_type):
+            account, key = rel.start[1], rel.end[1]
+            values.setdefault(key, {})[account] = _use_from(rel.props)
+        facts.uses[label] = values
+    ip_net = {r.start[1]: r.end[1] for r in store.iter_relationships(Rel.IN_NETWORK)}
+    for ip, props in facts.entities[Label.IP.value].items():
+        if ip not in ip_net and props.get("network"):
+            ip_net[ip] = str(props["network"])
+    net_asn = {r.start[1]: r.end[1] for r in store.iter_relationships(Rel.IN_ASN)}
+    for net, props in facts.entities[Label.NETWORK.value].items():
+        if net not in net_asn and props.get("asn") not in (None, ""):
+            net_asn[net] = str(props["asn"])
+    facts.uses[Label.NETWORK.value] = _derive(facts.uses[Label.IP.value], ip_net)
+    facts.uses[Label.ASN.value] = _derive(facts.uses[Label.NETWORK.value], net_asn)
+    return facts

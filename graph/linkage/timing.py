@@ -1,0 +1,178 @@
+"""Timing evidence: accounts active in the same hours, SynchroTrap-style.
+
+Each account's activity is the set of three-hour buckets it sent exchanges in (counted by DuckDB from
+``staging/exchanges``, never loaded row by row). Operators drive their accounts in lock-step
+bursts, so their bucket sets overlap far more than two humans' daily rhythms do. Candidate
+pairs come from MinHash-LSH over the bucket sets (banding); a band bucket holding more accounts
+than the cap links each member to its next few neighbours in signature order instead of to all,
+which keeps a 10,000-account lock-step group connected with a linear number of pairs. The exact
+Jaccard of each candidate decides the weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from graph.linkage.evidence import Evidence, Pair, Reason, pair_of
+from loaders.staging import has_table, table_glob
+
+FAMILY = "timing"
+BUCKET_S = 3 * 3600
+MIN_BUCKETS = 6
+MIN_JACCARD = 0.1
+FULL_JACCARD = 0.3
+TIMING_BASE = 0.7
+PERMUTATIONS = 32
+BANDS = 16
+RING_NEIGHBOURS = 8
+
+
+def read_buckets(workspace: Path | None, min_buckets: int = MIN_BUCKETS) -> dict[str, np.ndarray]:
+    """account -> sorted distinct activity keys for accounts with at least ``min_buckets`` of
+    them; empty when no exchanges are staged. A key is (time bucket, prompt template) hashed
+    to an integer, or the bucket alone when templates are not staged: SynchroTrap's "same
+    action at the same time", which sets an operator's accounts (same script, same bursts)
+    apart from other operators bursting at overlapping hours and from humans' daily rhythm."""
+    if workspace is None or not has_table(workspace, "exchanges"):
+        return {}
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        glob = table_glob(workspace, "exchanges")
+        columns = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($g)", {"g": glob}).fetchall()}
+        bucket = "CAST(floor(epoch(ts) / $b) AS BIGINT)"
+        key = f"CAST(hash({bucket}, coalesce(template_id, '')) >> 1 AS BIGINT)" if "template_id" in columns else bucket
+        # key is built from fixed text above, never from input
+        rows = con.execute(
+            f"""
+            SELECT account_id, list(DISTINCT {key}) AS keys
+            FROM read_parquet($glob) WHERE ts IS NOT NULL
+            GROUP BY account_id HAVING count(DISTINCT {key}) >= $m
+            """,  # noqa: S608
+            {"glob": glob, "b": BUCKET_S, "m": min_buckets},
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(a): np.unique(np.asarray(b, dtype=np.int64)) for a, b in rows}
+
+
+def signatures(buckets: Mapping[str, np.ndarray], seed: int = 7) -> dict[str, np.ndarray]:
+    """A ``PERMUTATIONS``-value MinHash of each account's bucket set. Each permutation is a
+    splitmix-style 64-bit mix of (bucket + salt): a plain linear hash of consecutive bucket
+    numbers is monotone, and its minimum would just be the earliest bucket."""
+    rng = np.random.default_rng(seed)
+    salts = rng.integers(0, 1 << 62, size=PERMUTATIONS, dtype=np.int64).astype(np.uint64)
+    out = {}
+    with np.errstate(over="ignore"):
+        for account in sorted(buckets):
+            h = buckets[account].astype(np.uint64)[None, :] + salts[:, None]
+            h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            h = h ^ (h >> np.uint64(31))
+            out[account] = h.min(axis=1)
+    return out
+
+
+def _rotated(signature: np.ndarray, start: int) -> bytes:
+    return np.roll(signature, -start).tobytes()
+
+
+def candidate_pairs(sigs: Mapping[str, np.ndarray], cap: int, bands: int = BANDS) -> set[Pair]:
+    """Pairs that agree on all rows of at least one band; oversized band buckets are linked as
+    a ring lattice (each member to its next ``RING_NEIGHBOURS``) to stay linear."""
+    rows = PERMUTATIONS // bands
+    out: set[Pair] = set()
+    for band in range(bands):
+        buckets: dict[bytes, list[str]] = {}
+        for account in sorted(sigs):
+            key = sigs[account][band * rows : (band + 1) * rows].tobytes()
+            buckets.setdefault(key, []).append(account)
+        for members in buckets.values():
+            if len(members) < 2:
+                continue
+            if len(members) <= cap:
+                out.update(pair_of(x, y) for i, x in enumerate(members) for y in members[i + 1 :])
+            else:
+                # Oversized bucket: order members by the rest of their signature (rotated per
+                # band) so accounts agreeing on more values sit next to each other, then link
+                # each to its next few: similar accounts meet, and the union over bands mixes.
+                members = sorted(members, key=lambda m, _b=band: _rotated(sigs[m], (_b + 1) * rows))
+                n = len(members)
+                for i, x in enumerate(members):
+                    for step in range(1, RING_NEIGHBOURS + 1):
+                        out.add(pair_of(x, members[(i + step) % n]))
+    return out
+
+
+def jaccard(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """Exact Jaccard of two sorted unique arrays and the size of their intersection."""
+    shared = int(np.intersect1d(x, y, assume_unique=True).size)
+    union = int(x.size + y.size - shared)
+    return (shared / union if union else 0.0), shared
+
+
+def coactivity_reason(a: np.ndarray, b: np.ndarray, group: int) -> Reason | None:
+    """The co-activity reason for two bucket sets, or None below ``MIN_JACCARD``."""
+    j, shared = jaccard(a, b)
+    if j < MIN_JACCARD:
+        return None
+    weight = TIMING_BASE * min(1.0, j / FULL_JACCARD)
+    detail = {
+        "jaccard": round(j, 3),
+        "shared_slots": shared,
+        "active_slots": [int(a.size), int(b.size)],
+        "slot": f"{BUCKET_S // 3600}h bucket x prompt template",
+    }
+    return Reason(FAMILY, "coactivity", "TimeBuckets", f"{BUCKET_S}s", group, weight, detail)
+
+
+def link_timing(evidence: Evidence, workspace: Path | None, cap: int) -> int:
+    """Add co-activity reasons from staged exchanges; nothing when staging is absent."""
+    buckets = read_buckets(workspace)
+    if len(buckets) < 2:
+        return 0
+    sigs = signatures(buckets)
+    added = 0
+    for a, b in sorted(candidate_pairs(sigs, cap)):
+        reason = coactivity_reason(buckets[a], buckets[b], 2)
+        if reason is not None:
+            evidence.add(a, b, reason)
+            added += 1
+    return added
+
+
+def read_model_onsets(workspace: Path | None) -> dict[str, float]:
+    """account -> epoch of its first exchange with the newest model (the model whose first
+    appearance in the data is latest, among models with at least 0.5% of the rows): the
+    synchronised model switch. Empty when no exchanges are staged."""
+    if workspace is None or not has_table(workspace, "exchanges"):
+        return {}
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        glob = table_glob(workspace, "exchanges")
+        columns = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($g)", {"g": glob}).fetchall()}
+        if "model" not in columns:
+            return {}
+        newest = con.execute(
+            """
+            WITH m AS (SELECT model, min(ts) AS first, count(*) AS n FROM read_parquet($g)
+                       WHERE model IS NOT NULL AND model <> '' GROUP BY model)
+            SELECT model FROM m WHERE n >= 0.005 * (SELECT sum(n) FROM m) ORDER BY first DESC, model LIMIT 1
+            """,
+            {"g": glob},
+        ).fetchone()
+        if newest is None:
+            return {}
+        rows = con.execute(
+            "SELECT account_id, epoch(min(ts)) FROM read_parquet($g) WHERE model = $m GROUP BY account_id",
+            {"g": glob, "m": newest[0]},
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(a): float(t) for a, t in rows}

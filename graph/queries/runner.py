@@ -1,0 +1,149 @@
+"""Run a saved query by id on either store, with typed, validated parameters.
+
+On Neo4j the query's Cypher runs read-only (``Neo4jStore.run_read_query``: READ access mode, so
+the server refuses writes) and Neo4j's own error message is what the user sees. On the embedded
+store a built-in query runs its Python twin (graph/queries/embedded.py); a team query runs there
+only when it is an unchanged built-in with other defaults (``based_on``); user-written Cypher is
+refused with a message saying to use Neo4j.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graph.queries.embedded import IMPLEMENTATIONS
+from graph.queries.library import (
+    QueryError,
+    QuerySpec,
+    bind_params,
+    builtin_queries,
+    check_query_id,
+)
+from graph.store import GraphStore, NodeKey
+
+DEFAULT_MAX_ROWS = 10_000
+
+
+@dataclass
+class QueryResult:
+    query_id: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    params: dict[str, Any]
+    engine: str
+    """``cypher`` (run on Neo4j) or ``python`` (the built-in's Python twin)."""
+    truncated: bool = False
+    nodes: dict[str, str] = field(default_factory=dict)
+
+    def node_refs(self) -> list[NodeKey]:
+        """The graph nodes the rows name (columns declared as node keys), in first-seen order."""
+        seen: dict[NodeKey, None] = {}
+        for row in self.rows:
+            for column, label in self.nodes.items():
+                value = row.get(column)
+                if label.startswith("@"):
+                    label = str(row.get(label[1:]) or "")
+                if not label or value is None:
+                    continue
+                for key in value if isinstance(value, list) else [value]:
+                    if key is not None and not isinstance(key, dict):
+                        seen[(label, str(key))] = None
+        return list(seen)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "query": self.query_id,
+            "engine": self.engine,
+            "params": self.params,
+            "columns": self.columns,
+            "rows": self.rows,
+            "truncated": self.truncated,
+        }
+
+
+def is_cypher_store(store: GraphStore) -> bool:
+    """True for a store that can run Cypher itself (Neo4j)."""
+    return callable(getattr(store, "run_read_query", None))
+
+
+def all_queries(store: GraphStore | None = None) -> dict[str, QuerySpec]:
+    """Built-in queries, plus the team's saved queries when a store is given."""
+    out = builtin_queries()
+    if store is not None:
+        from graph.queries.team import list_team_queries
+
+        for spec in list_team_queries(store):
+            out.setdefault(spec.id, spec)
+    return dict(sorted(out.items()))
+
+
+def resolve(store: GraphStore, query_id: str) -> QuerySpec:
+    """The built-in or team query called ``query_id`` (the id is checked before any lookup)."""
+    check_query_id(query_id)
+    builtins = builtin_queries()
+    if query_id in builtins:
+        return builtins[query_id]
+    from graph.queries.team import get_team_query
+
+    spec = get_team_query(store, query_id)
+    if spec is None:
+        raise QueryError(f"no saved query {query_id!r}; 'sybilscope query list' shows them")
+    return spec
+
+
+def python_twin(spec: QuerySpec) -> str | None:
+    """The built-in whose Python implementation computes ``spec``, if there is one."""
+    if spec.builtin:
+        return spec.id if spec.id in IMPLEMENTATIONS else None
+    base = builtin_queries().get(spec.based_on) if spec.based_on else None
+    if base is None or " ".join(base.cypher.split()) != " ".join(spec.cypher.split()):
+        return None
+    base_params = {(p.name, p.type) for p in base.parameters}
+    if {(p.name, p.type) for p in spec.parameters} != base_params:
+        return None
+    return base.id
+
+
+def run_spec(
+    store: GraphStore,
+    spec: QuerySpec,
+    params: Mapping[str, Any] | None = None,
+    *,
+    engine: str = "auto",
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> QueryResult:
+    """Run ``spec`` with ``params`` (text or typed values). ``engine``: ``auto`` (Cypher on
+    Neo4j, the Python twin elsewhere), ``cypher`` or ``python`` (tests compare the two)."""
+    bound = bind_params(spec, params or {})
+    if engine not in ("auto", "cypher", "python"):
+        raise QueryError(f"unknown engine {engine!r}")
+    use_cypher = engine == "cypher" or (engine == "auto" and is_cypher_store(store))
+    if use_cypher:
+        if not is_cypher_store(store):
+            raise QueryError(f"the {store.name} store cannot run Cypher")
+        columns, rows, truncated = store.run_read_query(spec.cypher, bound, max_rows=max_rows)  # type: ignore[attr-defined]
+        return QueryResult(spec.id, columns, rows, bound, "cypher", truncated, dict(spec.nodes))
+    twin = python_twin(spec)
+    if twin is None:
+        raise QueryError(
+            f"query {spec.id!r} is user-written Cypher, which only runs on Neo4j; "
+            f"the {store.name} store has no Cypher engine (use --store bolt://HOST:PORT)"
+        )
+    impl = IMPLEMENTATIONS[twin]
+    rows = impl.fn(store, **bound)
+    truncated = len(rows) > max_rows
+    return QueryResult(spec.id, list(impl.columns), rows[:max_rows], bound, "python", truncated, dict(spec.nodes))
+
+
+def run_query(
+    store: GraphStore,
+    query_id: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    engine: str = "auto",
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> QueryResult:
+    """Run the built-in or team query ``query_id``."""
+    return run_spec(store, resolve(store, query_id), params, engine=engine, max_rows=max_rows)

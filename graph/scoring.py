@@ -1,0 +1,295 @@
+"""Explainable cluster scores: named indicators, each with its value and its contribution.
+
+A cluster's score is the sum of its indicators' contributions, each ``weight * strength`` with
+strength in [0, 1], so the weights (summing to 1) bound the score to [0, 1] and an analyst reads
+exactly why a cluster ranks where it does. Indicators compare the cluster with the *benign
+baseline*: the average account (most accounts are benign, and averaging per account keeps a
+few heavy attackers from defining normal).
+
+Being related is not being malicious: a family on one card or colleagues behind one egress are
+real clusters, but humans do not act in lock-step, target the valuable capabilities at volume,
+or send the same templates only among themselves, so their scores stay low.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from graph.linkage.facts import Facts
+from graph.schema import Label
+
+HIGH_VALUE = ("coding", "agentic", "reasoning", "math")
+ANONYMISING = {"proxy": 1.0, "hosting": 1.0, "tor": 1.0, "vpn": 0.5}
+WEIGHTS: dict[str, float] = {
+    "lockstep_activity": 0.15,
+    "synchronised_onset": 0.07,
+    "model_switch": 0.08,
+    "capability_targeting": 0.12,
+    "cot_share": 0.08,
+    "template_concentration": 0.12,
+    "proxy_hosting_share": 0.08,
+    "exchanges_per_account": 0.08,
+    "tokens_per_account": 0.04,
+    "volume_evenness": 0.05,
+    "size": 0.05,
+    "payment_reuse": 0.03,
+    "young_accounts": 0.05,
+}
+# Families that show who runs the accounts (shared infrastructure), as opposed to behaviour
+# (same prompts, same timing) that unrelated automations can share.
+INFRASTRUCTURE_FAMILIES = frozenset({"network", "payment", "device", "email"})
+BEHAVIOUR_ONLY_PENALTY = 0.2
+ONSET_WINDOW_S = 24 * 3600
+YOUNG_S = 3 * 86400
+
+
+def epoch(ts: Any) -> float | None:
+    """Epoch seconds of an ISO text (None when missing or unparseable)."""
+    if not ts:
+        return None
+    try:
+        return datetime.fromisoformat(str(ts).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass
+class AccountProfile:
+    """What scoring needs of one account, from the store (and staging when present)."""
+
+    exchanges: int = 0
+    tokens: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    created: float | None = None
+    first: float | None = None
+    last: float | None = None
+    first_iso: str = ""
+    last_iso: str = ""
+    capabilities: dict[str, int] = field(default_factory=dict)
+    cot: int = 0
+    templates: dict[str, int] = field(default_factory=dict)
+    anonymised: float = 0.0
+    ip_uses: int = 0
+    payments: set[str] = field(default_factory=set)
+    model_onset: float | None = None
+
+
+@dataclass
+class Baseline:
+    capability: dict[str, float]
+    cot: float
+    exchanges: float
+    tokens: float
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def account_profiles(facts: Facts, model_onsets: Mapping[str, float] | None = None) -> dict[str, AccountProfile]:
+    """A profile per account from the facts; ``model_onsets`` is each account's first use of
+    the newest model (from staging; optional)."""
+    out: dict[str, AccountProfile] = {}
+    for account, p in facts.accounts.items():
+        inp, outp = _int(p.get("input_tokens")), _int(p.get("output_tokens"))
+        out[account] = AccountProfile(
+            exchanges=_int(p.get("exchanges")), input_tokens=inp, output_tokens=outp, tokens=inp + outp,
+            created=epoch(p.get("created_at")), first=epoch(p.get("first_seen")), last=epoch(p.get("last_seen")),
+            first_iso=str(p.get("first_seen") or ""), last_iso=str(p.get("last_seen") or ""),
+            model_onset=(model_onsets or {}).get(account),
+        )
+    for tid, users in facts.users(Label.PROMPT_TEMPLATE.value).items():
+        tp = facts.props(Label.PROMPT_TEMPLATE.value, tid)
+        capability, cot = str(tp.get("capability") or "other"), bool(tp.get("cot"))
+        for account, use in users.items():
+            prof = out.get(account)
+            if prof is None:
+                continue
+            prof.templates[tid] = use.count
+            prof.capabilities[capability] = prof.capabilities.get(capability, 0) + use.count
+            prof.cot += use.count if cot else 0
+    for ip, users in facts.users(Label.IP.value).items():
+        from graph.linkage.network import network_props
+
+        share = ANONYMISING.get(str(network_props(facts, Label.IP.value, ip).get("kind") or "").lower(), 0.0)
+        for account, use in users.items():
+            if account in out:
+                out[account].ip_uses += use.count
+                out[account].anonymised += share * use.count
+    for pid, users in facts.users(Label.PAYMENT_METHOD.value).items():
+        for account in users:
+            if account in out:
+                out[account].payments.add(pid)
+    for prof in out.values():
+        if not prof.exchanges:
+            prof.exchanges = sum(prof.templates.values())
+    return out
+
+
+def _shares(counts: Mapping[str, int | float]) -> dict[str, float]:
+    total = float(sum(counts.values()))
+    return {k: v / total for k, v in sorted(counts.items())} if total else {}
+
+
+def baseline(profiles: Iterable[AccountProfile]) -> Baseline:
+    """The average account: capability shares and CoT share averaged per account, medians of
+    exchanges and tokens."""
+    caps: dict[str, float] = {}
+    cots, exchanges, tokens = [], [], []
+    n = 0
+    for prof in profiles:
+        shares = _shares(prof.capabilities)
+        if shares:
+            n += 1
+            for k, v in shares.items():
+                caps[k] = caps.get(k, 0.0) + v
+            cots.append(prof.cot / max(1, sum(prof.capabilities.values())))
+        exchanges.append(prof.exchanges)
+        tokens.append(prof.tokens)
+    return Baseline(
+        capability={k: v / n for k, v in sorted(caps.items())} if n else {},
+        cot=statistics.fmean(cots) if cots else 0.0,
+        exchanges=max(1.0, statistics.median(exchanges)) if exchanges else 1.0,
+        tokens=max(1.0, statistics.median(tokens)) if tokens else 1.0,
+    )
+
+
+def _clip(x: float) -> float:
+    return min(1.0, max(0.0, x))
+
+
+def _log_ratio(value: float, base: float, full: float = 1.5) -> float:
+    """0 at or below the baseline, 1 at ``10**full`` times it."""
+    if value <= 0 or base <= 0:
+        return 0.0
+    return _clip(math.log10(value / base) / full)
+
+
+def densest_window_share(times: Sequence[float | None], window: float) -> float:
+    """(k - 1) / (n - 1) where k accounts fall in the densest window: 0 when the times are
+    spread out, 1 when all fall in one window (n counts the accounts with a time)."""
+    known = sorted(t for t in times if t is not None)
+    if len(known) < 2:
+        return 0.0
+    best, j = 1, 0
+    for i, t in enumerate(known):
+        while t - known[j] > window:
+            j += 1
+        best = max(best, i - j + 1)
+    return (best - 1) / (len(known) - 1)
+
+
+def template_concentration(members: Sequence[str], profiles: Mapping[str, AccountProfile], template_users: Mapping[str, int]) -> float:
+    """Share of the cluster's exchanges on templates that many members send and that are sent
+    mostly inside the cluster (an operator's script, not a popular one-liner)."""
+    inside: dict[str, int] = {}
+    volume: dict[str, int] = {}
+    total = 0
+    for a in members:
+        for tid, count in profiles[a].templates.items():
+            inside[tid] = inside.get(tid, 0) + 1
+            volume[tid] = volume.get(tid, 0) + count
+            total += count
+    need = max(2, math.ceil(0.3 * len(members)))
+    own = sum(v for tid, v in volume.items() if inside[tid] >= need and template_users.get(tid, 0) <= 2 * inside[tid])
+    return own / total if total else 0.0
+
+
+def volume_evenness(volumes: Sequence[int]) -> float:
+    """1 - coefficient of variation of per-account volumes (round-robin load balancing makes
+    them equal); 0 for fewer than three accounts."""
+    if len(volumes) < 3:
+        return 0.0
+    mean = statistics.fmean(volumes)
+    if mean <= 0:
+        return 0.0
+    return _clip(1.0 - statistics.pstdev(volumes) / mean)
+
+
+@dataclass
+class ClusterScore:
+    score: float
+    indicators: list[dict[str, Any]]
+    capability_profile: dict[str, float]
+    exchanges: int
+    input_tokens: int
+    output_tokens: int
+    first_seen: str
+    last_seen: str
+
+
+def score_cluster(
+    members: Sequence[str],
+    profiles: Mapping[str, AccountProfile],
+    base: Baseline,
+    template_users: Mapping[str, int],
+    lockstep_members: int,
+    families: Iterable[str] | None = None,
+) -> ClusterScore:
+    """Score one cluster. ``template_users`` counts each template's users overall;
+    ``lockstep_members`` is how many members have a timing link to another member;
+    ``families`` are the signal families of its internal links: a cluster tied together by
+    behaviour alone (prompts, timing) and no shared infrastructure gets a negative
+    ``behaviour_only`` contribution, because unrelated scheduled jobs running one template
+    look lock-step too (the companies' automated jobs of the synthetic world)."""
+    profs = [profiles[a] for a in members]
+    n = len(profs)
+    exchanges = sum(p.exchanges for p in profs)
+    caps: dict[str, int] = {}
+    for p in profs:
+        for k, v in p.capabilities.items():
+            caps[k] = caps.get(k, 0) + v
+    profile = _shares(caps)
+    targeting = sum(max(0.0, profile.get(c, 0.0) - base.capability.get(c, 0.0)) for c in HIGH_VALUE)
+    cot_share = sum(p.cot for p in profs) / max(1, sum(caps.values()))
+    ip_uses = sum(p.ip_uses for p in profs)
+    anon = sum(p.anonymised for p in profs) / ip_uses if ip_uses else 0.0
+    pay_count: dict[str, int] = {}
+    for p in profs:
+        for pid in p.payments:
+            pay_count[pid] = pay_count.get(pid, 0) + 1
+    reused = sum(1 for p in profs if any(pay_count[pid] > 1 for pid in p.payments))
+    ages = [p.first - p.created for p in profs if p.created is not None and p.first is not None]
+    young_share = sum(1 for age in ages if age <= YOUNG_S) / len(ages) if ages else 0.0
+    values: dict[str, tuple[float, float]] = {
+        # name: (value shown to the analyst, strength in [0, 1])
+        "lockstep_activity": (lockstep_members / n, lockstep_members / n),
+        "synchronised_onset": (s := densest_window_share([p.first for p in profs], ONSET_WINDOW_S), s),
+        "model_switch": (m := densest_window_share([p.model_onset for p in profs], ONSET_WINDOW_S), m),
+        "capability_targeting": (targeting, _clip(targeting / 0.4)),
+        "cot_share": (cot_share, _clip((cot_share - base.cot) / 0.3)),
+        "template_concentration": (t := template_concentration(members, profiles, template_users), _clip(t / 0.6)),
+        "proxy_hosting_share": (anon, anon),
+        "exchanges_per_account": (exchanges / n, _log_ratio(exchanges / n, base.exchanges)),
+        "tokens_per_account": (sum(p.tokens for p in profs) / n, _log_ratio(sum(p.tokens for p in profs) / n, base.tokens)),
+        "volume_evenness": (e := volume_evenness([p.exchanges for p in profs]), e),
+        "size": (float(n), _clip(math.log10(n) / 2.0)),
+        "payment_reuse": (reused / n, reused / n),
+        "young_accounts": (young_share, young_share),
+    }
+    scored = sorted(
+        ((round(WEIGHTS[name] * strength, 4), name, round(value, 4)) for name, (value, strength) in values.items()),
+        key=lambda t: (-t[0], t[1]),
+    )
+    fams = set(families) if families is not None else None
+    if fams is not None and not fams & INFRASTRUCTURE_FAMILIES:
+        scored.append((-BEHAVIOUR_ONLY_PENALTY, "behaviour_only", 1.0))
+    indicators: list[dict[str, Any]] = [{"name": n, "value": v, "contribution": c} for c, n, v in scored]
+    firsts = [p.first_iso for p in profs if p.first_iso]
+    lasts = [p.last_iso for p in profs if p.last_iso]
+    return ClusterScore(
+        score=round(_clip(sum(c for c, _, _ in scored)), 4),
+        indicators=indicators,
+        capability_profile={k: round(v, 4) for k, v in profile.items()},
+        exchanges=exchanges,
+        input_tokens=sum(p.input_tokens for p in profs),
+        output_tokens=sum(p.output_tokens for p in profs),
+        first_seen=min(firsts) if firsts else "",
+        last_seen=max(lasts) if lasts else "",
+    )

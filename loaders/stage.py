@@ -1,0 +1,509 @@
+"""Staging a bundle: read and check every file, classify every row, then commit atomically.
+
+Everything is built in ``staging/.tmp-<bundle_id>/`` and only moved into place (``commit``) once
+every file passed the file-level checks, so a failed or killed load leaves the staging area as it
+was (a kill during ``commit`` itself leaves this bundle's own files half-replaced, which the next
+run of the same bundle replaces again). Per table:
+
+1. each file is streamed in chunks; Python derives the enrichment columns per distinct value
+   (``loaders.derive``) and DuckDB applies the row rules (``loaders.validate``), writing a
+   *checked* Parquet per file with ``_reason`` (row fault or null) and ``_digest``;
+2. DuckDB applies the table rules over all checked files: unknown ``account_id`` (accounts of
+   this bundle and of bundles staged before), then duplicates on the table's key among the rows
+   still good: the first by (file, row) is kept, later identical rows count as duplicates,
+   later different rows are quarantined;
+3. the good rows go to ``final/<table>/<bundle_id>-0000.parquet``, faults to the quarantine
+   JSONL (raw rows re-read from the source file for table-rule faults), counts per file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from loaders import derive, prompts
+from loaders.enrich import IntelIndex, IpResolver
+from loaders.errors import BundleError
+from loaders.progress import LoadProgress
+from loaders.reader import (
+    Discovery,
+    SlowPathNeeded,
+    SourceFile,
+    check_columns,
+    discover,
+    file_columns,
+    iter_chunks,
+)
+from loaders.staging import (
+    MINHASH_PERMUTATIONS,
+    TABLES,
+    quarantine_dir,
+    staging_dir,
+    table_dir,
+    templates_path,
+)
+from loaders.validate import TABLE_SPECS, TableSpec, row_check_sql
+
+# ip_intel first (exchanges are matched against it), accounts before the tables that name them.
+TABLE_ORDER = ("ip_intel", "accounts", "operators", "payments", "devices", "labels", "exchanges")
+COUNT_KEYS = ("read", "loaded", "quarantined", "duplicates")
+BUNDLES_FILE = "bundles.json"
+
+
+@dataclass
+class FileCounts:
+    table: str
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in COUNT_KEYS}
+
+
+@dataclass
+class StageResult:
+    bundle_id: str
+    bundle_path: str
+    files: dict[str, FileCounts] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+    quarantine_path: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for counts in self.files.values():
+            into = out.setdefault(counts.table, dict.fromkeys(COUNT_KEYS, 0))
+            for k in COUNT_KEYS:
+                into[k] += getattr(counts, k)
+        return {t: out[t] for t in TABLE_ORDER if t in out}
+
+
+def _sql_str(text: str) -> str:
+    """A SQL string literal (for our own paths and ids, which COPY cannot take as parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_list(paths: list[Path]) -> str:
+    return "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
+
+
+def prefetch(chunks: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
+    """Read the next chunks in a background thread while this one is being checked (Arrow's
+    readers release the GIL, so decoding overlaps with the Python and DuckDB work). Reader
+    exceptions are re-raised here, in order."""
+    done = object()
+    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        box.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            box.put(exc)
+
+    thread = threading.Thread(target=work, name="sybilscope-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def fingerprint(discovery: Discovery) -> str:
+    """The bundle id: a hash of every table file's relative path, size and content."""
+    digest = hashlib.sha256()
+    for table in sorted(discovery.files):
+        for src in discovery.files[table]:
+            digest.update(f"{src.rel}\0{src.path.stat().st_size}\0".encode())
+            with open(src.path, "rb") as fh:
+                digest.update(hashlib.file_digest(fh, "sha1").digest())
+    return digest.hexdigest()[:20]
+
+
+def connect(tmp: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET temp_directory = {_sql_str(str(tmp / 'duckdb'))}")
+    return con
+
+
+def staged_files(workspace: Path, table: str, *, exclude_bundle: str | None = None) -> list[Path]:
+    """Every staged Parquet of ``table``, optionally without one bundle's own files."""
+    directory = table_dir(workspace, table)
+    if not directory.is_dir():
+        return []
+    files = sorted(directory.glob("*.parquet"))
+    if exclude_bundle:
+        files = [f for f in files if not f.name.startswith(exclude_bundle + "-")]
+    return files
+
+
+class Stager:
+    """Stages one bundle into a workspace (see the module docstring)."""
+
+    def __init__(self, bundle: Path, workspace: Path, salt: str, progress: LoadProgress | None = None) -> None:
+        self.bundle = bundle.resolve()
+        self.workspace = workspace
+        self.salt = salt
+        self.progress = progress or LoadProgress()
+        self.discovery = discover(self.bundle)
+        self._check_headers()
+        self.bundle_id = fingerprint(self.discovery)
+        self.tmp = staging_dir(workspace) / f".tmp-{self.bundle_id}"
+        self.result = StageResult(self.bundle_id, str(self.bundle), ignored=list(self.discovery.ignored))
+        self.slow_files: set[str] = set()
+        self.templates = derive.TemplateCollector()
+        self.template_parts = 0
+        self.resolver = IpResolver(IntelIndex([]))
+
+    # ---- the steps -----------------------------------------------------------------------------
+
+    def _check_headers(self) -> None:
+        for table, files in self.discovery.files.items():
+            for src in files:
+                columns = file_columns(src)
+                if columns is not None:
+                    check_columns(src, columns, TABLE_SPECS[table].required)
+
+    def stage(self) -> StageResult:
+        """Read, check and classify every table into the temporary directory."""
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        (self.tmp / "duckdb").mkdir(parents=True)
+        (self.tmp / "quarantine.jsonl").touch()
+        self.con = connect(self.tmp)
+        try:
+            for table in TABLE_ORDER:
+                files = self.discovery.files.get(table)
+                if files is None:
+                    if table == "ip_intel":
+                        self._build_resolver(None)
+                    if table == "accounts":
+                        raise BundleError(f"{self.bundle}: no accounts table")
+                    continue
+                started = time.perf_counter()
+                self._stage_table(TABLE_SPECS[table], files)
+                self.result.seconds[table] = time.perf_counter() - started
+            self.progress.phase("templates")
+            self._finish_templates()
+        finally:
+            self.con.close()
+        return self.result
+
+    def _stage_table(self, spec: TableSpec, files: list[SourceFile]) -> None:
+        self.progress.start_table(spec.name, len(files))
+        checked_dir = self.tmp / "checked" / spec.name
+        checked_dir.mkdir(parents=True)
+        checked: list[Path] = []
+        for i, src in enumerate(files):
+            self.result.files[src.rel] = FileCounts(spec.name)
+            out = checked_dir / f"{i:05d}.parquet"
+            if self._check_file(src, spec, out):
+                checked.append(out)
+        self.progress.finish_table(spec.name)
+        self.progress.phase(f"checking {spec.name}")
+        final = self.tmp / "final" / spec.name / f"{self.bundle_id}-0000.parquet"
+        final.parent.mkdir(parents=True)
+        if checked:
+            self._classify(spec, checked, final, {s.rel: s for s in files})
+        if spec.name == "ip_intel":
+            self._build_resolver(final if final.exists() else None)
+        if spec.name == "accounts":
+            self._build_known(final if final.exists() else None)
+
+    def _check_file(self, src: SourceFile, spec: TableSpec, out: Path) -> bool:
+        """Stream one file through derive + row rules into ``out``; False when it has no rows."""
+        try:
+            return self._check_pass(src, spec, out, fast=True)
+        except SlowPathNeeded:
+            out.unlink(missing_ok=True)
+            self.slow_files.add(src.rel)
+            return self._check_pass(src, spec, out, fast=False)
+
+    def _check_pass(self, src: SourceFile, spec: TableSpec, out: Path, *, fast: bool) -> bool:
+        sql = f"SELECT *, CAST($file AS VARCHAR) AS _file FROM ({row_check_sql(spec)})"  # noqa: S608 - from the spec
+        writer: pq.ParquetWriter | None = None
+        rows = 0
+        try:
+            for chunk in prefetch(iter_chunks(src, fast=fast)):
+                prepared = self._derive(spec, derive.ensure_columns(chunk, spec))
+                self.con.register("chunk", prepared)
+                result = self.con.sql(sql, params={"file": src.rel}).to_arrow_table()
+                self.con.unregister("chunk")
+                if writer is None:
+                    writer = pq.ParquetWriter(out, result.schema, compression="lz4")
+                writer.write_table(result.cast(writer.schema))
+                rows += chunk.num_rows
+                self.progress.advance(spec.name, chunk.num_rows)
+                self._drain_templates()
+        except SlowPathNeeded:
+            self.progress.advance(spec.name, -rows)
+            raise
+        finally:
+            if writer is not None:
+                writer.close()
+        return writer is not None
+
+    def _derive(self, spec: TableSpec, chunk: pa.Table) -> pa.Table:
+        if spec.name == "accounts":
+            return derive.derive_accounts(chunk, self.resolver, self.salt)
+        if spec.name == "exchanges":
+            return derive.derive_exchanges(chunk, self.resolver, self.templates)
+        if spec.name == "payments":
+            return derive.derive_payments(chunk, self.salt)
+        if spec.name == "ip_intel":
+            return derive.derive_ip_intel(chunk)
+        return chunk
+
+    def _build_resolver(self, final: Path | None) -> None:
+        """Intel of this bundle (winning) and of bundles staged before, for the IP match."""
+        rows: list[dict[str, Any]] = []
+        for path in staged_files(self.workspace, "ip_intel", exclude_bundle=self.bundle_id):
+            rows.extend(pq.read_table(path).to_pylist())
+        if final is not None:
+            rows.extend(pq.read_table(final).to_pylist())
+        self.resolver = IpResolver(IntelIndex(rows))
+
+    def _build_known(self, final: Path | None) -> None:
+        files = staged_files(self.workspace, "accounts", exclude_bundle=self.bundle_id)
+        if final is not None:
+            files.append(final)
+        if files:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE known AS SELECT DISTINCT account_id FROM read_parquet({_sql_list(files)})"  # noqa: S608
+            )
+        else:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE known (account_id VARCHAR)")
+
+    # ---- table rules -------------------------------------------------------------------------
+
+    def _classify(self, spec: TableSpec, checked: list[Path], final: Path, sources: dict[str, SourceFile]) -> None:
+        con = self.con
+        con.execute(f"CREATE OR REPLACE TEMP VIEW chk AS SELECT * FROM read_parquet({_sql_list(checked)})")  # noqa: S608
+        keys = ", ".join(f'"{k}"' for k in spec.key)
+        known = " AND account_id IN (SELECT account_id FROM known)" if spec.account_ref else ""
+        if spec.account_ref:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE bad_acct AS SELECT _file, _row FROM chk "
+                "WHERE _reason IS NULL AND account_id NOT IN (SELECT account_id FROM known)"
+            )
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE bad_acct (_file VARCHAR, _row BIGINT)")
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE dup AS
+            WITH ok AS (SELECT {keys}, _file, _row, _digest FROM chk WHERE _reason IS NULL{known}),
+            k AS (SELECT {keys} FROM ok GROUP BY ALL HAVING count(*) > 1),
+            ranked AS (
+                SELECT _file, _row, _digest,
+                       row_number() OVER w AS rn, first_value(_digest) OVER w AS first_digest
+                FROM ok SEMI JOIN k USING ({keys})
+                WINDOW w AS (PARTITION BY {keys} ORDER BY _file, _row))
+            SELECT _file, _row, _digest = first_digest AS exact FROM ranked WHERE rn > 1"""  # noqa: S608
+        )
+        conflict = _sql_str(f"duplicate {'+'.join(spec.key)} with conflicting values")
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE verdict AS
+            SELECT _file, _row, _reason AS reason, _raw AS raw, false AS dup FROM chk WHERE _reason IS NOT NULL
+            UNION ALL SELECT _file, _row, 'unknown account_id', NULL, false FROM bad_acct
+            UNION ALL SELECT _file, _row, CASE WHEN exact THEN NULL ELSE {conflict} END, NULL, exact FROM dup"""  # noqa: S608
+        )
+        for rel, read in con.execute("SELECT _file, count(*) FROM chk GROUP BY 1").fetchall():
+            self.result.files[rel].read = int(read)
+        for rel, bad, dups in con.execute(
+            "SELECT _file, count(*) FILTER (WHERE NOT dup), count(*) FILTER (WHERE dup) FROM verdict GROUP BY 1"
+        ).fetchall():
+            self.result.files[rel].quarantined = int(bad)
+            self.result.files[rel].duplicates = int(dups)
+        for rel in sources:
+            counts = self.result.files[rel]
+            counts.loaded = counts.read - counts.quarantined - counts.duplicates
+        con.execute(
+            f"""COPY (SELECT * EXCLUDE (_reason, _raw, _digest), {_sql_str(self.bundle_id)} AS _bundle
+                FROM chk ANTI JOIN verdict USING (_file, _row))
+            TO {_sql_str(str(final))} (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 262144)"""  # noqa: S608
+        )
+        self._write_quarantine(spec, sources)
+
+    def _write_quarantine(self, spec: TableSpec, sources: dict[str, SourceFile]) -> None:
+        rows = self.con.execute(
+            "SELECT _file, _row, reason, raw FROM verdict WHERE reason IS NOT NULL ORDER BY _file, _row"
+        ).fetchall()
+        if not rows:
+            return
+        missing: dict[str, set[int]] = {}
+        for rel, row, _reason, raw in rows:
+            if raw is None:
+                missing.setdefault(rel, set()).add(int(row))
+        raws = {rel: self._raw_rows(sources[rel], wanted) for rel, wanted in missing.items()}
+        with open(self.tmp / "quarantine.jsonl", "a", encoding="utf-8") as fh:
+            for rel, row, reason, raw in rows:
+                if raw is None:
+                    value: Any = raws[rel].get(int(row))
+                else:
+                    try:
+                        value = json.loads(raw)
+                    except ValueError:
+                        value = raw  # a malformed JSON line: kept as its text
+                record = {"table": spec.name, "file": rel, "row": int(row), "reason": reason, "raw": value}
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def _raw_rows(self, src: SourceFile, wanted: set[int]) -> dict[int, dict[str, Any]]:
+        """The raw values of some rows of a file, read again (only table-rule faults need this)."""
+        out: dict[int, dict[str, Any]] = {}
+        targets = pa.array(sorted(wanted), pa.int64())
+        for chunk in iter_chunks(src, fast=src.rel not in self.slow_files):
+            picked = chunk.filter(pc.is_in(chunk["_row"], value_set=targets))
+            for record in picked.to_pylist():
+                row = int(record.pop("_row"))
+                record.pop("_error", None)
+                record.pop("_raw", None)
+                out[row] = record
+        return out
+
+    # ---- templates ---------------------------------------------------------------------------
+
+    def _drain_templates(self) -> None:
+        table = self.templates.drain()
+        if table is None:
+            return
+        directory = self.tmp / "templates"
+        directory.mkdir(exist_ok=True)
+        table = table.append_column("_seq", pa.array([self.template_parts] * table.num_rows, pa.int64()))
+        pq.write_table(table, directory / f"{self.template_parts:06d}.parquet")
+        self.template_parts += 1
+
+    def _finish_templates(self) -> None:
+        """New templates (first occurrence wins) with their MinHash, for the commit to merge."""
+        self._drain_templates()
+        directory = self.tmp / "templates"
+        if not directory.is_dir():
+            return
+        existing = templates_path(self.workspace)
+        skip = ""
+        if existing.exists():
+            skip = f"WHERE template_id NOT IN (SELECT template_id FROM read_parquet({_sql_str(str(existing))}))"  # noqa: S608
+        reader = self.con.sql(
+            f"""SELECT template_id, template, example, capability, cot FROM (
+                    SELECT DISTINCT ON (template_id) * FROM read_parquet({_sql_str(str(directory / '*.parquet'))})
+                    ORDER BY template_id, _seq) {skip} ORDER BY template_id"""  # noqa: S608
+        ).to_arrow_reader(50_000)
+        writer: pq.ParquetWriter | None = None
+        try:
+            for batch in reader:
+                table = pa.Table.from_batches([batch])
+                texts = [t or "" for t in table.column("template").to_pylist()]
+                matrix = prompts.minhash_matrix(texts, MINHASH_PERMUTATIONS)
+                flat = pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel()), MINHASH_PERMUTATIONS)
+                sigs = flat.cast(pa.list_(pa.uint32()))
+                # a template without text (a withheld prompt's hash) has no signature
+                sigs = pc.if_else(pc.equal(table.column("template"), ""), pa.scalar([], pa.list_(pa.uint32())), sigs)
+                table = table.append_column("minhash", sigs)
+                if writer is None:
+                    writer = pq.ParquetWriter(self.tmp / "templates_new.parquet", table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    # ---- commit ------------------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Move the staged files into place, merge templates, record the bundle."""
+        root = staging_dir(self.workspace)
+        for table in TABLES:
+            final = self.tmp / "final" / table / f"{self.bundle_id}-0000.parquet"
+            dest = table_dir(self.workspace, table)
+            for old in dest.glob(f"{self.bundle_id}-*.parquet") if dest.is_dir() else []:
+                old.unlink()
+            if final.exists():
+                dest.mkdir(parents=True, exist_ok=True)
+                os.replace(final, dest / final.name)
+        self._merge_templates()
+        qdir = quarantine_dir(self.workspace)
+        qdir.mkdir(parents=True, exist_ok=True)
+        qpath = qdir / f"{self.bundle_id}.jsonl"
+        os.replace(self.tmp / "quarantine.jsonl", qpath)
+        self.result.quarantine_path = str(qpath)
+        self._record_bundle(root)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _merge_templates(self) -> None:
+        new = self.tmp / "templates_new.parquet"
+        if not new.exists():
+            return
+        path = templates_path(self.workspace)
+        parts = [_sql_str(str(new))]
+        if path.exists():
+            parts.insert(0, _sql_str(str(path)))
+        tmp = path.with_name(f".templates.{self.bundle_id}.parquet")
+        self.con = connect(self.tmp)
+        try:
+            self.con.execute(
+                f"""COPY (SELECT DISTINCT ON (template_id) template_id, template, example, capability, cot, minhash
+                    FROM read_parquet([{', '.join(parts)}]) ORDER BY template_id)
+                TO {_sql_str(str(tmp))} (FORMAT PARQUET, COMPRESSION ZSTD)"""  # noqa: S608
+            )
+        finally:
+            self.con.close()
+        os.replace(tmp, path)
+
+    def _record_bundle(self, root: Path) -> None:
+        path = root / BUNDLES_FILE
+        bundles = read_bundles(self.workspace)
+        entry = next((b for b in bundles if b["bundle_id"] == self.bundle_id), None)
+        if entry is None:
+            entry = {"bundle_id": self.bundle_id, "seq": 1 + max((b.get("seq", 0) for b in bundles), default=0)}
+            bundles.append(entry)
+        entry.update(
+            path=self.result.bundle_path,
+            loaded_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            tables=self.result.tables(),
+            ignored_files=self.result.ignored,
+            quarantine_path=self.result.quarantine_path,
+        )
+        tmp = path.with_name(f".bundles.{self.bundle_id}.json")
+        tmp.write_text(json.dumps({"bundles": bundles}, indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def read_bundles(workspace: Path) -> list[dict[str, Any]]:
+    """The bundles recorded in ``staging/bundles.json`` (empty when none)."""
+    path = staging_dir(workspace) / BUNDLES_FILE
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return list(data.get("bundles", []))

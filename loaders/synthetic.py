@@ -1,0 +1,190 @@
+"""The synthetic world generator: writes an input bundle (input-bundle.md) plus labels and groups.
+
+``generate(out_dir, scale, seed)`` invents the accounts (benign, hard negatives, operators),
+writes the account-level tables as CSV, then streams exchanges chunk by chunk into Parquet
+part files (one row group per chunk) so memory never depends on the number of exchanges.
+Same seed, same bytes: every random draw comes from a numpy generator seeded by
+``(seed, stream, chunk)``; nothing depends on time, uuids or hash randomisation.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from loaders.synthetic_accounts import ACCOUNT_COLUMNS, AccountBook, Plan, freeze, iso
+from loaders.synthetic_attack import build_attack, proxy_pool
+from loaders.synthetic_benign import build_benign
+from loaders.synthetic_spec import (
+    CAMPAIGN_END,
+    CAMPAIGN_START,
+    CARRIER_NAT,
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_PART_ROWS,
+    EDU_FARM_NET,
+    HOSTING_NET,
+    ISPS,
+    OPERATORS,
+    PROXY_NETS,
+    SCALES,
+    VPN_NET,
+    Net,
+    company_net,
+    university_net,
+)
+from loaders.synthetic_text import build_catalogue
+from loaders.synthetic_traffic import (
+    account_blocks,
+    burst_schedule,
+    exchange_table,
+    profile_probabilities,
+    rebatch,
+)
+
+CSV_TABLES = ("accounts", "payments", "devices", "ip_intel", "operators", "labels", "groups")
+PAYMENT_COLUMNS = ("payment_id", "card_bin", "card_last4", "billing_country", "billing_name", "billing_postal", "first_seen")
+OPERATOR_COLUMNS = ("operator_id", "name", "indicator_type", "indicator_value", "source", "confidence")
+IP_INTEL_COLUMNS = ("network", "asn", "as_org", "kind", "country", "provider")
+
+
+def _write_csv(path: Path, columns: dict[str, list[Any]]) -> int:
+    """Write one table as CSV (quoted only where needed); returns the row count."""
+    table = pa.table({k: pa.array(v, pa.string()) if not v or isinstance(v[0], str) else pa.array(v) for k, v in columns.items()})
+    pcsv.write_csv(table, path, pcsv.WriteOptions(quoting_style="needed"))
+    return table.num_rows
+
+
+def _column_dict(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    return {name: [row.get(name, "") for row in rows] for name in names}
+
+
+def ip_intel_rows(scale_universities: int, scale_companies: int) -> list[dict[str, Any]]:
+    """Enrichment for the networks an analyst's feed would know; some residential ISPs are absent."""
+    nets: list[Net] = [n for n in ISPS if n.listed]
+    nets += [*PROXY_NETS, CARRIER_NAT, VPN_NET, HOSTING_NET, EDU_FARM_NET]
+    nets += [university_net(i) for i in range(scale_universities)]
+    nets += [company_net(i) for i in range(scale_companies)]
+    return [{"network": n.cidr, "asn": n.asn, "as_org": n.as_org, "kind": n.kind, "country": n.country, "provider": n.provider} for n in nets]
+
+
+def _clear(out_dir: Path) -> None:
+    """Remove our own previous outputs so a re-run never leaves stale part files behind."""
+    for table in CSV_TABLES:
+        (out_dir / f"{table}.csv").unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "exchanges", ignore_errors=True)
+
+
+def _write_account_tables(out_dir: Path, book: AccountBook, order: np.ndarray, ids: list[str], scale_name: str,
+                          indicators: list[dict[str, Any]]) -> dict[str, int]:
+    scale = SCALES[scale_name]
+    counts: dict[str, int] = {}
+    rows = [dict(book.fields[i], account_id=ids[i]) for i in order]
+    counts["accounts"] = _write_csv(out_dir / "accounts.csv", _column_dict(rows, ACCOUNT_COLUMNS))
+    counts["labels"] = _write_csv(out_dir / "labels.csv", {"account_id": [ids[i] for i in order], "operator_id": [book.operators[i] for i in order]})
+    counts["groups"] = _write_csv(out_dir / "groups.csv", {"account_id": [ids[i] for i in order], "group": [book.groups[i] for i in order]})
+    payments = sorted(book.payments, key=lambda p: (ids[p["account"]], p["payment_id"]))
+    for p in payments:
+        p["account_id"] = ids[p["account"]]
+    counts["payments"] = _write_csv(out_dir / "payments.csv", _column_dict(payments, ("account_id", *PAYMENT_COLUMNS)))
+    devices = sorted(book.devices, key=lambda d: (ids[d[0]], d[1]))
+    counts["devices"] = _write_csv(out_dir / "devices.csv", {
+        "account_id": [ids[d[0]] for d in devices], "device_id": [d[1] for d in devices],
+        "first_seen": [iso(d[2]) for d in devices], "last_seen": [iso(d[3]) for d in devices]})
+    intel = ip_intel_rows(scale.universities, scale.companies)
+    counts["ip_intel"] = _write_csv(out_dir / "ip_intel.csv", _column_dict(intel, IP_INTEL_COLUMNS))
+    counts["operators"] = _write_csv(out_dir / "operators.csv", _column_dict(indicators, OPERATOR_COLUMNS))
+    return counts
+
+
+def _exchange_stream(plan: Plan, seed: int, text_every: int) -> Iterator[pa.Table]:
+    """Exchanges block of accounts by block, numbered consecutively across the whole bundle."""
+    catalogue = build_catalogue()
+    probs = profile_probabilities(catalogue)
+    bursts = burst_schedule(np.random.default_rng([seed, 2]))
+    written = 0
+    for number, accounts in enumerate(account_blocks(len(plan.n_exchanges))):
+        rng = np.random.default_rng([seed, 1, number])
+        table = exchange_table(plan, accounts, written + 1, catalogue, probs, bursts, rng, text_every)
+        written += table.num_rows
+        yield table
+
+
+def _write_exchanges(out_dir: Path, plan: Plan, seed: int, text_every: int, chunk_rows: int, part_rows: int,
+                     progress: Callable[[int], None] | None) -> tuple[int, int]:
+    """Stream every exchange into ``exchanges/part-NNNNN.parquet``, one row group per ``chunk_rows``."""
+    directory = out_dir / "exchanges"
+    directory.mkdir()
+    writer: pq.ParquetWriter | None = None
+    written, in_part, parts = 0, 0, 0
+    try:
+        for table in rebatch(_exchange_stream(plan, seed, text_every), chunk_rows):
+            if writer is None or in_part >= part_rows:
+                if writer is not None:
+                    writer.close()
+                writer = pq.ParquetWriter(directory / f"part-{parts:05d}.parquet", table.schema, compression="zstd")
+                parts, in_part = parts + 1, 0
+            writer.write_table(table, row_group_size=chunk_rows)
+            written += table.num_rows
+            in_part += table.num_rows
+            if progress:
+                progress(table.num_rows)
+    finally:
+        if writer is not None:
+            writer.close()
+    return written, parts
+
+
+def generate(out_dir: Path, scale: str, seed: int, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+             part_rows: int = DEFAULT_PART_ROWS, progress: Callable[[int], None] | None = None,
+             on_plan: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Write the whole bundle into ``out_dir``; returns the summary the CLI prints."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    spec = SCALES[scale]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _clear(out_dir)
+    book = AccountBook(np.random.default_rng([seed, 0]))
+    pool = proxy_pool(book.rng, spec)
+    build_benign(book, spec, pool)
+    indicators = build_attack(book, spec, pool)["indicators"]
+    plan, order, ids = freeze(book)
+    if on_plan:
+        on_plan(int(plan.n_exchanges.sum() + plan.history_n.sum()))
+    counts = _write_account_tables(out_dir, book, order, ids, scale, indicators)
+    counts["exchanges"], parts = _write_exchanges(out_dir, plan, seed, spec.prompt_text_every, chunk_rows, part_rows, progress)
+    return summary(out_dir, scale, seed, counts, parts, book, plan)
+
+
+def summary(out_dir: Path, scale: str, seed: int, counts: dict[str, int], parts: int, book: AccountBook, plan: Plan) -> dict[str, Any]:
+    """Scale, seed, counts per table, accounts per operator, hard-negative group sizes, path."""
+    attack_rows = int(plan.n_exchanges[plan.op_index >= 0].sum())
+    kinds: dict[str, Counter[str]] = {}
+    for group in book.groups:
+        if group != "attack":
+            kind = group.split(":", 1)[0]
+            kinds.setdefault(kind, Counter())[group] += 1
+    return {
+        "scale": scale,
+        "seed": seed,
+        "output": str(out_dir.resolve()),
+        "counts": {t: counts[t] for t in ("accounts", "exchanges", "payments", "devices", "ip_intel", "operators", "labels", "groups")},
+        "exchange_parts": parts,
+        "prompt_text_every": SCALES[scale].prompt_text_every,
+        "attack_exchanges": attack_rows,
+        "benign_exchanges": counts["exchanges"] - attack_rows,
+        "stolen_account_history_exchanges": int(plan.history_n.sum()),
+        "campaign_window": [iso(CAMPAIGN_START), iso(CAMPAIGN_END)],
+        "accounts_per_operator": dict(sorted(Counter(o for o in book.operators if o).items())),
+        "known_operators": [o.operator_id for o in OPERATORS if o.known],
+        "hard_negative_groups": {
+            kind: {"groups": len(c), "accounts": sum(c.values()), "largest": max(c.values())} for kind, c in sorted(kinds.items())
+        },
+    }

@@ -1,0 +1,62 @@
+"""Clustering: strong components split by Leiden CPM, bridges flagged, deterministic."""
+
+from __future__ import annotations
+
+from graph.clustering import cluster_accounts, components
+
+
+def _clique(prefix: str, n: int, w: float) -> dict[tuple[str, str], float]:
+    names = [f"{prefix}{i:02d}" for i in range(n)]
+    return {(a, b): w for i, a in enumerate(names) for b in names[i + 1 :]}
+
+
+def test_two_groups_joined_by_a_bridge_stay_apart_and_the_bridge_is_flagged() -> None:
+    weights = {**_clique("a", 12, 0.8), **_clique("b", 10, 0.8), ("a00", "b00"): 0.9}
+    result = cluster_accounts(weights)
+    assert [len(c) for c in result.clusters] == [12, 10]
+    assert result.bridges == {"a00", "b00"}
+
+
+def test_weak_links_alone_do_not_join_groups() -> None:
+    weights = {**_clique("a", 5, 0.8), **_clique("b", 5, 0.8), ("a01", "b01"): 0.2, ("a02", "b02"): 0.2}
+    result = cluster_accounts(weights)
+    assert sorted(len(c) for c in result.clusters) == [5, 5]
+    assert result.bridges == set()
+
+
+def test_a_loosely_attached_account_does_not_join_a_big_group() -> None:
+    # joining costs RESOLUTION per member of the group: 100 * 0.01 = 1.0 > 0.35 + 0.35
+    weights = _clique("a", 100, 0.6)
+    weights.update({("a00", "zz"): 0.35, ("a01", "zz"): 0.35})
+    result = cluster_accounts(weights)
+    assert result.clusters[0] == sorted(f"a{i:02d}" for i in range(100))
+    assert all("zz" not in c for c in result.clusters)
+
+
+def test_deterministic_whatever_the_input_order() -> None:
+    weights = {**_clique("a", 15, 0.7), **_clique("b", 15, 0.7), ("a03", "b07"): 0.9, ("a04", "b08"): 0.4}
+    first = cluster_accounts(weights)
+    second = cluster_accounts(dict(reversed(list(weights.items()))))
+    assert first.clusters == second.clusters and first.bridges == second.bridges
+
+
+def test_singletons_are_not_clusters_and_components_are_sorted() -> None:
+    assert cluster_accounts({("a", "b"): 0.05}).clusters == []
+    assert components(["x"], [("b", "c"), ("a", "b")]) == [["a", "b", "c"], ["x"]]
+
+
+def test_members_held_by_one_signal_family_are_let_go() -> None:
+    from graph.clustering import prune_single_signal
+
+    core = [f"op{i}" for i in range(8)]
+    weights = {(a, b): 0.8 for i, a in enumerate(core) for b in core[i + 1 :]}
+    families = {p: ["device", "network", "timing"] for p in weights}
+    # a stranger on two of the operator's proxy exits: network links only
+    for other in ("op0", "op1"):
+        weights[(other, "stranger")] = 0.5
+        families[(other, "stranger")] = ["network"]
+    result = cluster_accounts(weights, families=families)
+    assert result.clusters == [core]
+    # a cluster held together by one family throughout (timing-only operator) is kept whole
+    only_timing = {p: ["timing"] for p in weights}
+    assert prune_single_signal([sorted([*core, "stranger"])], weights, only_timing) == [sorted([*core, "stranger"])]

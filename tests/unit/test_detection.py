@@ -1,0 +1,123 @@
+"""Detection end to end on the hand-made world: who is flagged, re-runs, analyst data kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from graph import cases
+from graph.detection import assign_ids, hashed_id, run_detection
+from graph.schema import Label, Rel
+from graph.stores.embedded import EmbeddedStore
+from tests.unit.detection_world import build_world, settings_for
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[EmbeddedStore, dict[str, list[str]], Path]:
+    store = EmbeddedStore(tmp_path / "embedded")
+    return store, build_world(store), tmp_path
+
+
+def _membership(store: EmbeddedStore) -> dict[str, str]:
+    return {r.start[1]: r.end[1] for r in store.iter_relationships(Rel.MEMBER_OF)}
+
+
+def _flagged_accounts(store: EmbeddedStore) -> set[str]:
+    flagged = {n.key for n in store.iter_nodes(Label.CLUSTER) if n.props.get("flagged")}
+    return {a for a, c in _membership(store).items() if c in flagged}
+
+
+def test_operator_flagged_and_every_hard_negative_left_alone(world) -> None:  # noqa: ANN001
+    store, groups, ws = world
+    summary = run_detection(store, settings_for(ws))
+    flagged = _flagged_accounts(store)
+    assert flagged == set(groups["op-a"])
+    for kind in ("ordinary", "university", "family", "vpn", "carrier_nat", "viral_prompt"):
+        assert not flagged & set(groups[kind]), kind
+    assert summary["flagged"] == 1 and summary["accounts_flagged"] == 12
+    hubs = summary["suppressed_hubs"]["by_reason"]
+    assert {"education_egress", "vpn_exit", "carrier_nat", "over_cap"} <= set(hubs)
+    assert (ws / "detection" / "hubs.json").exists()
+
+
+def test_written_properties(world) -> None:  # noqa: ANN001
+    store, groups, ws = world
+    run_detection(store, settings_for(ws))
+    cid = _membership(store)["opa00"]
+    props = store.get_node(Label.CLUSTER, cid).props
+    assert props["status"] == "open" and props["flagged"] is True and props["size"] == 12
+    assert props["suggested_operator"] == "op-a" and props["suggestion_confidence"] > 0.5
+    assert props["exchanges"] == 12 * 400 and props["input_tokens"] > 0
+    indicators = json.loads(props["indicators"])
+    assert abs(sum(i["contribution"] for i in indicators) - props["score"]) < 1e-3
+    stability = json.loads(props["stability"])
+    assert {"network", "payment", "device"} <= set(stability) and 0.0 <= stability["min"] <= 1.0
+    assert json.loads(props["capability_profile"])["coding"] > 0.4
+    links = list(store.iter_relationships(Rel.LINKED))
+    assert links and all(r.start[1] < r.end[1] for r in links)
+    reasons = json.loads(links[0].props["reasons"])
+    assert reasons and {"family", "kind", "entity", "accounts", "weight"} <= set(reasons[0])
+    (sugg,) = [r for r in store.iter_relationships(Rel.SUGGESTED_OPERATOR) if r.start[1] == cid]
+    assert sugg.end[1] == "op-a" and json.loads(sugg.props["indicators"])
+    family = _membership(store)["fam0"]
+    assert store.get_node(Label.CLUSTER, family).props["flagged"] is False
+
+
+def test_rerun_is_identical_without_duplicates(world) -> None:  # noqa: ANN001
+    store, _, ws = world
+    first = run_detection(store, settings_for(ws))
+    counts = store.counts()
+    members = _membership(store)
+    second = run_detection(store, settings_for(ws))
+    assert store.counts() == counts
+    assert _membership(store) == members
+    assert first["top_clusters"] == second["top_clusters"]
+
+
+def test_analyst_decisions_survive_reruns(world) -> None:  # noqa: ANN001
+    store, groups, ws = world
+    run_detection(store, settings_for(ws))
+    cid = _membership(store)["opa00"]
+    cases.attribute(store, cid, who="ana", confidence=0.9, rationale="shared cards", operator_name="Acme Lab")
+    cases.set_status(store, cid, "in_progress", who="ana")
+    cases.add_note(store, (Label.CLUSTER.value, cid), "looks like the April wave", who="ana")
+    run_detection(store, settings_for(ws))
+    assert _membership(store)["opa00"] == cid
+    props = store.get_node(Label.CLUSTER, cid).props
+    assert props["status"] == "in_progress"
+    (att,) = list(store.iter_relationships(Rel.ATTRIBUTED_TO))
+    assert att.start[1] == cid and att.end[1] == "op-acme-lab" and att.props["rationale"] == "shared cards"
+    assert cases.notes_about(store, (Label.CLUSTER.value, cid))
+
+
+def test_changed_membership_keeps_the_id_and_retires_lost_analyst_clusters(world) -> None:  # noqa: ANN001
+    store, groups, ws = world
+    run_detection(store, settings_for(ws))
+    fam = _membership(store)["fam0"]
+    cases.set_status(store, fam, "in_progress", who="ana")
+    # the family's shared card and tablet are gone: the cluster cannot be rebuilt
+    store.delete_nodes([(Label.PAYMENT_METHOD.value, "pm-family"), (Label.DEVICE.value, "dev-tablet"), (Label.IP.value, "73.1.1.1")])
+    # one operator account loses its links: the operator cluster changes a little, keeps its id
+    op_id = _membership(store)["opa00"]
+    run_detection(store, settings_for(ws))
+    retired = store.get_node(Label.CLUSTER, fam)
+    assert retired is not None and retired.props["retired"] is True and retired.props["status"] == "in_progress"
+    assert retired.props["size"] == 0
+    assert _membership(store)["opa00"] == op_id
+    assert "fam0" not in _membership(store)
+
+
+def test_id_assignment_prefers_best_overlap() -> None:
+    previous = {"cl-old": frozenset({"a", "b", "c", "d"})}
+    ids = assign_ids([["a", "b", "c", "e"], ["x", "y"]], previous)
+    assert ids == ["cl-old", hashed_id(["x", "y"])]
+    assert hashed_id(["b", "a"]) == hashed_id(["a", "b"])
+
+
+def test_store_only_run_without_workspace_staging(tmp_path: Path) -> None:
+    store = EmbeddedStore(None)
+    build_world(store)
+    summary = run_detection(store, settings_for(tmp_path / "missing"))
+    assert summary["flagged"] == 1 and summary["timings"]["link_timing"] >= 0

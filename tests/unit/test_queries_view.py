@@ -1,0 +1,69 @@
+"""The Streamlit view of saved queries, driven headlessly with AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from graph.queries.team import get_team_query
+from graph.stores.embedded import EmbeddedStore
+from tests.evidence_world import build_world, write_staging
+
+QUERIES_APP = "from app.views import queries\nqueries.render()\n"
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    ws = tmp_path / "ws"
+    build_world(EmbeddedStore(ws / "embedded"))
+    write_staging(ws)
+    monkeypatch.setenv("SYBILSCOPE_WORKSPACE", str(ws))
+    monkeypatch.setenv("SYBILSCOPE_STORE", "embedded")
+    return ws
+
+
+def _run(source: str) -> AppTest:
+    app = AppTest.from_string(source, default_timeout=60)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_query_form_runs_and_opens_nodes_in_the_cluster_view(workspace: Path) -> None:
+    app = _run(QUERIES_APP)
+    app.selectbox(key="query_pick").set_value("accounts_sharing_payment").run()
+    assert app.text_input(key="param_accounts_sharing_payment_account_id").value == "acct-a1"
+    app.button[0].click().run()  # the form's Run button
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert list(table["account_id"]) == ["acct-a2", "acct-a3"]
+    app.button(key="query_open").click().run()
+    assert app.session_state["open_in_cluster_view"] == [
+        "Account|acct-a2", "PaymentMethod|pay-1", "Account|acct-a3"]
+
+
+def test_typed_widgets_and_bad_values(workspace: Path) -> None:
+    app = _run(QUERIES_APP)
+    app.selectbox(key="query_pick").set_value("clusters_active_between").run()
+    app.text_input(key="param_clusters_active_between_since").set_value("not a date")
+    app.button[0].click().run()
+    assert any("ISO-8601" in e.value for e in app.error)
+    app.selectbox(key="query_pick").set_value("top_clusters").run()
+    assert app.checkbox(key="param_top_clusters_flagged_only").value is False
+    app.checkbox(key="param_top_clusters_flagged_only").check()
+    app.button[0].click().run()
+    assert list(app.dataframe[0].value["cluster_id"]) == ["c-1", "c-2"]
+
+
+def test_save_as_team_query(workspace: Path) -> None:
+    app = _run(QUERIES_APP)
+    app.selectbox(key="query_pick").set_value("accounts_on_ip").run()
+    form_inputs = [t for t in app.text_input if t.label.startswith("Id (")]
+    form_inputs[0].set_value("team_exit_ip")
+    save = next(b for b in app.button if b.label == "Save")
+    save.click().run()
+    assert not app.exception
+    spec = get_team_query(EmbeddedStore(workspace / "embedded"), "team_exit_ip")
+    assert spec is not None and spec.based_on == "accounts_on_ip" and spec.owner == "analyst"

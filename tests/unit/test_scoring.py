@@ -1,0 +1,72 @@
+"""Scores: indicator contributions add up, lock-step high-volume targeting outranks a family."""
+
+from __future__ import annotations
+
+from graph.scoring import (
+    WEIGHTS,
+    AccountProfile,
+    Baseline,
+    densest_window_share,
+    score_cluster,
+    template_concentration,
+    volume_evenness,
+)
+
+BASE = Baseline(capability={"other": 0.9, "coding": 0.1}, cot=0.02, exchanges=20.0, tokens=6000.0)
+
+
+def _operator(i: int) -> AccountProfile:
+    return AccountProfile(
+        exchanges=400, tokens=400 * 900, created=1_745_000_000.0, first=1_745_100_000.0 + i, first_iso="2025-04-22T00:00:00Z",
+        last_iso="2025-06-05T00:00:00Z", capabilities={"coding": 300, "agentic": 100}, cot=350,
+        templates={"t-op": 400}, anonymised=400.0, ip_uses=400, payments={"pm-op"}, model_onset=1_747_000_000.0 + i,
+    )
+
+
+def _family(i: int) -> AccountProfile:
+    return AccountProfile(
+        exchanges=5 + 10 * i, tokens=3000, created=1_600_000_000.0 + 9_000_000 * i, first=1_742_000_000.0 + 2_000_000 * i,
+        capabilities={"other": 10}, templates={"t-hi": 5, f"t-own{i}": 5}, ip_uses=10, payments={"pm-fam"},
+    )
+
+
+def test_contributions_sum_to_the_score_and_weights_to_one() -> None:
+    assert abs(sum(WEIGHTS.values()) - 1.0) < 1e-9
+    profiles = {f"op{i}": _operator(i) for i in range(10)}
+    result = score_cluster(sorted(profiles), profiles, BASE, {"t-op": 10}, lockstep_members=10)
+    assert abs(result.score - sum(i["contribution"] for i in result.indicators)) < 1e-3
+    assert {i["name"] for i in result.indicators} == set(WEIGHTS)
+    assert result.indicators[0]["contribution"] >= result.indicators[-1]["contribution"]
+    assert result.capability_profile == {"agentic": 0.25, "coding": 0.75}
+    assert result.exchanges == 4000 and result.first_seen == "2025-04-22T00:00:00Z"
+
+
+def test_operator_outranks_family_and_only_operator_passes_default_threshold() -> None:
+    ops = {f"op{i}": _operator(i) for i in range(10)}
+    fam = {f"f{i}": _family(i) for i in range(4)}
+    op_score = score_cluster(sorted(ops), ops, BASE, {"t-op": 10}, lockstep_members=10).score
+    fam_score = score_cluster(sorted(fam), fam, BASE, {"t-hi": 5000, **{f"t-own{i}": 1 for i in range(4)}}, lockstep_members=0).score
+    assert op_score >= 0.8 and fam_score < 0.3
+
+
+def test_helpers() -> None:
+    assert densest_window_share([0, 10, 20, 10_000_000], 3600) == 2 / 3
+    assert densest_window_share([None, 5.0], 3600) == 0.0
+    assert volume_evenness([100, 100, 100]) == 1.0 and volume_evenness([1, 1]) == 0.0
+    assert volume_evenness([1, 1, 500]) < 0.1
+    profiles = {"a": AccountProfile(templates={"t-op": 9, "t-hi": 1}), "b": AccountProfile(templates={"t-op": 10})}
+    # t-op is sent only inside the cluster; t-hi by thousands outside it
+    assert template_concentration(["a", "b"], profiles, {"t-op": 2, "t-hi": 5000}) == 19 / 20
+
+
+def test_behaviour_alone_is_penalised_explicitly() -> None:
+    """Scheduled jobs of unrelated companies on one template look lock-step: without any
+    shared infrastructure the score carries a negative, named contribution."""
+    ops = {f"op{i}": _operator(i) for i in range(10)}
+    with_infra = score_cluster(sorted(ops), ops, BASE, {"t-op": 10}, 10, families=["network", "timing"])
+    behaviour = score_cluster(sorted(ops), ops, BASE, {"t-op": 10}, 10, families=["prompt", "timing"])
+    penalty = [i for i in behaviour.indicators if i["name"] == "behaviour_only"]
+    assert penalty and penalty[0]["contribution"] < 0
+    assert not [i for i in with_infra.indicators if i["name"] == "behaviour_only"]
+    assert abs(with_infra.score - behaviour.score + penalty[0]["contribution"]) < 1e-3
+    assert abs(behaviour.score - sum(i["contribution"] for i in behaviour.indicators)) < 1e-3
