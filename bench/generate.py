@@ -85,8 +85,11 @@ def main() -> None:
 
         seed = SCALES["seed"]
         rows = seed.attack_exchanges + seed.benign_accounts * seed.benign_mean_exchanges * 1.05
-        rate = measured[-1]["exchanges_per_s"]
-        print(json.dumps({"extrapolated": "seed", "exchanges": round(rows), "from": measured[-1]["scale"], "seconds": round(rows / rate)}))
+        last = measured[-1]
+        print(json.dumps({
+            "extrapolated": "seed", "exchanges": round(rows), "from": last["scale"],
+            "seconds": round(rows / last["exchanges_per_s"]), "cpu_s": round(rows / last["exchanges"] * last["cpu_s"]),
+        }))
 
 
 if __name__ == "__main__":

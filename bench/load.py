@@ -6,6 +6,8 @@ Run by hand; prints figures, asserts nothing::
     .venv/bin/python bench/load.py --bundle /tmp/medium           # e.g. from `sybilscope generate`
     .venv/bin/python bench/load.py --rows 500000 --graph embedded --graph bolt://127.0.0.1:7702
 
+A bolt:// target is written into as it is (MERGE): point it at a scratch server.
+
 The quick bundle is made with vectorised pyarrow (no Python loop per row): accounts, a little
 ip_intel, and exchanges as Parquet parts whose prompts are operator-style preamble + task body
 or short benign templates with fills, so the prompt path does real work.
@@ -76,7 +78,7 @@ class PeakRss(LoadProgress):
         self._stop = True
 
 
-def make_bundle(out: Path, rows: int, accounts: int, seed: int = 1) -> None:
+def make_bundle(out: Path, rows: int, accounts: int, seed: int = 1, text_every: int = 1) -> None:
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     ids = pa.array([f"acc{i:07d}" for i in range(accounts)])
@@ -115,6 +117,18 @@ def make_bundle(out: Path, rows: int, accounts: int, seed: int = 1) -> None:
             "output_tokens": pa.array(rng.integers(1, 4000, size)),
             "prompt": prompt,
         })
+        if text_every > 1:
+            # like the seed-scale world: the text of most prompts withheld, their MD5 given
+            import duckdb
+
+            con = duckdb.connect()
+            con.register("chunk", table)
+            hashes = con.sql("SELECT md5(prompt) AS h FROM chunk").to_arrow_table().column("h")
+            con.close()
+            keep = pa.array(np.arange(start, start + size) % text_every == 0)
+            table = table.append_column("prompt_hash", hashes)
+            table = table.set_column(table.schema.get_field_index("prompt"), "prompt",
+                                     pc.if_else(keep, table.column("prompt"), pa.scalar(None, pa.string())))
         pq.write_table(table, parts / f"part-{n:05d}.parquet", compression="zstd")
 
 
@@ -123,6 +137,7 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, help="an existing bundle directory")
     parser.add_argument("--rows", type=int, default=2_000_000, help="exchanges of the quick bundle")
     parser.add_argument("--accounts", type=int, default=50_000)
+    parser.add_argument("--text-every", type=int, default=1, help="keep prompt text on 1 row in N (others: hash only)")
     parser.add_argument("--graph", action="append", default=[], help="also write the graph: embedded or a bolt:// URI")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
@@ -132,7 +147,7 @@ def main() -> None:
         if bundle is None:
             bundle = root / "bundle"
             t = time.perf_counter()
-            make_bundle(bundle, args.rows, args.accounts)
+            make_bundle(bundle, args.rows, args.accounts, text_every=args.text_every)
             print(f"made bundle: {args.rows:,} exchanges in {time.perf_counter() - t:.1f} s")
         ws = root / "ws"
         staging_dir(ws).mkdir(parents=True)
@@ -157,12 +172,11 @@ def main() -> None:
             from graph.stores import open_store
 
             with open_store(settings) as store:
-                if target == "embedded":
-                    pass
                 t = time.perf_counter()
                 counts = GraphWriter(ws, store).write()
                 print(f"graph write to {target}: {time.perf_counter() - t:.2f} s, "
                       f"{sum(counts.values()):,} nodes+relationships, RSS now {rss_mb():.0f} MB")
+                print("   " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

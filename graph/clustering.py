@@ -7,15 +7,15 @@ joined through a few bridges: CPM keeps a set of accounts together only while th
 link density beats ``RESOLUTION``, so two dense groups joined by a handful of links separate,
 and a loosely attached account does not join a big group. Accounts with strong links into a
 cluster other than their own are *bridges*, flagged on their membership. Given the signal
-families of each link, a member held by a single family in a cluster whose members are mostly
-held by two or more is let go (``prune_single_signal``).
+families of each link, the odd member held by a single family in a cluster held by several is
+let go (``prune_single_signal``).
 
 Deterministic: vertices and edges are sorted, Leiden runs with a fixed seed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from graph.linkage.evidence import Pair
@@ -26,6 +26,8 @@ RESOLUTION = 0.01
 SEED = 42
 SMALL_GROUP = 4
 PRUNE_MIN_SIZE = 5
+SINGLE_SHARE = 0.97
+PRUNE_MAX_SHARE = 0.2
 
 
 @dataclass
@@ -93,28 +95,49 @@ def find_bridges(clusters: list[list[str]], weights: Mapping[Pair, float], stron
     return out
 
 
-def prune_single_signal(clusters: list[list[str]], weights: Mapping[Pair, float], families: Mapping[Pair, Sequence[str]]) -> list[list[str]]:
-    """Drop members held in their cluster by one signal family alone when most members are
-    held by two or more: a stranger who used a few of an operator's proxy exits shares its
-    addresses, not its devices, cards, scripts or timing."""
+def prune_single_signal(
+    clusters: list[list[str]], weights: Mapping[Pair, float], family_scores: Callable[[Pair], Mapping[str, float]]
+) -> list[list[str]]:
+    """Let go of the odd members held by one signal family alone.
+
+    A member is *single-signal* when at least ``SINGLE_SHARE`` of its link weight inside the
+    cluster comes from one family. In a cluster held together by two or more families, such a
+    member is dropped when few members (under ``PRUNE_MAX_SHARE``) are held that way by the
+    same family: a stranger who used some of an operator's proxy exits shares its addresses,
+    not its devices, phones, scripts or timing. When many members are held by one family
+    (an operator seen through timing alone), that is the cluster's nature and nobody goes."""
     where = {a: i for i, members in enumerate(clusters) for a in members}
-    held: dict[str, set[str]] = {}
+    held: dict[str, dict[str, float]] = {}
     for pair in weights:
         i = where.get(pair[0])
         if i is None or i != where.get(pair[1]):
             continue
+        scores = family_scores(pair)
         for a in pair:
-            held.setdefault(a, set()).update(families.get(pair, ()))
+            bucket = held.setdefault(a, {})
+            for fam, score in scores.items():
+                bucket[fam] = bucket.get(fam, 0.0) + score
     out = []
     for members in clusters:
         if len(members) >= PRUNE_MIN_SIZE:
-            counts: dict[str, int] = {}
+            present: dict[str, int] = {}
+            single: dict[str, str] = {}
             for a in members:
-                for fam in held.get(a, ()):
-                    counts[fam] = counts.get(fam, 0) + 1
-            core = {f for f, n in counts.items() if n >= 0.5 * len(members)}
+                fams = held.get(a, {})
+                total = sum(fams.values())
+                for fam in fams:
+                    present[fam] = present.get(fam, 0) + 1
+                if total > 0:
+                    top = max(sorted(fams), key=lambda f: fams[f])
+                    if fams[top] >= SINGLE_SHARE * total:
+                        single[a] = top
+            core = [f for f, n in present.items() if n >= 0.5 * len(members)]
             if len(core) >= 2:
-                members = [a for a in members if len(held.get(a, ())) >= 2]
+                per_family: dict[str, int] = {}
+                for fam in single.values():
+                    per_family[fam] = per_family.get(fam, 0) + 1
+                odd = {a for a, fam in single.items() if per_family[fam] < PRUNE_MAX_SHARE * len(members)}
+                members = [a for a in members if a not in odd]
         if len(members) >= 2:
             out.append(members)
     return out
@@ -123,7 +146,7 @@ def prune_single_signal(clusters: list[list[str]], weights: Mapping[Pair, float]
 def cluster_accounts(
     weights: Mapping[Pair, float],
     *,
-    families: Mapping[Pair, Sequence[str]] | None = None,
+    family_scores: Callable[[Pair], Mapping[str, float]] | None = None,
     strong: float = STRONG,
     min_weight: float = MIN_WEIGHT,
     resolution: float = RESOLUTION,
@@ -145,7 +168,7 @@ def cluster_accounts(
             clusters.append(group)
             continue
         clusters.extend(c for c in leiden_split(group, links, resolution, seed) if len(c) >= 2)
-    if families is not None:
-        clusters = prune_single_signal(clusters, kept, families)
+    if family_scores is not None:
+        clusters = prune_single_signal(clusters, kept, family_scores)
     clusters.sort(key=lambda g: (-len(g), g[0]))
     return Clustering(clusters=clusters, bridges=find_bridges(clusters, kept, strong))

@@ -10,7 +10,8 @@ What it writes — the property names the UI and the exports read:
 ``Cluster`` {cluster_id, score (0-1), flagged (score >= setting flag_threshold), size, exchanges,
   input_tokens, output_tokens, first_seen, last_seen (ISO UTC), status ('open' on creation; an
   analyst's status is never touched), indicators (JSON list of {name, value, contribution},
-  strongest first; contributions sum to the score), capability_profile (JSON {capability:
+  strongest first; contributions sum to the score; names are scoring.WEIGHTS' keys plus the
+  negative ``behaviour_only`` and ``clockwork_schedule``), capability_profile (JSON {capability:
   share of exchanges}), stability (JSON {family: Jaccard of the membership rebuilt without that
   signal family vs the full one, "min": lowest, "weakest": family}; flagged clusters only,
   else "{}"), suggested_operator ('' when none), suggestion_confidence (0-1), bridges (int:
@@ -56,7 +57,7 @@ from typing import Any
 
 from graph import attribution, clustering, scoring
 from graph.linkage import FAMILIES, Evidence, Facts, link_accounts, read_facts
-from graph.linkage.timing import read_model_onsets
+from graph.linkage.timing import read_minute_regularity, read_model_onsets
 from graph.schema import Label, Rel
 from graph.settings import Settings
 from graph.store import GraphStore
@@ -196,10 +197,10 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
     """Cluster, score, measure stability and suggest operators (no writes)."""
     started = time.perf_counter()
     weights = evidence.weights()
-    found = clustering.cluster_accounts(weights, families={p: evidence.families(p, FAMILY_MIN) for p in weights})
+    found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
     timings["cluster"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
-    profiles = scoring.account_profiles(facts, read_model_onsets(facts.workspace))
+    profiles = scoring.account_profiles(facts, read_model_onsets(facts.workspace), read_minute_regularity(facts.workspace))
     base = scoring.baseline(profiles.values())
     template_users = {tid: len(u) for tid, u in facts.users(Label.PROMPT_TEMPLATE.value).items()}
     internal = _internal_pairs(found.clusters, evidence)

@@ -44,6 +44,9 @@ WEIGHTS: dict[str, float] = {
 # (same prompts, same timing) that unrelated automations can share.
 INFRASTRUCTURE_FAMILIES = frozenset({"network", "payment", "device", "email"})
 BEHAVIOUR_ONLY_PENALTY = 0.2
+# Scheduled automation (a job at a fixed minute of the hour) is lock-step but benign; it is
+# named as a negative contribution of up to this much.
+CLOCKWORK_PENALTY = 0.25
 ONSET_WINDOW_S = 24 * 3600
 YOUNG_S = 3 * 86400
 
@@ -78,6 +81,8 @@ class AccountProfile:
     ip_uses: int = 0
     payments: set[str] = field(default_factory=set)
     model_onset: float | None = None
+    minute_top: int = 0
+    minute_total: int = 0
 
 
 @dataclass
@@ -92,9 +97,14 @@ def _int(value: Any) -> int:
     return int(value) if isinstance(value, int | float) else 0
 
 
-def account_profiles(facts: Facts, model_onsets: Mapping[str, float] | None = None) -> dict[str, AccountProfile]:
+def account_profiles(
+    facts: Facts,
+    model_onsets: Mapping[str, float] | None = None,
+    minute_regularity: Mapping[str, tuple[int, int]] | None = None,
+) -> dict[str, AccountProfile]:
     """A profile per account from the facts; ``model_onsets`` is each account's first use of
-    the newest model (from staging; optional)."""
+    the newest model and ``minute_regularity`` its (busiest minute-of-hour, all) exchange
+    counts (both from staging; optional)."""
     out: dict[str, AccountProfile] = {}
     for account, p in facts.accounts.items():
         inp, outp = _int(p.get("input_tokens")), _int(p.get("output_tokens"))
@@ -104,6 +114,8 @@ def account_profiles(facts: Facts, model_onsets: Mapping[str, float] | None = No
             first_iso=str(p.get("first_seen") or ""), last_iso=str(p.get("last_seen") or ""),
             model_onset=(model_onsets or {}).get(account),
         )
+        top, total = (minute_regularity or {}).get(account, (0, 0))
+        out[account].minute_top, out[account].minute_total = top, total
     for tid, users in facts.users(Label.PROMPT_TEMPLATE.value).items():
         tp = facts.props(Label.PROMPT_TEMPLATE.value, tid)
         capability, cot = str(tp.get("capability") or "other"), bool(tp.get("cot"))
@@ -237,7 +249,9 @@ def score_cluster(
     ``families`` are the signal families of its internal links: a cluster tied together by
     behaviour alone (prompts, timing) and no shared infrastructure gets a negative
     ``behaviour_only`` contribution, because unrelated scheduled jobs running one template
-    look lock-step too (the companies' automated jobs of the synthetic world)."""
+    look lock-step too (the companies' automated jobs of the synthetic world). Likewise a
+    cluster whose exchanges mostly fall in one minute of the hour (cron jobs) gets a negative
+    ``clockwork_schedule`` contribution: operators' bursts spread over the whole hour."""
     profs = [profiles[a] for a in members]
     n = len(profs)
     exchanges = sum(p.exchanges for p in profs)
@@ -277,6 +291,10 @@ def score_cluster(
         ((round(WEIGHTS[name] * strength, 4), name, round(value, 4)) for name, (value, strength) in values.items()),
         key=lambda t: (-t[0], t[1]),
     )
+    minutes = sum(p.minute_total for p in profs)
+    clockwork = sum(p.minute_top for p in profs) / minutes if minutes else 0.0
+    if clockwork > 0.2:
+        scored.append((-round(CLOCKWORK_PENALTY * _clip((clockwork - 0.2) / 0.6), 4), "clockwork_schedule", round(clockwork, 4)))
     fams = set(families) if families is not None else None
     if fams is not None and not fams & INFRASTRUCTURE_FAMILIES:
         scored.append((-BEHAVIOUR_ONLY_PENALTY, "behaviour_only", 1.0))

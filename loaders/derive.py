@@ -142,11 +142,9 @@ def derive_exchanges(chunk: pa.Table, resolver: IpResolver, templates: TemplateC
     hash_tid = pc.binary_join_element_wise("h:", hashed, "")
     use_hash = pc.and_(pc.is_null(tid), pc.is_valid(hash_tid))
     if pc.any(use_hash).as_py():
-        for value in pc.unique(pc.filter(hash_tid, use_hash)).to_pylist():
-            templates.add(value, "", "", "other", False)
+        # Text withheld: the hash still says "same prompt", but nothing about capability, and
+        # such templates get no templates.parquet row (no text to show or MinHash).
         tid = pc.if_else(use_hash, hash_tid, tid)
-        cap = pc.if_else(use_hash, pa.scalar("other"), cap)
-        cot = pc.if_else(use_hash, pa.scalar(False), cot)
     chunk = _append(chunk, "template_id", tid)
     chunk = _append(chunk, "capability", cap)
     chunk = _append(chunk, "cot", cot)

@@ -64,6 +64,20 @@ def salted_hash(salt: str, value: str | None) -> str | None:
     return hashlib.sha256((salt + "\x00" + value).encode("utf-8")).hexdigest()
 
 
+_CARD = re.compile(r"(?<![0-9])([0-9])((?:[ -]?[0-9]){11,17})([ -]?[0-9]{4})(?![0-9])")
+
+
+def mask_card_numbers(value: Any) -> Any:
+    """Card-number-like digit runs (13-19 digits, spaces or dashes allowed) in a raw value, or
+    in every string of a dict, with all but the first and last four digits masked: a
+    quarantined row must not keep a full card number."""
+    if isinstance(value, str):
+        return _CARD.sub(lambda m: m.group(1) + re.sub(r"[0-9]", "*", m.group(2)) + m.group(3), value)
+    if isinstance(value, dict):
+        return {k: mask_card_numbers(v) for k, v in value.items()}
+    return value
+
+
 # ---- e-mail -------------------------------------------------------------------------------------
 
 

@@ -92,9 +92,14 @@ class GraphWriter:
         )
         if present["exchanges"]:
             if n_bundles > 1:
+                # ids staged by several bundles (usually few), computed once for every query on ex
                 con.execute(
-                    "CREATE TEMP VIEW ex AS SELECT * FROM exchanges_all e WHERE NOT EXISTS (SELECT 1 FROM "
-                    "exchanges_all o WHERE o.exchange_id = e.exchange_id AND o._seq < e._seq)"
+                    "CREATE TEMP TABLE multi AS SELECT exchange_id, min(_seq) AS first_seq FROM exchanges_all "
+                    "GROUP BY 1 HAVING count(*) > 1"
+                )
+                con.execute(
+                    "CREATE TEMP VIEW ex AS SELECT e.* FROM exchanges_all e LEFT JOIN multi m USING (exchange_id) "
+                    "WHERE m.first_seq IS NULL OR e._seq = m.first_seq"
                 )
             else:
                 con.execute("CREATE TEMP VIEW ex AS SELECT * FROM exchanges_all")
@@ -200,10 +205,21 @@ class GraphWriter:
     def _exchange_entities(self, con: duckdb.DuckDBPyConnection) -> None:
         self.phase("writing templates and clients")
         path = templates_path(self.workspace)
+        # A withheld prompt's hash ('h:…') is a template only when two accounts or more sent it:
+        # filled-in prompts hash apart, and millions of one-off hashes would only be noise.
         con.execute(
-            """CREATE TEMP TABLE sent AS SELECT account_id, template_id, count(*) AS n, min(ts) AS f, max(ts) AS l
-               FROM ex WHERE template_id IS NOT NULL GROUP BY ALL"""
+            """CREATE TEMP TABLE sent AS
+               WITH s AS (SELECT account_id, template_id, count(*) AS n, min(ts) AS f, max(ts) AS l
+                          FROM ex WHERE template_id IS NOT NULL GROUP BY ALL)
+               SELECT * FROM s WHERE NOT starts_with(template_id, 'h:') OR template_id IN (
+                   SELECT template_id FROM s WHERE starts_with(template_id, 'h:') GROUP BY 1 HAVING count(*) >= 2)"""
         )
+        self._emit_nodes(Label.PROMPT_TEMPLATE, _rows(
+            con,
+            """SELECT DISTINCT template_id, '' AS template, '' AS example, 'other' AS capability, false AS cot,
+                      true AS hashed
+               FROM sent WHERE starts_with(template_id, 'h:') ORDER BY 1""",
+        ))
         if path.exists():
             sql = f"""SELECT t.template_id, t.template, left(t.example, 2000) AS example, t.capability, t.cot
                       FROM read_parquet({_sql_str(str(path))}) t

@@ -330,8 +330,8 @@ def _as_string(column: pa.ChunkedArray | pa.Array) -> pa.Array | pa.ChunkedArray
     if pa.types.is_timestamp(typ):
         import pyarrow.compute as pc
 
-        if typ.tz is None:
-            column = column.cast(pa.timestamp(typ.unit, tz="UTC"))
+        # naive means UTC; an instant in another zone is the same instant in UTC
+        column = column.cast(pa.timestamp(typ.unit, tz="UTC"))
         return pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")
     if pa.types.is_boolean(typ):
         import pyarrow.compute as pc

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from loaders import derive, prompts
-from loaders.enrich import IntelIndex, IpResolver
+from loaders.enrich import IntelIndex, IpResolver, mask_card_numbers
 from loaders.errors import BundleError
 from loaders.progress import LoadProgress
 from loaders.reader import (
@@ -378,7 +378,7 @@ class Stager:
                         value = json.loads(raw)
                     except ValueError:
                         value = raw  # a malformed JSON line: kept as its text
-                record = {"table": spec.name, "file": rel, "row": int(row), "reason": reason, "raw": value}
+                record = {"table": spec.name, "file": rel, "row": int(row), "reason": reason, "raw": mask_card_numbers(value)}
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def _raw_rows(self, src: SourceFile, wanted: set[int]) -> dict[int, dict[str, Any]]:
@@ -429,8 +429,6 @@ class Stager:
                 matrix = prompts.minhash_matrix(texts, MINHASH_PERMUTATIONS)
                 flat = pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel()), MINHASH_PERMUTATIONS)
                 sigs = flat.cast(pa.list_(pa.uint32()))
-                # a template without text (a withheld prompt's hash) has no signature
-                sigs = pc.if_else(pc.equal(table.column("template"), ""), pa.scalar([], pa.list_(pa.uint32())), sigs)
                 table = table.append_column("minhash", sigs)
                 if writer is None:
                     writer = pq.ParquetWriter(self.tmp / "templates_new.parquet", table.schema)

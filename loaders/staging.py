@@ -26,15 +26,16 @@ Columns beyond the contract's (input-bundle.md) that loaders add:
   phone are never staged); ``created_at`` as a UTC timestamp.
 - exchanges: ``ts`` as a UTC timestamp; ``ip`` normalised (compressed form); ``network`` (CIDR
   of the most specific ip_intel network known when the bundle was staged, else the derived /24
-  or /48); ``template_id`` (``h:<prompt_hash>`` when only the hash is given); ``capability``
-  (coding, agentic, reasoning, math, other) and ``cot`` (bool: chain-of-thought elicitation),
-  both of the template; ``prompt_chars``. The prompt text itself is not kept in exchanges; one example
+  or /48); ``template_id`` (``h:<prompt_hash>`` when only the hash is given; such ids have no
+  templates.parquet row and become PromptTemplate nodes only when two accounts share one);
+  ``capability`` (coding, agentic, reasoning, math, other) and ``cot`` (bool: chain-of-thought
+  elicitation), both of the template, null when the text is withheld; ``prompt_chars``. The prompt text itself is not kept in exchanges; one example
   per template lives in templates.parquet.
 - payments: ``billing_name_hash`` instead of ``billing_name``.
 - templates.parquet: ``template_id``, ``template`` (normalised text), ``example`` (one raw prompt,
   truncated to 2,000 characters), ``capability``, ``cot``, ``minhash`` (list<uint32>, 64 values:
   datasketch ``MinHash(64, seed=1, hashfunc=zlib.crc32)``, scheme ``affine32``, over
-  ``loaders.prompts.shingles``; empty for hash-only templates).
+  ``loaders.prompts.shingles``).
 - ip_intel: ``network`` normalised to its CIDR (host bits masked).
 """
 

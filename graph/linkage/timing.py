@@ -100,7 +100,8 @@ def candidate_pairs(sigs: Mapping[str, np.ndarray], cap: int, bands: int = BANDS
                 # Oversized bucket: order members by the rest of their signature (rotated per
                 # band) so accounts agreeing on more values sit next to each other, then link
                 # each to its next few: similar accounts meet, and the union over bands mixes.
-                members = sorted(members, key=lambda m, _b=band: _rotated(sigs[m], (_b + 1) * rows))
+                start = (band + 1) * rows
+                members = sorted(members, key=lambda m: _rotated(sigs[m], start))
                 n = len(members)
                 for i, x in enumerate(members):
                     for step in range(1, RING_NEIGHBOURS + 1):
@@ -176,3 +177,27 @@ def read_model_onsets(workspace: Path | None) -> dict[str, float]:
     finally:
         con.close()
     return {str(a): float(t) for a, t in rows}
+
+
+def read_minute_regularity(workspace: Path | None, min_exchanges: int = 20) -> dict[str, tuple[int, int]]:
+    """account -> (exchanges in its busiest minute-of-the-hour, all its exchanges), for
+    accounts with at least ``min_exchanges``. A scheduled job (cron at five past the hour)
+    puts nearly everything in one minute; humans and operators' bursts spread over all 60.
+    Empty when no exchanges are staged."""
+    if workspace is None or not has_table(workspace, "exchanges"):
+        return {}
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        rows = con.execute(
+            """
+            WITH m AS (SELECT account_id, minute(ts) AS mi, count(*) AS n FROM read_parquet($g)
+                       WHERE ts IS NOT NULL GROUP BY 1, 2)
+            SELECT account_id, max(n), sum(n) FROM m GROUP BY 1 HAVING sum(n) >= $k
+            """,
+            {"g": table_glob(workspace, "exchanges"), "k": min_exchanges},
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(a): (int(top), int(total)) for a, top, total in rows}

@@ -154,7 +154,8 @@ def test_other_tables_rules(tmp_path: Path) -> None:
     assert reasons[("ip_intel", 4)] == "asn is not an integer"
     assert reasons[("operators", 2)] == "confidence is not a number between 0 and 1"
     assert reasons[("devices", 3)] == "unparseable timestamp in first_seen"
-    # the raw card number never reaches the graph
+    # the raw card number never reaches the graph, nor the quarantine
+    assert "4111111111111111" not in Path(report.quarantine_path).read_text()
     for node in store.iter_nodes("PaymentMethod"):
         assert "4111111111111111" not in json.dumps(node.props)
 
@@ -265,3 +266,77 @@ def test_cli_load_writes_the_report_and_fails_in_one_line(tmp_path: Path) -> Non
     assert result.exit_code != 0
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "exchanges.xlsx" in lines[0] and "unknown file type" in lines[0]
+
+
+def test_a_table_directory_of_mixed_files_with_duplicates_across_files(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bundle = _write(tmp_path / "bundle", {
+        "accounts.csv": ACCOUNTS,
+        "exchanges/a.csv": "exchange_id,account_id,ts,input_tokens\ne1,a1,2025-04-22T10:00:00Z,1\ne2,a2,2025-04-22T10:00:00Z,2\n",
+        "exchanges/b.jsonl.gz": gzip.compress(
+            b'{"exchange_id": "e1", "account_id": "a1", "ts": "2025-04-22T10:00:00Z", "input_tokens": 1}\n'
+            b'{"exchange_id": "e2", "account_id": "a2", "ts": "2025-04-22T10:00:00Z", "input_tokens": 9}\n'
+        ),
+    })
+    pq.write_table(pa.table({"exchange_id": ["e3"], "account_id": ["a2"], "ts": ["2025-04-23T00:00:00Z"]}),
+                   bundle / "exchanges" / "c.parquet")
+    ws = tmp_path / "ws"
+    report = load_bundle(bundle, _settings(ws), EmbeddedStore(ws / "embedded"))
+    files = report.files
+    assert (files["exchanges/a.csv"]["read"], files["exchanges/a.csv"]["loaded"]) == (2, 2)
+    b = files["exchanges/b.jsonl.gz"]
+    assert (b["read"], b["loaded"], b["quarantined"], b["duplicates"]) == (2, 0, 1, 1)
+    assert files["exchanges/c.parquet"]["loaded"] == 1
+    assert _counts(report, "exchanges") == (5, 3, 1, 1)
+    (q,) = _quarantine(report)
+    assert (q["file"], q["row"], q["reason"]) == ("exchanges/b.jsonl.gz", 2, "duplicate exchange_id with conflicting values")
+    assert q["raw"]["input_tokens"] == "9"
+
+
+def test_csv_rows_with_the_wrong_number_of_fields_are_quarantined_with_exact_rows(tmp_path: Path) -> None:
+    exchanges = (
+        "exchange_id,account_id,ts,prompt\n"
+        'e1,a1,2025-04-22T10:00:00Z,"a prompt\nover two lines"\n'
+        "e2,a1,2025-04-22T10:00:00Z,too,many,fields\n"
+        "e3,a2\n"
+        "e4,a2,2025-04-22T10:00:00Z,fine\n"
+    )
+    report, _store, ws = _load(tmp_path, {"accounts.csv": ACCOUNTS, "exchanges.csv": exchanges})
+    assert _counts(report, "exchanges") == (4, 2, 2, 0)
+    got = {(q["row"], q["reason"], q["raw"]) for q in _quarantine(report)}
+    assert got == {
+        (2, "expected 4 fields, got 6", "e2,a1,2025-04-22T10:00:00Z,too,many,fields"),
+        (3, "expected 4 fields, got 2", "e3,a2"),
+    }
+    import pyarrow.parquet as pq
+
+    staged = pq.read_table(next((staging_dir(ws) / "exchanges").glob("*.parquet"))).to_pylist()
+    assert sorted((r["exchange_id"], r["_row"], r["_file"]) for r in staged) == [
+        ("e1", 1, "exchanges.csv"), ("e4", 4, "exchanges.csv")]
+
+
+def test_withheld_prompts_link_by_hash_only_when_shared(tmp_path: Path) -> None:
+    ok = {"ts": "2025-04-22T10:00:00Z"}
+    lines = [
+        {"exchange_id": "e1", "account_id": "a1", "prompt_hash": "aaa", **ok},
+        {"exchange_id": "e2", "account_id": "a2", "prompt_hash": "aaa", **ok},
+        {"exchange_id": "e3", "account_id": "a1", "prompt_hash": "bbb", **ok},
+        {"exchange_id": "e4", "account_id": "a1", "prompt": "is 7 a prime number?", "prompt_hash": "ccc", **ok},
+    ]
+    report, store, ws = _load(tmp_path, {"accounts.csv": ACCOUNTS, "exchanges.jsonl": _exchanges(lines)})
+    assert _counts(report, "exchanges") == (4, 4, 0, 0)
+    templates = {n.key: n.props for n in store.iter_nodes("PromptTemplate")}
+    assert "h:aaa" in templates and "h:bbb" not in templates and "h:ccc" not in templates
+    assert templates["h:aaa"]["hashed"] is True
+    text = [k for k in templates if not k.startswith("h:")]
+    assert len(text) == 1 and templates[text[0]]["capability"] == "math"
+    sent = {(r.start[1], r.end[1]) for r in store.iter_relationships("SENT_TEMPLATE")}
+    assert sent == {("a1", "h:aaa"), ("a2", "h:aaa"), ("a1", text[0])}
+    import pyarrow.parquet as pq
+
+    staged = {r["exchange_id"]: r for r in pq.read_table(next((staging_dir(ws) / "exchanges").glob("*.parquet"))).to_pylist()}
+    assert staged["e3"]["template_id"] == "h:bbb" and staged["e3"]["capability"] is None
+    ids = pq.read_table(staging_dir(ws) / "templates.parquet").column("template_id").to_pylist()
+    assert ids == text

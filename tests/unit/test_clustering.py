@@ -50,13 +50,16 @@ def test_members_held_by_one_signal_family_are_let_go() -> None:
 
     core = [f"op{i}" for i in range(8)]
     weights = {(a, b): 0.8 for i, a in enumerate(core) for b in core[i + 1 :]}
-    families = {p: ["device", "network", "timing"] for p in weights}
+    families = {p: {"device": 0.5, "network": 0.4, "timing": 0.3} for p in weights}
     # a stranger on two of the operator's proxy exits: network links only
     for other in ("op0", "op1"):
         weights[(other, "stranger")] = 0.5
-        families[(other, "stranger")] = ["network"]
-    result = cluster_accounts(weights, families=families)
+        families[(other, "stranger")] = {"network": 0.5}
+    result = cluster_accounts(weights, family_scores=families.__getitem__)
     assert result.clusters == [core]
     # a cluster held together by one family throughout (timing-only operator) is kept whole
-    only_timing = {p: ["timing"] for p in weights}
-    assert prune_single_signal([sorted([*core, "stranger"])], weights, only_timing) == [sorted([*core, "stranger"])]
+    whole = sorted([*core, "stranger"])
+    assert prune_single_signal([whole], weights, lambda p: {"timing": 0.7}) == [whole]
+    # many members held by timing alone next to infrastructure: that is the operator, all stay
+    mixed = {p: ({"timing": 0.7} if "op5" in p or "op6" in p or "op7" in p else families[p]) for p in weights}
+    assert prune_single_signal([core], weights, mixed.__getitem__) == [core]

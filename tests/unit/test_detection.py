@@ -121,3 +121,42 @@ def test_store_only_run_without_workspace_staging(tmp_path: Path) -> None:
     build_world(store)
     summary = run_detection(store, settings_for(tmp_path / "missing"))
     assert summary["flagged"] == 1 and summary["timings"]["link_timing"] >= 0
+
+
+def test_staged_exchanges_add_timing_evidence_and_model_switch(world) -> None:  # noqa: ANN001
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from loaders.staging import table_dir
+
+    store, groups, ws = world
+    start = datetime(2025, 4, 22, tzinfo=UTC)
+    rows = []
+    for k in range(30):  # the operator's bursts, same script; new model from burst 20 on
+        for i, a in enumerate(groups["op-a"]):
+            rows.append((a, start + timedelta(hours=8 * k, minutes=3 * i), "t-op1", "new" if k >= 20 else "old"))
+    for j, a in enumerate(groups["ordinary"]):
+        for k in range(10):
+            rows.append((a, start + timedelta(hours=37 * k + 5 * j), "t-hi", "old"))
+    directory = table_dir(ws, "exchanges")
+    directory.mkdir(parents=True)
+    pq.write_table(pa.table({
+        "account_id": [r[0] for r in rows],
+        "ts": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
+        "template_id": [r[2] for r in rows],
+        "model": [r[3] for r in rows],
+    }), directory / "b-0.parquet")
+    run_detection(store, settings_for(ws))
+    cid = _membership(store)["opa00"]
+    props = store.get_node(Label.CLUSTER, cid).props
+    assert "timing" in props["families"]
+    named = {i["name"]: i for i in json.loads(props["indicators"])}
+    assert named["lockstep_activity"]["value"] == 1.0 and named["model_switch"]["value"] == 1.0
+    assert _flagged_accounts(store) == set(groups["op-a"])
+
+
+def test_empty_store(tmp_path: Path) -> None:
+    summary = run_detection(EmbeddedStore(None), settings_for(tmp_path))
+    assert (summary["accounts"], summary["clusters"], summary["links"], summary["flagged"]) == (0, 0, 0, 0)

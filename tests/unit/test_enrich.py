@@ -13,6 +13,7 @@ from loaders.enrich import (
     derived_network,
     load_salt,
     local_shape,
+    mask_card_numbers,
     normalise_phone,
     parse_email,
     parse_ip,
@@ -119,3 +120,12 @@ def test_intel_match_scales_without_scanning_networks() -> None:
     hits = sum(resolver.resolve(f"10.{i // 256}.{i % 256}.9") is not None for i in range(0, 50_000, 7))
     assert hits == len(range(0, 50_000, 7))
     assert index._order[4] == [24]
+
+
+def test_card_numbers_are_masked_in_raw_values() -> None:
+    assert mask_card_numbers("4111111111111111") == "4***********1111"
+    assert mask_card_numbers("card 4111 1111 1111 1111 ok") == "card 4*** **** **** 1111 ok"
+    assert mask_card_numbers({"card_bin": "4111111111111111", "n": "12345"}) == {
+        "card_bin": "4***********1111", "n": "12345"}
+    assert mask_card_numbers("411111") == "411111"
+    assert mask_card_numbers(None) is None

@@ -115,3 +115,15 @@ def test_other_operators_bursting_at_the_same_hours_are_not_linked(tmp_path: Pat
     pairs = set(ev.pairs())
     assert ("a0", "a1") in pairs and ("b0", "b1") in pairs
     assert not [p for p in pairs if p[0][0] != p[1][0]]
+
+
+def test_minute_regularity_tells_cron_from_bursts(tmp_path: Path) -> None:
+    from graph.linkage.timing import read_minute_regularity
+
+    rows = [("cron", START + timedelta(hours=h, minutes=5, seconds=h % 20), "m") for h in range(100)]
+    rng = np.random.default_rng(1)
+    rows += [("burst", START + timedelta(hours=h, minutes=int(rng.integers(0, 60))), "m") for h in range(100)]
+    _write_exchanges(tmp_path, rows)
+    reg = read_minute_regularity(tmp_path)
+    assert reg["cron"] == (100, 100)
+    assert reg["burst"][0] < 10 and reg["burst"][1] == 100

@@ -198,6 +198,7 @@ def test_parquet_types_become_strings_with_iso_timestamps(tmp_path: Path) -> Non
         "input_tokens": pa.array([1, None, 3], pa.int64()),
         "flag": pa.array([True, False, None]),
         "model": pa.array(["m", "m", "n"]).dictionary_encode(),
+        "paris": pa.array([1745316000, None, None], pa.timestamp("s", tz="Europe/Paris")),
     })
     pq.write_table(table, root / "exchanges" / "part-0.parquet", row_group_size=2)
     src = discover(root).files["exchanges"][0]
@@ -207,6 +208,7 @@ def test_parquet_types_become_strings_with_iso_timestamps(tmp_path: Path) -> Non
     assert rows[0]["input_tokens"] == "1" and rows[1]["input_tokens"] is None
     assert rows[0]["flag"] == "true" and rows[1]["flag"] == "false"
     assert rows[2]["model"] == "n"
+    assert str(rows[0]["paris"]).startswith("2025-04-22T10:00:00")
 
 
 def test_corrupt_parquet_is_a_file_fault(tmp_path: Path) -> None:

@@ -70,3 +70,18 @@ def test_behaviour_alone_is_penalised_explicitly() -> None:
     assert not [i for i in with_infra.indicators if i["name"] == "behaviour_only"]
     assert abs(with_infra.score - behaviour.score + penalty[0]["contribution"]) < 1e-3
     assert abs(behaviour.score - sum(i["contribution"] for i in behaviour.indicators)) < 1e-3
+
+
+def test_clockwork_schedules_are_named_and_lower_the_score() -> None:
+    ops = {f"op{i}": _operator(i) for i in range(10)}
+    jobs = {f"job{i}": _operator(i) for i in range(10)}
+    for prof in jobs.values():  # a cron job: nearly every exchange at the same minute
+        prof.minute_top, prof.minute_total = 390, 400
+    for prof in ops.values():
+        prof.minute_top, prof.minute_total = 12, 400
+    op_score = score_cluster(sorted(ops), ops, BASE, {"t-op": 10}, 10, families=["network"])
+    job_score = score_cluster(sorted(jobs), jobs, BASE, {"t-op": 10}, 10, families=["network"])
+    named = {i["name"]: i for i in job_score.indicators}
+    assert named["clockwork_schedule"]["contribution"] < -0.2
+    assert "clockwork_schedule" not in {i["name"] for i in op_score.indicators}
+    assert job_score.score < op_score.score - 0.2
