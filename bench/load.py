@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -152,10 +153,12 @@ def main() -> None:
         ws = root / "ws"
         staging_dir(ws).mkdir(parents=True)
         sampler = PeakRss()
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         stager = Stager(bundle, ws, "bench-salt", sampler)
         result = stager.stage()
         t1 = time.perf_counter()
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         stager.commit()
         t2 = time.perf_counter()
         sampler.close()
@@ -167,6 +170,10 @@ def main() -> None:
             print(f"{table:<12}{counts['read']:>12,}{secs:>10.2f}{rate:>12,.0f}{sampler.peak.get(table, 0.0):>13.0f}")
         print(f"staging total {t1 - t0:.2f} s (templates + MinHash {sampler.peak.get('templates', 0):.0f} MB peak), "
               f"commit {t2 - t1:.2f} s")
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        rows = sum(c["read"] for c in result.tables().values())
+        print(f"staging CPU {cpu:.1f} s for {rows:,} rows ({rows / max(t1 - t0, 1e-9):,.0f} rows/s wall, "
+              f"{cpu / max(t1 - t0, 1e-9):.2f} cores busy on average)")
         for target in args.graph:
             settings = Settings({"workspace": str(ws), "store": target}, environ={})
             from graph.stores import open_store

@@ -61,6 +61,10 @@ def schema_statements() -> list[str]:
     return statements
 
 
+# Blocks until every index is ONLINE (or the timeout in seconds passes, then fails).
+AWAIT_INDEXES = "CALL db.awaitIndexes($timeout)"
+
+
 # ---- writes ---------------------------------------------------------------------------------
 
 

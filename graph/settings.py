@@ -45,7 +45,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("neo4j_start_timeout", 180.0, "Seconds 'neo4j start' waits for Bolt to answer (jar download excluded).", float),
     Setting("neo4j_cache_dir", "", "Where gathered Neo4j jars are cached; empty means ~/.cache/sybilscope."),
     # Loading
-    Setting("batch_size", 5000, "Rows per write batch (UNWIND $rows) when writing to the graph store.", int),
+    Setting("batch_size", 2000, "Rows per write batch (UNWIND $rows) when writing to the graph store.", int),
     Setting("hash_salt", "", "Salt for hashing e-mails, phones and billing names; empty means a random salt kept in the workspace."),
     # Detection
     Setting("hub_max_accounts", 50, "A shared value (IP, network, card, device, template) used by more accounts than this is a hub: suppressed as link evidence and reported.", int),

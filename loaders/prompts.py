@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 HEAD_CHARS = 1000
-PREAMBLE_MIN_WORDS = 12
+PREAMBLE_MIN_WORDS = 8
 LONG_WORDS = 60
 HEAD_WORDS = 40
 TEMPLATE_CHARS = 600

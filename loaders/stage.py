@@ -259,7 +259,7 @@ class Stager:
         writer: pq.ParquetWriter | None = None
         rows = 0
         try:
-            for chunk in prefetch(iter_chunks(src, fast=fast)):
+            for chunk in prefetch(iter_chunks(src, fast=fast, columns=spec.columns)):
                 prepared = self._derive(spec, derive.ensure_columns(chunk, spec))
                 self.con.register("chunk", prepared)
                 result = self.con.sql(sql, params={"file": src.rel}).to_arrow_table()
@@ -379,13 +379,14 @@ class Stager:
                     except ValueError:
                         value = raw  # a malformed JSON line: kept as its text
                 record = {"table": spec.name, "file": rel, "row": int(row), "reason": reason, "raw": mask_card_numbers(value)}
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                fh.write(json_line(record))
 
     def _raw_rows(self, src: SourceFile, wanted: set[int]) -> dict[int, dict[str, Any]]:
         """The raw values of some rows of a file, read again (only table-rule faults need this)."""
         out: dict[int, dict[str, Any]] = {}
         targets = pa.array(sorted(wanted), pa.int64())
-        for chunk in iter_chunks(src, fast=src.rel not in self.slow_files):
+        columns = TABLE_SPECS[src.table].columns
+        for chunk in iter_chunks(src, fast=src.rel not in self.slow_files, columns=columns):
             picked = chunk.filter(pc.is_in(chunk["_row"], value_set=targets))
             for record in picked.to_pylist():
                 row = int(record.pop("_row"))
@@ -496,6 +497,15 @@ class Stager:
         tmp = path.with_name(f".bundles.{self.bundle_id}.json")
         tmp.write_text(json.dumps({"bundles": bundles}, indent=2), encoding="utf-8")
         os.replace(tmp, path)
+
+
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One JSONL line: UTF-8 kept readable, but the Unicode line breaks JSON leaves raw are
+    escaped so that no line-splitting reader breaks a record in two."""
+    return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
 
 
 def read_bundles(workspace: Path) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ def pair_of(a: str, b: str) -> Pair:
     return (a, b) if a < b else (b, a)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reason:
     """One piece of evidence linking a pair of accounts."""
 
@@ -50,7 +50,7 @@ class Reason:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hub:
     """A shared value left out as evidence, and why (``why`` names the rule)."""
 

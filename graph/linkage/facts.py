@@ -18,7 +18,7 @@ from graph.schema import Label, Rel
 from graph.store import GraphStore
 
 
-@dataclass
+@dataclass(slots=True)
 class Use:
     """One account's use of one shared value."""
 

@@ -8,7 +8,10 @@ and what to do about it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import neo4j
@@ -28,6 +31,7 @@ from graph.store import (
 )
 
 DELETE_CHUNK = 10_000
+INDEX_WAIT_S = 600  # a fresh constraint on a large existing label can take minutes to populate
 
 
 def _plain(value: Any) -> Any:
@@ -58,6 +62,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _by_end_key(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(chunk, key=lambda row: row["end"])
+
+
 class Neo4jStore(GraphStore):
     """A GraphStore on a Neo4j server or cluster reached through ``driver``."""
 
@@ -69,13 +77,15 @@ class Neo4jStore(GraphStore):
         database: str | None = None,
         *,
         uri: str = "",
-        batch_size: int = 5000,
+        batch_size: int = 2000,
         close_driver: bool = False,
+        writers: int = 2,
     ) -> None:
         self.driver = driver
         self.database = database or None
         self.uri = uri
         self.batch_size = max(1, batch_size)
+        self.writers = max(1, writers)
         self._close_driver = close_driver
 
     def close(self) -> None:
@@ -83,11 +93,13 @@ class Neo4jStore(GraphStore):
             self.driver.close()
 
     def ensure_schema(self) -> None:
-        """Create the key constraints and indexes (idempotent)."""
+        """Create the key constraints and indexes (idempotent), then wait until they are ONLINE:
+        a MERGE issued while its uniqueness index still populates falls back to a label scan."""
 
         def run() -> None:
             for statement in cypher.schema_statements():
                 self._write_query(statement)
+            self._write_query(cypher.AWAIT_INDEXES, timeout=INDEX_WAIT_S)
 
         self._run("ensure_schema", run)
 
@@ -209,15 +221,66 @@ class Neo4jStore(GraphStore):
 
     # ---- writes -----------------------------------------------------------------------------
 
+    def _partitions(self, rows: list[dict[str, Any]], field: str) -> list[list[dict[str, Any]]]:
+        """Rows split over the writers by a stable hash of ``rows[i][field]``, in input order.
+
+        One key always lands in one partition, so two writers never touch the same start node
+        and a repeated key keeps its last-row-wins order. Small inputs stay in one partition:
+        a second writer only pays off once each has several batches to pipeline."""
+        if self.writers == 1 or len(rows) < 2 * self.writers * self.batch_size:
+            return [rows]
+        parts: list[list[dict[str, Any]]] = [[] for _ in range(self.writers)]
+        for row in rows:
+            parts[zlib.crc32(row[field].encode()) % self.writers].append(row)
+        return [part for part in parts if part]
+
+    def _write_partitions(
+        self,
+        query: str,
+        parts: list[list[dict[str, Any]]],
+        order: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+    ) -> int:
+        """Run ``query`` over every batch of every partition, one writer thread per partition.
+
+        With two writers the client packs one batch while the server merges the other, and the
+        server uses both cores. Transient errors (deadlocks) are retried by ``execute_query``;
+        any other error stops the remaining batches and is raised."""
+        failed = threading.Event()
+
+        def write(part: list[dict[str, Any]]) -> int:
+            written = 0
+            for chunk in self._chunks(part):
+                if failed.is_set():
+                    break
+                try:
+                    written += self._write_query(query, rows=order(chunk) if order else chunk)[0]["written"]
+                except BaseException:
+                    failed.set()
+                    raise
+            return written
+
+        if len(parts) == 1:
+            return write(parts[0])
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="neo4j-writer") as pool:
+            futures = [pool.submit(write, part) for part in parts]
+            return sum(future.result() for future in futures)
+
     def _upsert_nodes(self, label: str, key: str, rows: list[dict[str, Any]]) -> int:
-        query = cypher.merge_nodes(label)
-        return sum(self._write_query(query, rows=chunk)[0]["written"] for chunk in self._chunks(rows))
+        return self._write_partitions(cypher.merge_nodes(label), self._partitions(rows, "key"))
 
     def _upsert_relationships(
         self, rel_type: str, start_label: str, end_label: str, rows: list[dict[str, Any]]
     ) -> int:
+        """Partitioned by start key; end nodes (IPs, devices, ...) are shared between writers, so
+        each batch goes in end-key order: both writers then lock shared end nodes in the same
+        order, which rules out lock cycles between them (the sort is stable, so a repeated pair
+        keeps its last-row-wins order)."""
         query = cypher.merge_relationships(rel_type, start_label, end_label)
-        return sum(self._write_query(query, rows=chunk)[0]["written"] for chunk in self._chunks(rows))
+        if start_label == end_label:  # an end node may be another writer's start node
+            return self._write_partitions(query, [rows])
+        parts = self._partitions(rows, "start")
+        by_end = None if len(parts) == 1 else _by_end_key
+        return self._write_partitions(query, parts, by_end)
 
     def _delete_in_chunks(self, query: str) -> int:
         total = 0

@@ -49,6 +49,7 @@ def test_discovery_maps_tables_and_lists_ignored_files(tmp_path: Path) -> None:
         "payments.jsonl.gz": gzip.compress(b""),
         "exchanges/part-1.parquet": b"",
         "exchanges/part-2.csv": "x\n",
+        "exchanges/_SUCCESS": "",
         "groups.csv": "a\n",
         "notes/readme.txt": "hello",
         ".hidden": "x",
@@ -57,7 +58,7 @@ def test_discovery_maps_tables_and_lists_ignored_files(tmp_path: Path) -> None:
     assert sorted(found.files) == ["accounts", "exchanges", "payments"]
     assert [s.rel for s in found.files["exchanges"]] == ["exchanges/part-1.parquet", "exchanges/part-2.csv"]
     assert found.files["payments"][0].gzip and found.files["payments"][0].fmt == "jsonl"
-    assert found.ignored == ["groups.csv", "notes/"]
+    assert found.ignored == ["exchanges/_SUCCESS", "groups.csv", "notes/"]
 
 
 @pytest.mark.parametrize(
@@ -224,3 +225,25 @@ def test_json_text_round_trip() -> None:
     assert json_text(None) is None
     assert json_text(1.5) == "1.5" and json_text(2) == "2" and json_text(False) == "false"
     assert json.loads(json_text({"a": [1, "é"]}) or "") == {"a": [1, "é"]}
+
+
+def test_fast_and_python_jsonl_paths_agree(tmp_path: Path) -> None:
+    from loaders.validate import TABLE_SPECS
+
+    content = (
+        '\ufeff{"exchange_id": "e1", "input_tokens": 5, "prompt": {"a": [1, "é"]}, "model": 1.5}\r\n'
+        "\n{not json\n[\"a list\"]\n"
+        '  {"exchange_id": null, "prompt": "Ünïcode \\n text\\u2028 x", "ts": 1745316000}\n'
+        'null\n   \n{"exchange_id": "e9", "api_key_id": false, "extra": 1}\n"str"\n'
+    )
+    root = _bundle(tmp_path, {"accounts.csv": ACCOUNTS, "exchanges.jsonl.gz": gzip.compress(content.encode())})
+    src = discover(root).files["exchanges"][0]
+    columns = TABLE_SPECS["exchanges"].columns
+    fast = [r for c in iter_chunks(src, columns=columns) for r in c.to_pylist()]
+    slow = [r for c in iter_chunks(src, fast=False) for r in c.to_pylist()]
+    assert [r["_row"] for r in fast] == [r["_row"] for r in slow] == [1, 3, 4, 5, 6, 8, 9]
+    for f, s in zip(fast, slow, strict=True):
+        assert str(s["_error"] or "").startswith(str(f["_error"] or "")), (f, s)
+        assert {k: v for k, v in f.items() if k != "_error"} == {k: s.get(k) for k in f if k != "_error"}
+    assert fast[0]["prompt"] == '{"a":[1,"é"]}' and fast[0]["input_tokens"] == "5"
+    assert fast[6]["_error"] == "not a JSON object"
