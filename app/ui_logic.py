@@ -397,6 +397,14 @@ def infrastructure_groups(
     return groups
 
 
+def nodes_view(store: GraphStore, refs: Sequence[NodeKey]) -> GraphState:
+    """A graph of the given nodes (a saved query's result) and the relationships among them,
+    to expand and inspect like a cluster."""
+    state = GraphState()
+    add_subgraph(state, store.subgraph(list(refs)), risky=set())
+    return state
+
+
 def cluster_view(
     store: GraphStore,
     cluster_id: str,

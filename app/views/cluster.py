@@ -94,10 +94,14 @@ def apply_event(state: ui_logic.GraphState, value: dict[str, Any] | None) -> str
 
 
 def _on_graph_change() -> None:
-    cid = common.selected_cluster()
-    if cid is None:
-        return
-    state = _state(cid)
+    if st.session_state.get("graph_cluster") == QUERY_VIEW:
+        cid = QUERY_VIEW
+        state = st.session_state["graph_state"]
+    else:
+        selected = common.selected_cluster()
+        if selected is None:
+            return
+        cid, state = selected, _state(selected)
     message = apply_event(state, st.session_state.get(_graph_key(cid, state)))
     if message:
         st.session_state["graph_message"] = message
@@ -256,7 +260,54 @@ def _timeline(members: list[str]) -> None:
         st.dataframe(ui_logic.onsets(ws, members), hide_index=True, height=300)
 
 
+QUERY_VIEW = "query-result"
+
+
+def _enter_query_view() -> bool:
+    """Take over nodes handed over by the saved-queries page; True while showing them (until
+    another cluster is opened)."""
+    pending = st.session_state.pop("open_in_cluster_view", None)
+    if pending:
+        refs = [ui_logic.parse_node_id(n) for n in pending]
+        st.session_state["graph_state"] = ui_logic.nodes_view(common.store(), refs)
+        st.session_state["graph_cluster"] = QUERY_VIEW
+        st.session_state["query_view_from"] = common.selected_cluster()
+    if st.session_state.get("graph_cluster") != QUERY_VIEW:
+        return False
+    if st.session_state.get("query_view_from") != common.selected_cluster():
+        st.session_state.pop("graph_cluster", None)
+        st.session_state.pop("graph_state", None)
+        return False
+    return True
+
+
+def _render_query_view() -> None:
+    state: ui_logic.GraphState = st.session_state["graph_state"]
+    st.title("Query result")
+    st.caption(f"{len(state.nodes)} nodes from a saved query; expand, remove and inspect them as in a cluster.")
+    if st.button("Back to the cluster", key="leave_query_view"):
+        st.session_state.pop("graph_cluster", None)
+        st.session_state.pop("graph_state", None)
+        st.rerun()
+    left, right = st.columns([5, 4])
+    with left:
+        if st.session_state.get("graph_message"):
+            st.caption(st.session_state["graph_message"])
+        st_link_analysis(
+            state.elements(), layout="cose", node_styles=NODE_STYLES, edge_styles=EDGE_STYLES,
+            height=560, key=_graph_key(QUERY_VIEW, state), on_change=_on_graph_change,
+            node_actions=["remove", "expand"], events=EVENTS,
+        )
+        _graph_controls(state)
+    with right:
+        accounts = sorted(d["key"] for d in state.nodes.values() if d.get("kind") == Label.ACCOUNT)
+        _evidence(state, accounts)
+
+
 def render() -> None:
+    if _enter_query_view():
+        _render_query_view()
+        return
     cid = common.selected_cluster()
     store = common.store()
     clusters = {c["cluster_id"]: c for c in ui_logic.load_clusters(store)}

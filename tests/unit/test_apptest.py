@@ -204,3 +204,15 @@ def test_graph_widget_events_expand_remove_select(world: EmbeddedStore) -> None:
     assert "IP|203.0.113.7" in nodes and "PaymentMethod|pm-ring" not in nodes
     assert at.session_state["selected_edge"] == "Account|r000>LINKED>Account|r001"
     assert "selected_node" not in at.session_state
+
+
+def test_query_result_opens_in_the_cluster_view_and_leaves_it(world: EmbeddedStore) -> None:
+    at = _open_cluster(_run(AppTest.from_file(APP, default_timeout=60)), "c-ring")
+    at.session_state["open_in_cluster_view"] = ["Account|r000", "Account|r001"]
+    _run(at)
+    assert at.title[0].value == "Query result"
+    options = at.selectbox(key="node_pick").options
+    assert sorted(options) == ["r000 [Account]", "r001 [Account]"]
+    at.button(key="leave_query_view").click()
+    _run(at)
+    assert at.title[0].value == "Cluster c-ring"
