@@ -46,7 +46,7 @@ def _jsonl(rows: list[dict[str, str | None]], garbage: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     accounts=st.lists(ACCOUNT_ROW, max_size=8),
     exchanges=st.lists(EXCHANGE_ROW, max_size=15),
