@@ -18,7 +18,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 def property_name(name: str) -> str:
     """A property name safe to put in query text, backticked; refuses anything else."""
-    if not _IDENTIFIER.match(name):
+    if not _IDENTIFIER.fullmatch(name):
         raise ValueError(f"invalid property name {name!r}")
     return f"`{name}`"
 
@@ -36,7 +36,7 @@ def _rel_pattern(rel_types: Sequence[str] | None) -> str:
 
 def key_expression(var: str) -> str:
     """A CASE expression giving the key of node ``var`` whatever its label."""
-    if not _IDENTIFIER.match(var):
+    if not _IDENTIFIER.fullmatch(var):
         raise ValueError(f"invalid variable {var!r}")
     whens = " ".join(
         f"WHEN '{label.value}' THEN {var}.{property_name(prop)}" for label, prop in KEY_PROPERTY.items()
@@ -85,6 +85,12 @@ def merge_relationships(rel_type: str, start_label: str, end_label: str) -> str:
         f"MERGE (a)-[r{_rel_pattern([rel_type])}]->(b) "
         "SET r += row.props RETURN count(*) AS written"
     )
+
+
+def delete_label_relationships_chunk(label: str) -> str:
+    """Deletes up to $chunk relationships touching nodes of a label, so that deleting a hub
+    node later does not put its tens of thousands of relationships in one transaction."""
+    return f"MATCH (n:{_label(label)})-[r]-() WITH DISTINCT r LIMIT $chunk DELETE r RETURN count(*) AS deleted"
 
 
 def delete_label_chunk(label: str) -> str:

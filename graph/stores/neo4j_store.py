@@ -291,6 +291,7 @@ class Neo4jStore(GraphStore):
                 return total
 
     def _delete_label(self, label: str) -> int:
+        self._delete_in_chunks(cypher.delete_label_relationships_chunk(label))
         return self._delete_in_chunks(cypher.delete_label_chunk(label))
 
     def _delete_relationships(self, rel_type: str) -> int:

@@ -85,3 +85,8 @@ def test_all_cypher_lives_in_one_module() -> None:
         and pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_property_names_with_a_trailing_newline_are_refused() -> None:
+    with pytest.raises(ValueError):
+        cypher.property_name("country\n")
