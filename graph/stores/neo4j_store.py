@@ -62,8 +62,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _by_end_key(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(chunk, key=lambda row: row["end"])
+def _by_start_key(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(chunk, key=lambda row: row["start"])
 
 
 class Neo4jStore(GraphStore):
@@ -224,8 +224,8 @@ class Neo4jStore(GraphStore):
     def _partitions(self, rows: list[dict[str, Any]], field: str) -> list[list[dict[str, Any]]]:
         """Rows split over the writers by a stable hash of ``rows[i][field]``, in input order.
 
-        One key always lands in one partition, so two writers never touch the same start node
-        and a repeated key keeps its last-row-wins order. Small inputs stay in one partition:
+        One key always lands in one partition, so two writers never touch the same node through
+        it and a repeated key keeps its last-row-wins order. Small inputs stay in one partition:
         a second writer only pays off once each has several batches to pipeline."""
         if self.writers == 1 or len(rows) < 2 * self.writers * self.batch_size:
             return [rows]
@@ -271,16 +271,17 @@ class Neo4jStore(GraphStore):
     def _upsert_relationships(
         self, rel_type: str, start_label: str, end_label: str, rows: list[dict[str, Any]]
     ) -> int:
-        """Partitioned by start key; end nodes (IPs, devices, ...) are shared between writers, so
-        each batch goes in end-key order: both writers then lock shared end nodes in the same
-        order, which rules out lock cycles between them (the sort is stable, so a repeated pair
-        keeps its last-row-wins order)."""
+        """Partitioned by end key: end nodes are the shared entities (IPs, devices, e-mail domains,
+        payment methods), often hubs, so each one's relationships stay with one writer and the
+        writers do not queue on its lock. Start nodes may be shared, so each batch goes in
+        start-key order, both writers then take those locks in the same order (the sort is
+        stable, so a repeated pair keeps its last-row-wins order). Lock upgrades can still
+        deadlock now and then; ``execute_query`` retries those."""
         query = cypher.merge_relationships(rel_type, start_label, end_label)
         if start_label == end_label:  # an end node may be another writer's start node
             return self._write_partitions(query, [rows])
-        parts = self._partitions(rows, "start")
-        by_end = None if len(parts) == 1 else _by_end_key
-        return self._write_partitions(query, parts, by_end)
+        parts = self._partitions(rows, "end")
+        return self._write_partitions(query, parts, None if len(parts) == 1 else _by_start_key)
 
     def _delete_in_chunks(self, query: str) -> int:
         total = 0
