@@ -94,7 +94,14 @@ def _derive(uses: dict[str, dict[str, Use]], parent_of: dict[str, str]) -> dict[
 
 
 def _props_by_key(nodes: Iterable[Any]) -> dict[str, dict[str, Any]]:
-    return {n.key: dict(n.props) for n in nodes}
+    """Properties by key, in key order: the stores stream in different orders, and everything
+    downstream (pair generation, the order of vertices Leiden sees) follows dict order, so
+    sorting here is what makes both stores give the same clusters."""
+    return {n.key: dict(n.props) for n in sorted(nodes, key=lambda n: n.key)}
+
+
+def _canonical(values: dict[str, dict[str, Use]]) -> dict[str, dict[str, Use]]:
+    return {key: dict(sorted(users.items())) for key, users in sorted(values.items())}
 
 
 def read_facts(store: GraphStore, workspace: Path | None = None) -> Facts:
@@ -108,7 +115,7 @@ def read_facts(store: GraphStore, workspace: Path | None = None) -> Facts:
         for rel in store.iter_relationships(rel_type):
             account, key = rel.start[1], rel.end[1]
             values.setdefault(key, {})[account] = _use_from(rel.props)
-        facts.uses[label] = values
+        facts.uses[label] = _canonical(values)
     ip_net = {r.start[1]: r.end[1] for r in store.iter_relationships(Rel.IN_NETWORK)}
     for ip, props in facts.entities[Label.IP.value].items():
         if ip not in ip_net and props.get("network"):
