@@ -150,7 +150,14 @@ def neo4j_stop(settings: Settings, as_json: bool) -> None:
     """Stop the server this workspace started."""
     from app import neo4j_local
 
-    _print_status(neo4j_local.stop(settings), as_json)
+    before = neo4j_local.status(settings)
+    after = neo4j_local.stop(settings)
+    if as_json:
+        emit_json(after.to_json())
+    elif before.running:
+        click.echo(f"Neo4j stopped (pid {before.pid})")
+    else:
+        click.echo("Neo4j was not running")
 
 
 @neo4j_group.command("status")

@@ -22,12 +22,13 @@ from graph.linkage.evidence import Pair
 
 STRONG = 0.3
 MIN_WEIGHT = 0.1
-RESOLUTION = 0.01
+RESOLUTION = 0.03
 SEED = 42
 SMALL_GROUP = 4
 PRUNE_MIN_SIZE = 5
 SINGLE_SHARE = 0.97
 PRUNE_MAX_SHARE = 0.2
+TRACE_SCORE = 0.1  # a family scoring less than this on a pair is a trace, not a signal holding it
 
 
 @dataclass
@@ -105,7 +106,9 @@ def prune_single_signal(
     member is dropped when few members (under ``PRUNE_MAX_SHARE``) are held that way by the
     same family: a stranger who used some of an operator's proxy exits shares its addresses,
     not its devices, phones, scripts or timing. When many members are held by one family
-    (an operator seen through timing alone), that is the cluster's nature and nobody goes."""
+    (an operator seen through timing alone), that is the cluster's nature and nobody goes.
+    A family scoring under ``TRACE_SCORE`` on a pair (one popular prompt both sent once) is
+    not counted: such traces would otherwise make a proxy stranger look multi-signal."""
     where = {a: i for i, members in enumerate(clusters) for a in members}
     held: dict[str, dict[str, float]] = {}
     for pair in weights:
@@ -116,7 +119,8 @@ def prune_single_signal(
         for a in pair:
             bucket = held.setdefault(a, {})
             for fam, score in scores.items():
-                bucket[fam] = bucket.get(fam, 0.0) + score
+                if score >= TRACE_SCORE:
+                    bucket[fam] = bucket.get(fam, 0.0) + score
     out = []
     for members in clusters:
         if len(members) >= PRUNE_MIN_SIZE:

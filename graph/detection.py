@@ -26,7 +26,9 @@ What it writes — the property names the UI and the exports read:
 ``(Account)-[LINKED {weight, families (list), reasons (JSON list)}]->(Account)``, start key <
   end key, for every pair with weight >= clustering.MIN_WEIGHT. A reason is {family, kind,
   entity: {label, key}, accounts (how many share it), weight, counts, first_seen, last_seen,
-  ... kind-specific: time_overlap, example / examples + templates, jaccard + shared_slots}.
+  ... kind-specific: time_overlap, example / examples + templates, jaccard + shared_slots;
+  synchronised: true on a reason from an over-cap IP/network/device that its users moved onto
+  together, which is linked instead of suppressed (see linkage.hubs)}.
   Families and kinds: network (shared_ip, shared_network, shared_asn), payment (shared_payment,
   card_pattern), device (shared_device, shared_client), email (shared_email_domain,
   email_pattern, shared_phone, creation_burst), prompt (shared_template,

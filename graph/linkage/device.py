@@ -26,6 +26,6 @@ def link_device(evidence: Evidence, facts: Facts, cap: int) -> int:
     ):
         added += link_shared_values(
             evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap,
-            reason_for=shared_reason(FAMILY, kind, label, base),
+            reason_for=shared_reason(FAMILY, kind, label, base), link_synchronised=label == Label.DEVICE.value,
         )
     return added

@@ -90,6 +90,7 @@ def link_network(evidence: Evidence, facts: Facts, cap: int) -> int:
             return Reason(FAMILY, _kind, _label, key, n, weight, detail)
 
         added += link_shared_values(
-            evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap, reason_for=make, hub_rule=rule
+            evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap, reason_for=make, hub_rule=rule,
+            link_synchronised=label != Label.ASN.value,
         )
     return added

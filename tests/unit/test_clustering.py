@@ -25,7 +25,7 @@ def test_weak_links_alone_do_not_join_groups() -> None:
 
 
 def test_a_loosely_attached_account_does_not_join_a_big_group() -> None:
-    # joining costs RESOLUTION per member of the group: 100 * 0.01 = 1.0 > 0.35 + 0.35
+    # joining costs RESOLUTION per member of the group: 100 * RESOLUTION > 0.35 + 0.35
     weights = _clique("a", 100, 0.6)
     weights.update({("a00", "zz"): 0.35, ("a01", "zz"): 0.35})
     result = cluster_accounts(weights)
@@ -63,3 +63,33 @@ def test_members_held_by_one_signal_family_are_let_go() -> None:
     # many members held by timing alone next to infrastructure: that is the operator, all stay
     mixed = {p: ({"timing": 0.7} if "op5" in p or "op6" in p or "op7" in p else families[p]) for p in weights}
     assert prune_single_signal([core], weights, mixed.__getitem__) == [core]
+
+
+def test_proxy_stranger_with_trace_prompt_overlap_is_still_let_go() -> None:
+    # benign users of an operator's residential exits: network links plus a trace of prompt
+    # family (a popular prompt both sent once) must not count as a second signal
+    core = [f"op{i}" for i in range(10)]
+    weights = {(a, b): 0.8 for i, a in enumerate(core) for b in core[i + 1 :]}
+    families = {p: {"network": 0.5, "payment": 0.5, "timing": 0.4} for p in weights}
+    for stranger in ("s1", "s2"):
+        for other in ("op0", "op1", "op2"):
+            weights[(other, stranger)] = 0.55
+            families[(other, stranger)] = {"network": 0.5, "prompt": 0.03}
+    result = cluster_accounts(weights, family_scores=families.__getitem__)
+    assert result.clusters == [core]
+
+
+def test_many_weak_template_links_do_not_pull_benign_users_into_an_operator() -> None:
+    # a tight group (relay + device + timing) and 40 ordinary users that each share a few
+    # popular prompts with it (weak links) and one stronger one: they stay out. Joining
+    # would need more than 30 * RESOLUTION of link weight into the group; each has 0.59.
+    core = [f"op{i:02d}" for i in range(30)]
+    weights = {(a, b): 0.7 for i, a in enumerate(core) for b in core[i + 1 :]}
+    for u in range(40):
+        user = f"zz{u:02d}"
+        weights[(core[u % 30], user)] = 0.35
+        for k in range(1, 3):
+            weights[(core[(u + k) % 30], user)] = 0.12
+    result = cluster_accounts(weights)
+    assert result.clusters[0] == core
+    assert all(not any(a.startswith("zz") for a in c) for c in result.clusters if set(core) & set(c))
