@@ -260,6 +260,16 @@ def _timeline(members: list[str]) -> None:
         st.dataframe(ui_logic.onsets(ws, members), hide_index=True, height=300)
 
 
+def _graph_widget(view_id: str, state: ui_logic.GraphState) -> None:
+    """The interactive graph (click selects, double-click expands) and its controls."""
+    st_link_analysis(
+        state.elements(), layout="cose", node_styles=NODE_STYLES, edge_styles=EDGE_STYLES,
+        height=560, key=_graph_key(view_id, state), on_change=_on_graph_change,
+        node_actions=["remove", "expand"], events=EVENTS,
+    )
+    _graph_controls(state)
+
+
 QUERY_VIEW = "query-result"
 
 
@@ -293,12 +303,7 @@ def _render_query_view() -> None:
     with left:
         if st.session_state.get("graph_message"):
             st.caption(st.session_state["graph_message"])
-        st_link_analysis(
-            state.elements(), layout="cose", node_styles=NODE_STYLES, edge_styles=EDGE_STYLES,
-            height=560, key=_graph_key(QUERY_VIEW, state), on_change=_on_graph_change,
-            node_actions=["remove", "expand"], events=EVENTS,
-        )
-        _graph_controls(state)
+        _graph_widget(QUERY_VIEW, state)
     with right:
         accounts = sorted(d["key"] for d in state.nodes.values() if d.get("kind") == Label.ACCOUNT)
         _evidence(state, accounts)
@@ -334,12 +339,7 @@ def render() -> None:
                 st.caption(st.session_state["graph_message"])
             if state.groups:
                 st.caption(f"{cluster['size']} accounts shown as {len(state.groups)} groups by shared infrastructure; double-click a group to open it.")
-            st_link_analysis(
-                state.elements(), layout="cose", node_styles=NODE_STYLES, edge_styles=EDGE_STYLES,
-                height=560, key=_graph_key(cid, state), on_change=_on_graph_change,
-                node_actions=["remove", "expand"], events=EVENTS,
-            )
-            _graph_controls(state)
+            _graph_widget(cid, state)
         with right:
             _evidence(state, members)
     with timeline_tab:

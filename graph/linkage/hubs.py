@@ -50,7 +50,8 @@ def over_cap(n: int, cap: int) -> bool:
     return n > cap
 
 
-def _epoch(ts: str) -> float | None:
+def epoch(ts: str) -> float | None:
+    """Seconds since 1970 of an ISO-8601 time, or None when missing or unparseable."""
     if not ts:
         return None
     try:
@@ -61,7 +62,7 @@ def _epoch(ts: str) -> float | None:
 
 def data_start(values: Mapping[str, Mapping[str, Use]]) -> float | None:
     """The earliest first use of any value: before it nothing was observed."""
-    firsts = [t for users in values.values() for u in users.values() if (t := _epoch(u.first)) is not None]
+    firsts = [t for users in values.values() for u in users.values() if (t := epoch(u.first)) is not None]
     return min(firsts) if firsts else None
 
 
@@ -70,7 +71,7 @@ def synchronised(users: Mapping[str, Use], start: float | None, window: float = 
     """Whether at least ``share`` of the users first used the value within ``window`` seconds
     of each other, that window lying after the first ``window`` of the data (``start``): a
     group moved onto it together, not strangers arriving over time."""
-    times = sorted(t for u in users.values() if (t := _epoch(u.first)) is not None)
+    times = sorted(t for u in users.values() if (t := epoch(u.first)) is not None)
     if len(times) < max(2, share * len(users)):
         return False
     need = max(2, int(share * len(users) + 0.999999))

@@ -10,12 +10,11 @@ infrastructure); shared-egress kinds are hubs (see ``hubs``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from graph.linkage.evidence import Evidence, Reason, rarity, volume_factor
 from graph.linkage.facts import Facts, Use
-from graph.linkage.hubs import egress_hub, link_shared_values
+from graph.linkage.hubs import egress_hub, epoch, link_shared_values
 from graph.schema import Label
 
 FAMILY = "network"
@@ -27,19 +26,10 @@ OVERLAP_FADE_DAYS = 30.0
 OVERLAP_FLOOR = 0.3
 
 
-def _epoch(ts: str) -> float | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def time_overlap(a: Use, b: Use) -> float:
     """1 when the two uses' [first, last] intervals overlap (or times are unknown), fading
     linearly to ``OVERLAP_FLOOR`` as the gap between them grows to ``OVERLAP_FADE_DAYS``."""
-    a0, a1, b0, b1 = _epoch(a.first), _epoch(a.last), _epoch(b.first), _epoch(b.last)
+    a0, a1, b0, b1 = epoch(a.first), epoch(a.last), epoch(b.first), epoch(b.last)
     if a0 is None or a1 is None or b0 is None or b1 is None:
         return 1.0
     gap = max(b0 - a1, a0 - b1, 0.0) / 86400.0
