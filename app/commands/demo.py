@@ -33,7 +33,9 @@ def register(main: click.Group) -> None:
     @click.option("--port", type=int, default=None, help="UI port [default: setting ui_port].")
     @click.option("--no-ui", is_flag=True, help="Stop after detection instead of opening the UI.")
     def demo(settings: Settings, scale: str, seed: int, port: int | None, no_ui: bool) -> None:
-        """generate (small) -> load -> detect -> ui, on the embedded store unless --store says otherwise."""
+        """generate (small) -> load -> detect -> evaluate -> ui, on the embedded store unless --store says otherwise.
+
+        Re-running reuses the generated bundle; loading and detection are idempotent."""
         bundle = settings.workspace / f"demo-bundle-{scale}-{seed}"
         if not (bundle / "accounts.csv").exists():
             _step(f"generate a {scale} synthetic world into {bundle}", ["generate", str(bundle), "--scale", scale, "--seed", str(seed)], settings)
