@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from graph.schema import Label, Rel
 from graph.store import GraphStore
@@ -194,3 +195,26 @@ def write_staging(workspace: Path) -> None:
                           "ip": ip, "template_id": "tpl-cot-1", "_file": "exchanges.jsonl", "_row": n + 1})
     put("exchanges", exchanges)
     put("devices", [{"account_id": b, "device_id": "dev-2", "_file": "devices.csv", "_row": i + 2} for i, b in enumerate(BETA)])
+
+
+def evidence_workspace(tmp_path: Path, monkeypatch: Any) -> Path:
+    """A workspace with this world in the embedded store and in staging, made the app's
+    workspace through the environment (what ``sybilscope ui`` does)."""
+    from graph.stores.embedded import EmbeddedStore
+
+    ws = tmp_path / "ws"
+    build_world(EmbeddedStore(ws / "embedded"))
+    write_staging(ws)
+    monkeypatch.setenv("SYBILSCOPE_WORKSPACE", str(ws))
+    monkeypatch.setenv("SYBILSCOPE_STORE", "embedded")
+    return ws
+
+
+def run_view(source: str) -> Any:
+    """Run a Streamlit script headless with AppTest and check it raised nothing."""
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_string(source, default_timeout=60)
+    app.run()
+    assert not app.exception, app.exception
+    return app

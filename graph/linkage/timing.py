@@ -11,8 +11,10 @@ Jaccard of each candidate decides the weight.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,20 +32,34 @@ BANDS = 16
 RING_NEIGHBOURS = 8
 
 
-def read_buckets(workspace: Path | None, min_buckets: int = MIN_BUCKETS) -> dict[str, np.ndarray]:
-    """account -> sorted distinct activity keys for accounts with at least ``min_buckets`` of
-    them; empty when no exchanges are staged. A key is (time bucket, prompt template) hashed
-    to an integer, or the bucket alone when templates are not staged: SynchroTrap's "same
-    action at the same time", which sets an operator's accounts (same script, same bursts)
-    apart from other operators bursting at overlapping hours and from humans' daily rhythm."""
+@contextmanager
+def _staged_exchanges(workspace: Path | None) -> Iterator[tuple[Any, str, set[str]] | None]:
+    """A DuckDB connection over the staged exchanges, with their glob and column names; None
+    when nothing is staged (detection then runs on store signals alone)."""
     if workspace is None or not has_table(workspace, "exchanges"):
-        return {}
+        yield None
+        return
     import duckdb
 
     con = duckdb.connect(config={"threads": 2})
     try:
         glob = table_glob(workspace, "exchanges")
         columns = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($g)", {"g": glob}).fetchall()}
+        yield con, glob, columns
+    finally:
+        con.close()
+
+
+def read_buckets(workspace: Path | None, min_buckets: int = MIN_BUCKETS) -> dict[str, np.ndarray]:
+    """account -> sorted distinct activity keys for accounts with at least ``min_buckets`` of
+    them; empty when no exchanges are staged. A key is (time bucket, prompt template) hashed
+    to an integer, or the bucket alone when templates are not staged: SynchroTrap's "same
+    action at the same time", which sets an operator's accounts (same script, same bursts)
+    apart from other operators bursting at overlapping hours and from humans' daily rhythm."""
+    with _staged_exchanges(workspace) as staged:
+        if staged is None:
+            return {}
+        con, glob, columns = staged
         bucket = "CAST(floor(epoch(ts) / $b) AS BIGINT)"
         key = f"CAST(hash({bucket}, coalesce(template_id, '')) >> 1 AS BIGINT)" if "template_id" in columns else bucket
         # key is built from fixed text above, never from input
@@ -55,8 +71,6 @@ def read_buckets(workspace: Path | None, min_buckets: int = MIN_BUCKETS) -> dict
             """,  # noqa: S608
             {"glob": glob, "b": BUCKET_S, "m": min_buckets},
         ).fetchall()
-    finally:
-        con.close()
     return {str(a): np.unique(np.asarray(b, dtype=np.int64)) for a, b in rows}
 
 
@@ -150,14 +164,10 @@ def read_model_onsets(workspace: Path | None) -> dict[str, float]:
     """account -> epoch of its first exchange with the newest model (the model whose first
     appearance in the data is latest, among models with at least 0.5% of the rows): the
     synchronised model switch. Empty when no exchanges are staged."""
-    if workspace is None or not has_table(workspace, "exchanges"):
-        return {}
-    import duckdb
-
-    con = duckdb.connect(config={"threads": 2})
-    try:
-        glob = table_glob(workspace, "exchanges")
-        columns = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($g)", {"g": glob}).fetchall()}
+    with _staged_exchanges(workspace) as staged:
+        if staged is None:
+            return {}
+        con, glob, columns = staged
         if "model" not in columns:
             return {}
         newest = con.execute(
@@ -174,8 +184,6 @@ def read_model_onsets(workspace: Path | None) -> dict[str, float]:
             "SELECT account_id, epoch(min(ts)) FROM read_parquet($g) WHERE model = $m GROUP BY account_id",
             {"g": glob, "m": newest[0]},
         ).fetchall()
-    finally:
-        con.close()
     return {str(a): float(t) for a, t in rows}
 
 
@@ -184,20 +192,16 @@ def read_minute_regularity(workspace: Path | None, min_exchanges: int = 20) -> d
     accounts with at least ``min_exchanges``. A scheduled job (cron at five past the hour)
     puts nearly everything in one minute; humans and operators' bursts spread over all 60.
     Empty when no exchanges are staged."""
-    if workspace is None or not has_table(workspace, "exchanges"):
-        return {}
-    import duckdb
-
-    con = duckdb.connect(config={"threads": 2})
-    try:
+    with _staged_exchanges(workspace) as staged:
+        if staged is None:
+            return {}
+        con, glob, _ = staged
         rows = con.execute(
             """
             WITH m AS (SELECT account_id, minute(ts) AS mi, count(*) AS n FROM read_parquet($g)
                        WHERE ts IS NOT NULL GROUP BY 1, 2)
             SELECT account_id, max(n), sum(n) FROM m GROUP BY 1 HAVING sum(n) >= $k
             """,
-            {"g": table_glob(workspace, "exchanges"), "k": min_exchanges},
+            {"g": glob, "k": min_exchanges},
         ).fetchall()
-    finally:
-        con.close()
     return {str(a): (int(top), int(total)) for a, top, total in rows}

@@ -8,30 +8,19 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from graph.export.manifest import verify_manifest
-from graph.stores.embedded import EmbeddedStore
-from tests.evidence_world import build_world, write_staging
+from tests.evidence_world import evidence_workspace, run_view
 
 EXPORT_APP = "from app.views import export\nexport.render()\n"
 
 
 @pytest.fixture()
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    ws = tmp_path / "ws"
-    build_world(EmbeddedStore(ws / "embedded"))
-    write_staging(ws)
-    monkeypatch.setenv("SYBILSCOPE_WORKSPACE", str(ws))
-    monkeypatch.setenv("SYBILSCOPE_STORE", "embedded")
-    return ws
+    return evidence_workspace(tmp_path, monkeypatch)
 
 
-def _run(source: str) -> AppTest:
-    app = AppTest.from_string(source, default_timeout=60)
-    app.run()
-    assert not app.exception, app.exception
-    return app
+_run = run_view
 
 
 def test_export_view_offers_a_verified_report(workspace: Path) -> None:

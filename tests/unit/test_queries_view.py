@@ -5,30 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from graph.queries.team import get_team_query
 from graph.stores.embedded import EmbeddedStore
-from tests.evidence_world import build_world, write_staging
+from tests.evidence_world import evidence_workspace, run_view
 
 QUERIES_APP = "from app.views import queries\nqueries.render()\n"
 
 
 @pytest.fixture()
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    ws = tmp_path / "ws"
-    build_world(EmbeddedStore(ws / "embedded"))
-    write_staging(ws)
-    monkeypatch.setenv("SYBILSCOPE_WORKSPACE", str(ws))
-    monkeypatch.setenv("SYBILSCOPE_STORE", "embedded")
-    return ws
+    return evidence_workspace(tmp_path, monkeypatch)
 
 
-def _run(source: str) -> AppTest:
-    app = AppTest.from_string(source, default_timeout=60)
-    app.run()
-    assert not app.exception, app.exception
-    return app
+_run = run_view
 
 
 def test_query_form_runs_and_opens_nodes_in_the_cluster_view(workspace: Path) -> None:
