@@ -15,6 +15,7 @@ from graph.stores.embedded import EmbeddedStore
 from loaders.errors import BundleError
 from loaders.load import LoadReport, load_bundle
 from loaders.staging import staging_dir
+from tests.bundle_files import write_bundle
 
 ACCOUNTS = (
     "account_id,created_at,email,phone,signup_ip,country\n"
@@ -23,16 +24,7 @@ ACCOUNTS = (
 )
 
 
-def _write(root: Path, files: Mapping[str, str | bytes]) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return root
+_write = write_bundle
 
 
 def _settings(ws: Path) -> Settings:

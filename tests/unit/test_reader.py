@@ -13,21 +13,13 @@ import pytest
 
 from loaders.errors import BundleError
 from loaders.reader import SlowPathNeeded, discover, iter_chunks
+from tests.bundle_files import write_bundle
 
 ACCOUNTS = "account_id,created_at\na1,2025-04-22T10:00:00Z\n"
 
 
 def _bundle(tmp_path: Path, files: Mapping[str, str | bytes]) -> Path:
-    root = tmp_path / "bundle"
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    root.mkdir(exist_ok=True)
-    return root
+    return write_bundle(tmp_path / "bundle", files)
 
 
 def _rows(tmp_path: Path, name: str, content: str | bytes, *, fast: bool = True) -> list[dict[str, object]]:
