@@ -132,7 +132,7 @@ def learned_indicators(
 ) -> list[Indicator]:
     """Non-hub values used by accounts of clusters an analyst attributed, as indicators of that
     operator (``attributed``: cluster id -> (operator id, the analyst's confidence))."""
-    entities_of = facts.account_entities()
+    entities_of = facts.account_entities({a for cid in attributed for a in previous_members.get(cid, [])})
     out = []
     for cluster_id, (operator_id, confidence) in sorted(attributed.items()):
         seen: set[EntityRef] = set()

@@ -204,7 +204,7 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
     started = time.perf_counter()
     profiles = scoring.account_profiles(facts, read_model_onsets(facts.workspace), read_minute_regularity(facts.workspace))
     base = scoring.baseline(profiles.values())
-    template_users = {tid: len(u) for tid, u in facts.users(Label.PROMPT_TEMPLATE.value).items()}
+    template_users = facts.template_table().sizes()
     internal = _internal_pairs(found.clusters, evidence)
     ids = assign_ids(found.clusters, previous.members)
     threshold = float(settings["flag_threshold"])
@@ -340,7 +340,7 @@ def run_detection(store: GraphStore, settings: Settings, *, progress: bool = Fal
     facts = read_facts(store, workspace if workspace.exists() else None)
     previous = read_previous(store)
     timings["read"] = round(time.perf_counter() - started, 3)
-    evidence = link_accounts(facts, int(settings["hub_max_accounts"]), timings)
+    evidence = link_accounts(facts, int(settings["hub_max_accounts"]), timings, keep_floor=clustering.MIN_WEIGHT)
     results, found = analyse(facts, evidence, settings, previous, store, timings)
     started = time.perf_counter()
     operators = {n.key for n in store.iter_nodes(Label.OPERATOR)}

@@ -16,9 +16,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 from typing import Any
+
+import numpy as np
 
 from graph.linkage.facts import Facts
 from graph.schema import Label
@@ -76,13 +78,22 @@ class AccountProfile:
     last_iso: str = ""
     capabilities: dict[str, int] = field(default_factory=dict)
     cot: int = 0
-    templates: dict[str, int] = field(default_factory=dict)
+    templates: InitVar[Mapping[str, int] | None] = None
     anonymised: float = 0.0
     ip_uses: int = 0
     payments: set[str] = field(default_factory=set)
     model_onset: float | None = None
     minute_top: int = 0
     minute_total: int = 0
+    # the templates it sent and how often: ids (template positions in detection, any hashable
+    # in hand-made profiles) and counts, as arrays because accounts send tens of millions
+    template_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    template_counts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def __post_init__(self, templates: Mapping[str, int] | None) -> None:
+        if templates:
+            self.template_ids = np.asarray(list(templates), dtype=object)
+            self.template_counts = np.asarray(list(templates.values()), dtype=np.int64)
 
 
 @dataclass
@@ -116,16 +127,7 @@ def account_profiles(
         )
         top, total = (minute_regularity or {}).get(account, (0, 0))
         out[account].minute_top, out[account].minute_total = top, total
-    for tid, users in facts.users(Label.PROMPT_TEMPLATE.value).items():
-        tp = facts.props(Label.PROMPT_TEMPLATE.value, tid)
-        capability, cot = str(tp.get("capability") or "other"), bool(tp.get("cot"))
-        for account, use in users.items():
-            prof = out.get(account)
-            if prof is None:
-                continue
-            prof.templates[tid] = use.count
-            prof.capabilities[capability] = prof.capabilities.get(capability, 0) + use.count
-            prof.cot += use.count if cot else 0
+    _template_profiles(facts, out)
     for ip, users in facts.users(Label.IP.value).items():
         from graph.linkage.network import network_props
 
@@ -140,8 +142,38 @@ def account_profiles(
                 out[account].payments.add(pid)
     for prof in out.values():
         if not prof.exchanges:
-            prof.exchanges = sum(prof.templates.values())
+            prof.exchanges = int(prof.template_counts.sum())
     return out
+
+
+def _template_profiles(facts: Facts, out: Mapping[str, AccountProfile]) -> None:
+    """Each account's capability and CoT counts and its templates, column-wise from the
+    template table (tens of millions of uses at the seed scale)."""
+    table = facts.template_table()
+    if not table.rows():
+        return
+    label = Label.PROMPT_TEMPLATE.value
+    capability_of = [str(facts.props(label, k).get("capability") or "other") for k in table.keys]
+    capabilities = sorted(set(capability_of))
+    cap_index = {c: i for i, c in enumerate(capabilities)}
+    key_cap = np.asarray([cap_index[c] for c in capability_of], dtype=np.int64)
+    key_cot = np.asarray([bool(facts.props(label, k).get("cot")) for k in table.keys])
+    key_of_row = table.key_of_rows()
+    accounts, counts = table.account.astype(np.int64), table.count
+    n_acc, n_cap = len(table.names), len(capabilities)
+    per_cap = np.bincount(accounts * n_cap + key_cap[key_of_row], weights=counts, minlength=n_acc * n_cap)
+    per_cap = per_cap.reshape(n_acc, n_cap).astype(np.int64)
+    cot = np.bincount(accounts, weights=counts * key_cot[key_of_row], minlength=n_acc).astype(np.int64)
+    by_account = np.argsort(accounts, kind="stable")
+    ids, sent = key_of_row[by_account], counts[by_account]
+    bounds = np.r_[0, np.cumsum(np.bincount(accounts, minlength=n_acc))]
+    for i, name in enumerate(table.names):
+        prof = out.get(name)
+        if prof is None:
+            continue
+        prof.capabilities = {capabilities[c]: int(v) for c, v in enumerate(per_cap[i].tolist()) if v}
+        prof.cot = int(cot[i])
+        prof.template_ids, prof.template_counts = ids[bounds[i] : bounds[i + 1]], sent[bounds[i] : bounds[i + 1]]
 
 
 def _shares(counts: Mapping[str, int | float]) -> dict[str, float]:
@@ -197,20 +229,26 @@ def densest_window_share(times: Sequence[float | None], window: float) -> float:
     return (best - 1) / (len(known) - 1)
 
 
-def template_concentration(members: Sequence[str], profiles: Mapping[str, AccountProfile], template_users: Mapping[str, int]) -> float:
+def template_concentration(members: Sequence[str], profiles: Mapping[str, AccountProfile],
+                           template_users: Mapping[Any, int] | np.ndarray) -> float:
     """Share of the cluster's exchanges on templates that many members send and that are sent
-    mostly inside the cluster (an operator's script, not a popular one-liner)."""
-    inside: dict[str, int] = {}
-    volume: dict[str, int] = {}
-    total = 0
-    for a in members:
-        for tid, count in profiles[a].templates.items():
-            inside[tid] = inside.get(tid, 0) + 1
-            volume[tid] = volume.get(tid, 0) + count
-            total += count
+    mostly inside the cluster (an operator's script, not a popular one-liner).
+    ``template_users``: each template's users overall, by id (an array when ids are positions)."""
+    ids = np.concatenate([profiles[a].template_ids for a in members]) if members else np.empty(0)
+    if ids.size == 0:
+        return 0.0
+    counts = np.concatenate([profiles[a].template_counts for a in members])
+    unique, inverse = np.unique(ids, return_inverse=True)
+    inside = np.bincount(inverse)
+    volume = np.bincount(inverse, weights=counts)
+    if isinstance(template_users, np.ndarray):
+        users = template_users[unique.astype(np.int64)]
+    else:
+        users = np.asarray([template_users.get(t, 0) for t in unique.tolist()], dtype=np.int64)
     need = max(2, math.ceil(0.3 * len(members)))
-    own = sum(v for tid, v in volume.items() if inside[tid] >= need and template_users.get(tid, 0) <= 2 * inside[tid])
-    return own / total if total else 0.0
+    own = volume[(inside >= need) & (users <= 2 * inside)].sum()
+    total = counts.sum()
+    return float(own / total) if total else 0.0
 
 
 def volume_evenness(volumes: Sequence[int]) -> float:
@@ -240,7 +278,7 @@ def score_cluster(
     members: Sequence[str],
     profiles: Mapping[str, AccountProfile],
     base: Baseline,
-    template_users: Mapping[str, int],
+    template_users: Mapping[Any, int] | np.ndarray,
     lockstep_members: int,
     families: Iterable[str] | None = None,
 ) -> ClusterScore:

@@ -30,6 +30,78 @@ def _iso(col: str) -> str:
     return f"strftime({col}, {ISO})"
 
 
+# A withheld prompt's hash ('h:…') is a template only when two accounts or more sent it:
+# filled-in prompts hash apart, and millions of one-off hashes would only be noise.
+SENT_TEMPLATES = """
+    WITH s AS (SELECT account_id, template_id, count(*) AS n, min(ts) AS f, max(ts) AS l
+               FROM ex WHERE template_id IS NOT NULL GROUP BY ALL)
+    SELECT * FROM s WHERE NOT starts_with(template_id, 'h:') OR template_id IN (
+        SELECT template_id FROM s WHERE starts_with(template_id, 'h:') GROUP BY 1 HAVING count(*) >= 2)"""
+
+
+def create_staged_view(con: duckdb.DuckDBPyConnection, workspace: Path, table: str) -> bool:
+    """A view ``<table>_all`` over every staged bundle's rows with the bundle's load order
+    (``_seq``, from the ``bundles`` table); False when nothing of ``table`` is staged."""
+    files = staged_files(workspace, table)
+    if not files:
+        return False
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {table}_all AS SELECT s.*, b.seq AS _seq "  # noqa: S608 - fixed names
+        f"FROM read_parquet({_sql_list(files)}, union_by_name = true) s LEFT JOIN bundles b ON b.bundle_id = s._bundle"
+    )
+    return True
+
+
+def create_exchange_view(con: duckdb.DuckDBPyConnection, n_bundles: int) -> None:
+    """The view ``ex``: staged exchanges, an id staged by several bundles counted once (the
+    earlier bundle's row)."""
+    if n_bundles > 1:
+        # ids staged by several bundles (usually few), computed once for every query on ex
+        con.execute(
+            "CREATE TEMP TABLE multi AS SELECT exchange_id, min(_seq) AS first_seq FROM exchanges_all "
+            "GROUP BY 1 HAVING count(*) > 1"
+        )
+        con.execute(
+            "CREATE TEMP VIEW ex AS SELECT e.* FROM exchanges_all e LEFT JOIN multi m USING (exchange_id) "
+            "WHERE m.first_seq IS NULL OR e._seq = m.first_seq"
+        )
+    else:
+        con.execute("CREATE TEMP VIEW ex AS SELECT * FROM exchanges_all")
+
+
+def read_template_uses(workspace: Path) -> Any:
+    """Every SENT_TEMPLATE relationship the graph writer writes, straight from staging, as an
+    Arrow table (template_id, account_id, count, first, last; times in whole epoch seconds),
+    sorted by template then account; None when no exchanges are staged (or not by the loader:
+    without its columns). Detection reads the tens of millions of (account, template) uses
+    this way instead of through the store."""
+    files = staged_files(workspace, "exchanges")
+    if not files:
+        return None
+    columns = {r[0] for r in duckdb.execute(
+        f"DESCRIBE SELECT * FROM read_parquet({_sql_list(files)}, union_by_name = true)"  # noqa: S608 - file list
+    ).fetchall()}
+    if not {"_bundle", "account_id", "template_id", "ts"} <= columns:
+        return None
+    tmp = staging_dir(workspace) / ".detect-duckdb"
+    tmp.mkdir(parents=True, exist_ok=True)
+    con = connect(tmp)
+    try:
+        bundles = read_bundles(workspace)
+        con.execute("CREATE TEMP TABLE bundles (bundle_id VARCHAR, seq BIGINT)")
+        if bundles:
+            con.executemany("INSERT INTO bundles VALUES (?, ?)", [(b["bundle_id"], b.get("seq", 0)) for b in bundles])
+        create_staged_view(con, workspace, "exchanges")
+        create_exchange_view(con, len(bundles))
+        return con.sql(
+            f"""SELECT template_id, account_id, n AS count, CAST(floor(epoch(f)) AS BIGINT) AS first,
+                       CAST(floor(epoch(l)) AS BIGINT) AS last
+                FROM ({SENT_TEMPLATES}) ORDER BY template_id, account_id"""  # noqa: S608 - fixed text
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
 class GraphWriter:
     """Aggregates the staging area of ``workspace`` into ``store``."""
 
@@ -40,16 +112,7 @@ class GraphWriter:
         self.counts: dict[str, int] = {}
 
     def _view(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:
-        """A view ``<table>`` over every staged bundle's rows with the bundle's load order; an
-        empty view with the needed columns when nothing is staged."""
-        files = staged_files(self.workspace, table)
-        if not files:
-            return False
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {table}_all AS SELECT s.*, b.seq AS _seq "  # noqa: S608 - fixed names
-            f"FROM read_parquet({_sql_list(files)}, union_by_name = true) s LEFT JOIN bundles b ON b.bundle_id = s._bundle"
-        )
-        return True
+        return create_staged_view(con, self.workspace, table)
 
     def write(self) -> dict[str, int]:
         tmp = staging_dir(self.workspace) / ".graph-duckdb"
@@ -91,18 +154,7 @@ class GraphWriter:
             "(PARTITION BY account_id ORDER BY _seq DESC NULLS LAST) AS rn FROM accounts_all) WHERE rn = 1"
         )
         if present["exchanges"]:
-            if n_bundles > 1:
-                # ids staged by several bundles (usually few), computed once for every query on ex
-                con.execute(
-                    "CREATE TEMP TABLE multi AS SELECT exchange_id, min(_seq) AS first_seq FROM exchanges_all "
-                    "GROUP BY 1 HAVING count(*) > 1"
-                )
-                con.execute(
-                    "CREATE TEMP VIEW ex AS SELECT e.* FROM exchanges_all e LEFT JOIN multi m USING (exchange_id) "
-                    "WHERE m.first_seq IS NULL OR e._seq = m.first_seq"
-                )
-            else:
-                con.execute("CREATE TEMP VIEW ex AS SELECT * FROM exchanges_all")
+            create_exchange_view(con, n_bundles)
 
     def _emit_nodes(self, label: Label, rows: Iterable[dict[str, Any]]) -> None:
         n = 0
@@ -205,15 +257,7 @@ class GraphWriter:
     def _exchange_entities(self, con: duckdb.DuckDBPyConnection) -> None:
         self.phase("writing templates and clients")
         path = templates_path(self.workspace)
-        # A withheld prompt's hash ('h:…') is a template only when two accounts or more sent it:
-        # filled-in prompts hash apart, and millions of one-off hashes would only be noise.
-        con.execute(
-            """CREATE TEMP TABLE sent AS
-               WITH s AS (SELECT account_id, template_id, count(*) AS n, min(ts) AS f, max(ts) AS l
-                          FROM ex WHERE template_id IS NOT NULL GROUP BY ALL)
-               SELECT * FROM s WHERE NOT starts_with(template_id, 'h:') OR template_id IN (
-                   SELECT template_id FROM s WHERE starts_with(template_id, 'h:') GROUP BY 1 HAVING count(*) >= 2)"""
-        )
+        con.execute(f"CREATE TEMP TABLE sent AS {SENT_TEMPLATES}")  # noqa: S608 - fixed text
         self._emit_nodes(Label.PROMPT_TEMPLATE, _rows(
             con,
             """SELECT DISTINCT template_id, '' AS template, '' AS example, 'other' AS capability, false AS cot,

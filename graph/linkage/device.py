@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from graph.linkage.evidence import Evidence
 from graph.linkage.facts import Facts
-from graph.linkage.hubs import link_shared_values, shared_reason
+from graph.linkage.hubs import link_shared_values, shared_reason, shared_weights
 from graph.schema import Label
 
 FAMILY = "device"
@@ -26,6 +26,6 @@ def link_device(evidence: Evidence, facts: Facts, cap: int) -> int:
     ):
         added += link_shared_values(
             evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap,
-            reason_for=shared_reason(FAMILY, kind, label, base), link_synchronised=label == Label.DEVICE.value,
+            reason_for=shared_reason(FAMILY, kind, label, base), weights_of=shared_weights(base), link_synchronised=label == Label.DEVICE.value,
         )
     return added

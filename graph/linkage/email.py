@@ -14,7 +14,7 @@ from typing import Any
 
 from graph.linkage.evidence import Evidence
 from graph.linkage.facts import Facts, Use
-from graph.linkage.hubs import link_shared_values, shared_reason
+from graph.linkage.hubs import link_shared_values, shared_reason, shared_weights
 from graph.schema import Label
 
 FAMILY = "email"
@@ -60,22 +60,22 @@ def link_email(evidence: Evidence, facts: Facts, cap: int) -> int:
     label = Label.EMAIL_DOMAIN.value
     added = link_shared_values(
         evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap,
-        reason_for=shared_reason(FAMILY, "shared_email_domain", label, DOMAIN_BASE),
+        reason_for=shared_reason(FAMILY, "shared_email_domain", label, DOMAIN_BASE), weights_of=shared_weights(DOMAIN_BASE),
         hub_rule=lambda d: "webmail" if _is_webmail(facts, d) else None,
     )
     shapes = _group(facts, lambda a, p: f"{_domain(facts, p)}/{p.get('email_shape')}" if _domain(facts, p) and p.get("email_shape") else "")
     added += link_shared_values(
         evidence, family=FAMILY, label="EmailPattern", values=shapes, cap=cap,
-        reason_for=shared_reason(FAMILY, "email_pattern", "EmailPattern", SHAPE_BASE),
+        reason_for=shared_reason(FAMILY, "email_pattern", "EmailPattern", SHAPE_BASE), weights_of=shared_weights(SHAPE_BASE),
     )
     phones = _group(facts, lambda a, p: str(p.get("phone_hash") or ""))
     added += link_shared_values(
         evidence, family=FAMILY, label="Phone", values=phones, cap=cap,
-        reason_for=shared_reason(FAMILY, "shared_phone", "Phone", PHONE_BASE),
+        reason_for=shared_reason(FAMILY, "shared_phone", "Phone", PHONE_BASE), weights_of=shared_weights(PHONE_BASE),
     )
     bursts = _group(facts, lambda a, p: _burst_key(facts, p))
     added += link_shared_values(
         evidence, family=FAMILY, label="CreationBurst", values=bursts, cap=cap,
-        reason_for=shared_reason(FAMILY, "creation_burst", "CreationBurst", BURST_BASE),
+        reason_for=shared_reason(FAMILY, "creation_burst", "CreationBurst", BURST_BASE), weights_of=shared_weights(BURST_BASE),
     )
     return added

@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 FAMILIES = ("network", "payment", "device", "email", "prompt", "timing")
+FAMILY_INDEX = {name: i for i, name in enumerate(FAMILIES)}
 
 Pair = tuple[str, str]
 
@@ -86,29 +89,77 @@ def noisy_or(weights: Iterable[float]) -> float:
 
 
 class Evidence:
-    """Pairwise evidence: per pair, each family's combined score and the strongest reasons."""
+    """Pairwise evidence: per pair, each family's combined score and the strongest reasons.
 
-    def __init__(self, max_reasons_per_pair: int = 8) -> None:
+    Linkers add reasons one at a time (``add``) or, for the big shared-value groups, as NumPy
+    columns with a function that builds any row's ``Reason`` on demand (``add_columns``).
+    Everything lands in flat columns first; the first read combines them per pair (noisy-OR
+    per family) and keeps the pairs whose combined weight reaches ``keep_floor``: at the seed
+    scale tens of millions of candidate pairs share one popular prompt or a /24 once and
+    nothing else, and could never become a link. Reasons of kept pairs stay references until
+    ``reasons(pair)`` asks for them."""
+
+    def __init__(self, max_reasons_per_pair: int = 8, keep_floor: float = 0.0) -> None:
         self.max_reasons = max_reasons_per_pair
-        self._miss: dict[Pair, dict[str, float]] = {}
-        self._reasons: dict[Pair, list[Reason]] = {}
+        self.keep_floor = keep_floor
         self.hubs: list[Hub] = []
+        self.candidate_reasons = 0
+        self.candidate_pairs = 0
+        self._names: list[str] = []
+        self._index: dict[str, int] = {}
+        self._one: tuple[list[int], list[int], list[int], list[float]] = ([], [], [], [])
+        self._one_reasons: list[Reason] = []
+        self._columns: list[tuple[np.ndarray, np.ndarray, int, np.ndarray, int]] = []
+        self._makers: list[Callable[[int], Reason]] = []
+        self._row_maps: list[np.ndarray] = []
+        self._pending = False
+        self._position: dict[Pair, int] = {}
+        self._pairs: list[Pair] = []
+        self._miss = np.ones((0, len(FAMILIES)))
+        self._ref_offsets = np.zeros(1, dtype=np.int64)
+        self._ref_source = np.zeros(0, dtype=np.int32)
+        self._ref_row = np.zeros(0, dtype=np.int64)
 
-    def __len__(self) -> int:
-        return len(self._miss)
+    # ---- adding ---------------------------------------------------------------------------------------
+
+    def _indices(self, names: Sequence[str]) -> np.ndarray:
+        out = np.empty(len(names), dtype=np.int64)
+        for i, name in enumerate(names):
+            idx = self._index.get(name)
+            if idx is None:
+                idx = self._index[name] = len(self._names)
+                self._names.append(name)
+            out[i] = idx
+        return out
 
     def add(self, a: str, b: str, reason: Reason) -> None:
         """Record ``reason`` for the pair (a, b); a self-pair is ignored."""
         if a == b or reason.weight <= 0:
             return
-        pair = pair_of(a, b)
-        fams = self._miss.setdefault(pair, {})
-        fams[reason.family] = fams.get(reason.family, 1.0) * (1.0 - min(reason.weight, 1.0))
-        kept = self._reasons.setdefault(pair, [])
-        kept.append(reason)
-        if len(kept) > self.max_reasons * 2:
-            kept.sort(key=lambda r: -r.weight)
-            del kept[self.max_reasons :]
+        ia, ib = self._indices([a, b]).tolist()
+        self._one[0].append(ia)
+        self._one[1].append(ib)
+        self._one[2].append(FAMILY_INDEX[reason.family])
+        self._one[3].append(min(reason.weight, 1.0))
+        self._one_reasons.append(reason)
+        self._pending = True
+
+    def add_columns(self, family: str, names: Sequence[str], a: np.ndarray, b: np.ndarray, weights: np.ndarray,
+                    reason_of: Callable[[int], Reason]) -> int:
+        """Record one reason per row: accounts ``names[a[i]]`` and ``names[b[i]]`` with weight
+        ``weights[i]``; ``reason_of(i)`` builds row i's ``Reason`` when it is read. Rows with
+        no weight or a self-pair are dropped. Returns the rows kept."""
+        keep = (weights > 0) & (a != b)
+        rows = np.flatnonzero(keep)
+        if rows.size == 0:
+            return 0
+        lookup = self._indices(names)
+        self._makers.append(reason_of)
+        self._columns.append((lookup[a[rows]], lookup[b[rows]], FAMILY_INDEX[family],
+                              np.minimum(weights[rows].astype(np.float64), 1.0), len(self._makers) - 1))
+        self._row_maps.append(rows)
+        self._pending = True
+        return int(rows.size)
 
     def add_group(self, members: Sequence[str], reason_for: Callable[[str, str], Reason | None]) -> int:
         """Add a reason for every pair of ``members`` (the caller caps the group size first).
@@ -126,32 +177,110 @@ class Evidence:
     def suppress(self, hub: Hub) -> None:
         self.hubs.append(hub)
 
+    # ---- combining --------------------------------------------------------------------------------------
+
+    def _combine(self) -> None:
+        """Fold every recorded reason into per-pair family scores; keep pairs >= keep_floor."""
+        if not self._pending:
+            return
+        one = self._one
+        parts_a = [np.asarray(one[0], dtype=np.int64)] + [c[0] for c in self._columns]
+        parts_b = [np.asarray(one[1], dtype=np.int64)] + [c[1] for c in self._columns]
+        parts_f = [np.asarray(one[2], dtype=np.int8)] + [np.full(c[0].size, c[2], dtype=np.int8) for c in self._columns]
+        parts_w = [np.asarray(one[3], dtype=np.float64)] + [c[3] for c in self._columns]
+        parts_s = [np.full(len(one[0]), -1, dtype=np.int32)] + [np.full(c[0].size, c[4], dtype=np.int32) for c in self._columns]
+        parts_r = [np.arange(len(one[0]), dtype=np.int64)] + [np.arange(c[0].size, dtype=np.int64) for c in self._columns]
+        a, b = np.concatenate(parts_a), np.concatenate(parts_b)
+        fam, w = np.concatenate(parts_f), np.concatenate(parts_w)
+        src, row = np.concatenate(parts_s), np.concatenate(parts_r)
+        del parts_a, parts_b, parts_f, parts_w, parts_s, parts_r
+        names = np.asarray(self._names, dtype=object)
+        rank = np.empty(len(names), dtype=np.int64)
+        rank[np.argsort(names, kind="stable")] = np.arange(len(names))
+        swap = rank[a] > rank[b]
+        a[swap], b[swap] = b[swap], a[swap]
+        code = rank[a] * max(1, len(names)) + rank[b]
+        order = np.lexsort((-w, code))  # by pair, strongest reason first
+        code, fam, w, src, row, a, b = code[order], fam[order], w[order], src[order], row[order], a[order], b[order]
+        del order
+        self.candidate_reasons = int(code.size)
+        new_pair = np.r_[True, code[1:] != code[:-1]] if code.size else np.zeros(0, dtype=bool)
+        pair_start = np.flatnonzero(new_pair)
+        pair_of_row = np.cumsum(new_pair) - 1
+        self.candidate_pairs = int(pair_start.size)
+        miss = np.ones((pair_start.size, len(FAMILIES)))
+        np.multiply.at(miss, (pair_of_row, fam.astype(np.int64)), 1.0 - w)
+        weight = 1.0 - miss.prod(axis=1)
+        kept_mask = (weight > 0) & (weight >= self.keep_floor)
+        kept = np.flatnonzero(kept_mask)
+        self._miss = miss[kept]
+        # references to each kept pair's strongest 2 * max_reasons reasons (``reasons`` orders
+        # them fully and keeps max_reasons)
+        within = np.arange(code.size) - pair_start[pair_of_row]
+        take = np.flatnonzero(kept_mask[pair_of_row] & (within < 2 * self.max_reasons))
+        self._ref_source, self._ref_row = src[take], row[take]
+        per_pair = np.bincount(pair_of_row[take], minlength=pair_start.size)[kept]
+        self._ref_offsets = np.r_[0, np.cumsum(per_pair)].astype(np.int64)
+        starts = pair_start[kept]
+        self._pairs = [(self._names[x], self._names[y]) for x, y in zip(a[starts].tolist(), b[starts].tolist(), strict=True)]
+        self._position = {p: i for i, p in enumerate(self._pairs)}
+        self._pending = False
+
+    def _reason_at(self, source: int, row: int) -> Reason:
+        if source < 0:
+            return self._one_reasons[row]
+        return self._makers[source](int(self._row_maps[source][row]))
+
+    # ---- reading ---------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        self._combine()
+        return len(self._pairs)
+
     def pairs(self) -> list[Pair]:
-        return sorted(self._miss)
+        self._combine()
+        return sorted(self._pairs)
 
     def family_scores(self, pair: Pair) -> dict[str, float]:
-        return {f: 1.0 - miss for f, miss in sorted(self._miss.get(pair, {}).items())}
+        self._combine()
+        i = self._position.get(pair)
+        if i is None:
+            return {}
+        return {FAMILIES[f]: 1.0 - float(m) for f, m in sorted(enumerate(self._miss[i]), key=lambda t: FAMILIES[t[0]])
+                if m < 1.0}
 
     def weight(self, pair: Pair, exclude: frozenset[str] = frozenset()) -> float:
         """The pair's combined weight, optionally without some families (for stability)."""
+        self._combine()
+        i = self._position.get(pair)
+        if i is None:
+            return 0.0
         miss = 1.0
-        for fam, m in self._miss.get(pair, {}).items():
-            if fam not in exclude:
+        for f, m in enumerate(self._miss[i].tolist()):
+            if FAMILIES[f] not in exclude:
                 miss *= m
         return 1.0 - miss
 
     def weights(self, exclude: frozenset[str] = frozenset(), minimum: float = 0.0) -> dict[Pair, float]:
         """Every pair's weight (without ``exclude``d families) that is at least ``minimum``."""
+        self._combine()
+        columns = [f for f, name in enumerate(FAMILIES) if name not in exclude]
+        totals = 1.0 - self._miss[:, columns].prod(axis=1) if self._pairs else np.zeros(0)
         out = {}
-        for pair in self._miss:
-            w = self.weight(pair, exclude)
+        for i, w in enumerate(totals.tolist()):
             if w > 0 and w >= minimum:
-                out[pair] = w
-        return out
+                out[self._pairs[i]] = w
+        return dict(sorted(out.items()))
 
     def families(self, pair: Pair, minimum: float = 0.0) -> list[str]:
         return [f for f, s in self.family_scores(pair).items() if s > minimum]
 
     def reasons(self, pair: Pair) -> list[Reason]:
-        kept = sorted(self._reasons.get(pair, []), key=lambda r: (-r.weight, r.family, r.kind, r.key))
+        self._combine()
+        i = self._position.get(pair)
+        if i is None:
+            return []
+        lo, hi = int(self._ref_offsets[i]), int(self._ref_offsets[i + 1])
+        kept = [self._reason_at(int(s), int(r)) for s, r in zip(self._ref_source[lo:hi].tolist(), self._ref_row[lo:hi].tolist(), strict=True)]
+        kept.sort(key=lambda r: (-r.weight, r.family, r.kind, r.key))
         return kept[: self.max_reasons]

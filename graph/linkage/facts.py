@@ -3,35 +3,21 @@
 ``Facts`` holds, per shared-entity label, which accounts use each value with their counts and
 first/last times, plus the properties of accounts and of the entities. Streaming the
 relationships once (``iter_relationships``) works the same on both stores and keeps detection
-independent of Cypher; the aggregates fit in memory at the seed scale (hundreds of thousands of
-account-entity edges), the raw exchanges never enter here.
+independent of Cypher. The exception is the prompt-template uses, tens of millions at the seed
+scale: they are read from staging when the workspace has it and kept column-wise
+(``uses.UseTable``). The raw exchanges never enter here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graph.schema import Label, Rel
 from graph.store import GraphStore
-
-
-@dataclass(slots=True)
-class Use:
-    """One account's use of one shared value."""
-
-    count: int = 0
-    first: str = ""
-    last: str = ""
-
-    def merge(self, other: Use) -> None:
-        self.count += other.count
-        if other.first and (not self.first or other.first < self.first):
-            self.first = other.first
-        if other.last and other.last > self.last:
-            self.last = other.last
+from graph.linkage.uses import Use, UseTable
 
 
 # Which relationship gives each shared-entity label's uses.
@@ -52,22 +38,34 @@ class Facts:
 
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     entities: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    uses: dict[str, dict[str, dict[str, Use]]] = field(default_factory=dict)
+    uses: dict[str, Mapping[str, Mapping[str, Use]]] = field(default_factory=dict)
     workspace: Path | None = None
 
     def props(self, label: str, key: str) -> dict[str, Any]:
         return self.entities.get(label, {}).get(key, {})
 
-    def users(self, label: str) -> dict[str, dict[str, Use]]:
+    def users(self, label: str) -> Mapping[str, Mapping[str, Use]]:
         return self.uses.get(label, {})
 
-    def account_entities(self) -> dict[str, set[tuple[str, str]]]:
-        """account -> every (label, key) it uses (for attribution and baselines)."""
+    def template_table(self) -> UseTable:
+        """The prompt-template uses as a column table (how ``read_facts`` keeps them)."""
+        table = UseTable.from_mapping(self.users(Label.PROMPT_TEMPLATE.value))
+        self.uses[Label.PROMPT_TEMPLATE.value] = table
+        return table
+
+    def account_entities(self, accounts: Iterable[str] | None = None) -> dict[str, set[tuple[str, str]]]:
+        """account -> every (label, key) it uses, for ``accounts`` (default: all)."""
+        wanted = None if accounts is None else set(accounts)
         out: dict[str, set[tuple[str, str]]] = {}
         for label, values in self.uses.items():
+            if isinstance(values, UseTable):
+                for key, account in values.pairs_of(wanted):
+                    out.setdefault(account, set()).add((label, key))
+                continue
             for key, users in values.items():
                 for account in users:
-                    out.setdefault(account, set()).add((label, key))
+                    if wanted is None or account in wanted:
+                        out.setdefault(account, set()).add((label, key))
         return out
 
 
@@ -104,6 +102,21 @@ def _canonical(values: dict[str, dict[str, Use]]) -> dict[str, dict[str, Use]]:
     return {key: dict(sorted(users.items())) for key, users in sorted(values.items())}
 
 
+def _template_uses(store: GraphStore, workspace: Path | None, accounts: Mapping[str, Any]) -> UseTable:
+    """Prompt-template uses, the biggest table by far: from staging when the workspace has
+    it (DuckDB computes exactly the SENT_TEMPLATE rows the loader wrote, in seconds instead of
+    streaming tens of millions of relationships), else from the store."""
+    if workspace is not None:
+        from loaders.graph_write import read_template_uses
+
+        table = read_template_uses(workspace)
+        if table is not None:
+            return UseTable.from_arrow(table, accounts)
+    return UseTable.from_uses(
+        (rel.end[1], rel.start[1], _use_from(rel.props)) for rel in store.iter_relationships(Rel.SENT_TEMPLATE)
+    )
+
+
 def read_facts(store: GraphStore, workspace: Path | None = None) -> Facts:
     """Gather accounts, entity properties and uses from ``store``."""
     facts = Facts(workspace=workspace)
@@ -111,6 +124,9 @@ def read_facts(store: GraphStore, workspace: Path | None = None) -> Facts:
     for label in ENTITY_LABELS:
         facts.entities[label] = _props_by_key(store.iter_nodes(label))
     for label, rel_type in USE_RELS.items():
+        if label == Label.PROMPT_TEMPLATE.value:
+            facts.uses[label] = _template_uses(store, workspace, facts.accounts)
+            continue
         values: dict[str, dict[str, Use]] = {}
         for rel in store.iter_relationships(rel_type):
             account, key = rel.start[1], rel.end[1]

@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from graph.linkage.evidence import Evidence, Reason, rarity, volume_factor
 from graph.linkage.facts import Facts, Use
-from graph.linkage.hubs import egress_hub, epoch, link_shared_values
+from graph.linkage.hubs import egress_hub, epoch, link_shared_values, rarities, volume_factors
+from graph.linkage.uses import NO_TIME, UseTable
 from graph.schema import Label
 
 FAMILY = "network"
@@ -34,6 +37,14 @@ def time_overlap(a: Use, b: Use) -> float:
         return 1.0
     gap = max(b0 - a1, a0 - b1, 0.0) / 86400.0
     return max(OVERLAP_FLOOR, 1.0 - gap / OVERLAP_FADE_DAYS)
+
+
+def time_overlaps(table: UseTable, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    """``time_overlap`` of every (row a, row b) pair of ``table``."""
+    a0, a1, b0, b1 = table.first[rows_a], table.last[rows_a], table.first[rows_b], table.last[rows_b]
+    unknown = (a0 == NO_TIME) | (a1 == NO_TIME) | (b0 == NO_TIME) | (b1 == NO_TIME)
+    gap = np.maximum(np.maximum(b0 - a1, a0 - b1), 0) / 86400.0
+    return np.where(unknown, 1.0, np.maximum(OVERLAP_FLOOR, 1.0 - gap / OVERLAP_FADE_DAYS))
 
 
 def network_props(facts: Facts, label: str, key: str) -> dict[str, Any]:
@@ -79,8 +90,16 @@ def link_network(evidence: Evidence, facts: Facts, cap: int) -> int:
                 weight *= volume_factor(ua.count, ub.count)
             return Reason(FAMILY, _kind, _label, key, n, weight, detail)
 
+        def weights(table: UseTable, rows_a: np.ndarray, rows_b: np.ndarray, key_pos: np.ndarray, n: np.ndarray,
+                    _label: str = label) -> np.ndarray:
+            bases = np.asarray([_base(facts, _label, k) for k in table.keys])
+            out = bases[key_pos] * rarities(n) * time_overlaps(table, rows_a, rows_b)
+            if _label == Label.IP.value:
+                out = out * volume_factors(table.count[rows_a], table.count[rows_b])
+            return out
+
         added += link_shared_values(
-            evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap, reason_for=make, hub_rule=rule,
-            link_synchronised=label != Label.ASN.value,
+            evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap, reason_for=make, weights_of=weights,
+            hub_rule=rule, link_synchronised=label != Label.ASN.value,
         )
     return added

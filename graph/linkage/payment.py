@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from graph.linkage.evidence import Evidence
 from graph.linkage.facts import Facts, Use
-from graph.linkage.hubs import link_shared_values, shared_reason
+from graph.linkage.hubs import link_shared_values, shared_reason, shared_weights
 from graph.schema import Label
 
 FAMILY = "payment"
@@ -48,10 +48,10 @@ def link_payment(evidence: Evidence, facts: Facts, cap: int) -> int:
     label = Label.PAYMENT_METHOD.value
     added = link_shared_values(
         evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap,
-        reason_for=shared_reason(FAMILY, "shared_payment", label, SHARED_BASE),
+        reason_for=shared_reason(FAMILY, "shared_payment", label, SHARED_BASE), weights_of=shared_weights(SHARED_BASE),
     )
     added += link_shared_values(
         evidence, family=FAMILY, label="BillingPattern", values=pattern_users(facts), cap=cap,
-        reason_for=shared_reason(FAMILY, "card_pattern", "BillingPattern", PATTERN_BASE),
+        reason_for=shared_reason(FAMILY, "card_pattern", "BillingPattern", PATTERN_BASE), weights_of=shared_weights(PATTERN_BASE),
     )
     return added

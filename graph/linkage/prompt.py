@@ -18,7 +18,8 @@ import numpy as np
 
 from graph.linkage.evidence import Evidence, Reason, rarity, volume_factor
 from graph.linkage.facts import Facts, Use
-from graph.linkage.hubs import link_shared_values
+from graph.linkage.hubs import WeightsOf, link_shared_values, rarities, volume_factors
+from graph.linkage.uses import UseTable
 from graph.schema import Label
 from loaders.staging import templates_path
 
@@ -96,6 +97,15 @@ def near_duplicate_families(signatures: Mapping[str, np.ndarray], threshold: flo
     return sorted(sorted(g) for g in groups.values() if len(g) > 1)
 
 
+def _weights(base: float) -> WeightsOf:
+    """``base * rarity(n) * volume_factor(counts)`` column-wise (both reason kinds' weight)."""
+
+    def weights(table: UseTable, rows_a: np.ndarray, rows_b: np.ndarray, key_pos: np.ndarray, n: np.ndarray) -> np.ndarray:
+        return base * rarities(n) * volume_factors(table.count[rows_a], table.count[rows_b])
+
+    return weights
+
+
 def link_prompt(evidence: Evidence, facts: Facts, cap: int) -> int:
     """Add shared-template and near-duplicate-template reasons."""
     label = Label.PROMPT_TEMPLATE.value
@@ -108,7 +118,7 @@ def link_prompt(evidence: Evidence, facts: Facts, cap: int) -> int:
         return Reason(FAMILY, "shared_template", label, key, n, weight, detail)
 
     added = link_shared_values(evidence, family=FAMILY, label=label, values=templates, cap=cap,
-                               reason_for=shared, hub_rule=None)
+                               reason_for=shared, weights_of=_weights(TEMPLATE_BASE), hub_rule=None)
     families: dict[str, dict[str, Use]] = {}
     members: dict[str, list[str]] = {}
     for group in near_duplicate_families(read_minhashes(facts.workspace)):
@@ -128,5 +138,6 @@ def link_prompt(evidence: Evidence, facts: Facts, cap: int) -> int:
         weight = NEAR_DUP_BASE * rarity(n) * volume_factor(users[a].count, users[b].count)
         return Reason(FAMILY, "near_duplicate_template", "TemplateFamily", key, n, weight, detail)
 
-    added += link_shared_values(evidence, family=FAMILY, label="TemplateFamily", values=families, cap=cap, reason_for=near)
+    added += link_shared_values(evidence, family=FAMILY, label="TemplateFamily", values=families, cap=cap,
+                                reason_for=near, weights_of=_weights(NEAR_DUP_BASE))
     return added
