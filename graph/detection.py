@@ -57,6 +57,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from graph import attribution, clustering, scoring
 from graph.linkage import FAMILIES, Evidence, Facts, link_accounts, read_facts
 from graph.linkage.timing import read_minute_regularity, read_model_onsets
@@ -149,11 +151,12 @@ def stability(members: Sequence[str], evidence: Evidence, pairs: Sequence[tuple[
     """For each signal family present, the Jaccard between the cluster and the best cluster
     rebuilt from its own members' links without that family (1: the family is not needed)."""
     mset = frozenset(members)
-    present = sorted({f for p in pairs for f in evidence.families(p)})
+    misses = evidence.misses_of(pairs)
+    present = sorted(FAMILIES[f] for f in np.flatnonzero((misses < 1.0).any(axis=0)).tolist()) if len(pairs) else []
     out: dict[str, Any] = {}
     for family in present:
-        weights = {p: evidence.weight(p, frozenset({family})) for p in pairs}
-        rebuilt = clustering.cluster_accounts({p: w for p, w in weights.items() if w > 0})
+        without = evidence.weights_of(pairs, frozenset({family}))
+        rebuilt = clustering.cluster_accounts({p: w for p, w in zip(pairs, without.tolist(), strict=True) if w > 0})
         out[family] = round(max((jaccard(mset, frozenset(c)) for c in rebuilt.clusters), default=0.0), 4)
     if present:
         weakest = min(present, key=lambda f: (out[f], f))
@@ -219,8 +222,10 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
     out = []
     stab_time = 0.0
     for cid, members, pairs in zip(ids, found.clusters, internal, strict=True):
-        lockstep = {a for p in pairs if evidence.family_scores(p).get("timing", 0.0) > 0 for a in p}
-        families = sorted({f for p in pairs for f in evidence.families(p, FAMILY_MIN)})
+        scores = evidence.scores_of(pairs)
+        timed = np.flatnonzero(scores[:, FAMILIES.index("timing")] > 0).tolist() if len(pairs) else []
+        lockstep = {a for i in timed for a in pairs[i]}
+        families = sorted(FAMILIES[f] for f in np.flatnonzero((scores > FAMILY_MIN).any(axis=0)).tolist()) if len(pairs) else []
         score = scoring.score_cluster(members, profiles, base, template_users, len(lockstep), families)
         flagged = score.score >= threshold
         t0 = time.perf_counter()
@@ -293,13 +298,15 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
         for chunk in _chunks(member_rows):
             store.upsert_relationships(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, chunk)
         link_rows: list[dict[str, Any]] = []
-        for pair in evidence.pairs():
-            weight = evidence.weight(pair)
-            if weight < clustering.MIN_WEIGHT:
-                continue
+        pairs = evidence.pairs()
+        weights = evidence.weights_of(pairs)
+        present = evidence.misses_of(pairs) < 1.0
+        alphabetical = sorted(range(len(FAMILIES)), key=lambda f: FAMILIES[f])
+        for i in np.flatnonzero(weights >= clustering.MIN_WEIGHT).tolist():
+            pair = pairs[i]
             link_rows.append({
-                "start": pair[0], "end": pair[1], "weight": round(weight, 4),
-                "families": evidence.families(pair),
+                "start": pair[0], "end": pair[1], "weight": round(float(weights[i]), 4),
+                "families": [FAMILIES[f] for f in alphabetical if present[i, f]],
                 "reasons": json.dumps([r.to_json() for r in evidence.reasons(pair)], default=str),
             })
             if len(link_rows) >= WRITE_CHUNK:

@@ -155,9 +155,9 @@ class Evidence:
             return 0
         lookup = self._indices(names)
         self._makers.append(reason_of)
-        self._columns.append((lookup[a[rows]], lookup[b[rows]], FAMILY_INDEX[family],
+        self._columns.append((lookup[a[rows]].astype(np.int32), lookup[b[rows]].astype(np.int32), FAMILY_INDEX[family],
                               np.minimum(weights[rows].astype(np.float64), 1.0), len(self._makers) - 1))
-        self._row_maps.append(rows)
+        self._row_maps.append(rows.astype(np.int32))
         self._pending = True
         return int(rows.size)
 
@@ -190,7 +190,7 @@ class Evidence:
         parts_w = [np.asarray(one[3], dtype=np.float64)] + [c[3] for c in self._columns]
         parts_s = [np.full(len(one[0]), -1, dtype=np.int32)] + [np.full(c[0].size, c[4], dtype=np.int32) for c in self._columns]
         parts_r = [np.arange(len(one[0]), dtype=np.int64)] + [np.arange(c[0].size, dtype=np.int64) for c in self._columns]
-        a, b = np.concatenate(parts_a), np.concatenate(parts_b)
+        a, b = np.concatenate(parts_a).astype(np.int64), np.concatenate(parts_b).astype(np.int64)
         fam, w = np.concatenate(parts_f), np.concatenate(parts_w)
         src, row = np.concatenate(parts_s), np.concatenate(parts_r)
         del parts_a, parts_b, parts_f, parts_w, parts_s, parts_r
@@ -214,10 +214,9 @@ class Evidence:
         kept_mask = (weight > 0) & (weight >= self.keep_floor)
         kept = np.flatnonzero(kept_mask)
         self._miss = miss[kept]
-        # references to each kept pair's strongest 2 * max_reasons reasons (``reasons`` orders
-        # them fully and keeps max_reasons)
+        # references to each kept pair's strongest max_reasons reasons
         within = np.arange(code.size) - pair_start[pair_of_row]
-        take = np.flatnonzero(kept_mask[pair_of_row] & (within < 2 * self.max_reasons))
+        take = np.flatnonzero(kept_mask[pair_of_row] & (within < self.max_reasons))
         self._ref_source, self._ref_row = src[take], row[take]
         per_pair = np.bincount(pair_of_row[take], minlength=pair_start.size)[kept]
         self._ref_offsets = np.r_[0, np.cumsum(per_pair)].astype(np.int64)
@@ -238,8 +237,29 @@ class Evidence:
         return len(self._pairs)
 
     def pairs(self) -> list[Pair]:
+        """Every kept pair, sorted."""
         self._combine()
-        return sorted(self._pairs)
+        return list(self._pairs)  # combined in (rank a, rank b) order: already sorted
+
+    def misses_of(self, pairs: Sequence[Pair]) -> np.ndarray:
+        """Per family, 1 - the family's score, for each of ``pairs``: rows of a matrix with
+        columns in ``FAMILIES`` order (ones for a pair without evidence)."""
+        self._combine()
+        out = np.ones((len(pairs), len(FAMILIES)))
+        index = np.asarray([self._position.get(p, -1) for p in pairs], dtype=np.int64)
+        known = index >= 0
+        if known.any():
+            out[known] = self._miss[index[known]]
+        return out
+
+    def scores_of(self, pairs: Sequence[Pair]) -> np.ndarray:
+        """Family scores of ``pairs`` (see ``misses_of``)."""
+        return 1.0 - self.misses_of(pairs)
+
+    def weights_of(self, pairs: Sequence[Pair], exclude: frozenset[str] = frozenset()) -> np.ndarray:
+        """The combined weight of each of ``pairs`` without the ``exclude``d families."""
+        columns = [f for f, name in enumerate(FAMILIES) if name not in exclude]
+        return 1.0 - self.misses_of(pairs)[:, columns].prod(axis=1)
 
     def family_scores(self, pair: Pair) -> dict[str, float]:
         self._combine()

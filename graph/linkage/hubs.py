@@ -159,8 +159,8 @@ def link_shared_values(
         group = positions[sizes[positions] == n]
         upper_i, upper_j = np.triu_indices(n, 1)
         starts = table.offsets[group][:, None]
-        rows_a, rows_b = (starts + upper_i).ravel(), (starts + upper_j).ravel()
-        key_pos = np.repeat(group, upper_i.size)
+        rows_a, rows_b = (starts + upper_i).ravel().astype(np.int32), (starts + upper_j).ravel().astype(np.int32)
+        key_pos = np.repeat(group, upper_i.size).astype(np.int32)
         size = np.full(rows_a.size, n, dtype=np.int64)
         weights = weights_of(table, rows_a, rows_b, key_pos, size)
         added += evidence.add_columns(

@@ -67,6 +67,7 @@ def _base(facts: Facts, label: str, key: str) -> float:
 def link_network(evidence: Evidence, facts: Facts, cap: int) -> int:
     """Add shared-IP, shared-network and shared-ASN reasons; returns pair reasons added."""
     added = 0
+    base_cache: dict[str, tuple[UseTable, np.ndarray]] = {}  # per label: its table's value bases
     for label, kind in (
         (Label.IP.value, "shared_ip"),
         (Label.NETWORK.value, "shared_network"),
@@ -92,8 +93,10 @@ def link_network(evidence: Evidence, facts: Facts, cap: int) -> int:
 
         def weights(table: UseTable, rows_a: np.ndarray, rows_b: np.ndarray, key_pos: np.ndarray, n: np.ndarray,
                     _label: str = label) -> np.ndarray:
-            bases = np.asarray([_base(facts, _label, k) for k in table.keys])
-            out = bases[key_pos] * rarities(n) * time_overlaps(table, rows_a, rows_b)
+            cached = base_cache.get(_label)
+            if cached is None or cached[0] is not table:
+                cached = base_cache[_label] = (table, np.asarray([_base(facts, _label, k) for k in table.keys]))
+            out = cached[1][key_pos] * rarities(n) * time_overlaps(table, rows_a, rows_b)
             if _label == Label.IP.value:
                 out = out * volume_factors(table.count[rows_a], table.count[rows_b])
             return out

@@ -1,0 +1,141 @@
+"""Detection's column-wise forms agree with the one-at-a-time definitions they replace.
+
+``UseTable`` must read like the ``{value: {account: Use}}`` mapping; shared-value linking
+computes weights with NumPy and builds reasons only when read, so each pair's combined score
+must equal the noisy-OR of the reasons it shows; ``Evidence`` drops pairs under its floor
+without losing a pair that several weak signals lift over it; template uses read from staging
+must be exactly the SENT_TEMPLATE relationships the loader wrote.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graph.linkage import Evidence, Facts, Reason, read_facts
+from graph.linkage.evidence import noisy_or
+from graph.linkage.network import link_network
+from graph.linkage.prompt import link_prompt
+from graph.linkage.uses import Use, UseTable
+from graph.schema import Label, Rel
+from graph.scoring import AccountProfile, template_concentration
+from graph.settings import Settings
+from graph.stores.embedded import EmbeddedStore
+from loaders.graph_write import read_template_uses
+from loaders.load import load_bundle
+from loaders.synthetic import generate
+
+
+def random_uses(seed: int, values: int = 60, accounts: int = 40) -> dict[str, dict[str, Use]]:
+    rng = random.Random(seed)
+    out: dict[str, dict[str, Use]] = {}
+    for v in range(values):
+        users = rng.sample(range(accounts), rng.randint(1, 9))
+        bucket = out.setdefault(f"10.0.{v}.1", {})
+        for u in sorted(users):
+            day = rng.randint(1, 28)
+            bucket[f"acct-{u:03d}"] = Use(
+                count=rng.randint(1, 12),
+                first=f"2025-03-{day:02d}T0{rng.randint(0, 9)}:00:00Z",
+                last=f"2025-04-{rng.randint(day, 28):02d}T10:00:00Z",
+            )
+    return out
+
+
+def test_use_table_reads_like_the_mapping_it_was_built_from() -> None:
+    uses = random_uses(1)
+    table = UseTable.from_mapping(uses)
+    assert list(table) == sorted(uses)
+    assert {k: dict(v) for k, v in table.items()} == uses
+    assert table.user_counts() == {k: len(v) for k, v in uses.items()}
+    assert "10.0.0.1" in table and "nope" not in table
+    with pytest.raises(KeyError):
+        table["nope"]
+    assert sorted(table.pairs_of({"acct-001"})) == sorted((k, "acct-001") for k, v in uses.items() if "acct-001" in v)
+
+
+def test_use_table_from_arrow_equals_from_uses_and_drops_unknown_accounts() -> None:
+    import pyarrow as pa
+
+    uses = random_uses(2)
+    rows = sorted((k, a, u) for k, users in uses.items() for a, u in users.items())
+    table = pa.table({
+        "template_id": [k for k, _, _ in rows], "account_id": [a for _, a, _ in rows],
+        "count": [u.count for _, _, u in rows],
+        "first": [int(np.datetime64(u.first.rstrip("Z"), "s").astype(np.int64)) for _, _, u in rows],
+        "last": [int(np.datetime64(u.last.rstrip("Z"), "s").astype(np.int64)) for _, _, u in rows],
+    })
+    assert {k: dict(v) for k, v in UseTable.from_arrow(table).items()} == uses
+    known = {f"acct-{i:03d}": {} for i in range(0, 40, 2)}
+    restricted = UseTable.from_arrow(table, known)
+    expected = {k: {a: u for a, u in v.items() if a in known} for k, v in uses.items()}
+    assert {k: dict(v) for k, v in restricted.items()} == {k: v for k, v in expected.items() if v}
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_every_pair_scores_the_noisy_or_of_the_reasons_it_shows(seed: int) -> None:
+    """The column weights and the reasons built on reading agree (network: rarity, time
+    overlap and volume; prompt: rarity and volume)."""
+    facts = Facts()
+    facts.uses[Label.IP.value] = random_uses(seed)
+    facts.uses[Label.NETWORK.value] = {}
+    facts.uses[Label.ASN.value] = {}
+    facts.uses[Label.PROMPT_TEMPLATE.value] = {k.replace("10.0.", "t-"): v for k, v in random_uses(seed + 10).items()}
+    for link in (link_network, link_prompt):
+        evidence = Evidence(max_reasons_per_pair=50)
+        link(evidence, facts, 50)
+        assert len(evidence) > 20
+        for pair in evidence.pairs():
+            reasons = evidence.reasons(pair)
+            assert all(isinstance(r, Reason) for r in reasons)
+            assert evidence.weight(pair) == pytest.approx(noisy_or(r.weight for r in reasons), abs=1e-9)
+
+
+def test_the_floor_drops_weak_pairs_but_keeps_weak_signals_that_add_up() -> None:
+    evidence = Evidence(keep_floor=0.1)
+    weak = Reason("prompt", "shared_template", "PromptTemplate", "t1", 9, 0.06)
+    evidence.add("a", "b", weak)  # alone: dropped
+    evidence.add("c", "d", weak)
+    evidence.add("c", "d", Reason("network", "shared_network", "Network", "n1", 40, 0.06))  # together 0.116
+    evidence.add("e", "f", Reason("device", "shared_device", "Device", "d1", 2, 0.9))
+    assert evidence.pairs() == [("c", "d"), ("e", "f")]
+    assert evidence.candidate_pairs == 3
+    assert evidence.weight(("c", "d")) == pytest.approx(1 - 0.94 * 0.94)
+    assert evidence.weight(("a", "b")) == 0.0 and evidence.reasons(("a", "b")) == []
+    assert [r.family for r in evidence.reasons(("c", "d"))] == ["network", "prompt"]
+    assert evidence.weights_of([("c", "d"), ("a", "b")], frozenset({"network"})).tolist() == pytest.approx([0.06, 0.0])
+
+
+def test_template_concentration_is_the_same_by_position_and_by_id() -> None:
+    by_id = {"a": AccountProfile(templates={"t-op": 9, "t-hi": 1}), "b": AccountProfile(templates={"t-op": 10})}
+    users = {"t-op": 2, "t-hi": 5000}
+    ids = ["t-hi", "t-op"]
+    by_position = {
+        name: AccountProfile(template_ids=np.asarray([ids.index(t) for t in p.template_ids.tolist()]),
+                             template_counts=p.template_counts)
+        for name, p in by_id.items()
+    }
+    expected = template_concentration(["a", "b"], by_id, users)
+    assert expected == 19 / 20
+    assert template_concentration(["a", "b"], by_position, np.asarray([5000, 2])) == expected
+
+
+def test_template_uses_from_staging_are_the_loaded_relationships(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    generate(bundle, "tiny", 3)
+    settings = Settings({"workspace": str(tmp_path / "ws"), "hash_salt": "columns-test"}, environ={})
+    store = EmbeddedStore(tmp_path / "ws" / "embedded")
+    load_bundle(bundle, settings, store)
+    staged = read_template_uses(tmp_path / "ws")
+    assert staged is not None and staged.num_rows > 100
+    from_staging = UseTable.from_arrow(staged)
+    from_store = UseTable.from_uses(
+        (r.end[1], r.start[1], Use(int(r.props["count"]), str(r.props["first_seen"]), str(r.props["last_seen"])))
+        for r in store.iter_relationships(Rel.SENT_TEMPLATE)
+    )
+    assert {k: dict(v) for k, v in from_staging.items()} == {k: dict(v) for k, v in from_store.items()}
+    facts = read_facts(store, tmp_path / "ws")
+    assert facts.template_table().user_counts() == from_store.user_counts()
