@@ -40,6 +40,7 @@ def main() -> None:
             "machine": platform.machine(),
             "accounts": summary["accounts"],
             "pairs": summary["pairs_considered"],
+            "pairs_kept": summary["pairs_kept"],
             "links": summary["links"],
             "clusters": summary["clusters"],
             "flagged": summary["flagged"],

@@ -139,8 +139,7 @@ def learned_indicators(
         for account in previous_members.get(cluster_id, []):
             seen.update(entities_of.get(account, set()))
         for label, key in sorted(seen):
-            users = facts.users(label).get(key, {})
-            if not 2 <= len(users) <= cap:
+            if not 2 <= len(facts.accounts_using(frozenset({(label, key)}))) <= cap:
                 continue
             out.append(
                 Indicator(
@@ -154,11 +153,7 @@ def learned_indicators(
 
 def _coverage(members: frozenset[str], entities: frozenset[EntityRef], facts: Facts) -> float:
     """Share of ``members`` that use any of ``entities``."""
-    touched: set[str] = set()
-    for label, key in entities:
-        users = facts.users(label).get(key, {})
-        touched.update(members.intersection(users))
-    return len(touched) / len(members) if members else 0.0
+    return len(members & facts.accounts_using(entities)) / len(members) if members else 0.0
 
 
 def suggest(

@@ -157,7 +157,8 @@ def cluster_accounts(
     seed: int = SEED,
 ) -> Clustering:
     """Cluster the accounts of ``weights`` (pair -> weight); singletons are not clusters."""
-    kept = {p: w for p, w in weights.items() if w >= min_weight}
+    # the detection run hands over millions of pairs, all above min_weight: no copy then
+    kept = weights if all(w >= min_weight for w in weights.values()) else {p: w for p, w in weights.items() if w >= min_weight}
     strong_edges = sorted(p for p, w in kept.items() if w >= strong)
     candidates = [g for g in components([], strong_edges) if len(g) >= 2]
     by_group: dict[str, int] = {a: i for i, g in enumerate(candidates) for a in g}

@@ -51,7 +51,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -338,17 +338,22 @@ def _save_reports(workspace: Path, summary: dict[str, Any], evidence: Evidence) 
     (directory / "last_run.json").write_text(json.dumps(summary, indent=2))
 
 
-def run_detection(store: GraphStore, settings: Settings, *, progress: bool = False) -> dict[str, Any]:
-    """Run detection over the store and write the results back; returns the summary."""
+def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run detection over the store and write the results back; returns the summary.
+    ``phase`` (if given) hears what the run is doing, for a progress display."""
+    say = phase or (lambda _text: None)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     workspace = settings.workspace
     started = time.perf_counter()
+    say("reading accounts, shared values and uses")
     facts = read_facts(store, workspace if workspace.exists() else None)
     previous = read_previous(store)
     timings["read"] = round(time.perf_counter() - started, 3)
-    evidence = link_accounts(facts, int(settings["hub_max_accounts"]), timings, keep_floor=clustering.MIN_WEIGHT)
+    evidence = link_accounts(facts, int(settings["hub_max_accounts"]), timings, keep_floor=clustering.MIN_WEIGHT, phase=say)
+    say(f"clustering and scoring {len(evidence):,} linked pairs")
     results, found = analyse(facts, evidence, settings, previous, store, timings)
+    say(f"writing {len(results):,} clusters and their links")
     started = time.perf_counter()
     operators = {n.key for n in store.iter_nodes(Label.OPERATOR)}
     written = write_back(store, results, evidence, previous, operators)
@@ -362,7 +367,8 @@ def run_detection(store: GraphStore, settings: Settings, *, progress: bool = Fal
         "accounts_clustered": sum(len(c.members) for c in results),
         "accounts_flagged": sum(len(c.members) for c in flagged),
         "links": written["links"],
-        "pairs_considered": len(evidence),
+        "pairs_considered": evidence.candidate_pairs,
+        "pairs_kept": len(evidence),
         "bridges": len(found.bridges),
         "suppressed_hubs": _hub_summary(evidence),
         "suggestions": written["suggestions"],

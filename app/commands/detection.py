@@ -30,8 +30,8 @@ def register(main: click.Group) -> None:
             if show_progress():
                 from rich.console import Console
 
-                with Console(stderr=True).status("detecting (links, clusters, scores, attribution)"):
-                    summary = run_detection(store, settings, progress=True)
+                with Console(stderr=True).status("detecting") as status:
+                    summary = run_detection(store, settings, phase=lambda text: status.update(f"detecting: {text}"))
             else:
                 summary = run_detection(store, settings)
         emit_json(summary)

@@ -31,15 +31,21 @@ LINKERS: dict[str, Callable[[Evidence, Facts, int], int]] = {
 }
 
 
-def link_accounts(facts: Facts, cap: int, timings: dict[str, float] | None = None, keep_floor: float = 0.0) -> Evidence:
-    """Every family's evidence over ``facts``; ``timings`` (if given) gets seconds per family.
-    Pairs whose combined weight stays under ``keep_floor`` are dropped (see ``Evidence``)."""
+def link_accounts(facts: Facts, cap: int, timings: dict[str, float] | None = None, keep_floor: float = 0.0,
+                  phase: Callable[[str], None] | None = None) -> Evidence:
+    """Every family's evidence over ``facts``; ``timings`` (if given) gets seconds per family
+    and ``phase`` hears which family is being linked. Pairs whose combined weight stays under
+    ``keep_floor`` are dropped (see ``Evidence``)."""
     evidence = Evidence(keep_floor=keep_floor)
     for family in FAMILIES:
+        if phase is not None:
+            phase(f"linking accounts: {family} evidence")
         started = time.perf_counter()
         LINKERS[family](evidence, facts, cap)
         if timings is not None:
             timings[f"link_{family}"] = round(time.perf_counter() - started, 3)
+    if phase is not None:
+        phase("combining the evidence of each account pair")
     started = time.perf_counter()
     len(evidence)  # combine now, so the time shows on its own
     if timings is not None:

@@ -287,10 +287,10 @@ class Evidence:
         columns = [f for f, name in enumerate(FAMILIES) if name not in exclude]
         totals = 1.0 - self._miss[:, columns].prod(axis=1) if self._pairs else np.zeros(0)
         out = {}
-        for i, w in enumerate(totals.tolist()):
+        for i, w in enumerate(totals.tolist()):  # pairs are sorted, so is the result
             if w > 0 and w >= minimum:
                 out[self._pairs[i]] = w
-        return dict(sorted(out.items()))
+        return out
 
     def families(self, pair: Pair, minimum: float = 0.0) -> list[str]:
         return [f for f, s in self.family_scores(pair).items() if s > minimum]

@@ -40,12 +40,28 @@ class Facts:
     entities: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     uses: dict[str, Mapping[str, Mapping[str, Use]]] = field(default_factory=dict)
     workspace: Path | None = None
+    _accounts_using: dict[frozenset[tuple[str, str]], frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     def props(self, label: str, key: str) -> dict[str, Any]:
         return self.entities.get(label, {}).get(key, {})
 
     def users(self, label: str) -> Mapping[str, Mapping[str, Use]]:
         return self.uses.get(label, {})
+
+    def accounts_using(self, entities: frozenset[tuple[str, str]]) -> frozenset[str]:
+        """Every account that uses any of ``entities`` ((label, key) pairs); remembered, since
+        attribution asks it for each indicator of each cluster."""
+        found = self._accounts_using.get(entities)
+        if found is None:
+            users: set[str] = set()
+            for label, key in entities:
+                values = self.users(label)
+                if isinstance(values, UseTable):
+                    users.update(values.accounts_of(key))
+                else:
+                    users.update(values.get(key, {}))
+            found = self._accounts_using[entities] = frozenset(users)
+        return found
 
     def template_table(self) -> UseTable:
         """The prompt-template uses as a column table (how ``read_facts`` keeps them)."""

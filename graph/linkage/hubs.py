@@ -145,10 +145,11 @@ def link_shared_values(
         key, n = table.keys[pos], int(sizes[pos])
         why = hub_rule(key) if hub_rule else None
         if why is None and over_cap(n, cap):
-            users = table.users_at(pos)
-            if link_synchronised and synchronised(users, start):
-                added += _link_synchronised(evidence, key, users, cap, reason_for)
-                continue
+            if link_synchronised:
+                users = table.users_at(pos)
+                if synchronised(users, start):
+                    added += _link_synchronised(evidence, key, users, cap, reason_for)
+                    continue
             why = "over_cap"
         if why is not None:
             evidence.suppress(Hub(family, label, key, n, why))

@@ -180,6 +180,13 @@ class UseTable(Mapping[str, Mapping[str, Use]]):
         lo, hi = int(self.offsets[position]), int(self.offsets[position + 1])
         return {self.names[int(self.account[r])]: self.use(r) for r in range(lo, hi)}
 
+    def accounts_of(self, key: str) -> list[str]:
+        """The accounts using ``key`` (none when it is unknown), without building their uses."""
+        if key not in self:
+            return []
+        i = self._position(key)
+        return [self.names[a] for a in self.account[int(self.offsets[i]) : int(self.offsets[i + 1])].tolist()]
+
     def __getitem__(self, key: str) -> dict[str, Use]:
         return self.users_at(self._position(key))
 
