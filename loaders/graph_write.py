@@ -24,6 +24,7 @@ from loaders.staging import staging_dir, templates_path
 
 ISO = "'%Y-%m-%dT%H:%M:%SZ'"
 BATCH_ROWS = 20_000
+DETECT_DUCKDB_MEMORY = "3GB"
 
 
 def _iso(col: str) -> str:
@@ -87,6 +88,8 @@ def read_template_uses(workspace: Path) -> Any:
     tmp.mkdir(parents=True, exist_ok=True)
     con = connect(tmp)
     try:
+        # the rows come back to Python as Arrow; DuckDB spills rather than hold a second copy
+        con.execute(f"SET memory_limit = '{DETECT_DUCKDB_MEMORY}'")
         bundles = read_bundles(workspace)
         con.execute("CREATE TEMP TABLE bundles (bundle_id VARCHAR, seq BIGINT)")
         if bundles:
