@@ -139,6 +139,16 @@ def iter_nodes(label: str) -> str:
     return f"MATCH (n:{_label(label)}) RETURN n.{key} AS key, properties(n) AS props"
 
 
+def iter_relationships_between(rel_type: str, start_label: str, end_label: str) -> str:
+    """Every ``rel_type`` relationship when the schema allows it between one pair of labels
+    only: the keys come straight from the key properties (no per-row CASE over labels)."""
+    return (
+        f"MATCH (a:{_label(start_label)})-[r{_rel_pattern([rel_type])}]->(b:{_label(end_label)}) "
+        f"RETURN a.{property_name(key_of(start_label))} AS sk, b.{property_name(key_of(end_label))} AS ek, "
+        "properties(r) AS props"
+    )
+
+
 def iter_relationships(rel_type: str) -> str:
     return (
         f"MATCH (a)-[r{_rel_pattern([rel_type])}]->(b) "

@@ -24,7 +24,8 @@ What it writes — the property names the UI and the exports read:
   match first) keeps that id; otherwise ``cl-`` + 12 hex of a hash of its sorted members.
 ``(Account)-[MEMBER_OF {bridge: bool}]->(Cluster)``.
 ``(Account)-[LINKED {weight, families (list), reasons (JSON list)}]->(Account)``, start key <
-  end key, for every pair with weight >= clustering.MIN_WEIGHT. A reason is {family, kind,
+  end key, weight >= clustering.MIN_WEIGHT: inside a cluster each member's ``links_per_account``
+  (setting) strongest links, across clusters every strong one (``links_to_write``). A reason is {family, kind,
   entity: {label, key}, accounts (how many share it), weight, counts, first_seen, last_seen,
   ... kind-specific: time_overlap, example / examples + templates, jaccard + shared_slots;
   synchronised: true on a reason from an over-cap IP/network/device that its users moved onto
@@ -60,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from graph import attribution, clustering, scoring
-from graph.linkage import FAMILIES, Evidence, Facts, link_accounts, read_facts
+from graph.linkage import FAMILIES, Evidence, Facts, Pair, link_accounts, read_facts
 from graph.linkage.timing import read_minute_regularity, read_model_onsets
 from graph.schema import Label, Rel
 from graph.settings import Settings
@@ -265,8 +266,38 @@ def _cluster_row(c: ClusterOut, detected_at: str, is_new: bool) -> dict[str, Any
     return row
 
 
+def links_to_write(pairs: Sequence[Pair], weights: np.ndarray, owner: Mapping[str, str], per_account: int) -> np.ndarray:
+    """Which pairs (indices, ascending) become LINKED edges: inside a cluster, each member's
+    ``per_account`` strongest links (a pair stays when it is among either end's strongest);
+    across clusters or out of them, every strong link (>= clustering.STRONG), the bridges.
+
+    Why not every pair above the minimum weight: at the seed scale that is millions of edges
+    (an 11,000-account proxy farm alone links each member to hundreds), writing them took
+    longer than all the rest of detection, and an investigator reads each account's strongest
+    few; the evidence of any other pair is still shown from the shared values themselves."""
+    if not len(pairs):
+        return np.zeros(0, dtype=np.int64)
+    cluster_of = {cid: i for i, cid in enumerate(sorted(set(owner.values())))}
+    side_a = np.asarray([cluster_of.get(owner.get(a, ""), -1) for a, _ in pairs], dtype=np.int64)
+    side_b = np.asarray([cluster_of.get(owner.get(b, ""), -2) for _, b in pairs], dtype=np.int64)
+    linked = weights >= clustering.MIN_WEIGHT
+    inside = linked & (side_a == side_b)
+    keep = linked & ~inside & (weights >= clustering.STRONG)
+    rows = np.flatnonzero(inside)
+    if rows.size:
+        names: dict[str, int] = {}
+        ends = np.asarray([names.setdefault(pairs[i][e], len(names)) for i in rows.tolist() for e in (0, 1)], dtype=np.int64)
+        pair_rows = np.repeat(rows, 2)
+        order = np.lexsort((pair_rows, -weights[pair_rows], ends))  # by account, strongest first
+        ends, pair_rows = ends[order], pair_rows[order]
+        first = np.r_[0, np.flatnonzero(ends[1:] != ends[:-1]) + 1]
+        rank = np.arange(ends.size) - np.repeat(first, np.diff(np.r_[first, ends.size]))
+        keep[pair_rows[rank < per_account]] = True
+    return np.flatnonzero(keep)
+
+
 def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evidence, previous: Previous,
-               operators: set[str]) -> dict[str, int]:
+               operators: set[str], per_account: int = 20) -> dict[str, int]:
     """Replace detection outputs in one batch, keeping analyst decisions."""
     detected_at = _now()
     current = {c.cluster_id for c in results}
@@ -302,7 +333,8 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
         weights = evidence.weights_of(pairs)
         present = evidence.misses_of(pairs) < 1.0
         alphabetical = sorted(range(len(FAMILIES)), key=lambda f: FAMILIES[f])
-        for i in np.flatnonzero(weights >= clustering.MIN_WEIGHT).tolist():
+        chosen = links_to_write(pairs, weights, owner, per_account)
+        for i in chosen.tolist():
             pair = pairs[i]
             link_rows.append({
                 "start": pair[0], "end": pair[1], "weight": round(float(weights[i]), 4),
@@ -356,7 +388,7 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
     say(f"writing {len(results):,} clusters and their links")
     started = time.perf_counter()
     operators = {n.key for n in store.iter_nodes(Label.OPERATOR)}
-    written = write_back(store, results, evidence, previous, operators)
+    written = write_back(store, results, evidence, previous, operators, int(settings["links_per_account"]))
     timings["write"] = round(time.perf_counter() - started, 3)
     timings["total"] = round(time.perf_counter() - t_all, 3)
     flagged = [c for c in results if c.flagged]

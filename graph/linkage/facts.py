@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graph.linkage.uses import Use, UseTable
 from graph.schema import Label, Rel
 from graph.store import GraphStore
-from graph.linkage.uses import Use, UseTable
-
 
 # Which relationship gives each shared-entity label's uses.
 USE_RELS: dict[str, str] = {
@@ -94,7 +93,7 @@ def _use_from(props: dict[str, Any]) -> Use:
     )
 
 
-def _derive(uses: dict[str, dict[str, Use]], parent_of: dict[str, str]) -> dict[str, dict[str, Use]]:
+def _derive(uses: Mapping[str, Mapping[str, Use]], parent_of: dict[str, str]) -> dict[str, dict[str, Use]]:
     """Uses of a parent entity (network of an IP, ASN of a network) from its children's."""
     out: dict[str, dict[str, Use]] = {}
     for child, users in uses.items():

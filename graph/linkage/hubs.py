@@ -142,7 +142,7 @@ def link_shared_values(
     added = 0
     candidates = np.flatnonzero(sizes >= min_accounts).tolist()
     for pos in candidates:
-        key, n = table.keys[pos], int(sizes[pos])
+        key, n = table.values_sorted[pos], int(sizes[pos])
         why = hub_rule(key) if hub_rule else None
         if why is None and over_cap(n, cap):
             if link_synchronised:
@@ -176,9 +176,9 @@ def _row_reason(table: UseTable, rows_a: np.ndarray, rows_b: np.ndarray, key_pos
     def make(i: int) -> Reason:
         ra, rb = int(rows_a[i]), int(rows_b[i])
         a, b = table.names[int(table.account[ra])], table.names[int(table.account[rb])]
-        reason = reason_for(table.keys[int(key_pos[i])], a, b, {a: table.use(ra), b: table.use(rb)}, n)
+        reason = reason_for(table.values_sorted[int(key_pos[i])], a, b, {a: table.use(ra), b: table.use(rb)}, n)
         if reason is None:  # weights_of gave a weight where reason_for gives none: a bug
-            raise ValueError(f"no reason for a weighted pair of {table.keys[int(key_pos[i])]}")
+            raise ValueError(f"no reason for a weighted pair of {table.values_sorted[int(key_pos[i])]}")
         return reason
 
     return make

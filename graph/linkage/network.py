@@ -95,7 +95,7 @@ def link_network(evidence: Evidence, facts: Facts, cap: int) -> int:
                     _label: str = label) -> np.ndarray:
             cached = base_cache.get(_label)
             if cached is None or cached[0] is not table:
-                cached = base_cache[_label] = (table, np.asarray([_base(facts, _label, k) for k in table.keys]))
+                cached = base_cache[_label] = (table, np.asarray([_base(facts, _label, k) for k in table.values_sorted]))
             out = cached[1][key_pos] * rarities(n) * time_overlaps(table, rows_a, rows_b)
             if _label == Label.IP.value:
                 out = out * volume_factors(table.count[rows_a], table.count[rows_b])

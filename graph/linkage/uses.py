@@ -65,13 +65,13 @@ def to_iso(seconds: int) -> str:
 class UseTable(Mapping[str, Mapping[str, Use]]):
     """Uses of one label's values; rows sorted by (value, account).
 
-    ``keys``: the distinct values, sorted; ``offsets[i]:offsets[i + 1]`` are the rows of
-    ``keys[i]``; ``account`` indexes ``names`` (sorted account ids), so comparing indices
+    ``values_sorted``: the distinct values, sorted; ``offsets[i]:offsets[i + 1]`` are the rows of
+    ``values_sorted[i]``; ``account`` indexes ``names`` (sorted account ids), so comparing indices
     compares ids; ``count``, ``first``, ``last`` per row (times in epoch seconds)."""
 
     def __init__(self, keys: Sequence[str], offsets: np.ndarray, names: Sequence[str], account: np.ndarray,
                  count: np.ndarray, first: np.ndarray, last: np.ndarray) -> None:
-        self.keys = list(keys)
+        self.values_sorted = list(keys)
         self.offsets = offsets.astype(np.int64, copy=False)
         self.names = list(names)
         self.account = account.astype(np.int32, copy=False)
@@ -168,8 +168,8 @@ class UseTable(Mapping[str, Mapping[str, Use]]):
     # ---- the mapping view ---------------------------------------------------------------------------
 
     def _position(self, key: str) -> int:
-        i = bisect.bisect_left(self.keys, key)
-        if i == len(self.keys) or self.keys[i] != key:
+        i = bisect.bisect_left(self.values_sorted, key)
+        if i == len(self.values_sorted) or self.values_sorted[i] != key:
             raise KeyError(key)
         return i
 
@@ -193,27 +193,27 @@ class UseTable(Mapping[str, Mapping[str, Use]]):
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
-        i = bisect.bisect_left(self.keys, key)
-        return i < len(self.keys) and self.keys[i] == key
+        i = bisect.bisect_left(self.values_sorted, key)
+        return i < len(self.values_sorted) and self.values_sorted[i] == key
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.keys)
+        return iter(self.values_sorted)
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.values_sorted)
 
     # ---- columns -------------------------------------------------------------------------------------
 
     def sizes(self) -> np.ndarray:
-        """How many accounts use each value (aligned with ``keys``)."""
+        """How many accounts use each value (aligned with ``values_sorted``)."""
         return np.diff(self.offsets)
 
     def user_counts(self) -> dict[str, int]:
-        return dict(zip(self.keys, self.sizes().tolist(), strict=True))
+        return dict(zip(self.values_sorted, self.sizes().tolist(), strict=True))
 
     def key_of_rows(self) -> np.ndarray:
         """The value position of every row."""
-        return np.repeat(np.arange(len(self.keys), dtype=np.int64), self.sizes())
+        return np.repeat(np.arange(len(self.values_sorted), dtype=np.int64), self.sizes())
 
     def rows(self) -> int:
         return int(self.account.size)
@@ -226,4 +226,4 @@ class UseTable(Mapping[str, Mapping[str, Use]]):
             rows = rows[wanted[self.account]] if self.names else rows[:0]
         key_of = self.key_of_rows()
         for r in rows.tolist():
-            yield self.keys[int(key_of[r])], self.names[int(self.account[r])]
+            yield self.values_sorted[int(key_of[r])], self.names[int(self.account[r])]

@@ -19,7 +19,7 @@ from neo4j import RoutingControl
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from graph import cypher
-from graph.schema import key_of
+from graph.schema import RELATIONSHIPS, key_of
 from graph.store import (
     GraphStore,
     Node,
@@ -31,6 +31,7 @@ from graph.store import (
 )
 
 DELETE_CHUNK = 10_000
+STREAM_FETCH_SIZE = 10_000  # records per round trip when streaming a whole label or type
 INDEX_WAIT_S = 600  # a fresh constraint on a large existing label can take minutes to populate
 
 
@@ -171,7 +172,9 @@ class Neo4jStore(GraphStore):
 
     def _stream_query(self, query: str, **params: Any) -> Iterator[neo4j.Record]:
         """Stream a large read without holding every record in memory."""
-        with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+        with self.driver.session(
+            database=self.database, default_access_mode=neo4j.READ_ACCESS, fetch_size=STREAM_FETCH_SIZE
+        ) as session:
             yield from session.run(query, params)
 
     def _chunks(self, rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -327,6 +330,12 @@ class Neo4jStore(GraphStore):
             yield Node(label, r["key"], self._without_key(label, r["props"]))
 
     def _iter_relationships(self, rel_type: str) -> Iterator[Relationship]:
+        specs = [spec for spec in RELATIONSHIPS if spec.type.value == rel_type]
+        if len(specs) == 1:
+            start, end = specs[0].start.value, specs[0].end.value
+            for r in self._stream_query(cypher.iter_relationships_between(rel_type, start, end)):
+                yield Relationship(rel_type, (start, r["sk"]), (end, r["ek"]), dict(r["props"]))
+            return
         for r in self._stream_query(cypher.iter_relationships(rel_type)):
             yield Relationship(rel_type, (r["sl"], r["sk"]), (r["el"], r["ek"]), dict(r["props"]))
 

@@ -139,3 +139,23 @@ def test_template_uses_from_staging_are_the_loaded_relationships(tmp_path: Path)
     assert {k: dict(v) for k, v in from_staging.items()} == {k: dict(v) for k, v in from_store.items()}
     facts = read_facts(store, tmp_path / "ws")
     assert facts.template_table().user_counts() == from_store.user_counts()
+
+
+def test_links_to_write_keeps_each_members_strongest_and_strong_bridges() -> None:
+    from graph.detection import links_to_write
+
+    owner = {a: "c1" for a in "abcd"} | {"x": "c2"}
+    pairs = [("a", "b"), ("a", "c"), ("a", "d"), ("b", "c"), ("b", "d"), ("c", "d"), ("a", "x"), ("b", "x"), ("c", "z")]
+    weights = np.asarray([0.9, 0.8, 0.7, 0.6, 0.5, 0.15, 0.35, 0.2, 0.05])
+    chosen = links_to_write(pairs, weights, owner, per_account=1)
+    # a's best is (a,b); b's (a,b); c's (a,c); d's (a,d); (a,x) is strong across clusters;
+    # (b,x) is weak across, (c,z) under the minimum weight
+    assert [pairs[i] for i in chosen.tolist()] == [("a", "b"), ("a", "c"), ("a", "d"), ("a", "x")]
+    everything = links_to_write(pairs, weights, owner, per_account=10)
+    assert [pairs[i] for i in everything.tolist()] == pairs[:7]
+
+
+def test_use_table_is_a_full_mapping() -> None:
+    table = UseTable.from_mapping(random_uses(5))
+    assert list(table.keys()) == list(table) and len(table.values()) == len(table)
+    assert dict(table)["10.0.0.1"] == table["10.0.0.1"]
