@@ -4,8 +4,9 @@ Two stages. Connected components over *strong* links (weight >= ``STRONG``) give
 groups: a weak link alone never joins two groups. Inside each candidate group, Leiden with the
 Constant Potts Model (``leidenalg.CPMVertexPartition``) over all links splits groups that were
 joined through a few bridges: CPM keeps a set of accounts together only while their internal
-link density beats ``RESOLUTION``, so two dense groups joined by a handful of links separate,
-and a loosely attached account does not join a big group. Accounts with strong links into a
+link density beats ``RESOLUTION`` (scaled down for groups above ``RESOLUTION_REFERENCE``
+accounts, see ``scaled_resolution``), so two dense groups joined by a handful of links
+separate, and a loosely attached account does not join a big group. Accounts with strong links into a
 cluster other than their own are *bridges*, flagged on their membership. Given the signal
 families of each link, the odd member held by a single family in a cluster held by several is
 let go (``prune_single_signal``).
@@ -23,6 +24,7 @@ from graph.linkage.evidence import Pair
 STRONG = 0.3
 MIN_WEIGHT = 0.1
 RESOLUTION = 0.03
+RESOLUTION_REFERENCE = 2000  # accounts; see scaled_resolution
 SEED = 42
 LEIDEN_ITERATIONS = 2  # leidenalg's default; iterating to convergence took minutes on a 12,000-account group
 SMALL_GROUP = 4
@@ -63,6 +65,19 @@ def components(nodes: Iterable[str], edges: Iterable[Pair]) -> list[list[str]]:
     for n in parent:
         groups.setdefault(find(n), []).append(n)
     return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
+
+
+def scaled_resolution(resolution: float, group_size: int, reference: int = RESOLUTION_REFERENCE) -> float:
+    """CPM's resolution for a candidate group of ``group_size`` accounts: ``resolution`` up to
+    ``reference`` accounts, then falling as ``reference / group_size``.
+
+    Why: CPM keeps a community together while its link density beats the resolution, but
+    the hub cap bounds how many accounts one shared value links, so an operator's link
+    density falls as it grows: at a fixed resolution, a 11,000-account farm breaks into
+    dozens of pure pieces, each too small to score as what it is. Scaled, a member must have
+    ``resolution * reference`` (60) worth of links into a big community instead of a share of
+    it that grows without bound; a stranger with a few links to it still stays out."""
+    return resolution * min(1.0, reference / max(1, group_size))
 
 
 def leiden_split(members: list[str], weights: Mapping[Pair, float], resolution: float, seed: int) -> list[list[str]]:
@@ -155,9 +170,11 @@ def cluster_accounts(
     strong: float = STRONG,
     min_weight: float = MIN_WEIGHT,
     resolution: float = RESOLUTION,
+    reference: int = RESOLUTION_REFERENCE,
     seed: int = SEED,
 ) -> Clustering:
-    """Cluster the accounts of ``weights`` (pair -> weight); singletons are not clusters."""
+    """Cluster the accounts of ``weights`` (pair -> weight); singletons are not clusters.
+    ``reference``: the group size above which the resolution is scaled down."""
     # the detection run hands over millions of pairs, all above min_weight: no copy then
     kept = weights if all(w >= min_weight for w in weights.values()) else {p: w for p, w in weights.items() if w >= min_weight}
     strong_edges = sorted(p for p, w in kept.items() if w >= strong)
@@ -173,7 +190,7 @@ def cluster_accounts(
         if len(group) <= SMALL_GROUP:
             clusters.append(group)
             continue
-        clusters.extend(c for c in leiden_split(group, links, resolution, seed) if len(c) >= 2)
+        clusters.extend(c for c in leiden_split(group, links, scaled_resolution(resolution, len(group), reference), seed) if len(c) >= 2)
     if family_scores is not None:
         clusters = prune_single_signal(clusters, kept, family_scores)
     clusters.sort(key=lambda g: (-len(g), g[0]))

@@ -220,7 +220,7 @@ def evaluate(store: GraphStore, labels_path: Path) -> dict[str, Any]:
     detection = score_method([live[c] for c in sorted(flagged)], [live[c] for c in sorted(live)], labels, groups)
     known = known_operator_ids(store) & {o for o in labels.values() if o}
     detection["attribution"] = attribution_accuracy(labels, known, live, flagged, operator)
-    facts = read_facts(store)
+    facts = read_facts(store, only=BASELINE_LABELS)  # the baselines look at IPs, cards and devices only
     baselines = {}
     for name, clusters in (
         ("shared_infrastructure", shared_infrastructure_components(facts)),

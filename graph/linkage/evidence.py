@@ -112,6 +112,7 @@ class Evidence:
         self._columns: list[tuple[np.ndarray, np.ndarray, int, np.ndarray, int]] = []
         self._makers: list[Callable[[int], Reason]] = []
         self._row_maps: list[np.ndarray] = []
+        self._lookups: dict[int, tuple[Sequence[str], np.ndarray]] = {}
         self._pending = False
         self._position: dict[Pair, int] = {}
         self._pairs: list[Pair] = []
@@ -153,7 +154,10 @@ class Evidence:
         rows = np.flatnonzero(keep)
         if rows.size == 0:
             return 0
-        lookup = self._indices(names)
+        cached = self._lookups.get(id(names))
+        if cached is None or cached[0] is not names:  # one table's names serve many calls
+            cached = self._lookups[id(names)] = (names, self._indices(names))
+        lookup = cached[1]
         self._makers.append(reason_of)
         self._columns.append((lookup[a[rows]].astype(np.int32), lookup[b[rows]].astype(np.int32), FAMILY_INDEX[family],
                               np.minimum(weights[rows].astype(np.float64), 1.0), len(self._makers) - 1))

@@ -132,13 +132,20 @@ def _template_uses(store: GraphStore, workspace: Path | None, accounts: Mapping[
     )
 
 
-def read_facts(store: GraphStore, workspace: Path | None = None) -> Facts:
-    """Gather accounts, entity properties and uses from ``store``."""
+def read_facts(store: GraphStore, workspace: Path | None = None, only: Iterable[str] | None = None) -> Facts:
+    """Gather accounts, entity properties and uses from ``store``; ``only`` limits the
+    shared-entity labels read (IP brings its networks and ASNs along)."""
+    wanted = set(USE_RELS) if only is None else set(only)
     facts = Facts(workspace=workspace)
     facts.accounts = _props_by_key(store.iter_nodes(Label.ACCOUNT))
     for label in ENTITY_LABELS:
-        facts.entities[label] = _props_by_key(store.iter_nodes(label))
+        if label in wanted or (Label.IP.value in wanted and label in (Label.NETWORK.value, Label.ASN.value)):
+            facts.entities[label] = _props_by_key(store.iter_nodes(label))
+    facts.entities.setdefault(Label.IP.value, {})
+    facts.entities.setdefault(Label.NETWORK.value, {})
     for label, rel_type in USE_RELS.items():
+        if label not in wanted:
+            continue
         if label == Label.PROMPT_TEMPLATE.value:
             facts.uses[label] = _template_uses(store, workspace, facts.accounts)
             continue
@@ -147,6 +154,8 @@ def read_facts(store: GraphStore, workspace: Path | None = None) -> Facts:
             account, key = rel.start[1], rel.end[1]
             values.setdefault(key, {})[account] = _use_from(rel.props)
         facts.uses[label] = _canonical(values)
+    if Label.IP.value not in wanted:
+        return facts
     ip_net = {r.start[1]: r.end[1] for r in store.iter_relationships(Rel.IN_NETWORK)}
     for ip, props in facts.entities[Label.IP.value].items():
         if ip not in ip_net and props.get("network"):

@@ -93,3 +93,29 @@ def test_many_weak_template_links_do_not_pull_benign_users_into_an_operator() ->
     result = cluster_accounts(weights)
     assert result.clusters[0] == core
     assert all(not any(a.startswith("zz") for a in c) for c in result.clusters if set(core) & set(c))
+
+
+def test_a_big_evenly_linked_group_stays_whole_and_strangers_stay_out() -> None:
+    """5,000 accounts each linked to about 100 others at random (the hub cap keeps an
+    operator's link density low as it grows): at a fixed resolution CPM breaks it up; scaled,
+    it stays one cluster, and strangers with a couple of links into it stay out."""
+    import random
+
+    from graph.clustering import cluster_accounts
+
+    rng = random.Random(5)
+    n = 5000
+    members = [f"op-{i:05d}" for i in range(n)]
+    weights = {}
+    for i in range(n):
+        for j in rng.sample(range(n), 50):
+            if i != j:
+                a, b = members[i], members[j]
+                weights[(min(a, b), max(a, b))] = 0.8
+    for s in range(20):
+        for t in (s * 7, s * 7 + 1):
+            weights[(members[t], f"stranger-{s:02d}")] = 0.35
+    scaled = cluster_accounts(weights)
+    assert [len(c) for c in scaled.clusters] == [n]
+    fixed = cluster_accounts(weights, reference=10**9)
+    assert len(fixed.clusters) > 1 and max(len(c) for c in fixed.clusters) < n
