@@ -156,7 +156,7 @@ def stability(members: Sequence[str], evidence: Evidence, pairs: Sequence[tuple[
     present = sorted(FAMILIES[f] for f in np.flatnonzero((misses < 1.0).any(axis=0)).tolist()) if len(pairs) else []
     out: dict[str, Any] = {}
     for family in present:
-        without = evidence.weights_of(pairs, frozenset({family}))
+        without = 1.0 - np.delete(misses, FAMILIES.index(family), axis=1).prod(axis=1)
         rebuilt = clustering.cluster_accounts({p: w for p, w in zip(pairs, without.tolist(), strict=True) if w > 0})
         out[family] = round(max((jaccard(mset, frozenset(c)) for c in rebuilt.clusters), default=0.0), 4)
     if present:
@@ -330,8 +330,9 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
             store.upsert_relationships(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, chunk)
         link_rows: list[dict[str, Any]] = []
         pairs = evidence.pairs()
-        weights = evidence.weights_of(pairs)
-        present = evidence.misses_of(pairs) < 1.0
+        misses = evidence.misses()
+        weights = 1.0 - misses.prod(axis=1)
+        present = misses < 1.0
         alphabetical = sorted(range(len(FAMILIES)), key=lambda f: FAMILIES[f])
         chosen = links_to_write(pairs, weights, owner, per_account)
         for i in chosen.tolist():

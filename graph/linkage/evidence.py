@@ -245,6 +245,11 @@ class Evidence:
         self._combine()
         return list(self._pairs)  # combined in (rank a, rank b) order: already sorted
 
+    def misses(self) -> np.ndarray:
+        """``misses_of(self.pairs())``, without looking each pair up."""
+        self._combine()
+        return self._miss.copy()
+
     def misses_of(self, pairs: Sequence[Pair]) -> np.ndarray:
         """Per family, 1 - the family's score, for each of ``pairs``: rows of a matrix with
         columns in ``FAMILIES`` order (ones for a pair without evidence)."""
