@@ -1,8 +1,11 @@
 """Detection: links, clusters, scores, stability and attribution suggestions, written to the store.
 
 ``run_detection(store, settings)`` reads the graph the loader wrote (and the staging area for
-timing and near-duplicate prompts, when present), then replaces its own earlier outputs while
-keeping everything an analyst decided. It returns a summary dict (``sybilscope detect`` prints
+timing, near-duplicate prompts and the prompt-template uses, when present), then replaces its
+own earlier outputs while keeping everything an analyst decided. Account pairs whose combined
+evidence stays under ``clustering.MIN_WEIGHT`` are dropped right after linking (they could
+neither link nor cluster); ``pairs_considered`` in the summary counts every candidate pair,
+``pairs_kept`` the rest. It returns a summary dict (``sybilscope detect`` prints
 it as JSON).
 
 What it writes — the property names the UI and the exports read:
