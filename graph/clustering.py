@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from graph.linkage.evidence import Pair
 
 STRONG = 0.3
@@ -80,25 +82,63 @@ def scaled_resolution(resolution: float, group_size: int, reference: int = RESOL
     return resolution * min(1.0, reference / max(1, group_size))
 
 
-def leiden_split(members: list[str], weights: Mapping[Pair, float], resolution: float, seed: int) -> list[list[str]]:
-    """Communities of one candidate group by Leiden CPM over its internal links."""
+def leiden_split(size: int, a: np.ndarray, b: np.ndarray, weights: np.ndarray, resolution: float, seed: int,
+                 iterations: int = LEIDEN_ITERATIONS) -> list[np.ndarray]:
+    """Communities of one candidate group of ``size`` accounts by Leiden CPM over its internal
+    links ``a[k]-b[k]`` (local indices, sorted; each community's indices ascending)."""
     import igraph as ig
     import leidenalg
 
-    index = {a: i for i, a in enumerate(members)}
-    edges, ws = [], []
-    for (a, b), w in sorted(weights.items()):
-        edges.append((index[a], index[b]))
-        ws.append(w)
-    graph = ig.Graph(n=len(members), edges=edges)
-    graph.es["weight"] = ws
+    # igraph reads tuples of ints three times faster than rows of a NumPy array
+    graph = ig.Graph(n=size, edges=list(zip(a.tolist(), b.tolist(), strict=True)))
+    graph.es["weight"] = weights.tolist()
     partition = leidenalg.find_partition(
-        graph, leidenalg.CPMVertexPartition, weights="weight", resolution_parameter=resolution, seed=seed, n_iterations=LEIDEN_ITERATIONS
+        graph, leidenalg.CPMVertexPartition, weights="weight", resolution_parameter=resolution, seed=seed, n_iterations=iterations
     )
-    groups: dict[int, list[str]] = {}
-    for vertex, community in enumerate(partition.membership):
-        groups.setdefault(community, []).append(members[vertex])
-    return [sorted(g) for g in groups.values()]
+    membership = np.asarray(partition.membership, dtype=np.int64)
+    order = np.argsort(membership, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(membership[order])) + 1)
+
+
+def cluster_indexed(
+    size: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, *,
+    strong: float = STRONG, min_weight: float = MIN_WEIGHT, resolution: float = RESOLUTION,
+    reference: int = RESOLUTION_REFERENCE, seed: int = SEED, iterations: int = LEIDEN_ITERATIONS,
+) -> list[np.ndarray]:
+    """Clusters (ascending index arrays, two members or more, in no particular order) of
+    accounts ``0..size-1`` linked by ``a[k] < b[k]`` with weight ``w[k]``: components of the
+    strong links, each split by Leiden CPM over all its links. With indices in name order this
+    is exactly ``cluster_accounts`` without pruning, in arrays: the detection run and each
+    stability rebuild hand over millions of links, too many to walk one by one."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    keep = w >= min_weight
+    a, b, w = a[keep], b[keep], w[keep]
+    tie = w >= strong
+    graph = coo_matrix((np.ones(int(tie.sum()), dtype=np.int8), (a[tie], b[tie])), shape=(size, size))
+    label = connected_components(graph, directed=False)[1].astype(np.int64)
+    sizes = np.bincount(label, minlength=size)
+    order = np.argsort(label, kind="stable")  # members of each component together, ascending
+    groups = np.split(order, np.cumsum(sizes)[:-1])
+    inside = label[a] == label[b]
+    a, b, w = a[inside], b[inside], w[inside]
+    by_group = np.lexsort((b, a, label[a]))
+    a, b, w = a[by_group], b[by_group], w[by_group]
+    bounds = np.r_[0, np.cumsum(np.bincount(label[a], minlength=size))]
+    out: list[np.ndarray] = []
+    for g, members in enumerate(groups):
+        if len(members) < 2:
+            continue
+        if len(members) <= SMALL_GROUP:
+            out.append(members)
+            continue
+        lo, hi = bounds[g], bounds[g + 1]
+        local_a, local_b = np.searchsorted(members, a[lo:hi]), np.searchsorted(members, b[lo:hi])
+        parts = leiden_split(len(members), local_a, local_b, w[lo:hi], scaled_resolution(resolution, len(members), reference), seed,
+                             iterations)
+        out.extend(members[p] for p in parts if len(p) >= 2)
+    return out
 
 
 def find_bridges(clusters: list[list[str]], weights: Mapping[Pair, float], strong: float) -> set[str]:
@@ -177,20 +217,14 @@ def cluster_accounts(
     ``reference``: the group size above which the resolution is scaled down."""
     # the detection run hands over millions of pairs, all above min_weight: no copy then
     kept = weights if all(w >= min_weight for w in weights.values()) else {p: w for p, w in weights.items() if w >= min_weight}
-    strong_edges = sorted(p for p, w in kept.items() if w >= strong)
-    candidates = [g for g in components([], strong_edges) if len(g) >= 2]
-    by_group: dict[str, int] = {a: i for i, g in enumerate(candidates) for a in g}
-    internal: list[dict[Pair, float]] = [{} for _ in candidates]
-    for (a, b), w in kept.items():
-        ga = by_group.get(a)
-        if ga is not None and ga == by_group.get(b):
-            internal[ga][(a, b)] = w
-    clusters: list[list[str]] = []
-    for group, links in zip(candidates, internal, strict=True):
-        if len(group) <= SMALL_GROUP:
-            clusters.append(group)
-            continue
-        clusters.extend(c for c in leiden_split(group, links, scaled_resolution(resolution, len(group), reference), seed) if len(c) >= 2)
+    names = sorted({x for pair in kept for x in pair})
+    index = {name: i for i, name in enumerate(names)}
+    a = np.fromiter((index[p[0]] for p in kept), dtype=np.int64, count=len(kept))
+    b = np.fromiter((index[p[1]] for p in kept), dtype=np.int64, count=len(kept))
+    w = np.fromiter(kept.values(), dtype=np.float64, count=len(kept))
+    found = cluster_indexed(len(names), a, b, w, strong=strong, min_weight=min_weight, resolution=resolution,
+                            reference=reference, seed=seed)
+    clusters = [[names[i] for i in members.tolist()] for members in found]
     if family_scores is not None:
         clusters = prune_single_signal(clusters, kept, family_scores)
     clusters.sort(key=lambda g: (-len(g), g[0]))

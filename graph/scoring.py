@@ -148,7 +148,10 @@ def account_profiles(
 
 def _template_profiles(facts: Facts, out: Mapping[str, AccountProfile]) -> None:
     """Each account's capability and CoT counts and its templates, column-wise from the
-    template table (tens of millions of uses at the seed scale)."""
+    template table (tens of millions of uses at the seed scale). A withheld prompt (its hash,
+    ``hashed`` on the template) says nothing about capability or chain of thought, so it is
+    left out of those counts rather than counted as "other": when 95% of the texts are
+    withheld, the shares come from the 5% that can be read."""
     table = facts.template_table()
     if not table.rows():
         return
@@ -158,10 +161,12 @@ def _template_profiles(facts: Facts, out: Mapping[str, AccountProfile]) -> None:
     cap_index = {c: i for i, c in enumerate(capabilities)}
     key_cap = np.asarray([cap_index[c] for c in capability_of], dtype=np.int64)
     key_cot = np.asarray([bool(facts.props(label, k).get("cot")) for k in table.values_sorted])
+    key_read = np.asarray([not facts.props(label, k).get("hashed") for k in table.values_sorted])
     key_of_row = table.key_of_rows()
     accounts, counts = table.account.astype(np.int64), table.count
     n_acc, n_cap = len(table.names), len(capabilities)
-    per_cap = np.bincount(accounts * n_cap + key_cap[key_of_row], weights=counts, minlength=n_acc * n_cap)
+    read = counts * key_read[key_of_row]
+    per_cap = np.bincount(accounts * n_cap + key_cap[key_of_row], weights=read, minlength=n_acc * n_cap)
     per_cap = per_cap.reshape(n_acc, n_cap).astype(np.int64)
     cot = np.bincount(accounts, weights=counts * key_cot[key_of_row], minlength=n_acc).astype(np.int64)
     by_account = np.argsort(accounts, kind="stable")

@@ -204,27 +204,37 @@ class Evidence:
         swap = rank[a] > rank[b]
         a[swap], b[swap] = b[swap], a[swap]
         code = rank[a] * max(1, len(names)) + rank[b]
+        del rank, swap
         order = np.lexsort((-w, code))  # by pair, strongest reason first
-        code, fam, w, src, row, a, b = code[order], fam[order], w[order], src[order], row[order], a[order], b[order]
-        del order
+        # one column at a time: tens of millions of rows at the seed scale, and reordering them
+        # all in one statement would hold every column twice at the memory peak of the run
+        code = code[order]
+        fam = fam[order]
+        w = w[order]
+        src = src[order]
+        row = row[order]
         self.candidate_reasons = int(code.size)
         new_pair = np.r_[True, code[1:] != code[:-1]] if code.size else np.zeros(0, dtype=bool)
         pair_start = np.flatnonzero(new_pair)
         pair_of_row = np.cumsum(new_pair) - 1
+        del code, new_pair
         self.candidate_pairs = int(pair_start.size)
         miss = np.ones((pair_start.size, len(FAMILIES)))
         np.multiply.at(miss, (pair_of_row, fam.astype(np.int64)), 1.0 - w)
+        del fam, w
         weight = 1.0 - miss.prod(axis=1)
         kept_mask = (weight > 0) & (weight >= self.keep_floor)
         kept = np.flatnonzero(kept_mask)
         self._miss = miss[kept]
+        del miss, weight
         # references to each kept pair's strongest max_reasons reasons
-        within = np.arange(code.size) - pair_start[pair_of_row]
+        within = np.arange(pair_of_row.size) - pair_start[pair_of_row]
         take = np.flatnonzero(kept_mask[pair_of_row] & (within < self.max_reasons))
         self._ref_source, self._ref_row = src[take], row[take]
         per_pair = np.bincount(pair_of_row[take], minlength=pair_start.size)[kept]
         self._ref_offsets = np.r_[0, np.cumsum(per_pair)].astype(np.int64)
-        starts = pair_start[kept]
+        starts = order[pair_start[kept]]  # a and b stay in recorded order
+        del order
         self._pairs = [(self._names[x], self._names[y]) for x, y in zip(a[starts].tolist(), b[starts].tolist(), strict=True)]
         self._position = {p: i for i, p in enumerate(self._pairs)}
         self._pending = False

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from graph.linkage.evidence import Evidence, Pair, Reason, pair_of
+from loaders.prompts import WITHHELD_PREFIX
 from loaders.staging import has_table, table_glob
 
 FAMILY = "timing"
@@ -50,26 +51,44 @@ def _staged_exchanges(workspace: Path | None) -> Iterator[tuple[Any, str, set[st
         con.close()
 
 
+def _has_readable_prompts(con: Any, glob: str) -> bool:
+    """Whether any staged exchange has a template read from its text (not only a hash)."""
+    found = con.execute(
+        "SELECT 1 FROM read_parquet($g) WHERE NOT starts_with(template_id, $w) LIMIT 1",
+        {"g": glob, "w": WITHHELD_PREFIX},
+    ).fetchone()
+    return found is not None
+
+
 def read_buckets(workspace: Path | None, min_buckets: int = MIN_BUCKETS) -> dict[str, np.ndarray]:
     """account -> sorted distinct activity keys for accounts with at least ``min_buckets`` of
     them; empty when no exchanges are staged. A key is (time bucket, prompt template) hashed
     to an integer, or the bucket alone when templates are not staged: SynchroTrap's "same
     action at the same time", which sets an operator's accounts (same script, same bursts)
-    apart from other operators bursting at overlapping hours and from humans' daily rhythm."""
+    apart from other operators bursting at overlapping hours and from humans' daily rhythm.
+
+    An exchange whose text is withheld is left out: its hash names the exact filled-in text,
+    not the template, so two accounts running one script almost never share it in a bucket,
+    and where 95% of texts are withheld those one-off slots would dilute every Jaccard
+    twentyfold. The readable exchanges are a sample of the same bursts and carry the timing.
+    When no text is readable at all, the bucket alone is the key."""
     with _staged_exchanges(workspace) as staged:
         if staged is None:
             return {}
         con, glob, columns = staged
         bucket = "CAST(floor(epoch(ts) / $b) AS BIGINT)"
-        key = f"CAST(hash({bucket}, coalesce(template_id, '')) >> 1 AS BIGINT)" if "template_id" in columns else bucket
-        # key is built from fixed text above, never from input
+        key, readable = bucket, ""
+        if "template_id" in columns and _has_readable_prompts(con, glob):
+            key = f"CAST(hash({bucket}, coalesce(template_id, '')) >> 1 AS BIGINT)"
+            readable = "AND NOT starts_with(coalesce(template_id, ''), $w)"
+        # key and readable are built from fixed text above, never from input
         rows = con.execute(
             f"""
             SELECT account_id, list(DISTINCT {key}) AS keys
-            FROM read_parquet($glob) WHERE ts IS NOT NULL
+            FROM read_parquet($glob) WHERE ts IS NOT NULL {readable}
             GROUP BY account_id HAVING count(DISTINCT {key}) >= $m
             """,  # noqa: S608
-            {"glob": glob, "b": BUCKET_S, "m": min_buckets},
+            {"glob": glob, "b": BUCKET_S, "m": min_buckets} | ({"w": WITHHELD_PREFIX} if readable else {}),
         ).fetchall()
     return {str(a): np.unique(np.asarray(b, dtype=np.int64)) for a, b in rows}
 

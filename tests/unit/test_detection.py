@@ -160,3 +160,21 @@ def test_staged_exchanges_add_timing_evidence_and_model_switch(world) -> None:  
 def test_empty_store(tmp_path: Path) -> None:
     summary = run_detection(EmbeddedStore(None), settings_for(tmp_path))
     assert (summary["accounts"], summary["clusters"], summary["links"], summary["flagged"]) == (0, 0, 0, 0)
+
+
+def test_stability_says_which_family_a_cluster_rests_on() -> None:
+    """Ten accounts: devices tie each half together, one shared network ties all ten. Without
+    the network the halves fall apart (half the members stay together); without the devices
+    nothing changes."""
+    from graph.detection import stability
+    from graph.linkage.evidence import Evidence, Reason, pair_of
+
+    members = [f"a{i}" for i in range(10)]
+    evidence = Evidence()
+    pairs = sorted({pair_of(x, y) for x in members for y in members if x != y})
+    for a, b in pairs:
+        evidence.add(a, b, Reason("network", "shared_ip", "IP", "198.51.100.7", 10, 0.6))
+        if (a[1] < "5") == (b[1] < "5"):
+            evidence.add(a, b, Reason("device", "shared_device", "Device", f"dev-{a[1] < '5'}", 5, 0.9))
+    result = stability(members, evidence, evidence.pairs())
+    assert result == {"device": 1.0, "network": 0.5, "min": 0.5, "weakest": "network"}

@@ -127,3 +127,46 @@ def test_minute_regularity_tells_cron_from_bursts(tmp_path: Path) -> None:
     reg = read_minute_regularity(tmp_path)
     assert reg["cron"] == (100, 100)
     assert reg["burst"][0] < 10 and reg["burst"][1] == 100
+
+
+def _write_templated(workspace: Path, rows: list[tuple[str, datetime, str]]) -> None:
+    directory = table_dir(workspace, "exchanges")
+    directory.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.table({
+            "account_id": [r[0] for r in rows],
+            "ts": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
+            "template_id": [r[2] for r in rows],
+        }),
+        directory / "b-0.parquet",
+    )
+
+
+def test_withheld_prompts_do_not_dilute_lockstep(tmp_path: Path) -> None:
+    """A world that withholds most texts: each burst, every operator account sends the
+    script once readable and several times as a one-off hash. Counting the hashes as slots
+    would put the Jaccard under the minimum; the readable sample still shows the lock-step."""
+    rows = []
+    for k in range(40):
+        burst = START + timedelta(hours=8 * k)
+        for i in range(6):
+            rows.append((f"op{i}", burst + timedelta(minutes=i), "script"))
+            rows += [(f"op{i}", burst + timedelta(minutes=10 + j), f"h:{i}-{k}-{j}") for j in range(19)]
+    _write_templated(tmp_path, rows)
+    buckets = read_buckets(tmp_path)
+    assert all(len(keys) == 40 for keys in buckets.values())  # one readable slot per burst
+    ev = Evidence()
+    link_timing(ev, tmp_path, cap=50)
+    assert len(ev.pairs()) == 15 and ev.reasons(("op0", "op1"))[0].to_json()["jaccard"] == 1.0
+
+
+def test_all_prompts_withheld_times_the_buckets_alone(tmp_path: Path) -> None:
+    rows = []
+    for k in range(40):
+        burst = START + timedelta(hours=8 * k)
+        rows += [(f"op{i}", burst + timedelta(minutes=i), f"h:{i}-{k}") for i in range(4)]
+    _write_templated(tmp_path, rows)
+    assert all(len(keys) == 40 for keys in read_buckets(tmp_path).values())
+    ev = Evidence()
+    link_timing(ev, tmp_path, cap=50)
+    assert len(ev.pairs()) == 6

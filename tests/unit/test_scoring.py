@@ -85,3 +85,27 @@ def test_clockwork_schedules_are_named_and_lower_the_score() -> None:
     assert named["clockwork_schedule"]["contribution"] < -0.2
     assert "clockwork_schedule" not in {i["name"] for i in op_score.indicators}
     assert job_score.score < op_score.score - 0.2
+
+
+def test_withheld_prompts_leave_capability_and_cot_shares_alone() -> None:
+    """A withheld prompt (a hashed template) says nothing about capability: counted as
+    "other" it would dilute an operator's targeting twentyfold where 95% of texts are withheld."""
+    from graph.linkage.facts import Facts
+    from graph.linkage.uses import Use
+    from graph.scoring import account_profiles
+
+    label = "PromptTemplate"
+    facts = Facts(
+        accounts={"a": {"exchanges": 200}},
+        entities={label: {
+            "t-code": {"capability": "coding", "cot": True},
+            "t-hi": {"capability": "other", "cot": False},
+            "h:1": {"capability": "other", "cot": False, "hashed": True},
+        }},
+        uses={label: {"t-code": {"a": Use(8)}, "t-hi": {"a": Use(2)}, "h:1": {"a": Use(190)}}},
+    )
+    prof = account_profiles(facts)["a"]
+    assert prof.capabilities == {"coding": 8, "other": 2} and prof.cot == 8
+    assert sorted(prof.template_counts.tolist()) == [2, 8, 190]  # still its templates
+    score = score_cluster(["a", "a2"], {"a": prof, "a2": prof}, BASE, {}, 0)
+    assert next(i for i in score.indicators if i["name"] == "capability_targeting")["value"] == 0.7
