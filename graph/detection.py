@@ -15,8 +15,8 @@ What it writes — the property names the UI and the exports read:
   analyst's status is never touched), indicators (JSON list of {name, value, contribution},
   strongest first; contributions sum to the score; names are scoring.WEIGHTS' keys plus the
   negative ``behaviour_only`` and ``clockwork_schedule``), capability_profile (JSON {capability:
-  share of the exchanges whose prompt text is readable}), stability (JSON {family: Jaccard of the membership rebuilt without that
-  signal family vs the full one, "min": lowest, "weakest": family}; flagged clusters only,
+  share of the exchanges whose prompt text is readable}), stability (JSON {family: Jaccard of
+  the membership rebuilt without that signal family vs the full one, "min": lowest, "weakest": family}; flagged clusters only,
   else "{}"), suggested_operator ('' when none), suggestion_confidence (0-1), bridges (int:
   members with strong links into another cluster), families (list: signal families among its
   internal links), detected_at (ISO UTC of the run), retired (bool: true on an

@@ -22,14 +22,15 @@ from loaders.staging import table_dir
 START = datetime(2025, 4, 22, tzinfo=UTC)
 
 
-def _write_exchanges(workspace: Path, rows: list[tuple[str, datetime, str]]) -> None:
+def _write_exchanges(workspace: Path, rows: list[tuple[str, datetime, str]], column: str = "model") -> None:
+    """Stage exchanges (account, ts, and ``column``: the model or the template id)."""
     directory = table_dir(workspace, "exchanges")
     directory.mkdir(parents=True, exist_ok=True)
     pq.write_table(
         pa.table({
             "account_id": [r[0] for r in rows],
             "ts": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
-            "model": [r[2] for r in rows],
+            column: [r[2] for r in rows],
         }),
         directory / "b-0.parquet",
     )
@@ -94,22 +95,13 @@ def test_signature_agreement_estimates_jaccard() -> None:
 
 def test_other_operators_bursting_at_the_same_hours_are_not_linked(tmp_path: Path) -> None:
     """Keys are (time bucket, template): two scripts in the same bursts stay apart."""
-    directory = table_dir(tmp_path, "exchanges")
-    directory.mkdir(parents=True)
     rows = []
     for k in range(40):
         burst = START + timedelta(hours=8 * k)
         for i in range(6):
             rows.append((f"a{i}", burst + timedelta(minutes=i), "script-a"))
             rows.append((f"b{i}", burst + timedelta(minutes=i), "script-b"))
-    pq.write_table(
-        pa.table({
-            "account_id": [r[0] for r in rows],
-            "ts": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
-            "template_id": [r[2] for r in rows],
-        }),
-        directory / "b-0.parquet",
-    )
+    _write_exchanges(tmp_path, rows, "template_id")
     ev = Evidence()
     link_timing(ev, tmp_path, cap=50)
     pairs = set(ev.pairs())
@@ -129,19 +121,6 @@ def test_minute_regularity_tells_cron_from_bursts(tmp_path: Path) -> None:
     assert reg["burst"][0] < 10 and reg["burst"][1] == 100
 
 
-def _write_templated(workspace: Path, rows: list[tuple[str, datetime, str]]) -> None:
-    directory = table_dir(workspace, "exchanges")
-    directory.mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        pa.table({
-            "account_id": [r[0] for r in rows],
-            "ts": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
-            "template_id": [r[2] for r in rows],
-        }),
-        directory / "b-0.parquet",
-    )
-
-
 def test_withheld_prompts_do_not_dilute_lockstep(tmp_path: Path) -> None:
     """A world that withholds most texts: each burst, every operator account sends the
     script once readable and several times as a one-off hash. Counting the hashes as slots
@@ -152,7 +131,7 @@ def test_withheld_prompts_do_not_dilute_lockstep(tmp_path: Path) -> None:
         for i in range(6):
             rows.append((f"op{i}", burst + timedelta(minutes=i), "script"))
             rows += [(f"op{i}", burst + timedelta(minutes=10 + j), f"h:{i}-{k}-{j}") for j in range(19)]
-    _write_templated(tmp_path, rows)
+    _write_exchanges(tmp_path, rows, "template_id")
     buckets = read_buckets(tmp_path)
     assert all(len(keys) == 40 for keys in buckets.values())  # one readable slot per burst
     ev = Evidence()
@@ -165,7 +144,7 @@ def test_all_prompts_withheld_times_the_buckets_alone(tmp_path: Path) -> None:
     for k in range(40):
         burst = START + timedelta(hours=8 * k)
         rows += [(f"op{i}", burst + timedelta(minutes=i), f"h:{i}-{k}") for i in range(4)]
-    _write_templated(tmp_path, rows)
+    _write_exchanges(tmp_path, rows, "template_id")
     assert all(len(keys) == 40 for keys in read_buckets(tmp_path).values())
     ev = Evidence()
     link_timing(ev, tmp_path, cap=50)
