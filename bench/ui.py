@@ -25,7 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import ui_logic  # noqa: E402
+from app import canvas  # noqa: E402
+from graph.cases import members as cluster_members  # noqa: E402
+from graph.investigate import evidence, paths, triage  # noqa: E402
 from graph.schema import Label, Rel  # noqa: E402
 from graph.settings import Settings  # noqa: E402
 from graph.store import GraphStore  # noqa: E402
@@ -46,10 +48,10 @@ def _summary(name: str, values: list[float]) -> str:
 
 def run(store: GraphStore, workspace: Path, samples: int, degree_cap: int, hub_cap: int, seed: int) -> dict[str, list[float]]:
     rng = random.Random(seed)
-    clusters = sorted(ui_logic.load_clusters(store), key=lambda c: -c["score"])[:20]
+    clusters = sorted(triage.load_clusters(store), key=lambda c: -c["score"])[:20]
     if not clusters:
         raise SystemExit("no clusters in this store: run load and detect first (or use --fixture)")
-    members = {c["cluster_id"]: ui_logic_members(store, c["cluster_id"]) for c in clusters}
+    members = {c["cluster_id"]: cluster_members(store, c["cluster_id"]) for c in clusters}
     links = [r for r in store.iter_relationships(Rel.LINKED)]
     every = [a for accts in members.values() for a in accts]
     out: dict[str, list[float]] = {"cluster_view": [], "expand": [], "evidence_store": [], "evidence": [], "path": []}
@@ -57,30 +59,24 @@ def run(store: GraphStore, workspace: Path, samples: int, degree_cap: int, hub_c
         cid = clusters[i % len(clusters)]["cluster_id"]
         accts = members[cid] or every
         if i < len(clusters):
-            out["cluster_view"].append(_time(partial(ui_logic.cluster_view, store, cid, degree_cap=degree_cap, hub_cap=hub_cap)))
+            out["cluster_view"].append(_time(partial(canvas.cluster_view, store, cid, degree_cap=degree_cap, hub_cap=hub_cap)))
         acct = rng.choice(accts)
         out["expand"].append(_time(partial(
-            store.neighbours, [(Label.ACCOUNT.value, acct)], list(ui_logic.EXPAND_RELS), limit=degree_cap, degree_cap=degree_cap)))
+            store.neighbours, [(Label.ACCOUNT.value, acct)], list(canvas.EXPAND_RELS), limit=degree_cap, degree_cap=degree_cap)))
         if links:
             rel = rng.choice(links)
             a, b = rel.start[1], rel.end[1]
             out["evidence_store"].append(_time(partial(_evidence_store, store, a, b, hub_cap)))
             if i < max(20, samples // 5):
-                out["evidence"].append(_time(partial(ui_logic.pair_evidence, store, workspace, a, b, hub_cap=hub_cap)))
+                out["evidence"].append(_time(partial(evidence.pair_evidence, store, workspace, a, b, hub_cap=hub_cap)))
         x, y = rng.choice(every), rng.choice(every)
-        out["path"].append(_time(partial(ui_logic.path_with_evidence, store, x, y, max_hops=6)))
+        out["path"].append(_time(partial(paths.path_with_evidence, store, x, y, max_hops=6)))
     return {k: v for k, v in out.items() if v}
 
 
 def _evidence_store(store: GraphStore, a: str, b: str, hub_cap: int) -> None:
-    ui_logic.link_reasons(store, a, b)
-    ui_logic.shared_entities(store, a, b, hub_cap)
-
-
-def ui_logic_members(store: GraphStore, cluster_id: str) -> list[str]:
-    from graph.cases import members
-
-    return members(store, cluster_id)
+    evidence.link_reasons(store, a, b)
+    evidence.shared_entities(store, a, b, hub_cap)
 
 
 def main() -> None:

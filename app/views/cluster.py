@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 from st_link_analysis import EdgeStyle, Event, NodeStyle, st_link_analysis
 
-from app import ui_logic
+from app import canvas
 from app.views import case_panel, common
+from graph.investigate import evidence, timeline, triage
 from graph.schema import Label
 
 NODE_STYLES = [
@@ -43,34 +44,34 @@ EDGE_STYLES = [
 EVENTS = [Event("select_node", "tap", "node"), Event("select_edge", "tap", "edge")]
 
 
-def _graph_key(cluster_id: str, state: ui_logic.GraphState) -> str:
+def _graph_key(cluster_id: str, state: canvas.GraphState) -> str:
     # A new key remounts the widget: used after changes made by buttons, which the widget
     # would otherwise draw without a layout (it lays out only what it expanded itself).
     return f"graph-{cluster_id}-{state.version}"
 
 
-def _state(cluster_id: str) -> ui_logic.GraphState:
+def _state(cluster_id: str) -> canvas.GraphState:
     """The session's graph for this cluster, built on first visit."""
     if st.session_state.get("graph_cluster") != cluster_id or "graph_state" not in st.session_state:
         s = common.settings()
-        st.session_state["graph_state"] = ui_logic.cluster_view(
+        st.session_state["graph_state"] = canvas.cluster_view(
             common.store(), cluster_id, degree_cap=int(s["ui_degree_cap"]), hub_cap=int(s["hub_max_accounts"])
         )
         st.session_state["graph_cluster"] = cluster_id
-    state: ui_logic.GraphState = st.session_state["graph_state"]
+    state: canvas.GraphState = st.session_state["graph_state"]
     return state
 
 
-def _sync_attribution(state: ui_logic.GraphState, cluster: dict[str, Any]) -> None:
+def _sync_attribution(state: canvas.GraphState, cluster: dict[str, Any]) -> None:
     """Show an attribution made since the graph was built (its operator and edge)."""
     op = cluster["attributed_operator"]
-    if op and ui_logic.node_id((Label.OPERATOR.value, op)) not in state.nodes:
+    if op and canvas.node_id((Label.OPERATOR.value, op)) not in state.nodes:
         sub = common.store().subgraph([(Label.CLUSTER.value, cluster["cluster_id"]), (Label.OPERATOR.value, op)])
-        ui_logic.add_subgraph(state, sub, set())
+        canvas.add_subgraph(state, sub, set())
         state.version += 1
 
 
-def apply_event(state: ui_logic.GraphState, value: dict[str, Any] | None) -> str | None:
+def apply_event(state: canvas.GraphState, value: dict[str, Any] | None) -> str | None:
     """Apply one event from the graph component; returns a short description."""
     if not value or value.get("timestamp") == st.session_state.get("graph_event_ts"):
         return None
@@ -78,11 +79,11 @@ def apply_event(state: ui_logic.GraphState, value: dict[str, Any] | None) -> str
     action, data = value.get("action"), value.get("data") or {}
     if action == "expand":
         cap = int(common.settings()["ui_degree_cap"])
-        added = sum(ui_logic.expand(state, common.store(), nid, degree_cap=cap) for nid in data.get("node_ids", []))
+        added = sum(canvas.expand(state, common.store(), nid, degree_cap=cap) for nid in data.get("node_ids", []))
         st.session_state["selected_node"] = (data.get("node_ids") or [None])[0]
         return f"expanded {', '.join(data.get('node_ids', []))}: {added} new nodes"
     if action == "remove":
-        gone = ui_logic.remove(state, data.get("node_ids", []))
+        gone = canvas.remove(state, data.get("node_ids", []))
         return f"removed {gone} nodes"
     if action == "select_edge":
         st.session_state["selected_edge"] = data.get("target_id")
@@ -114,7 +115,7 @@ def _header(cluster: dict[str, Any]) -> None:
     cols[1].metric("Accounts", f"{cluster['size']:,}")
     cols[2].metric("Exchanges", f"{cluster['exchanges']:,}")
     cols[3].metric("Tokens", f"{cluster['input_tokens'] + cluster['output_tokens']:,}")
-    cols[4].metric("Active days", ui_logic.span_days(cluster["first_seen"], cluster["last_seen"]))
+    cols[4].metric("Active days", triage.span_days(cluster["first_seen"], cluster["last_seen"]))
     cols[5].metric("Status", cluster["status"])
     if cluster["retired"] or cluster["status"] == "merged":
         st.warning(f"This cluster is {'merged' if cluster['status'] == 'merged' else 'retired'}; "
@@ -122,30 +123,30 @@ def _header(cluster: dict[str, Any]) -> None:
     op = cluster["attributed_name"] or "—"
     sug = f"{cluster['suggested_name']} ({cluster['suggestion_confidence']:.2f})" if cluster["suggested_operator"] else "—"
     st.markdown(f"**Attributed to:** {op} &nbsp; · &nbsp; **Suggested:** {sug} &nbsp; · &nbsp; "
-                f"**Capabilities:** {ui_logic.capability_text(cluster['capability_profile'], 5) or '—'}")
+                f"**Capabilities:** {triage.capability_text(cluster['capability_profile'], 5) or '—'}")
     if cluster["indicators"]:
         with st.expander("Indicators and their contributions to the score"):
             st.dataframe(cluster["indicators"], hide_index=True)
 
 
-def _graph_controls(state: ui_logic.GraphState) -> None:
+def _graph_controls(state: canvas.GraphState) -> None:
     """Keyboard/mouse-free equivalents of the graph's actions, and the held-back hubs."""
     names = {nid: f"{d.get('name')} [{d.get('kind')}]" for nid, d in state.nodes.items()}
     c1, c2, c3, c4 = st.columns([4, 1, 1, 1])
     pick = c1.selectbox("Node", list(names), format_func=lambda n: names.get(n, n), key="node_pick")
     cap = int(common.settings()["ui_degree_cap"])
     if c2.button("Expand", key="btn_expand") and pick:
-        added = ui_logic.expand(state, common.store(), pick, degree_cap=cap)
+        added = canvas.expand(state, common.store(), pick, degree_cap=cap)
         st.session_state["graph_message"] = f"expanded {pick}: {added} new nodes"
         st.session_state["selected_node"] = pick
         state.version += 1
         st.rerun()
     if c3.button("Collapse", key="btn_collapse") and pick:
-        st.session_state["graph_message"] = f"collapsed {pick}: {ui_logic.collapse(state, pick)} nodes hidden"
+        st.session_state["graph_message"] = f"collapsed {pick}: {canvas.collapse(state, pick)} nodes hidden"
         state.version += 1
         st.rerun()
     if c4.button("Remove", key="btn_remove") and pick:
-        ui_logic.remove(state, [pick])
+        canvas.remove(state, [pick])
         state.version += 1
         st.rerun()
     edges = [e for e in state.edges.values() if e["source"] in state.nodes and e["target"] in state.nodes and e["label"] not in ("HUB", "IN_GROUP")]
@@ -161,7 +162,7 @@ def _graph_controls(state: ui_logic.GraphState) -> None:
         st.caption(f"{len(state.hubs)} hub values held back (more than {cap} connections; no evidence on their own)")
         st.dataframe([{"hub": h, "connections": d} for h, d in sorted(state.hubs.items(), key=lambda kv: -kv[1])], hide_index=True, height=150)
     if state.hidden_links:
-        st.caption(f"{state.hidden_links:,} weaker links hidden (each account shows its {ui_logic.LINKS_PER_ACCOUNT} strongest); "
+        st.caption(f"{state.hidden_links:,} weaker links hidden (each account shows its {canvas.LINKS_PER_ACCOUNT} strongest); "
                    "any pair's evidence is under 'Why are two accounts linked?'.")
     if state.truncated:
         st.caption("Some expansions were cut at the neighbour limit.")
@@ -172,7 +173,7 @@ def _show_pair(ev: dict[str, Any]) -> None:
     link = ev["link"]
     if link:
         st.markdown(f"Link weight **{float(link.get('weight') or 0):.2f}**, families: {', '.join(link['families']) or '—'}")
-        st.dataframe(ui_logic.reason_rows(link["reasons"]), hide_index=True)
+        st.dataframe(evidence.reason_rows(link["reasons"]), hide_index=True)
     else:
         st.caption("The detector did not link these two accounts directly.")
     st.markdown("**Shared infrastructure**")
@@ -188,13 +189,13 @@ def _show_pair(ev: dict[str, Any]) -> None:
             st.dataframe(rows, hide_index=True)
 
 
-def _evidence(state: ui_logic.GraphState, members: list[str]) -> None:
+def _evidence(state: canvas.GraphState, members: list[str]) -> None:
     st.subheader("Evidence")
     ws = common.workspace()
     edge = st.session_state.get("selected_edge")
     node = st.session_state.get("selected_node")
     if edge and edge in state.edges and ">" in edge and edge.count(">") == 2 and "|" in edge.split(">")[0]:
-        ev = ui_logic.edge_evidence(common.store(), ws, edge, hub_cap=int(common.settings()["hub_max_accounts"]))
+        ev = canvas.edge_evidence(common.store(), ws, edge, hub_cap=int(common.settings()["hub_max_accounts"]))
         if ev["kind"] == "pair":
             _show_pair(ev)
         else:
@@ -203,17 +204,17 @@ def _evidence(state: ui_logic.GraphState, members: list[str]) -> None:
             st.dataframe(ev["source_rows"], hide_index=True)
     elif node and node in state.nodes:
         data = state.nodes[node]
-        if data["label"] == ui_logic.GROUP_LABEL:
+        if data["label"] == canvas.GROUP_LABEL:
             accts = state.groups.get(data["key"], [])
             st.markdown(f"**Group {data['key']}**: {len(accts)} accounts sharing it; double-click to open.")
             st.dataframe({"account_id": accts}, hide_index=True, height=200)
         else:
-            details = ui_logic.node_details(common.store(), ui_logic.parse_node_id(node))
+            details = evidence.node_details(common.store(), canvas.parse_node_id(node))
             st.markdown(f"**{details.get('label')} {details.get('key')}**")
             st.json(details.get("properties", {}), expanded=1)
             st.write({"relationships": details.get("relationships", {})})
             if data["kind"] == Label.ACCOUNT:
-                series = ui_logic.cluster_timeline(ws, [data["key"]], "day", "model")
+                series = timeline.cluster_timeline(ws, [data["key"]], "day", "model")
                 if series:
                     st.caption("Exchanges per day by model")
                     frame = pd.DataFrame(series)
@@ -226,7 +227,7 @@ def _evidence(state: ui_logic.GraphState, members: list[str]) -> None:
             a = st.selectbox("Account A", members, key="pair_a")
             b = st.selectbox("Account B", members, index=1, key="pair_b")
             if st.button("Show evidence", key="btn_pair"):
-                _show_pair(ui_logic.pair_evidence(common.store(), ws, a, b, hub_cap=int(common.settings()["hub_max_accounts"])))
+                _show_pair(evidence.pair_evidence(common.store(), ws, a, b, hub_cap=int(common.settings()["hub_max_accounts"])))
 
 
 def _timeline(members: list[str]) -> None:
@@ -234,7 +235,7 @@ def _timeline(members: list[str]) -> None:
     c1, c2 = st.columns(2)
     bucket = c1.radio("Bucket", ["day", "hour"], horizontal=True, key="tl_bucket")
     by = c2.radio("Group by", ["model", "capability", "account_id"], horizontal=True, key="tl_by")
-    series = ui_logic.cluster_timeline(ws, members, str(bucket), str(by))
+    series = timeline.cluster_timeline(ws, members, str(bucket), str(by))
     if not series:
         st.info("No staged exchanges for these accounts (load a bundle with an exchanges table).")
         return
@@ -251,16 +252,16 @@ def _timeline(members: list[str]) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Bursts** (buckets above 3× the median)")
-        st.dataframe(ui_logic.bursts(series), hide_index=True)
+        st.dataframe(timeline.bursts(series), hide_index=True)
         if by == "model":
             st.markdown("**Model switches** (first bucket each model appears)")
-            st.dataframe(ui_logic.model_switches(series), hide_index=True)
+            st.dataframe(timeline.model_switches(series), hide_index=True)
     with right:
         st.markdown("**Onsets** (first activity per account)")
-        st.dataframe(ui_logic.onsets(ws, members), hide_index=True, height=300)
+        st.dataframe(timeline.onsets(ws, members), hide_index=True, height=300)
 
 
-def _graph_widget(view_id: str, state: ui_logic.GraphState) -> None:
+def _graph_widget(view_id: str, state: canvas.GraphState) -> None:
     """The interactive graph (click selects, double-click expands) and its controls."""
     st_link_analysis(
         state.elements(), layout="cose", node_styles=NODE_STYLES, edge_styles=EDGE_STYLES,
@@ -278,8 +279,8 @@ def _enter_query_view() -> bool:
     another cluster is opened)."""
     pending = st.session_state.pop("open_in_cluster_view", None)
     if pending:
-        refs = [ui_logic.parse_node_id(n) for n in pending]
-        st.session_state["graph_state"] = ui_logic.nodes_view(common.store(), refs)
+        refs = [canvas.parse_node_id(n) for n in pending]
+        st.session_state["graph_state"] = canvas.nodes_view(common.store(), refs)
         st.session_state["graph_cluster"] = QUERY_VIEW
         st.session_state["query_view_from"] = common.selected_cluster()
     if st.session_state.get("graph_cluster") != QUERY_VIEW:
@@ -292,7 +293,7 @@ def _enter_query_view() -> bool:
 
 
 def _render_query_view() -> None:
-    state: ui_logic.GraphState = st.session_state["graph_state"]
+    state: canvas.GraphState = st.session_state["graph_state"]
     st.title("Query result")
     st.caption(f"{len(state.nodes)} nodes from a saved query; expand, remove and inspect them as in a cluster.")
     if st.button("Back to the cluster", key="leave_query_view"):
@@ -315,7 +316,7 @@ def render() -> None:
         return
     cid = common.selected_cluster()
     store = common.store()
-    clusters = {c["cluster_id"]: c for c in ui_logic.load_clusters(store)}
+    clusters = {c["cluster_id"]: c for c in triage.load_clusters(store)}
     if not clusters:
         st.info("No clusters yet: run `sybilscope detect` first.")
         return

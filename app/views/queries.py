@@ -54,9 +54,9 @@ def _graph(refs: list[NodeKey]) -> None:
 
 
 def _open_in_cluster_view(refs: list[NodeKey]) -> None:
-    from app import ui_logic
+    from app import canvas
 
-    st.session_state["open_in_cluster_view"] = [ui_logic.node_id(r) for r in refs]
+    st.session_state["open_in_cluster_view"] = [canvas.node_id(r) for r in refs]
     pages = st.session_state.get("pages") or {}
     if "cluster" in pages:
         st.switch_page(pages["cluster"])

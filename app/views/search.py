@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import ui_logic
 from app.views import common
+from graph.investigate import paths, search
 from graph.schema import Label, Rel
 
 
@@ -14,14 +14,14 @@ def _search() -> None:
     st.subheader("Search")
     c1, c2, c3 = st.columns([4, 2, 1])
     text = c1.text_input("Account id, IP, network, card BIN, payment id, e-mail domain or hash, device, prompt text", key="search_text")
-    kind = c2.selectbox("As", ui_logic.SEARCH_KINDS, key="search_kind")
+    kind = c2.selectbox("As", search.SEARCH_KINDS, key="search_kind")
     c3.write("")
     go = c3.button("Search", key="search_go")
     if not (go or text):
         return
-    hits = ui_logic.search(common.store(), common.workspace(), text, str(kind))
+    hits = search.search(common.store(), common.workspace(), text, str(kind))
     if not hits:
-        st.warning(f"Nothing found for {text!r} (searched as {ui_logic.guess_kind(text) if kind == 'auto' else kind}).")
+        st.warning(f"Nothing found for {text!r} (searched as {search.guess_kind(text) if kind == 'auto' else kind}).")
         return
     st.dataframe(hits, hide_index=True)
     accounts = [h["key"] for h in hits if h["label"] == Label.ACCOUNT]
@@ -48,7 +48,7 @@ def _path() -> None:
     b = c2.text_input("To account", key="path_b")
     hops = c3.number_input("Max hops", 1, 15, 6, key="path_hops")
     if st.button("Find path", key="path_go") and a and b:
-        path = ui_logic.path_with_evidence(common.store(), a.strip(), b.strip(), max_hops=int(hops))
+        path = paths.path_with_evidence(common.store(), a.strip(), b.strip(), max_hops=int(hops))
         if path is None:
             st.warning(f"No path between {a} and {b} within {hops} hops.")
         else:

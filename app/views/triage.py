@@ -6,15 +6,15 @@ from typing import Any
 
 import streamlit as st
 
-from app import ui_logic
 from app.views import common
+from graph.investigate import triage
 
 
 @st.cache_data(ttl=120, show_spinner=False)
 def _activity(workspace: str, member_of: dict[str, str]) -> dict[str, list[int]]:
     from pathlib import Path
 
-    return ui_logic.daily_activity(Path(workspace), member_of, days=60)
+    return triage.daily_activity(Path(workspace), member_of, days=60)
 
 
 def _filters(clusters: list[dict[str, Any]]) -> dict[str, Any]:
@@ -28,8 +28,8 @@ def _filters(clusters: list[dict[str, Any]]) -> dict[str, Any]:
         flagged = st.checkbox("Flagged only", value=False, key="f_flagged")
         retired = st.checkbox("Include retired clusters", value=False, key="f_retired",
                               help="Clusters an analyst touched that a later detection run no longer finds.")
-        operator = st.selectbox("Operator", ["(any)", *ui_logic.operator_choices(clusters)], key="f_operator")
-        signal = st.selectbox("Signal", ["(any)", *ui_logic.signal_choices(clusters)], key="f_signal")
+        operator = st.selectbox("Operator", ["(any)", *triage.operator_choices(clusters)], key="f_operator")
+        signal = st.selectbox("Signal", ["(any)", *triage.signal_choices(clusters)], key="f_signal")
         sort_by = st.selectbox("Sort by", ["score", "size", "exchanges", "tokens", "span_days", "last_seen"], key="f_sort")
     return {
         "statuses": statuses,
@@ -46,19 +46,19 @@ def render() -> None:
     st.title("Triage")
     common.show_flash()
     store = common.store()
-    clusters = ui_logic.load_clusters(store)
+    clusters = triage.load_clusters(store)
     if not clusters:
         st.info("No clusters yet: run `sybilscope load BUNDLE` and `sybilscope detect` on this workspace.")
         return
     chosen = _filters(clusters)
-    activity = _activity(str(common.workspace()), ui_logic.membership(store))
-    rows = ui_logic.triage_rows(clusters, activity=activity, **chosen)
+    activity = _activity(str(common.workspace()), triage.membership(store))
+    rows = triage.triage_rows(clusters, activity=activity, **chosen)
     flagged = sum(1 for c in clusters if c["flagged"])
     a, b, c = st.columns(3)
     a.metric("Clusters", len(clusters))
     b.metric("Flagged", flagged)
     c.metric("Shown", len(rows))
-    hubs = ui_logic.suppressed_hubs(common.workspace())
+    hubs = triage.suppressed_hubs(common.workspace())
     if hubs:
         with st.expander(f"{len(hubs)} hub values suppressed as evidence (shared too widely to mean anything)"):
             st.dataframe(hubs, hide_index=True, height=250)

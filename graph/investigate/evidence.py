@@ -1,0 +1,150 @@
+"""Why accounts are linked: the detector's reasons, the infrastructure two accounts share, the
+facts about one node, and all of it with its source rows for one pair or one relationship.
+
+This is what an investigator checks before attributing a cluster, so every claim is given
+with the raw facts behind it (shared values with counts and first/last seen, the staged rows)
+rather than the detector's word alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from graph.investigate.props import loads
+from graph.investigate.sources import SourceReader, source_rows, template_examples
+from graph.schema import INFRASTRUCTURE_RELS, Label, Rel
+from graph.store import GraphStore, NodeKey, Relationship
+
+# Evidence wants every relationship of a node, and the store API takes a limit.
+ALL = 10**9
+
+
+def node_details(store: GraphStore, ref: NodeKey) -> dict[str, Any]:
+    """A node's properties (JSON decoded) and its relationship counts by type."""
+    node = store.get_node(*ref)
+    if node is None:
+        return {}
+    sub = store.neighbours([ref], limit=ALL)
+    counts = Counter(r.type for r in sub.relationships)
+    props = {k: loads(v, v) if k in {"indicators", "capability_profile", "stability", "reasons"} else v for k, v in node.props.items()}
+    return {"label": ref[0], "key": ref[1], "properties": props, "relationships": dict(sorted(counts.items()))}
+
+
+def shared_entities(store: GraphStore, a: str, b: str, hub_cap: int | None = None) -> list[dict[str, Any]]:
+    """Infrastructure both accounts use (the raw facts behind a link), with each side's
+    relationship properties and how many accounts use the value overall."""
+    types = [r.value for r in INFRASTRUCTURE_RELS]
+    subs = {x: store.neighbours([(Label.ACCOUNT.value, x)], types, limit=ALL) for x in (a, b)}
+    by_side: dict[str, dict[NodeKey, Relationship]] = {}
+    for x, sub in subs.items():
+        by_side[x] = {(r.end if r.start[1] == x else r.start): r for r in sub.relationships}
+    common = sorted(set(by_side[a]) & set(by_side[b]))
+    degrees = store.degrees(common, types) if common else {}
+    out = []
+    for ref in common:
+        ra, rb = by_side[a][ref], by_side[b][ref]
+        out.append(
+            {
+                "label": ref[0], "value": ref[1], "relationship": ra.type,
+                "accounts_using": degrees.get(ref, 0),
+                "hub": hub_cap is not None and degrees.get(ref, 0) > hub_cap,
+                "a_count": ra.props.get("count"), "b_count": rb.props.get("count"),
+                "first_seen": min(str(x) for x in (ra.props.get("first_seen"), rb.props.get("first_seen")) if x) if (ra.props.get("first_seen") or rb.props.get("first_seen")) else "",
+                "last_seen": max(str(x) for x in (ra.props.get("last_seen"), rb.props.get("last_seen")) if x) if (ra.props.get("last_seen") or rb.props.get("last_seen")) else "",
+            }
+        )
+    return out
+
+
+def link_reasons(store: GraphStore, a: str, b: str) -> dict[str, Any]:
+    """The detector's LINKED edge between two accounts (either direction): weight, families
+    and every reason it recorded; empty when the detector did not link them."""
+    sub = store.subgraph([(Label.ACCOUNT.value, a), (Label.ACCOUNT.value, b)], [Rel.LINKED])
+    for rel in sub.relationships:
+        reasons = loads(rel.props.get("reasons"), [])
+        return {
+            "weight": rel.props.get("weight"),
+            "families": list(rel.props.get("families") or []),
+            "reasons": reasons if isinstance(reasons, list) else [reasons],
+        }
+    return {}
+
+
+def reason_summary(reason: Any) -> str:
+    """One reason as a short phrase: ``shared_ip IP:203.0.113.7 (4 accounts, w 0.60)``."""
+    if not isinstance(reason, dict):
+        return str(reason)
+    entity = reason.get("entity")
+    what = f"{entity.get('label')}:{entity.get('key')}" if isinstance(entity, dict) else str(reason.get("value", ""))
+    extra = []
+    if reason.get("accounts") is not None:
+        extra.append(f"{reason['accounts']} accounts")
+    if reason.get("weight") is not None:
+        extra.append(f"w {float(reason['weight']):.2f}")
+    kind = reason.get("kind") or reason.get("family") or "reason"
+    return f"{kind} {what}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def reason_rows(reasons: Iterable[Any]) -> list[dict[str, Any]]:
+    """Reasons as flat table rows: the shared entity as ``Label:key``, nested details as JSON."""
+    out = []
+    for reason in reasons:
+        if not isinstance(reason, dict):
+            out.append({"reason": str(reason)})
+            continue
+        row: dict[str, Any] = {}
+        for k, v in reason.items():
+            if k == "entity" and isinstance(v, dict):
+                row["entity"] = f"{v.get('label')}:{v.get('key')}"
+            elif isinstance(v, dict | list):
+                row[k] = json.dumps(v, default=str)[:300]
+            else:
+                row[k] = v
+        out.append(row)
+    return out
+
+
+def pair_evidence(store: GraphStore, workspace: Path, a: str, b: str, *, hub_cap: int | None = None, rows_per_value: int = 20) -> dict[str, Any]:
+    """Everything that ties two accounts: the detector's reasons, the infrastructure they
+    share (with counts, first/last seen), example prompts of shared templates and the source
+    rows behind each shared value."""
+    shared = shared_entities(store, a, b, hub_cap)
+    link = link_reasons(store, a, b)
+    values = [(s["label"], s["value"]) for s in shared]
+    for reason in link.get("reasons", []):
+        entity = reason.get("entity") if isinstance(reason, dict) else None
+        if isinstance(entity, dict) and (entity.get("label"), entity.get("key")) not in values:
+            values.append((str(entity.get("label")), str(entity.get("key"))))
+    templates = [v for lab, v in values if lab == Label.PROMPT_TEMPLATE]
+    reader = SourceReader(workspace, [a, b])
+    try:
+        rows = {f"{lab}:{v}": reader.rows(lab, v, rows_per_value) for lab, v in values}
+    finally:
+        reader.close()
+    return {
+        "a": a,
+        "b": b,
+        "link": link,
+        "shared": shared,
+        "examples": template_examples(workspace, templates),
+        "source_rows": rows,
+    }
+
+
+def relationship_evidence(
+    store: GraphStore, workspace: Path, start: NodeKey, rel_type: str, end: NodeKey, *, hub_cap: int | None = None
+) -> dict[str, Any]:
+    """Evidence for one relationship: a LINKED pair gives the pair's evidence (``kind``
+    ``pair``); an account-to-entity relationship gives its properties and the source rows
+    of that use (``kind`` ``relationship``)."""
+    if rel_type == Rel.LINKED:
+        return {"kind": "pair", **pair_evidence(store, workspace, start[1], end[1], hub_cap=hub_cap)}
+    sub = store.subgraph([start, end])
+    rels = [r.props for r in sub.relationships if r.type == rel_type]
+    acct, other = (start, end) if start[0] == Label.ACCOUNT else (end, start)
+    rows = source_rows(workspace, [acct[1]], other[0], other[1]) if acct[0] == Label.ACCOUNT else []
+    return {"kind": "relationship", "type": rel_type, "start": start, "end": end, "properties": rels[0] if rels else {}, "source_rows": rows}

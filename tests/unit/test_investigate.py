@@ -1,0 +1,169 @@
+"""The investigation questions (graph/investigate/) on the hand-made fixture world."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graph import cases
+from graph.investigate import evidence, paths, search, sources, timeline, triage
+from graph.schema import Label
+from graph.store import GraphStore
+from graph.stores.embedded import EmbeddedStore
+from tests.ui_world import build_world, ring_ids
+
+
+@pytest.fixture()
+def world(store: GraphStore, tmp_path: Path) -> tuple[GraphStore, Path]:
+    """The fixture world on each store kind (the Neo4j one is marked ``neo4j``)."""
+    build_world(store, tmp_path, ring=4)
+    return store, tmp_path
+
+
+def test_triage_rows_rank_filter_and_sparkline(world: tuple[GraphStore, Path]) -> None:
+    store, ws = world
+    clusters = triage.load_clusters(store)
+    activity = triage.daily_activity(ws, triage.membership(store))
+    rows = triage.triage_rows(clusters, activity=activity)
+    assert [r["cluster_id"] for r in rows] == ["c-ring", "c-benign"]
+    top = rows[0]
+    assert top["tokens"] == 6000 and top["span_days"] == 3.0
+    assert top["top_indicators"].startswith("shared_payment +0.40")
+    assert top["capabilities"] == "reasoning 70%, coding 30%"
+    assert top["suggested"] == "Known Lab (0.80)"
+    # 4 ring accounts, one exchange each on days 0, 1 and 2 of the shared day axis.
+    assert top["activity"][:3] == [4, 4, 4] and sum(top["activity"]) == 12
+    assert sum(rows[1]["activity"]) == 10
+    assert [r["cluster_id"] for r in triage.triage_rows(clusters, min_score=0.5)] == ["c-ring"]
+    assert [r["cluster_id"] for r in triage.triage_rows(clusters, signal="shared_ip")] == ["c-benign"]
+    assert [r["cluster_id"] for r in triage.triage_rows(clusters, operator="op-known")] == ["c-ring"]
+    assert [r["cluster_id"] for r in triage.triage_rows(clusters, sort_by="size", descending=False)] == ["c-benign", "c-ring"]
+    store.upsert_nodes(Label.CLUSTER, [{"cluster_id": "c-old", "score": 0.99, "retired": True, "superseded_by": "c-ring"}])
+    assert "c-old" not in [r["cluster_id"] for r in triage.triage_rows(triage.load_clusters(store))]
+    assert triage.triage_rows(triage.load_clusters(store), include_retired=True)[0]["cluster_id"] == "c-old"
+    cases.set_status(store, "c-ring", "in_progress", who="t")
+    assert [r["cluster_id"] for r in triage.triage_rows(triage.load_clusters(store), statuses=["open"])] == ["c-benign"]
+
+
+def test_attribution_shows_in_triage(world: tuple[GraphStore, Path]) -> None:
+    store, _ = world
+    cases.attribute(store, "c-ring", who="t", confidence=0.6, rationale="r", operator_name="Acme")
+    [ring] = [c for c in triage.load_clusters(store) if c["cluster_id"] == "c-ring"]
+    assert ring["attributed_operator"] == "op-acme" and ring["attributed_name"] == "Acme"
+    assert triage.triage_rows([ring])[0]["operator"] == "Acme"
+
+
+def test_pair_evidence_lists_reasons_shared_values_and_source_rows(world: tuple[GraphStore, Path]) -> None:
+    store, ws = world
+    ev = evidence.relationship_evidence(store, ws, ("Account", "r000"), "LINKED", ("Account", "r001"), hub_cap=5)
+    assert ev["kind"] == "pair"
+    assert ev["link"]["families"] == ["network", "payment", "prompt"]
+    assert {r["family"] for r in ev["link"]["reasons"]} == {"network", "payment", "prompt"}
+    flat = evidence.reason_rows(ev["link"]["reasons"])
+    assert flat[0]["entity"] == "IP:203.0.113.7" and flat[3]["examples"].startswith('["Think step')
+    # The network named only by a reason (not shared directly) gets its source rows too.
+    assert len(ev["source_rows"]["Network:203.0.113.0/24"]) == 6
+    shared = {(s["label"], s["value"]): s for s in ev["shared"]}
+    assert set(shared) == {("IP", "203.0.113.7"), ("IP", "100.64.0.1"), ("PaymentMethod", "pm-ring"), ("PromptTemplate", "t-cot")}
+    assert shared[("IP", "100.64.0.1")]["hub"] is True and shared[("IP", "203.0.113.7")]["hub"] is False
+    assert shared[("IP", "203.0.113.7")]["first_seen"] == "2025-04-22T10:00:00Z"
+    assert ev["examples"]["t-cot"].startswith("Think step by step")
+    ip_rows = ev["source_rows"]["IP:203.0.113.7"]
+    assert len(ip_rows) == 6 and {r["account_id"] for r in ip_rows} == {"r000", "r001"}
+    assert all(r["_file"] == "exchanges.csv" and isinstance(r["_row"], int) for r in ip_rows)
+    pay_rows = ev["source_rows"]["PaymentMethod:pm-ring"]
+    assert [r["_row"] for r in pay_rows] == [1, 2] and pay_rows[0]["_file"] == "payments.csv"
+    unlinked = evidence.pair_evidence(store, ws, "r000", "s1")
+    assert unlinked["link"] == {} and [s["value"] for s in unlinked["shared"]] == ["100.64.0.1"]
+
+
+def test_relationship_edge_evidence(world: tuple[GraphStore, Path]) -> None:
+    store, ws = world
+    ev = evidence.relationship_evidence(store, ws, ("Account", "r002"), "USED_IP", ("IP", "203.0.113.7"))
+    assert ev["kind"] == "relationship" and ev["properties"]["count"] == 3
+    assert [r["account_id"] for r in ev["source_rows"]] == ["r002"] * 3
+
+
+def test_search_kinds(world: tuple[GraphStore, Path]) -> None:
+    store, ws = world
+    assert search.guess_kind("203.0.113.7") == "ip"
+    assert search.guess_kind("203.0.113.0/24") == "network"
+    assert search.guess_kind("411111") == "card_bin"
+    assert search.guess_kind("bob@mailinator.com") == "email_domain"
+    assert search.guess_kind("chain of thought") == "prompt"
+    assert [h["key"] for h in search.search(store, ws, "r001")] == ["r001"]
+    ip = search.search(store, ws, "203.0.113.7")
+    assert ip[0]["label"] == "IP" and ip[0]["connections"] == 5  # 4 accounts + its network
+    assert [h["key"] for h in search.search(store, ws, "203.0.113.0/24")] == ["203.0.113.0/24"]
+    assert [h["key"] for h in search.search(store, ws, "hydra", "network")] == ["203.0.113.0/24"]
+    assert [h["key"] for h in search.search(store, ws, "411111")] == ["pm-ring"]
+    assert [h["key"] for h in search.search(store, ws, "h-s2", "email_hash")] == ["s2"]
+    prompt = search.search(store, ws, "CHAIN OF THOUGHT")
+    assert [h["key"] for h in prompt] == ["t-cot"] and prompt[0]["connections"] == 4
+    assert search.search(store, ws, "nothing like this", "prompt") == []
+    assert search.search(store, ws, "") == []
+
+
+def test_path_with_evidence(world: tuple[GraphStore, Path]) -> None:
+    store, _ = world
+    path = paths.path_with_evidence(store, "r000", "r003")
+    assert path is not None and len(path) == 2  # via the shared IP, card or template
+    assert path[0]["from"] == "Account:r000" and path[-1]["to"] == "Account:r003"
+    linked_only = paths.path_with_evidence(store, "r000", "r003", rel_types=["LINKED"])
+    assert linked_only is not None and [h["relationship"] for h in linked_only] == ["LINKED"] * 3
+    assert linked_only[0]["evidence"].startswith("shared_ip IP:203.0.113.7 (4 accounts, w 0.60); shared_network")
+    assert paths.path_with_evidence(store, "r000", "s1", rel_types=["LINKED"]) is None
+
+
+def test_timeline_bursts_onsets_and_model_switch(world: tuple[GraphStore, Path]) -> None:
+    _, ws = world
+    series = timeline.cluster_timeline(ws, ring_ids(4), "day", "model")
+    assert [(r["t"][:10], r["group"], r["exchanges"]) for r in series] == [
+        ("2025-04-22", "m-old", 4), ("2025-04-23", "m-old", 4), ("2025-04-24", "m-new", 4)]
+    switches = timeline.model_switches(series)
+    assert [(s["model"], s["first_bucket"][:10]) for s in switches] == [("m-old", "2025-04-22"), ("m-new", "2025-04-24")]
+    hourly = timeline.cluster_timeline(ws, ring_ids(4) + ["s1"], "hour", "account_id")
+    assert sum(r["exchanges"] for r in hourly) == 17
+    on = timeline.onsets(ws, ring_ids(4))
+    assert [o["account_id"] for o in on][:1] and all(o["models"] == "m-old -> m-new" for o in on)
+    spiky = [{"t": str(i), "group": "g", "exchanges": 1} for i in range(9)] + [{"t": "9", "group": "g", "exchanges": 50}]
+    assert [b["t"] for b in timeline.bursts(spiky)] == ["9"]
+    with pytest.raises(ValueError):
+        timeline.cluster_timeline(ws, ["r000"], "week", "model")
+
+
+def test_without_staging_everything_is_empty(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "embedded")
+    empty = tmp_path / "other"
+    assert triage.daily_activity(empty, {"a": "c"}) == {}
+    assert timeline.cluster_timeline(empty, ["a"]) == []
+    assert sources.source_rows(empty, ["a"], Label.IP, "1.2.3.4") == []
+    assert search.search(store, empty, "some prompt text") == []
+
+
+def test_suppressed_hubs_report(tmp_path: Path) -> None:
+    assert triage.suppressed_hubs(tmp_path) == []
+    (tmp_path / "detection").mkdir()
+    (tmp_path / "detection" / "hubs.json").write_text(
+        '[{"family": "email", "label": "EmailDomain", "key": "gmail.com", "accounts": 9, "why": "webmail"},'
+        ' {"family": "network", "label": "IP", "key": "100.64.0.1", "accounts": 60, "why": "carrier_nat"}]'
+    )
+    assert [h["key"] for h in triage.suppressed_hubs(tmp_path)] == ["100.64.0.1", "gmail.com"]
+
+
+def test_investigate_imports_nothing_from_app_or_loaders() -> None:
+    """graph/investigate serves the UI, the CLI and bench alike, so it never reaches up into
+    app/; the staging area is read through its one module (_staged.py) only."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "graph" / "investigate"
+    offenders = []
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                top = name.split(".")[0]
+                if top == "app" or (top == "loaders" and path.name != "_staged.py"):
+                    offenders.append(f"{path.name}: {name}")
+    assert offenders == []
