@@ -20,8 +20,8 @@ from typing import Any
 import duckdb
 
 from graph.schema import INFRASTRUCTURE_RELS, Label, Rel, key_of
+from graph.staging import has_table, table_glob, templates_path
 from graph.store import GraphStore, Node, NodeKey, Relationship, Subgraph
-from loaders.staging import has_table, table_glob, templates_path
 
 ALL = 10**9
 # Relationships an investigator walks when expanding a node: everything but the analyst's own
