@@ -33,10 +33,11 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from graph.settings import Settings  # noqa: E402
+from graph.staging import connect  # noqa: E402
+from graph.workspace import staging_dir  # noqa: E402
 from loaders.graph_write import GraphWriter  # noqa: E402
 from loaders.progress import LoadProgress  # noqa: E402
 from loaders.stage import Stager  # noqa: E402
-from loaders.staging import staging_dir  # noqa: E402
 
 PREAMBLES = [
     "You are an autonomous software agent operating in a sandboxed environment. Plan the task, call tools as needed, and report every step.\nTask: ",
@@ -120,9 +121,7 @@ def make_bundle(out: Path, rows: int, accounts: int, seed: int = 1, text_every: 
         })
         if text_every > 1:
             # like the seed-scale world: the text of most prompts withheld, their MD5 given
-            import duckdb
-
-            con = duckdb.connect()
+            con = connect()
             con.register("chunk", table)
             hashes = con.sql("SELECT md5(prompt) AS h FROM chunk").to_arrow_table().column("h")
             con.close()

@@ -69,6 +69,7 @@ from graph.linkage.timing import read_minute_regularity, read_model_onsets
 from graph.schema import Label, Rel
 from graph.settings import Settings
 from graph.store import GraphStore
+from graph.workspace import detection_dir, hubs_path, last_run_path
 
 MATCH_JACCARD = 0.5
 FAMILY_MIN = 0.1  # a family counts as holding a pair together from this score up
@@ -374,11 +375,10 @@ def _hub_summary(evidence: Evidence, top: int = 20) -> dict[str, Any]:
 
 
 def _save_reports(workspace: Path, summary: dict[str, Any], evidence: Evidence) -> None:
-    directory = workspace / "detection"
-    directory.mkdir(parents=True, exist_ok=True)
+    detection_dir(workspace).mkdir(parents=True, exist_ok=True)
     hubs = sorted((h.to_json() for h in evidence.hubs), key=lambda h: (-h["accounts"], h["label"], h["key"]))
-    (directory / "hubs.json").write_text(json.dumps(hubs, indent=1))
-    (directory / "last_run.json").write_text(json.dumps(summary, indent=2))
+    hubs_path(workspace).write_text(json.dumps(hubs, indent=1))
+    last_run_path(workspace).write_text(json.dumps(summary, indent=2))
 
 
 def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str], None] | None = None) -> dict[str, Any]:

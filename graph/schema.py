@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Label(StrEnum):
@@ -122,6 +123,39 @@ INFRASTRUCTURE_RELS: tuple[Rel, ...] = (
     Rel.HAS_EMAIL_DOMAIN,
     Rel.SENT_TEMPLATE,
 )
+
+
+class StagedColumn(NamedTuple):
+    """A column of a staged table (``graph.staging.layout``)."""
+
+    table: str
+    column: str
+
+
+# Where the rows behind an account's use of each shared entity are staged: the table and the
+# column holding the entity's key, the primary source first (the exchanges an IP served before
+# the sign-ups made from it). Evidence export reads every source; the investigation view shows
+# the primary one.
+ENTITY_SOURCES: dict[Label, tuple[StagedColumn, ...]] = {
+    Label.IP: (StagedColumn("exchanges", "ip"), StagedColumn("accounts", "signup_ip")),
+    Label.NETWORK: (StagedColumn("exchanges", "network"),),
+    Label.PAYMENT_METHOD: (StagedColumn("payments", "payment_id"),),
+    Label.DEVICE: (StagedColumn("devices", "device_id"),),
+    Label.CLIENT_FINGERPRINT: (StagedColumn("exchanges", "client_fingerprint"),),
+    Label.EMAIL_DOMAIN: (StagedColumn("accounts", "email_domain"),),
+    Label.PROMPT_TEMPLATE: (StagedColumn("exchanges", "template_id"),),
+}
+# An account's own rows.
+ACCOUNT_SOURCE = StagedColumn("accounts", "account_id")
+
+
+def primary_source(label: str) -> StagedColumn | None:
+    """The staged column an account's use of a ``label`` entity is read from first; None for
+    labels with no staged rows (clusters, operators, …)."""
+    try:
+        return ENTITY_SOURCES[Label(label)][0]
+    except (ValueError, KeyError):
+        return None
 
 
 class SchemaError(ValueError):

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graph.staging import WITHHELD_PREFIX
 from loaders import prompts
 from loaders.enrich import (
     IpResolver,
@@ -139,7 +140,7 @@ def derive_exchanges(chunk: pa.Table, resolver: IpResolver, templates: TemplateC
     prompt = chunk["prompt"].combine_chunks()
     tid, cap, cot, row_template = template_columns(prompt, templates)
     hashed = _nonblank(chunk["prompt_hash"])
-    hash_tid = pc.binary_join_element_wise(prompts.WITHHELD_PREFIX, hashed, "")
+    hash_tid = pc.binary_join_element_wise(WITHHELD_PREFIX, hashed, "")
     use_hash = pc.and_(pc.is_null(tid), pc.is_valid(hash_tid))
     if pc.any(use_hash).as_py():
         # Text withheld: the hash still says "same prompt", but nothing about capability, and

@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graph.workspace import salt_path
+
 WEBMAIL = frozenset(
     {
         "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
@@ -42,7 +44,7 @@ def load_salt(setting: str, workspace: Path) -> str:
     ``<workspace>/salt`` (so hashes stay comparable across loads of one workspace)."""
     if setting:
         return setting
-    path = workspace / "salt"
+    path = salt_path(workspace)
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     workspace.mkdir(parents=True, exist_ok=True)

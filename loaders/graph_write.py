@@ -17,92 +17,26 @@ from typing import Any
 import duckdb
 
 from graph.schema import Label, Rel
+from graph.staging import (
+    SENT_TEMPLATES,
+    WITHHELD_PREFIX,
+    connect,
+    create_bundles_table,
+    create_exchange_view,
+    create_staged_view,
+    read_bundles,
+    sql_str,
+)
 from graph.store import GraphStore
+from graph.workspace import scratch_dir, templates_path
 from loaders.enrich import WEBMAIL, IntelIndex, IpResolver
-from loaders.stage import _sql_list, _sql_str, connect, read_bundles, staged_files
-from loaders.staging import staging_dir, templates_path
 
 ISO = "'%Y-%m-%dT%H:%M:%SZ'"
 BATCH_ROWS = 20_000
-DETECT_DUCKDB_MEMORY = "3GB"
 
 
 def _iso(col: str) -> str:
     return f"strftime({col}, {ISO})"
-
-
-# A withheld prompt's hash ('h:…') is a template only when two accounts or more sent it:
-# filled-in prompts hash apart, and millions of one-off hashes would only be noise.
-SENT_TEMPLATES = """
-    WITH s AS (SELECT account_id, template_id, count(*) AS n, min(ts) AS f, max(ts) AS l
-               FROM ex WHERE template_id IS NOT NULL GROUP BY ALL)
-    SELECT * FROM s WHERE NOT starts_with(template_id, 'h:') OR template_id IN (
-        SELECT template_id FROM s WHERE starts_with(template_id, 'h:') GROUP BY 1 HAVING count(*) >= 2)"""
-
-
-def create_staged_view(con: duckdb.DuckDBPyConnection, workspace: Path, table: str) -> bool:
-    """A view ``<table>_all`` over every staged bundle's rows with the bundle's load order
-    (``_seq``, from the ``bundles`` table); False when nothing of ``table`` is staged."""
-    files = staged_files(workspace, table)
-    if not files:
-        return False
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {table}_all AS SELECT s.*, b.seq AS _seq "  # noqa: S608 - fixed names
-        f"FROM read_parquet({_sql_list(files)}, union_by_name = true) s LEFT JOIN bundles b ON b.bundle_id = s._bundle"
-    )
-    return True
-
-
-def create_exchange_view(con: duckdb.DuckDBPyConnection, n_bundles: int) -> None:
-    """The view ``ex``: staged exchanges, an id staged by several bundles counted once (the
-    earlier bundle's row)."""
-    if n_bundles > 1:
-        # ids staged by several bundles (usually few), computed once for every query on ex
-        con.execute(
-            "CREATE TEMP TABLE multi AS SELECT exchange_id, min(_seq) AS first_seq FROM exchanges_all "
-            "GROUP BY 1 HAVING count(*) > 1"
-        )
-        con.execute(
-            "CREATE TEMP VIEW ex AS SELECT e.* FROM exchanges_all e LEFT JOIN multi m USING (exchange_id) "
-            "WHERE m.first_seq IS NULL OR e._seq = m.first_seq"
-        )
-    else:
-        con.execute("CREATE TEMP VIEW ex AS SELECT * FROM exchanges_all")
-
-
-def read_template_uses(workspace: Path) -> Any:
-    """Every SENT_TEMPLATE relationship the graph writer writes, straight from staging, as an
-    Arrow table (template_id, account_id, count, first, last; times in whole epoch seconds),
-    sorted by template then account; None when no exchanges are staged (or not by the loader:
-    without its columns). Detection reads the tens of millions of (account, template) uses
-    this way instead of through the store."""
-    files = staged_files(workspace, "exchanges")
-    if not files:
-        return None
-    columns = {r[0] for r in duckdb.execute(
-        f"DESCRIBE SELECT * FROM read_parquet({_sql_list(files)}, union_by_name = true)"  # noqa: S608 - file list
-    ).fetchall()}
-    if not {"_bundle", "account_id", "template_id", "ts"} <= columns:
-        return None
-    tmp = staging_dir(workspace) / ".detect-duckdb"
-    tmp.mkdir(parents=True, exist_ok=True)
-    con = connect(tmp)
-    try:
-        # the rows come back to Python as Arrow; DuckDB spills rather than hold a second copy
-        con.execute(f"SET memory_limit = '{DETECT_DUCKDB_MEMORY}'")
-        bundles = read_bundles(workspace)
-        con.execute("CREATE TEMP TABLE bundles (bundle_id VARCHAR, seq BIGINT)")
-        if bundles:
-            con.executemany("INSERT INTO bundles VALUES (?, ?)", [(b["bundle_id"], b.get("seq", 0)) for b in bundles])
-        create_staged_view(con, workspace, "exchanges")
-        create_exchange_view(con, len(bundles))
-        return con.sql(
-            f"""SELECT template_id, account_id, n AS count, CAST(floor(epoch(f)) AS BIGINT) AS first,
-                       CAST(floor(epoch(l)) AS BIGINT) AS last
-                FROM ({SENT_TEMPLATES}) ORDER BY template_id, account_id"""  # noqa: S608 - fixed text
-        ).to_arrow_table()
-    finally:
-        con.close()
 
 
 class GraphWriter:
@@ -118,14 +52,12 @@ class GraphWriter:
         return create_staged_view(con, self.workspace, table)
 
     def write(self) -> dict[str, int]:
-        tmp = staging_dir(self.workspace) / ".graph-duckdb"
+        tmp = scratch_dir(self.workspace, "graph")
         tmp.mkdir(parents=True, exist_ok=True)
-        con = connect(tmp)
+        con = connect(temp_directory=tmp / "duckdb", preserve_insertion_order=False)
         try:
             bundles = read_bundles(self.workspace)
-            con.execute("CREATE TEMP TABLE bundles (bundle_id VARCHAR, seq BIGINT)")
-            if bundles:
-                con.executemany("INSERT INTO bundles VALUES (?, ?)", [(b["bundle_id"], b.get("seq", 0)) for b in bundles])
+            create_bundles_table(con, bundles)
             present = {t: self._view(con, t) for t in ("accounts", "exchanges", "payments", "devices", "ip_intel", "operators")}
             if not present["accounts"]:
                 return {}
@@ -263,13 +195,13 @@ class GraphWriter:
         con.execute(f"CREATE TEMP TABLE sent AS {SENT_TEMPLATES}")  # noqa: S608 - fixed text
         self._emit_nodes(Label.PROMPT_TEMPLATE, _rows(
             con,
-            """SELECT DISTINCT template_id, '' AS template, '' AS example, 'other' AS capability, false AS cot,
+            f"""SELECT DISTINCT template_id, '' AS template, '' AS example, 'other' AS capability, false AS cot,
                       true AS hashed
-               FROM sent WHERE starts_with(template_id, 'h:') ORDER BY 1""",
+               FROM sent WHERE starts_with(template_id, {sql_str(WITHHELD_PREFIX)}) ORDER BY 1""",  # noqa: S608 - constant
         ))
         if path.exists():
             sql = f"""SELECT t.template_id, t.template, left(t.example, 2000) AS example, t.capability, t.cot
-                      FROM read_parquet({_sql_str(str(path))}) t
+                      FROM read_parquet({sql_str(str(path))}) t
                       SEMI JOIN (SELECT DISTINCT template_id FROM sent) s USING (template_id)
                       ORDER BY t.template_id"""  # noqa: S608
             self._emit_nodes(Label.PROMPT_TEMPLATE, _rows(con, sql))

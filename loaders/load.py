@@ -23,12 +23,12 @@ from filelock import FileLock
 
 from graph.settings import Settings
 from graph.store import GraphStore
+from graph.workspace import load_lock_path, stage_tmp_dirs, staging_dir
 from loaders.enrich import load_salt
 from loaders.errors import BundleError
 from loaders.graph_write import GraphWriter
 from loaders.progress import LoadProgress, RichProgress
 from loaders.stage import Stager
-from loaders.staging import staging_dir
 
 __all__ = ["BundleError", "LoadReport", "load_bundle"]
 
@@ -66,7 +66,7 @@ def load_bundle(bundle_dir: Path, settings: Settings, store: GraphStore, *, prog
     salt = load_salt(str(settings["hash_salt"] or ""), workspace)
     sink: LoadProgress = RichProgress() if progress else LoadProgress()
     try:
-        with FileLock(str(staging_dir(workspace) / ".load.lock")):
+        with FileLock(str(load_lock_path(workspace))):
             return _load_locked(Path(bundle_dir), workspace, salt, store, sink)
     finally:
         sink.close()
@@ -75,7 +75,7 @@ def load_bundle(bundle_dir: Path, settings: Settings, store: GraphStore, *, prog
 def _load_locked(bundle: Path, workspace: Path, salt: str, store: GraphStore, sink: LoadProgress) -> LoadReport:
     started = time.perf_counter()
     # Under the lock no other load runs: temporary directories left here were killed loads'.
-    for stale in staging_dir(workspace).glob(".tmp-*"):
+    for stale in stage_tmp_dirs(workspace):
         shutil.rmtree(stale, ignore_errors=True)
     stager = Stager(bundle, workspace, salt, sink)
     try:

@@ -35,8 +35,6 @@ LONG_WORDS = 60
 HEAD_WORDS = 40
 TEMPLATE_CHARS = 600
 BODY = "<BODY>"
-# A template id made from a withheld prompt's hash (the bundle's prompt_hash) starts with this.
-WITHHELD_PREFIX = "h:"
 
 _WS = re.compile(r"[ \t\r\n\f\v]+")
 

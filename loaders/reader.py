@@ -33,8 +33,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from graph.staging import TABLES, connect, sql_str
 from loaders.errors import BundleError
-from loaders.staging import TABLES
 
 EXTENSIONS = ("csv.gz", "jsonl.gz", "csv", "jsonl", "parquet")
 CHUNK_ROWS = 262_144
@@ -334,7 +334,7 @@ def _jsonl_fast(src: SourceFile, columns: Sequence[str], chunk_rows: int) -> Ite
                                    newlines_in_values=False, ignore_empty_lines=False)
     convert_opts = pcsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False)
     # one parse per line: all paths at once, then the list's elements
-    paths = "[" + ", ".join(_sql_text("$." + json.dumps(c)) for c in columns) + "]"
+    paths = "[" + ", ".join(sql_str("$." + json.dumps(c)) for c in columns) + "]"
     fields = ", ".join(f"_vals[{i + 1}] AS {_sql_ident(c)}" for i, c in enumerate(columns))
     sql = (
         "SELECT _row, _error, _raw, " + fields + " FROM (SELECT _row, "  # noqa: S608 - columns from the spec
@@ -344,7 +344,7 @@ def _jsonl_fast(src: SourceFile, columns: Sequence[str], chunk_rows: int) -> Ite
         "json_valid(line) AND starts_with(ltrim(line), '{') AS _obj "
         "FROM lines WHERE trim(line) <> ''))"
     )
-    con = duckdb.connect()
+    con = connect()
     row = 1
     try:
         stream = pa.input_stream(str(src.path), compression="gzip" if src.gzip else None)
@@ -366,10 +366,6 @@ def _jsonl_fast(src: SourceFile, columns: Sequence[str], chunk_rows: int) -> Ite
         raise SlowPathNeeded(src.rel) from exc
     finally:
         con.close()
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _sql_ident(name: str) -> str:

@@ -31,11 +31,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from graph.staging import (
+    MINHASH_PERMUTATIONS,
+    TABLES,
+    connect,
+    read_bundles,
+    sql_list,
+    sql_str,
+    staged_files,
+    table_dir,
+)
+from graph.workspace import bundles_path, quarantine_path, stage_tmp_dir, templates_path
 from loaders import derive, prompts
 from loaders.enrich import IntelIndex, IpResolver, mask_card_numbers
 from loaders.errors import BundleError
@@ -49,20 +59,11 @@ from loaders.reader import (
     file_columns,
     iter_chunks,
 )
-from loaders.staging import (
-    MINHASH_PERMUTATIONS,
-    TABLES,
-    quarantine_dir,
-    staging_dir,
-    table_dir,
-    templates_path,
-)
 from loaders.validate import TABLE_SPECS, TableSpec, row_check_sql
 
 # ip_intel first (exchanges are matched against it), accounts before the tables that name them.
 TABLE_ORDER = ("ip_intel", "accounts", "operators", "payments", "devices", "labels", "exchanges")
 COUNT_KEYS = ("read", "loaded", "quarantined", "duplicates")
-BUNDLES_FILE = "bundles.json"
 
 
 @dataclass
@@ -93,15 +94,6 @@ class StageResult:
             for k in COUNT_KEYS:
                 into[k] += getattr(counts, k)
         return {t: out[t] for t in TABLE_ORDER if t in out}
-
-
-def _sql_str(text: str) -> str:
-    """A SQL string literal (for our own paths and ids, which COPY cannot take as parameters)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _sql_list(paths: list[Path]) -> str:
-    return "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
 
 
 def prefetch(chunks: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
@@ -153,25 +145,6 @@ def fingerprint(discovery: Discovery) -> str:
     return digest.hexdigest()[:20]
 
 
-def connect(tmp: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET preserve_insertion_order = false")
-    con.execute(f"SET temp_directory = {_sql_str(str(tmp / 'duckdb'))}")
-    return con
-
-
-def staged_files(workspace: Path, table: str, *, exclude_bundle: str | None = None) -> list[Path]:
-    """Every staged Parquet of ``table``, optionally without one bundle's own files."""
-    directory = table_dir(workspace, table)
-    if not directory.is_dir():
-        return []
-    files = sorted(directory.glob("*.parquet"))
-    if exclude_bundle:
-        files = [f for f in files if not f.name.startswith(exclude_bundle + "-")]
-    return files
-
-
 class Stager:
     """Stages one bundle into a workspace (see the module docstring)."""
 
@@ -183,7 +156,7 @@ class Stager:
         self.discovery = discover(self.bundle)
         self._check_headers()
         self.bundle_id = fingerprint(self.discovery)
-        self.tmp = staging_dir(workspace) / f".tmp-{self.bundle_id}"
+        self.tmp = stage_tmp_dir(workspace, self.bundle_id)
         self.result = StageResult(self.bundle_id, str(self.bundle), ignored=list(self.discovery.ignored))
         self.slow_files: set[str] = set()
         self.templates = derive.TemplateCollector()
@@ -205,7 +178,7 @@ class Stager:
             shutil.rmtree(self.tmp)
         (self.tmp / "duckdb").mkdir(parents=True)
         (self.tmp / "quarantine.jsonl").touch()
-        self.con = connect(self.tmp)
+        self.con = connect(temp_directory=self.tmp / "duckdb", preserve_insertion_order=False)
         try:
             for table in TABLE_ORDER:
                 files = self.discovery.files.get(table)
@@ -304,7 +277,7 @@ class Stager:
             files.append(final)
         if files:
             self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE known AS SELECT DISTINCT account_id FROM read_parquet({_sql_list(files)})"  # noqa: S608
+                f"CREATE OR REPLACE TEMP TABLE known AS SELECT DISTINCT account_id FROM read_parquet({sql_list(files)})"  # noqa: S608
             )
         else:
             self.con.execute("CREATE OR REPLACE TEMP TABLE known (account_id VARCHAR)")
@@ -313,7 +286,7 @@ class Stager:
 
     def _classify(self, spec: TableSpec, checked: list[Path], final: Path, sources: dict[str, SourceFile]) -> None:
         con = self.con
-        con.execute(f"CREATE OR REPLACE TEMP VIEW chk AS SELECT * FROM read_parquet({_sql_list(checked)})")  # noqa: S608
+        con.execute(f"CREATE OR REPLACE TEMP VIEW chk AS SELECT * FROM read_parquet({sql_list(checked)})")  # noqa: S608
         keys = ", ".join(f'"{k}"' for k in spec.key)
         known = " AND account_id IN (SELECT account_id FROM known)" if spec.account_ref else ""
         if spec.account_ref:
@@ -334,7 +307,7 @@ class Stager:
                 WINDOW w AS (PARTITION BY {keys} ORDER BY _file, _row))
             SELECT _file, _row, _digest = first_digest AS exact FROM ranked WHERE rn > 1"""  # noqa: S608
         )
-        conflict = _sql_str(f"duplicate {'+'.join(spec.key)} with conflicting values")
+        conflict = sql_str(f"duplicate {'+'.join(spec.key)} with conflicting values")
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE verdict AS
             SELECT _file, _row, _reason AS reason, _raw AS raw, false AS dup FROM chk WHERE _reason IS NOT NULL
@@ -352,9 +325,9 @@ class Stager:
             counts = self.result.files[rel]
             counts.loaded = counts.read - counts.quarantined - counts.duplicates
         con.execute(
-            f"""COPY (SELECT * EXCLUDE (_reason, _raw, _digest), {_sql_str(self.bundle_id)} AS _bundle
+            f"""COPY (SELECT * EXCLUDE (_reason, _raw, _digest), {sql_str(self.bundle_id)} AS _bundle
                 FROM chk ANTI JOIN verdict USING (_file, _row))
-            TO {_sql_str(str(final))} (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 262144)"""  # noqa: S608
+            TO {sql_str(str(final))} (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 262144)"""  # noqa: S608
         )
         self._write_quarantine(spec, sources)
 
@@ -416,10 +389,10 @@ class Stager:
         existing = templates_path(self.workspace)
         skip = ""
         if existing.exists():
-            skip = f"WHERE template_id NOT IN (SELECT template_id FROM read_parquet({_sql_str(str(existing))}))"  # noqa: S608
+            skip = f"WHERE template_id NOT IN (SELECT template_id FROM read_parquet({sql_str(str(existing))}))"  # noqa: S608
         reader = self.con.sql(
             f"""SELECT template_id, template, example, capability, cot FROM (
-                    SELECT DISTINCT ON (template_id) * FROM read_parquet({_sql_str(str(directory / '*.parquet'))})
+                    SELECT DISTINCT ON (template_id) * FROM read_parquet({sql_str(str(directory / '*.parquet'))})
                     ORDER BY template_id, _seq) {skip} ORDER BY template_id"""  # noqa: S608
         ).to_arrow_reader(50_000)
         writer: pq.ParquetWriter | None = None
@@ -442,7 +415,6 @@ class Stager:
 
     def commit(self) -> None:
         """Move the staged files into place, merge templates, record the bundle."""
-        root = staging_dir(self.workspace)
         for table in TABLES:
             final = self.tmp / "final" / table / f"{self.bundle_id}-0000.parquet"
             dest = table_dir(self.workspace, table)
@@ -452,12 +424,11 @@ class Stager:
                 dest.mkdir(parents=True, exist_ok=True)
                 os.replace(final, dest / final.name)
         self._merge_templates()
-        qdir = quarantine_dir(self.workspace)
-        qdir.mkdir(parents=True, exist_ok=True)
-        qpath = qdir / f"{self.bundle_id}.jsonl"
+        qpath = quarantine_path(self.workspace, self.bundle_id)
+        qpath.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.tmp / "quarantine.jsonl", qpath)
         self.result.quarantine_path = str(qpath)
-        self._record_bundle(root)
+        self._record_bundle()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _merge_templates(self) -> None:
@@ -465,23 +436,23 @@ class Stager:
         if not new.exists():
             return
         path = templates_path(self.workspace)
-        parts = [_sql_str(str(new))]
+        parts = [sql_str(str(new))]
         if path.exists():
-            parts.insert(0, _sql_str(str(path)))
+            parts.insert(0, sql_str(str(path)))
         tmp = path.with_name(f".templates.{self.bundle_id}.parquet")
-        self.con = connect(self.tmp)
+        self.con = connect(temp_directory=self.tmp / "duckdb", preserve_insertion_order=False)
         try:
             self.con.execute(
                 f"""COPY (SELECT DISTINCT ON (template_id) template_id, template, example, capability, cot, minhash
                     FROM read_parquet([{', '.join(parts)}]) ORDER BY template_id)
-                TO {_sql_str(str(tmp))} (FORMAT PARQUET, COMPRESSION ZSTD)"""  # noqa: S608
+                TO {sql_str(str(tmp))} (FORMAT PARQUET, COMPRESSION ZSTD)"""  # noqa: S608
             )
         finally:
             self.con.close()
         os.replace(tmp, path)
 
-    def _record_bundle(self, root: Path) -> None:
-        path = root / BUNDLES_FILE
+    def _record_bundle(self) -> None:
+        path = bundles_path(self.workspace)
         bundles = read_bundles(self.workspace)
         entry = next((b for b in bundles if b["bundle_id"] == self.bundle_id), None)
         if entry is None:
@@ -506,12 +477,3 @@ def json_line(record: dict[str, Any]) -> str:
     """One JSONL line: UTF-8 kept readable, but the Unicode line breaks JSON leaves raw are
     escaped so that no line-splitting reader breaks a record in two."""
     return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
-
-
-def read_bundles(workspace: Path) -> list[dict[str, Any]]:
-    """The bundles recorded in ``staging/bundles.json`` (empty when none)."""
-    path = staging_dir(workspace) / BUNDLES_FILE
-    if not path.exists():
-        return []
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return list(data.get("bundles", []))

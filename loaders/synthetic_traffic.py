@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graph.staging import connect
 from loaders.synthetic_accounts import (
     PROFILE_JOB,
     PROFILE_OPERATOR,
@@ -231,7 +231,7 @@ def exchange_table(plan: Plan, accounts: slice, first_id: int, catalogue: Catalo
 
 def _md5(prompt: pa.Array) -> pa.Array:
     """Hex MD5 of each prompt (DuckDB's vectorised md5; order of a plain projection is kept)."""
-    con = duckdb.connect()
+    con = connect()
     try:
         con.register("prompts", pa.table({"p": prompt}))
         return con.sql("SELECT md5(p) AS h FROM prompts").to_arrow_table().column("h").combine_chunks()

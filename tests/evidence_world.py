@@ -178,8 +178,10 @@ def write_staging(workspace: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from graph.staging import table_dir
+
     def put(table: str, rows: list[dict[str, object]]) -> None:
-        directory = workspace / "staging" / table
+        directory = table_dir(workspace, table)
         directory.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(rows), directory / "bundle1-0.parquet")
 
@@ -201,9 +203,10 @@ def evidence_workspace(tmp_path: Path, monkeypatch: Any) -> Path:
     """A workspace with this world in the embedded store and in staging, made the app's
     workspace through the environment (what ``sybilscope ui`` does)."""
     from graph.stores.embedded import EmbeddedStore
+    from graph.workspace import embedded_dir
 
     ws = tmp_path / "ws"
-    build_world(EmbeddedStore(ws / "embedded"))
+    build_world(EmbeddedStore(embedded_dir(ws)))
     write_staging(ws)
     monkeypatch.setenv("SYBILSCOPE_WORKSPACE", str(ws))
     monkeypatch.setenv("SYBILSCOPE_STORE", "embedded")

@@ -17,7 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from graph.schema import Label, Rel
+from graph.staging import table_dir
 from graph.store import GraphStore
+from graph.workspace import templates_path
 
 T0 = datetime(2025, 4, 22, 10, 0, tzinfo=UTC)
 
@@ -87,7 +89,6 @@ def build_world(store: GraphStore, workspace: Path, ring: int = 4) -> dict[str, 
 def write_staging(workspace: Path, ring_accts: list[str], benign: list[str]) -> None:
     """Staged exchanges (3 per ring account on days 0-2, a model switch on day 2; 5 per
     student spread over 20 days), payments and templates, with provenance columns."""
-    staging = workspace / "staging"
     rows: dict[str, list[object]] = {k: [] for k in (
         "exchange_id", "account_id", "ts", "ip", "network", "model", "template_id", "capability",
         "client_fingerprint", "input_tokens", "output_tokens", "_file", "_row")}
@@ -108,18 +109,18 @@ def write_staging(workspace: Path, ring_accts: list[str], benign: list[str]) -> 
                          ("template_id", f"t-{a}-{d}"), ("capability", "other"), ("client_fingerprint", "fp2"),
                          ("input_tokens", 1), ("output_tokens", 1), ("_file", "exchanges.csv"), ("_row", n)):
                 rows[k].append(v)
-    (staging / "exchanges").mkdir(parents=True, exist_ok=True)
+    table_dir(workspace, "exchanges").mkdir(parents=True, exist_ok=True)
     schema_ts = pa.timestamp("us", tz="UTC")
     table = pa.table({k: (pa.array(v, type=schema_ts) if k == "ts" else pa.array(v)) for k, v in rows.items()})
-    pq.write_table(table, staging / "exchanges" / "fixture-0.parquet")
-    (staging / "payments").mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, table_dir(workspace, "exchanges") / "fixture-0.parquet")
+    table_dir(workspace, "payments").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({
         "account_id": ring_accts, "payment_id": ["pm-ring"] * len(ring_accts), "card_bin": ["411111"] * len(ring_accts),
         "card_last4": ["1111"] * len(ring_accts), "billing_country": ["US"] * len(ring_accts),
         "first_seen": pa.array([T0] * len(ring_accts), type=schema_ts),
         "_file": ["payments.csv"] * len(ring_accts), "_row": list(range(1, len(ring_accts) + 1)),
-    }), staging / "payments" / "fixture-0.parquet")
+    }), table_dir(workspace, "payments") / "fixture-0.parquet")
     pq.write_table(pa.table({
         "template_id": ["t-cot"], "template": ["think step by step and show your chain of thought about <n>"],
         "example": ["Think step by step and show your chain of thought about 42"], "capability": ["reasoning"], "cot": [True],
-    }), staging / "templates.parquet")
+    }), templates_path(workspace))

@@ -21,24 +21,13 @@ from typing import Any
 
 from graph.export.redact import Redactor
 from graph.export.selection import EvidenceGraph
-from graph.schema import Label, Rel
+from graph.schema import ACCOUNT_SOURCE, ENTITY_SOURCES, Label, Rel
+from graph.staging import connect, has_table, table_glob
 from graph.store import GraphStore, Node, NodeKey
-from loaders.staging import has_table, table_glob
 
 ROWS_PER_ACCOUNT = 3
 MAX_LINKS = 500
 
-# Where the rows behind a shared entity live: (staged table, column holding the entity's key).
-ENTITY_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
-    Label.IP.value: (("exchanges", "ip"), ("accounts", "signup_ip")),
-    Label.NETWORK.value: (("exchanges", "network"),),
-    Label.PAYMENT_METHOD.value: (("payments", "payment_id"),),
-    Label.DEVICE.value: (("devices", "device_id"),),
-    Label.CLIENT_FINGERPRINT.value: (("exchanges", "client_fingerprint"),),
-    Label.EMAIL_DOMAIN.value: (("accounts", "email_domain"),),
-    Label.PROMPT_TEMPLATE.value: (("exchanges", "template_id"),),
-}
-ACCOUNT_SOURCE = ("accounts", "account_id")
 TIME_COLUMN = {"exchanges": "ts", "accounts": "created_at", "payments": "first_seen", "devices": "first_seen"}
 
 
@@ -63,7 +52,7 @@ Need = tuple[str, str, str, str]
 
 def _needs_of(label: str, key: str, accounts: Sequence[str]) -> list[Need]:
     if label in ENTITY_SOURCES:
-        return [(t, c, a, key) for t, c in ENTITY_SOURCES[label] for a in accounts]
+        return [(t, c, a, key) for t, c in ENTITY_SOURCES[Label(label)] for a in accounts]
     return [(ACCOUNT_SOURCE[0], ACCOUNT_SOURCE[1], a, a) for a in accounts]
 
 
@@ -73,13 +62,12 @@ def find_source_rows(workspace: Path | None, needs: Sequence[Need]) -> dict[Need
     out: dict[Need, SourceSet] = {n: SourceSet() for n in needs}
     if workspace is None or not needs:
         return out
-    import duckdb
     import pyarrow as pa
 
     grouped: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
     for table, column, account, key in needs:
         grouped[(table, column)].add((account, key))
-    con = duckdb.connect()
+    con = connect()
     try:
         for (table, column), pairs in grouped.items():
             if not has_table(workspace, table):

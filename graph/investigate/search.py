@@ -11,7 +11,7 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
-from graph.investigate import _staged
+from graph import staging
 from graph.schema import Label, Rel
 from graph.store import GraphStore, Node
 
@@ -95,10 +95,10 @@ def _detail(node: Node) -> str:
 def search_templates(store: GraphStore, workspace: Path, text: str, limit: int = 50) -> list[dict[str, Any]]:
     """Prompt templates whose normalised text or example contains ``text`` (case-insensitive),
     with how many accounts sent each."""
-    path = _staged.templates_path(workspace)
+    path = staging.templates_path(workspace)
     if not path.exists():
         return []
-    con = _staged.connect()
+    con = staging.connect(threads=staging.INTERACTIVE_THREADS)
     rows = con.execute(
         "SELECT template_id, template, capability FROM read_parquet($p) "
         "WHERE template ILIKE $q OR example ILIKE $q ORDER BY template_id LIMIT $n",

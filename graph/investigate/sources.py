@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from graph.investigate import _staged
+from graph import staging
+from graph.schema import primary_source
 
 # The columns an investigator reads in a source row, per staged table (provenance first).
 _SOURCE_COLUMNS: dict[str, str] = {
@@ -30,29 +31,30 @@ class SourceReader:
     def __init__(self, workspace: Path, accounts: Sequence[str]) -> None:
         self.workspace = workspace
         self.accounts = list(accounts)
-        self.con = _staged.connect()
+        self.con = staging.connect(threads=staging.INTERACTIVE_THREADS)
         self.columns: dict[str, set[str] | None] = {}
 
     def _load(self, table: str) -> set[str] | None:
         if table not in self.columns:
-            if not _staged.has_table(self.workspace, table):
+            if not staging.has_table(self.workspace, table):
                 self.columns[table] = None
             else:
-                glob = _staged.table_glob(self.workspace, table)
+                glob = staging.table_glob(self.workspace, table)
                 # The temp table's name is one of the fixed staging table names.
                 self.con.execute(
                     f"CREATE TEMP TABLE src_{table} AS SELECT * FROM read_parquet($g) WHERE account_id = ANY($a)",  # noqa: S608
                     {"g": glob, "a": self.accounts},
                 )
-                self.columns[table] = set(_staged.columns(self.con, glob))
+                self.columns[table] = set(staging.glob_columns(self.con, glob))
         return self.columns[table]
 
     def rows(self, label: str, value: str, limit: int = 50) -> list[dict[str, Any]]:
         """The staged input rows (with ``_file``/``_row``) in which these accounts used this
         value: the records an evidence claim rests on. Empty when nothing is staged."""
-        if label not in _staged.SOURCE_OF:
+        source = primary_source(label)
+        if source is None:
             return []
-        table, column = _staged.SOURCE_OF[label]
+        table, column = source
         present = self._load(table)
         if not present or column not in present:
             return []
@@ -83,10 +85,10 @@ def source_rows(
 
 def template_examples(workspace: Path, template_ids: Sequence[str]) -> dict[str, str]:
     """One example prompt per template, from templates.parquet."""
-    path = _staged.templates_path(workspace)
+    path = staging.templates_path(workspace)
     if not template_ids or not path.exists():
         return {}
-    con = _staged.connect()
+    con = staging.connect(threads=staging.INTERACTIVE_THREADS)
     rows = con.execute(
         "SELECT template_id, example FROM read_parquet($p) WHERE template_id = ANY($ids)",
         {"p": str(path), "ids": list(template_ids)},

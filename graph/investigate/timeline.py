@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from graph.investigate import _staged
+from graph import staging
 
 
 def cluster_timeline(workspace: Path, accounts: Sequence[str], bucket: str = "day", by: str = "model") -> list[dict[str, Any]]:
@@ -23,11 +23,11 @@ def cluster_timeline(workspace: Path, accounts: Sequence[str], bucket: str = "da
         raise ValueError("bucket must be hour or day")
     if by not in ("model", "capability", "account_id", "ip"):
         raise ValueError("unknown grouping")
-    if not accounts or not _staged.has_table(workspace, "exchanges"):
+    if not accounts or not staging.has_table(workspace, "exchanges"):
         return []
-    con = _staged.connect()
-    glob = _staged.table_glob(workspace, "exchanges")
-    if by not in _staged.columns(con, glob):
+    con = staging.connect(threads=staging.INTERACTIVE_THREADS)
+    glob = staging.table_glob(workspace, "exchanges")
+    if by not in staging.glob_columns(con, glob):
         con.close()
         return []
     # bucket and by are checked against fixed lists above.
@@ -44,9 +44,9 @@ def cluster_timeline(workspace: Path, accounts: Sequence[str], bucket: str = "da
 def onsets(workspace: Path, accounts: Sequence[str]) -> list[dict[str, Any]]:
     """Per account: first and last activity, exchanges, and the models used in order of
     first use (a synchronised onset or a fleet-wide model switch shows up here)."""
-    if not accounts or not _staged.has_table(workspace, "exchanges"):
+    if not accounts or not staging.has_table(workspace, "exchanges"):
         return []
-    con = _staged.connect()
+    con = staging.connect(threads=staging.INTERACTIVE_THREADS)
     rows = con.execute(
         """
         WITH e AS (SELECT account_id, ts, model FROM read_parquet($g) WHERE account_id = ANY($a)),
@@ -55,7 +55,7 @@ def onsets(workspace: Path, accounts: Sequence[str]) -> list[dict[str, Any]]:
                (SELECT string_agg(coalesce(model, '?'), ' -> ' ORDER BY f) FROM firsts WHERE firsts.account_id = e.account_id)
         FROM e GROUP BY e.account_id ORDER BY 2
         """,
-        {"g": _staged.table_glob(workspace, "exchanges"), "a": list(accounts)},
+        {"g": staging.table_glob(workspace, "exchanges"), "a": list(accounts)},
     ).fetchall()
     con.close()
     return [{"account_id": a, "first": str(f), "last": str(last), "exchanges": int(n), "models": str(m or "")} for a, f, last, n, m in rows]

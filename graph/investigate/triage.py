@@ -14,10 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from graph.investigate import _staged
+from graph import staging
 from graph.investigate.props import loads
 from graph.schema import Label, Rel
 from graph.store import GraphStore
+from graph.workspace import hubs_path
 
 
 def load_clusters(store: GraphStore) -> list[dict[str, Any]]:
@@ -164,11 +165,11 @@ def membership(store: GraphStore) -> dict[str, str]:
 def daily_activity(workspace: Path, member_of: dict[str, str], days: int | None = None) -> dict[str, list[int]]:
     """Exchanges per day for each cluster (a sparkline), counted in DuckDB from staging.
     The lists are aligned on the days the clusters were active, oldest first."""
-    if not member_of or not _staged.has_table(workspace, "exchanges"):
+    if not member_of or not staging.has_table(workspace, "exchanges"):
         return {}
     import pyarrow as pa
 
-    con = _staged.connect()
+    con = staging.connect(threads=staging.INTERACTIVE_THREADS)
     con.register("m", pa.table({"account_id": list(member_of), "cluster_id": list(member_of.values())}))
     rows = con.execute(
         """
@@ -176,7 +177,7 @@ def daily_activity(workspace: Path, member_of: dict[str, str], days: int | None 
         FROM read_parquet($glob) e JOIN m USING (account_id)
         GROUP BY 1, 2 ORDER BY 1, 2
         """,
-        {"glob": _staged.table_glob(workspace, "exchanges")},
+        {"glob": staging.table_glob(workspace, "exchanges")},
     ).fetchall()
     con.close()
     all_days = sorted({d for _, d, _ in rows})
@@ -193,7 +194,7 @@ def daily_activity(workspace: Path, member_of: dict[str, str], days: int | None 
 def suppressed_hubs(workspace: Path) -> list[dict[str, Any]]:
     """The shared values detection refused as evidence (``detection/hubs.json``): carrier NAT,
     webmail, over-cap values, with why and how many accounts share each. Empty if absent."""
-    path = workspace / "detection" / "hubs.json"
+    path = hubs_path(workspace)
     if not path.exists():
         return []
     try:

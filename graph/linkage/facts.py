@@ -17,6 +17,7 @@ from typing import Any
 
 from graph.linkage.uses import Use, UseTable
 from graph.schema import Label, Rel
+from graph.staging import read_template_uses
 from graph.store import GraphStore
 
 # Which relationship gives each shared-entity label's uses.
@@ -122,8 +123,6 @@ def _template_uses(store: GraphStore, workspace: Path | None, accounts: Mapping[
     it (DuckDB computes exactly the SENT_TEMPLATE rows the loader wrote, in seconds instead of
     streaming tens of millions of relationships), else from the store."""
     if workspace is not None:
-        from loaders.graph_write import read_template_uses
-
         table = read_template_uses(workspace)
         if table is not None:
             return UseTable.from_arrow(table, accounts)

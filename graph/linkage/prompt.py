@@ -21,7 +21,7 @@ from graph.linkage.facts import Facts, Use
 from graph.linkage.hubs import WeightsOf, link_shared_values, rarities, volume_factors
 from graph.linkage.uses import UseTable
 from graph.schema import Label
-from loaders.staging import templates_path
+from graph.workspace import templates_path
 
 FAMILY = "prompt"
 TEMPLATE_BASE = 0.5

@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from graph.linkage.evidence import Evidence, Pair, Reason, pair_of
-from loaders.prompts import WITHHELD_PREFIX
-from loaders.staging import has_table, table_glob
+from graph.staging import WITHHELD_PREFIX, connect, has_table, table_glob
 
 FAMILY = "timing"
 BUCKET_S = 3 * 3600
@@ -40,9 +39,7 @@ def _staged_exchanges(workspace: Path | None) -> Iterator[tuple[Any, str, set[st
     if workspace is None or not has_table(workspace, "exchanges"):
         yield None
         return
-    import duckdb
-
-    con = duckdb.connect(config={"threads": 2})
+    con = connect(threads=2)
     try:
         glob = table_glob(workspace, "exchanges")
         columns = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($g)", {"g": glob}).fetchall()}

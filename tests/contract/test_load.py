@@ -11,9 +11,10 @@ import pytest
 
 from graph.schema import Label, Rel
 from graph.settings import Settings
+from graph.staging import table_dir
 from graph.store import GraphStore
+from graph.workspace import stage_tmp_dir
 from loaders.load import load_bundle
-from loaders.staging import staging_dir
 from tests.conftest import clear_store
 
 ACCOUNTS = (
@@ -154,7 +155,7 @@ def test_loading_twice_gives_the_same_graph(store: GraphStore, tmp_path: Path) -
     second = load_bundle(bundle, settings, store)
     assert snapshot(store) == once
     assert first.tables == second.tables
-    assert len(list((staging_dir(tmp_path / "ws") / "exchanges").glob("*.parquet"))) == 1
+    assert len(list(table_dir(tmp_path / "ws", "exchanges").glob("*.parquet"))) == 1
 
 
 def test_a_killed_load_run_again_converges(store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,13 +179,13 @@ def test_a_killed_load_run_again_converges(store: GraphStore, tmp_path: Path, mo
         load_bundle(bundle, _settings(ws), store)
     monkeypatch.undo()
     # and a staging run that died half-way left its temporary directory behind
-    leftover = staging_dir(ws) / ".tmp-deadbeef"
+    leftover = stage_tmp_dir(ws, "deadbeef")
     (leftover / "checked").mkdir(parents=True)
     load_bundle(bundle, _settings(ws), store)
     assert snapshot(store) == clean
 
     # a kill between the staging commit's delete and rename: this bundle's files are missing
-    for path in (staging_dir(ws) / "exchanges").glob("*.parquet"):
+    for path in table_dir(ws, "exchanges").glob("*.parquet"):
         path.unlink()
     load_bundle(bundle, _settings(ws), store)
     assert snapshot(store) == clean

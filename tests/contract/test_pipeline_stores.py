@@ -12,6 +12,7 @@ from graph.detection import run_detection
 from graph.settings import Settings
 from graph.store import GraphStore
 from graph.stores.embedded import EmbeddedStore
+from graph.workspace import embedded_dir
 from loaders.load import load_bundle
 from loaders.synthetic import generate
 
@@ -37,7 +38,7 @@ def run_pipeline(bundle: Path, workspace: Path, store: GraphStore) -> None:
 def test_generated_world_gives_the_same_clusters_on_every_store(store: GraphStore, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     generate(bundle, "tiny", 1)
-    reference = EmbeddedStore(tmp_path / "reference" / "embedded")
+    reference = EmbeddedStore(embedded_dir(tmp_path / "reference"))
     run_pipeline(bundle, tmp_path / "reference", reference)
     run_pipeline(bundle, tmp_path / "under-test", store)
     expected, got = clusters_of(reference), clusters_of(store)

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from graph import cases
 from graph.schema import Label, Rel
 from graph.stores.embedded import EmbeddedStore
+from graph.workspace import embedded_dir
 from tests.ui_world import build_world
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
@@ -17,7 +18,7 @@ APP = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
 @pytest.fixture()
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EmbeddedStore:
-    store = EmbeddedStore(tmp_path / "embedded")
+    store = EmbeddedStore(embedded_dir(tmp_path))
     build_world(store, tmp_path, ring=4)
     monkeypatch.setenv("SYBILSCOPE_WORKSPACE", str(tmp_path))
     monkeypatch.setenv("SYBILSCOPE_STORE", "embedded")

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from graph.settings import Settings
+from graph.staging import table_dir
 from graph.stores.embedded import EmbeddedStore
+from graph.workspace import embedded_dir, quarantine_dir, templates_path
 from loaders.errors import BundleError
 from loaders.load import LoadReport, load_bundle
-from loaders.staging import staging_dir
 from tests.bundle_files import write_bundle
 
 ACCOUNTS = (
@@ -34,7 +35,7 @@ def _settings(ws: Path) -> Settings:
 def _load(tmp_path: Path, files: Mapping[str, str | bytes]) -> tuple[LoadReport, EmbeddedStore, Path]:
     bundle = _write(tmp_path / "bundle", files)
     ws = tmp_path / "ws"
-    store = EmbeddedStore(ws / "embedded")
+    store = EmbeddedStore(embedded_dir(ws))
     return load_bundle(bundle, _settings(ws), store), store, ws
 
 
@@ -183,7 +184,7 @@ def test_unicode_and_very_long_prompts(tmp_path: Path) -> None:
     assert _counts(report, "exchanges") == (2, 2, 0, 0)
     import pyarrow.parquet as pq
 
-    table = pq.read_table(staging_dir(ws) / "templates.parquet", columns=["template", "example"])
+    table = pq.read_table(templates_path(ws), columns=["template", "example"])
     rows = sorted(zip(table.column("template").to_pylist(), table.column("example").to_pylist(), strict=True))
     assert len(rows) == 2
     assert all(len(example) <= 2000 for _t, example in rows)
@@ -192,7 +193,7 @@ def test_unicode_and_very_long_prompts(tmp_path: Path) -> None:
 
 def test_file_faults_stop_before_the_store_and_staging_are_touched(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
-    store = EmbeddedStore(ws / "embedded")
+    store = EmbeddedStore(embedded_dir(ws))
     good = _write(tmp_path / "good", {"accounts.csv": ACCOUNTS})
     load_bundle(good, _settings(ws), store)
     before_nodes = store.counts()
@@ -251,7 +252,7 @@ def test_cli_load_writes_the_report_and_fails_in_one_line(tmp_path: Path) -> Non
     report = json.loads(report_path.read_text())
     assert report["tables"] == {"accounts": {"read": 2, "loaded": 2, "quarantined": 0, "duplicates": 0}}
     assert report["ignored_files"] == ["groups.csv"]
-    assert Path(report["quarantine_path"]).parent == ws / "quarantine"
+    assert Path(report["quarantine_path"]).parent == quarantine_dir(ws)
 
     bad = _write(tmp_path / "bad", {"accounts.csv": ACCOUNTS, "exchanges.xlsx": "x"})
     result = runner.invoke(main, ["load", str(bad), "--workspace", str(ws)])
@@ -275,7 +276,7 @@ def test_a_table_directory_of_mixed_files_with_duplicates_across_files(tmp_path:
     pq.write_table(pa.table({"exchange_id": ["e3"], "account_id": ["a2"], "ts": ["2025-04-23T00:00:00Z"]}),
                    bundle / "exchanges" / "c.parquet")
     ws = tmp_path / "ws"
-    report = load_bundle(bundle, _settings(ws), EmbeddedStore(ws / "embedded"))
+    report = load_bundle(bundle, _settings(ws), EmbeddedStore(embedded_dir(ws)))
     files = report.files
     assert (files["exchanges/a.csv"]["read"], files["exchanges/a.csv"]["loaded"]) == (2, 2)
     b = files["exchanges/b.jsonl.gz"]
@@ -304,7 +305,7 @@ def test_csv_rows_with_the_wrong_number_of_fields_are_quarantined_with_exact_row
     }
     import pyarrow.parquet as pq
 
-    staged = pq.read_table(next((staging_dir(ws) / "exchanges").glob("*.parquet"))).to_pylist()
+    staged = pq.read_table(next(table_dir(ws, "exchanges").glob("*.parquet"))).to_pylist()
     assert sorted((r["exchange_id"], r["_row"], r["_file"]) for r in staged) == [
         ("e1", 1, "exchanges.csv"), ("e4", 4, "exchanges.csv")]
 
@@ -328,7 +329,7 @@ def test_withheld_prompts_link_by_hash_only_when_shared(tmp_path: Path) -> None:
     assert sent == {("a1", "h:aaa"), ("a2", "h:aaa"), ("a1", text[0])}
     import pyarrow.parquet as pq
 
-    staged = {r["exchange_id"]: r for r in pq.read_table(next((staging_dir(ws) / "exchanges").glob("*.parquet"))).to_pylist()}
+    staged = {r["exchange_id"]: r for r in pq.read_table(next(table_dir(ws, "exchanges").glob("*.parquet"))).to_pylist()}
     assert staged["e3"]["template_id"] == "h:bbb" and staged["e3"]["capability"] is None
-    ids = pq.read_table(staging_dir(ws) / "templates.parquet").column("template_id").to_pylist()
+    ids = pq.read_table(templates_path(ws)).column("template_id").to_pylist()
     assert ids == text

@@ -31,8 +31,9 @@ def test_settings_json_lists_every_setting_with_its_source(tmp_path: Path) -> No
 
 def test_stats_json_on_the_embedded_store(tmp_path: Path) -> None:
     from graph.stores.embedded import EmbeddedStore
+    from graph.workspace import embedded_dir
 
-    EmbeddedStore(tmp_path / "embedded").upsert_relationships(
+    EmbeddedStore(embedded_dir(tmp_path)).upsert_relationships(
         "USED_IP", "Account", "IP", [{"start": "a1", "end": "1.2.3.4"}]
     )
     result = run("stats", "--json", "--workspace", str(tmp_path))

@@ -11,12 +11,13 @@ from graph import cases
 from graph.detection import assign_ids, hashed_id, run_detection
 from graph.schema import Label, Rel
 from graph.stores.embedded import EmbeddedStore
+from graph.workspace import embedded_dir, hubs_path
 from tests.unit.detection_world import build_world, settings_for
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> tuple[EmbeddedStore, dict[str, list[str]], Path]:
-    store = EmbeddedStore(tmp_path / "embedded")
+    store = EmbeddedStore(embedded_dir(tmp_path))
     return store, build_world(store), tmp_path
 
 
@@ -39,7 +40,7 @@ def test_operator_flagged_and_every_hard_negative_left_alone(world) -> None:  # 
     assert summary["flagged"] == 1 and summary["accounts_flagged"] == 12
     hubs = summary["suppressed_hubs"]["by_reason"]
     assert {"education_egress", "vpn_exit", "carrier_nat", "over_cap"} <= set(hubs)
-    assert (ws / "detection" / "hubs.json").exists()
+    assert hubs_path(ws).exists()
 
 
 def test_written_properties(world) -> None:  # noqa: ANN001
@@ -129,7 +130,7 @@ def test_staged_exchanges_add_timing_evidence_and_model_switch(world) -> None:  
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from loaders.staging import table_dir
+    from graph.staging import table_dir
 
     store, groups, ws = world
     start = datetime(2025, 4, 22, tzinfo=UTC)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from graph.workspace import salt_path
 from loaders.enrich import (
     IntelIndex,
     IpResolver,
@@ -66,9 +67,9 @@ def test_hashes_are_salted_and_stable() -> None:
 
 def test_salt_setting_wins_else_random_salt_kept(tmp_path: Path) -> None:
     assert load_salt("fixed", tmp_path) == "fixed"
-    assert not (tmp_path / "salt").exists()
+    assert not salt_path(tmp_path).exists()
     first = load_salt("", tmp_path)
-    assert len(first) == 32 and (tmp_path / "salt").read_text().strip() == first
+    assert len(first) == 32 and salt_path(tmp_path).read_text().strip() == first
     assert load_salt("", tmp_path) == first
     assert load_salt("", tmp_path / "other") != first
 

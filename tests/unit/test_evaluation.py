@@ -20,6 +20,7 @@ from graph.evaluation import (
 )
 from graph.linkage.facts import read_facts
 from graph.stores.embedded import EmbeddedStore
+from graph.workspace import embedded_dir
 from tests.unit.detection_world import CAP, build_world, settings_for
 
 
@@ -57,7 +58,7 @@ def test_score_method_counts() -> None:
 
 
 def test_detection_beats_baselines_on_the_world(tmp_path: Path) -> None:
-    store = EmbeddedStore(tmp_path / "embedded")
+    store = EmbeddedStore(embedded_dir(tmp_path))
     groups = build_world(store)
     run_detection(store, settings_for(tmp_path))
     report = evaluate(store, _labels(tmp_path, groups))
@@ -75,7 +76,7 @@ def test_detection_beats_baselines_on_the_world(tmp_path: Path) -> None:
 
 def test_evaluate_and_detect_commands(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     ws = tmp_path / "ws"
-    store = EmbeddedStore(ws / "embedded")
+    store = EmbeddedStore(embedded_dir(ws))
     groups = build_world(store)
     labels = _labels(tmp_path, groups)
     monkeypatch.setenv("SYBILSCOPE_HUB_MAX_ACCOUNTS", str(CAP))

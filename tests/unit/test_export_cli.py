@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from app.cli import main
 from graph.export.manifest import verify_manifest
 from graph.stores.embedded import EmbeddedStore
+from graph.workspace import embedded_dir
 from tests.evidence_world import build_world, write_staging
 
 
@@ -21,7 +22,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("SYBILSCOPE_STORE", "SYBILSCOPE_WORKSPACE", "SYBILSCOPE_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     ws = tmp_path / "ws"
-    build_world(EmbeddedStore(ws / "embedded"))
+    build_world(EmbeddedStore(embedded_dir(ws)))
     write_staging(ws)
     return ws
 

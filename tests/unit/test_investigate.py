@@ -150,20 +150,3 @@ def test_suppressed_hubs_report(tmp_path: Path) -> None:
         ' {"family": "network", "label": "IP", "key": "100.64.0.1", "accounts": 60, "why": "carrier_nat"}]'
     )
     assert [h["key"] for h in triage.suppressed_hubs(tmp_path)] == ["100.64.0.1", "gmail.com"]
-
-
-def test_investigate_imports_nothing_from_app_or_loaders() -> None:
-    """graph/investigate serves the UI, the CLI and bench alike, so it never reaches up into
-    app/; the staging area is read through its one module (_staged.py) only."""
-    import ast
-
-    root = Path(__file__).resolve().parents[2] / "graph" / "investigate"
-    offenders = []
-    for path in sorted(root.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            for name in names:
-                top = name.split(".")[0]
-                if top == "app" or (top == "loaders" and path.name != "_staged.py"):
-                    offenders.append(f"{path.name}: {name}")
-    assert offenders == []

@@ -23,8 +23,9 @@ from graph.linkage.uses import Use, UseTable
 from graph.schema import Label, Rel
 from graph.scoring import AccountProfile, template_concentration
 from graph.settings import Settings
+from graph.staging import read_template_uses
 from graph.stores.embedded import EmbeddedStore
-from loaders.graph_write import read_template_uses
+from graph.workspace import embedded_dir
 from loaders.load import load_bundle
 from loaders.synthetic import generate
 
@@ -127,7 +128,7 @@ def test_template_uses_from_staging_are_the_loaded_relationships(tmp_path: Path)
     bundle = tmp_path / "bundle"
     generate(bundle, "tiny", 3)
     settings = Settings({"workspace": str(tmp_path / "ws"), "hash_salt": "columns-test"}, environ={})
-    store = EmbeddedStore(tmp_path / "ws" / "embedded")
+    store = EmbeddedStore(embedded_dir(tmp_path / "ws"))
     load_bundle(bundle, settings, store)
     staged = read_template_uses(tmp_path / "ws")
     assert staged is not None and staged.num_rows > 100

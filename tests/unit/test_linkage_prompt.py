@@ -12,7 +12,7 @@ from graph.linkage.evidence import Evidence
 from graph.linkage.facts import Facts, Use
 from graph.linkage.prompt import link_prompt, near_duplicate_families, read_minhashes
 from graph.schema import Label
-from loaders.staging import templates_path
+from graph.workspace import templates_path
 
 OP_TEXT = "You are an expert agent. Think step by step and show all reasoning before the final answer about"
 

@@ -17,7 +17,7 @@ from graph.linkage.timing import (
     read_model_onsets,
     signatures,
 )
-from loaders.staging import table_dir
+from graph.staging import table_dir
 
 START = datetime(2025, 4, 22, tzinfo=UTC)
 

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from app.cli import main
 from graph.stores.embedded import EmbeddedStore
+from graph.workspace import embedded_dir
 from tests.evidence_world import build_world
 
 SYBILSCOPE = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "sybilscope")
@@ -22,7 +23,7 @@ SYBILSCOPE = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "sybils
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("SYBILSCOPE_STORE", "SYBILSCOPE_WORKSPACE", "SYBILSCOPE_DEBUG"):
         monkeypatch.delenv(var, raising=False)
-    build_world(EmbeddedStore(tmp_path / "embedded"))
+    build_world(EmbeddedStore(embedded_dir(tmp_path)))
     return tmp_path
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from graph.queries.team import get_team_query
 from graph.stores.embedded import EmbeddedStore
+from graph.workspace import embedded_dir
 from tests.evidence_world import evidence_workspace, run_view
 
 QUERIES_APP = "from app.views import queries\nqueries.render()\n"
@@ -55,5 +56,5 @@ def test_save_as_team_query(workspace: Path) -> None:
     save = next(b for b in app.button if b.label == "Save")
     save.click().run()
     assert not app.exception
-    spec = get_team_query(EmbeddedStore(workspace / "embedded"), "team_exit_ip")
+    spec = get_team_query(EmbeddedStore(embedded_dir(workspace)), "team_exit_ip")
     assert spec is not None and spec.based_on == "accounts_on_ip" and spec.owner == "analyst"
