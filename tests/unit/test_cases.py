@@ -46,7 +46,7 @@ def test_reattribution_replaces_the_previous_operator_and_keeps_history(world: G
     assert [op for op, _ in _attributions(world, "c-ring")] == ["op-known"]
     latest = cases.audit_trail(world, action="attribute")[0]
     assert latest.before["operator_id"] == "op-acme-lab" and latest.after["operator_id"] == "op-known"
-    # The rebuild of the cluster node kept members, suggestion, notes and audit links.
+    # Only the old ATTRIBUTED_TO went: members, suggestion, notes and audit links stay.
     assert cases.members(world, "c-ring") == ring_ids(4)
     assert any(r.start[1] == "c-ring" for r in world.iter_relationships(Rel.SUGGESTED_OPERATOR))
     assert [n["text"] for n in cases.notes_about(world, (Label.CLUSTER.value, "c-ring"))] == ["check the card"]
