@@ -24,7 +24,8 @@ Two write boundaries, chosen by what a failure may leave behind:
 
 The two do not mix: opening either inside the other is refused, so a bulk load can never sit
 in one giant transaction and an analyst's decision can never be committed piecemeal.
-A transaction belongs to the thread that opened it.
+A batch belongs to the thread that opened it: another thread's writes (another analyst's
+session in the shared UI process) are not caught in it and survive its rollback.
 """
 
 from __future__ import annotations
@@ -280,7 +281,7 @@ class GraphStore(ABC):
             self._abandon(kind, end, scope.handle)
             raise StoreError(
                 "commit", self.name,
-                "an operation inside the batch failed, so the whole batch was rolled back",
+                "an operation or a nested batch inside it failed, so the whole batch was rolled back",
             )
         self._run(f"commit {kind}", end, scope.handle, True)
 

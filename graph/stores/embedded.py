@@ -11,7 +11,9 @@ is the relationship type, so (start, type, end) is unique as the contract requir
 Transactions: a batch holds the file lock, works on the graph in memory and writes the file
 once when it commits; rolling back reloads the last committed file (a memory-only store keeps
 a copy of the graph taken when the batch began instead). A bulk write is the same minus that
-copy: the file is written once at the end, or not at all if the load fails.
+copy: the file is written once at the end, or not at all if the load fails. One instance
+serves one writing thread at a time (a batch open on one thread makes the others' writes wait
+for it); reads on other threads of the same instance are not isolated from an open batch.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +33,7 @@ from filelock import FileLock
 from graph.store import GraphStore, Node, NodeKey, Relationship, RelRef, Subgraph
 
 GRAPH_FILE = "graph.pickle"
+_STALE = (-1, -1, -1)  # a file stamp no file has
 
 
 def _file_stamp(path: Path) -> tuple[int, int, int] | None:
@@ -52,6 +56,7 @@ class EmbeddedStore(GraphStore):
         self._stamp: tuple[int, int, int] | None = None
         self._lock: FileLock | None = None
         self._in_batch = 0
+        self._writer = threading.RLock()  # the thread whose writes _in_batch counts
         self._snapshot: nx.MultiDiGraph | None = None
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -96,38 +101,46 @@ class EmbeddedStore(GraphStore):
         self._stamp = _file_stamp(self.path)
 
     def _hold(self) -> None:
-        """Enter a write: the outermost one takes the lock and reloads what others committed."""
-        if self._in_batch == 0:
-            if self._lock is not None:
-                self._lock.acquire()
-            self._reload_if_changed()
+        """Enter a write: the outermost one takes the locks and reloads what others committed."""
+        self._writer.acquire()
+        try:
+            if self._in_batch == 0:
+                if self._lock is not None:
+                    self._lock.acquire()
+                self._reload_if_changed()
+        except BaseException:
+            self._writer.release()
+            raise
         self._in_batch += 1
 
     def _release(self, ok: bool) -> None:
         """Leave a write: the outermost one persists (``ok``) or discards what was written."""
-        self._in_batch -= 1
-        if self._in_batch:
-            return
         try:
-            if ok:
-                try:
-                    self._persist()
-                except BaseException:
-                    self._discard()  # memory must not keep what the disk never got
-                    raise
-            else:
-                self._discard()
+            self._in_batch -= 1
+            if self._in_batch:
+                return
+            try:
+                if ok:
+                    try:
+                        self._persist()
+                    except BaseException:
+                        self._discard()  # memory must not keep what the disk never got
+                        raise
+                else:
+                    self._discard()
+            finally:
+                self._snapshot = None
+                if self._lock is not None:
+                    self._lock.release()
         finally:
-            self._snapshot = None
-            if self._lock is not None:
-                self._lock.release()
+            self._writer.release()
 
     def _discard(self) -> None:
         """Drop what the failed write changed: back to the snapshot or the committed file."""
         if self._snapshot is not None:
             self._restore(self._snapshot)
         else:
-            self._stamp = None
+            self._stamp = _STALE  # forces the reload, also to empty when no file exists yet
             self._reload_if_changed()
 
     def _restore(self, graph: nx.MultiDiGraph) -> None:
