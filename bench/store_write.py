@@ -72,7 +72,7 @@ def write_pass(store: GraphStore, n_rels: int, chunk: int, server_pid: int | Non
     load_before = os.getloadavg()[0]
     c0 = server_cpu_s(server_pid)
     t0 = time.perf_counter()
-    with store.batch():
+    with store.bulk():
         rows = list(accounts(n_accounts))
         for i in range(0, len(rows), chunk):
             store.upsert_nodes("Account", rows[i : i + chunk])
@@ -88,7 +88,7 @@ def write_pass(store: GraphStore, n_rels: int, chunk: int, server_pid: int | Non
             store.upsert_relationships("USED_IP", "Account", "IP", batch)
         t2 = time.perf_counter()
         c2 = server_cpu_s(server_pid)
-    t3 = time.perf_counter()  # batch exit: the embedded store's atomic file write
+    t3 = time.perf_counter()  # bulk exit: the embedded store's one file write
     figures: dict[str, Any] = {
         "nodes": n_accounts,
         "relationships": n_rels,

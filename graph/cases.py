@@ -6,10 +6,10 @@ after}`` with an ``ABOUT`` relationship to the node it concerns, inside one ``st
 ``before``/``after`` are JSON strings of the properties the action changed, so a reviewer can
 see what was decided and what it replaced.
 
-The store contract has no "delete one relationship" operation, so actions that must take
-relationships away (merge, split, re-attribution) rebuild the affected cluster node: snapshot
-its relationships, delete the node, write it back with the relationships that remain. Audit
-events and notes about it are re-linked in the same batch, so nothing an analyst wrote is lost.
+``store.batch()`` is one transaction on every store, so an action that fails midway (a refused
+value, a lost connection) changes nothing: no half-moved members, no attribution without its
+audit event. Actions that take relationships away (merge, split, re-attribution) delete just
+those relationships; the cluster node, its notes and its audit links are never touched.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -163,27 +163,6 @@ def _cluster_rels(store: GraphStore, cluster_id: str) -> list[Relationship]:
     return sub.relationships
 
 
-def _rewrite_cluster(
-    store: GraphStore,
-    cluster_id: str,
-    props: dict[str, Any],
-    keep: Callable[[Relationship], bool],
-) -> None:
-    """Write the cluster back with ``props`` and only the relationships ``keep`` accepts
-    (the store cannot delete a single relationship; see the module docstring)."""
-    ref: NodeKey = (Label.CLUSTER.value, cluster_id)
-    rels = [r for r in _cluster_rels(store, cluster_id) if keep(r)]
-    store.delete_nodes([ref])
-    store.upsert_nodes(Label.CLUSTER, [{"cluster_id": cluster_id, **props}])
-    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for rel in rels:
-        grouped.setdefault((rel.type, rel.start[0], rel.end[0]), []).append(
-            {"start": rel.start[1], "end": rel.end[1], **rel.props}
-        )
-    for (rel_type, start_label, end_label), rows in grouped.items():
-        store.upsert_relationships(rel_type, start_label, end_label, rows)
-
-
 def _operator_of(store: GraphStore, cluster_id: str, rel_type: str) -> Relationship | None:
     for rel in _cluster_rels(store, cluster_id):
         if rel.type == rel_type and rel.start == (Label.CLUSTER.value, cluster_id):
@@ -231,12 +210,12 @@ def attribute(
     if not rationale.strip():
         raise CaseError("an attribution needs a written rationale")
     with store.batch():
-        cluster = _cluster(store, cluster_id)
+        _cluster(store, cluster_id)  # refuses an unknown cluster
         previous = _operator_of(store, cluster_id, Rel.ATTRIBUTED_TO)
         op_id = ensure_operator(store, operator_id, operator_name)
         before = {"operator_id": previous.end[1], **previous.props} if previous else {}
         if previous is not None and previous.end[1] != op_id:
-            _rewrite_cluster(store, cluster_id, cluster.props, lambda r: r.ref != previous.ref)
+            store.delete_relationship_refs([previous.ref])
         at = now_iso()
         rel = {"confidence": float(confidence), "rationale": rationale.strip(), "by": who, "at": at}
         store.upsert_relationships(
@@ -324,9 +303,11 @@ def merge_clusters(store: GraphStore, keep_id: str, other_id: str, *, who: str, 
         )
         size = len(set(kept_before) | set(moved))
         store.upsert_nodes(Label.CLUSTER, [{"cluster_id": keep_id, "size": size}])
-        other_props = {**other.props, "status": "merged", "merged_into": keep_id, "size": 0}
+        store.upsert_nodes(
+            Label.CLUSTER, [{"cluster_id": other_id, "status": "merged", "merged_into": keep_id, "size": 0}]
+        )
         # The merged record keeps notes and audit links but no members or operator links.
-        _rewrite_cluster(store, other_id, other_props, lambda r: r.type == Rel.ABOUT)
+        store.delete_relationship_refs([r.ref for r in _cluster_rels(store, other_id) if r.type != Rel.ABOUT])
         _record(
             store, who, "merged_into", (Label.CLUSTER.value, other_id),
             {"status": other.props.get("status", "open"), "members": moved},
@@ -357,12 +338,11 @@ def split_accounts(
         new_id = new_cluster_id or f"{cluster_id}-split-{uuid.uuid4().hex[:6]}"
         if store.get_node(Label.CLUSTER, new_id) is not None:
             raise CaseError(f"cluster {new_id!r} already exists")
-        moved = set(chosen)
         remaining = len(current) - len(chosen)
-        _rewrite_cluster(
-            store, cluster_id, {**cluster.props, "size": remaining},
-            lambda r: not (r.type == Rel.MEMBER_OF and r.start[1] in moved),
+        store.delete_relationship_refs(
+            [((Label.ACCOUNT.value, a), Rel.MEMBER_OF.value, (Label.CLUSTER.value, cluster_id)) for a in chosen]
         )
+        store.upsert_nodes(Label.CLUSTER, [{"cluster_id": cluster_id, "size": remaining}])
         store.upsert_nodes(
             Label.CLUSTER,
             [{"cluster_id": new_id, "size": len(chosen), "status": "open", "split_from": cluster_id,

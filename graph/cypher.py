@@ -102,6 +102,19 @@ def delete_relationships_chunk(rel_type: str) -> str:
     return f"MATCH ()-[r{_rel_pattern([rel_type])}]->() WITH r LIMIT $chunk DELETE r RETURN count(*) AS deleted"
 
 
+def delete_relationships_by_keys(rel_type: str, start_label: str, end_label: str) -> str:
+    """Rows: ``{start, end}`` keys; deletes the ``rel_type`` relationship from each start node to
+    each end node (the nodes stay). Counts the relationships that existed."""
+    skey = property_name(key_of(start_label))
+    ekey = property_name(key_of(end_label))
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (a:{_label(start_label)} {{{skey}: row.start}})"
+        f"-[r{_rel_pattern([rel_type])}]->(b:{_label(end_label)} {{{ekey}: row.end}}) "
+        "DELETE r RETURN count(*) AS deleted"
+    )
+
+
 DELETE_BY_IDS = "MATCH (n) WHERE elementId(n) IN $ids DETACH DELETE n RETURN count(*) AS deleted"
 
 

@@ -309,7 +309,8 @@ def links_to_write(pairs: Sequence[Pair], weights: np.ndarray, owner: Mapping[st
 
 def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evidence, previous: Previous,
                operators: set[str], per_account: int = 20) -> dict[str, int]:
-    """Replace detection outputs in one batch, keeping analyst decisions."""
+    """Replace detection outputs in one bulk write, keeping analyst decisions. Not atomic on
+    Neo4j (half a million LINKED do not fit one transaction): after a failure, run it again."""
     detected_at = _now()
     current = {c.cluster_id for c in results}
     owner: dict[str, str] = {a: c.cluster_id for c in results for a in c.members}
@@ -317,7 +318,7 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
     retired = [cid for cid in stale if previous.analyst_touched(cid)]
     dropped = [cid for cid in stale if not previous.analyst_touched(cid)]
     links = 0
-    with store.batch():
+    with store.bulk():
         for rel in (Rel.LINKED, Rel.MEMBER_OF, Rel.SUGGESTED_OPERATOR):
             store.delete_relationships(rel)
         if dropped:

@@ -195,14 +195,40 @@ def key_of(label: str) -> str:
 PropertyValue = str | int | float | bool | list[str] | list[int] | list[float] | list[bool]
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
+def _storable_scalar(value: object) -> bool:
+    """A str, bool, int or float Neo4j can take: ints within 64 bits, text that is valid
+    Unicode (a lone surrogate cannot be sent as UTF-8)."""
+    if isinstance(value, bool | float):
+        return True
+    if isinstance(value, int):
+        return value in _INT64
+    if isinstance(value, str):
+        if value.isascii():
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    return False
+
+
 def check_property_value(name: str, value: object) -> None:
     """Refuse values Neo4j cannot store, so the embedded store refuses them too."""
-    if value is None or isinstance(value, str | bool | int | float):
+    if value is None or _storable_scalar(value):
         return
-    if isinstance(value, list | tuple):
-        kinds = {type(v) for v in value}
-        if len(kinds) <= 1 and all(isinstance(v, str | bool | int | float) for v in value):
-            return
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    homogeneous = len({type(v) for v in items}) <= 1
+    if homogeneous and all(_storable_scalar(v) for v in items):
+        return
+    if homogeneous and all(isinstance(v, str | int) for v in items):
+        raise SchemaError(
+            f"property {name!r} has a value the graph cannot store (an integer beyond 64 bits or "
+            f"text that is not valid Unicode): {repr(value)[:80]}"
+        )
     raise SchemaError(
         f"property {name!r} has a value of type {type(value).__name__} that the graph cannot store;"
         " store nested data as a JSON string"

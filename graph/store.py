@@ -7,16 +7,36 @@ every store, so behaviour that is specified here is behaviour both stores have.
 
 Identifiers: a node is ``(label, key)``; a relationship is ``(start, type, end)``.
 Ordering: wherever a list is returned it is sorted by (label, key) so stores agree.
+
+Two write boundaries, chosen by what a failure may leave behind:
+
+- ``batch()`` is ONE transaction, for analyst writes (cases, team queries, audit): every write
+  inside commits together at the end or, if the block raises, not at all. Reads inside see the
+  block's own writes. A nested ``batch()`` joins the outer one; if an inner block raises, or any
+  store operation inside fails, the whole transaction is rolled back even if the caller caught
+  the error (and the outer exit then raises). Keep it to what one decision touches: on Neo4j the
+  transaction lives in the server's heap until it commits.
+- ``bulk()`` is for loads of millions of rows (the loader's graph commit, detection's
+  write-back). It is NOT atomic: Neo4j commits each UNWIND chunk by itself (on several writer
+  threads), the embedded store writes its file once at the end. Every write is an idempotent
+  MERGE or a delete, so an interrupted bulk write is finished by running it again; until then
+  part of it may be in the store. Reads inside see what has been written so far.
+
+The two do not mix: opening either inside the other is refused, so a bulk load can never sit
+in one giant transaction and an analyst's decision can never be committed piecemeal.
+A batch belongs to the thread that opened it: another thread's writes (another analyst's
+session in the shared UI process) are not caught in it and survive its rollback.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, final
+from typing import Any, Literal, final
 
 from graph.schema import (
     SchemaError,
@@ -88,6 +108,22 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached at all (wrong URI, server down, bad credentials)."""
 
 
+RelRef = tuple[NodeKey, str, NodeKey]
+"""(start, type, end): how a relationship is named across the stores (``Relationship.ref``)."""
+
+ScopeKind = Literal["batch", "bulk"]
+
+
+@dataclass
+class _Scope:
+    """The write boundary open on one thread: its kind, the store's handle (the Neo4j
+    transaction) and whether anything inside it failed."""
+
+    kind: ScopeKind
+    handle: Any = None
+    failed: bool = False
+
+
 def _sorted_nodes(nodes: Iterable[Node]) -> list[Node]:
     return sorted(nodes, key=lambda n: (n.label, n.key))
 
@@ -122,6 +158,7 @@ class GraphStore(ABC):
             if row.get(key) in (None, ""):
                 raise SchemaError(f"{lab} row without its key property {key!r}: {dict(row)!r}")
             props = _clean_props({k: v for k, v in row.items() if k != key})
+            check_property_value(key, str(row[key]))
             batch.append({"key": str(row[key]), "props": props})
         if not batch:
             return 0
@@ -140,6 +177,8 @@ class GraphStore(ABC):
             if start in (None, "") or end in (None, ""):
                 raise SchemaError(f"{rel_type} row without start or end key: {dict(row)!r}")
             props = _clean_props({k: v for k, v in row.items() if k not in ("start", "end")})
+            check_property_value("start", str(start))
+            check_property_value("end", str(end))
             batch.append({"start": str(start), "end": str(end), "props": props})
         if not batch:
             return 0
@@ -170,18 +209,90 @@ class GraphStore(ABC):
         return self._run("delete_nodes", self._delete_nodes, checked)
 
     @final
+    def delete_relationship_refs(self, refs: Sequence[RelRef]) -> int:
+        """Delete the named relationships, each ``(start, type, end)`` as ``Relationship.ref``
+        gives it; the nodes stay. Returns how many existed."""
+        checked: list[RelRef] = []
+        for start, rel_type, end in dict.fromkeys((tuple(s), t, tuple(e)) for s, t, e in refs):
+            spec = check_rel_spec(rel_type, start[0], end[0])
+            checked.append(((spec.start.value, str(start[1])), spec.type.value, (spec.end.value, str(end[1]))))
+        if not checked:
+            return 0
+        return self._run("delete_relationship_refs", self._delete_relationship_refs, checked)
+
+    @final
     @contextmanager
     def batch(self) -> Iterator[GraphStore]:
-        """A batch boundary: writes inside are committed together at exit on the embedded store
-        (one atomic file write); on Neo4j each UNWIND chunk commits by itself, and MERGE makes a
-        re-run of an interrupted batch safe."""
-        self._begin_batch()
-        ok = False
-        try:
+        """One transaction: the writes inside commit together at exit, or none of them does
+        (see the module docstring). Reads inside see the block's writes."""
+        with self._scoped("batch"):
             yield self
-            ok = True
-        finally:
-            self._run("end_batch", self._end_batch, ok)
+
+    @final
+    @contextmanager
+    def bulk(self) -> Iterator[GraphStore]:
+        """A non-atomic boundary for bulk loads (see the module docstring): idempotent writes,
+        committed as they go on Neo4j, finished by re-running after a failure."""
+        with self._scoped("bulk"):
+            yield self
+
+    # ---- the write boundaries ----------------------------------------------------------------
+
+    @final
+    def _current_scope(self) -> _Scope | None:
+        """The batch or bulk write open on this thread, if any."""
+        local: threading.local = self.__dict__.setdefault("_scopes", threading.local())
+        scope: _Scope | None = getattr(local, "scope", None)
+        return scope
+
+    @final
+    def _set_scope(self, scope: _Scope | None) -> None:
+        self._current_scope()  # makes sure the thread-local exists
+        self.__dict__["_scopes"].scope = scope
+
+    @final
+    @contextmanager
+    def _scoped(self, kind: ScopeKind) -> Iterator[None]:
+        scope = self._current_scope()
+        if scope is not None:
+            if scope.kind != kind:
+                raise StoreError(
+                    kind, self.name, f"a {kind} cannot open inside a {scope.kind}: "
+                    "bulk loads and transactions do not mix"
+                )
+            try:  # a nested block joins the open one
+                yield
+            except BaseException:
+                if kind == "batch":  # a failed bulk write is simply run again
+                    scope.failed = True
+                raise
+            return
+        begin, end = (self._begin_batch, self._end_batch) if kind == "batch" else (self._begin_bulk, self._end_bulk)
+        scope = _Scope(kind, self._run(f"begin {kind}", begin))
+        self._set_scope(scope)
+        try:
+            yield
+        except BaseException:
+            self._set_scope(None)
+            self._abandon(kind, end, scope.handle)
+            raise
+        self._set_scope(None)
+        if scope.failed:
+            self._abandon(kind, end, scope.handle)
+            raise StoreError(
+                "commit", self.name,
+                "an operation or a nested batch inside it failed, so the whole batch was rolled back",
+            )
+        self._run(f"commit {kind}", end, scope.handle, True)
+
+    @final
+    def _abandon(self, kind: ScopeKind, end: Any, handle: Any) -> None:
+        """Roll back after a failure without hiding the failure: an error while rolling back
+        is logged, and the original exception is the one the caller sees."""
+        try:
+            end(handle, False)
+        except Exception:  # noqa: BLE001 - the original error matters more
+            logger.warning("%s store: rolling back a failed %s also failed", self.name, kind, exc_info=True)
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -312,19 +423,31 @@ class GraphStore(ABC):
         logger.debug("%s store: %s", self.name, operation)
         try:
             return fn(*args)
-        except (StoreError, SchemaError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - translated to a domain error naming the op
+        except BaseException as exc:
+            self._doom_batch()
+            if isinstance(exc, StoreError | SchemaError) or not isinstance(exc, Exception):
+                raise
             raise self._translate(operation, exc) from exc
 
     @final
     def _stream(self, operation: str, fn: Any, *args: Any) -> Iterator[Any]:
         try:
             yield from fn(*args)
-        except (StoreError, SchemaError):
+        except GeneratorExit:
             raise
-        except Exception as exc:  # noqa: BLE001 - translated to a domain error naming the op
+        except BaseException as exc:
+            self._doom_batch()
+            if isinstance(exc, StoreError | SchemaError) or not isinstance(exc, Exception):
+                raise
             raise self._translate(operation, exc) from exc
+
+    @final
+    def _doom_batch(self) -> None:
+        """A store operation failed inside a batch: it may have written part of its rows (and
+        Neo4j terminates the transaction), so the batch must not commit."""
+        scope = self._current_scope()
+        if scope is not None and scope.kind == "batch":
+            scope.failed = True
 
     def _translate(self, operation: str, exc: Exception) -> StoreError:
         return StoreError(operation, self.name, exc)
@@ -348,11 +471,23 @@ class GraphStore(ABC):
     @abstractmethod
     def _delete_nodes(self, refs: list[NodeKey]) -> int: ...
 
-    def _begin_batch(self) -> None:  # noqa: B027 - optional hook
-        pass
+    @abstractmethod
+    def _delete_relationship_refs(self, refs: list[RelRef]) -> int: ...
 
-    def _end_batch(self, ok: bool) -> None:  # noqa: B027 - optional hook
-        pass
+    @abstractmethod
+    def _begin_batch(self) -> Any:
+        """Open the transaction; what it returns comes back to ``_end_batch``."""
+
+    @abstractmethod
+    def _end_batch(self, handle: Any, ok: bool) -> None:
+        """Commit (``ok``) or roll back the transaction ``_begin_batch`` opened."""
+
+    def _begin_bulk(self) -> Any:
+        """Prepare for a bulk write (nothing by default)."""
+        return None
+
+    def _end_bulk(self, handle: Any, ok: bool) -> None:  # noqa: B027 - optional hook
+        """Finish a bulk write; ``ok`` is False after a failure."""
 
     @abstractmethod
     def _get_node(self, label: str, key: str) -> Node | None: ...

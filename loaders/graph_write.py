@@ -62,7 +62,7 @@ class GraphWriter:
             if not present["accounts"]:
                 return {}
             self._prepare(con, present, len(bundles))
-            with self.store.batch():
+            with self.store.bulk():
                 self._accounts(con, present["exchanges"])
                 self._ips(con)
                 if present["exchanges"]:

@@ -7,6 +7,13 @@ changes, so two processes writing one after the other do not lose each other's u
 
 Node ids are ``(label, key)`` tuples; a node's attribute dict is its properties; the edge key
 is the relationship type, so (start, type, end) is unique as the contract requires.
+
+Transactions: a batch holds the file lock, works on the graph in memory and writes the file
+once when it commits; rolling back reloads the last committed file (a memory-only store keeps
+a copy of the graph taken when the batch began instead). A bulk write is the same minus that
+copy: the file is written once at the end, or not at all if the load fails. One instance
+serves one writing thread at a time (a batch open on one thread makes the others' writes wait
+for it); reads on other threads of the same instance are not isolated from an open batch.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +30,10 @@ from typing import Any
 import networkx as nx
 from filelock import FileLock
 
-from graph.store import GraphStore, Node, NodeKey, Relationship, Subgraph
+from graph.store import GraphStore, Node, NodeKey, Relationship, RelRef, Subgraph
 
 GRAPH_FILE = "graph.pickle"
+_STALE = (-1, -1, -1)  # a file stamp no file has
 
 
 def _file_stamp(path: Path) -> tuple[int, int, int] | None:
@@ -47,6 +56,8 @@ class EmbeddedStore(GraphStore):
         self._stamp: tuple[int, int, int] | None = None
         self._lock: FileLock | None = None
         self._in_batch = 0
+        self._writer = threading.RLock()  # the thread whose writes _in_batch counts
+        self._snapshot: nx.MultiDiGraph | None = None
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._lock = FileLock(str(self.directory / "graph.lock"))
@@ -89,37 +100,79 @@ class EmbeddedStore(GraphStore):
             raise
         self._stamp = _file_stamp(self.path)
 
-    def _begin_batch(self) -> None:
-        if self._in_batch == 0:
-            if self._lock is not None:
-                self._lock.acquire()
-            self._reload_if_changed()
+    def _hold(self) -> None:
+        """Enter a write: the outermost one takes the locks and reloads what others committed."""
+        self._writer.acquire()
+        try:
+            if self._in_batch == 0:
+                if self._lock is not None:
+                    self._lock.acquire()
+                self._reload_if_changed()
+        except BaseException:
+            self._writer.release()
+            raise
         self._in_batch += 1
 
-    def _end_batch(self, ok: bool) -> None:
-        self._in_batch -= 1
-        if self._in_batch:
-            return
+    def _release(self, ok: bool) -> None:
+        """Leave a write: the outermost one persists (``ok``) or discards what was written."""
         try:
-            if ok:
-                self._persist()
-            else:
-                self._stamp = None  # discard what the failed batch wrote
-                self._reload_if_changed()
+            self._in_batch -= 1
+            if self._in_batch:
+                return
+            try:
+                if ok:
+                    try:
+                        self._persist()
+                    except BaseException:
+                        self._discard()  # memory must not keep what the disk never got
+                        raise
+                else:
+                    self._discard()
+            finally:
+                self._snapshot = None
+                if self._lock is not None:
+                    self._lock.release()
         finally:
-            if self._lock is not None:
-                self._lock.release()
+            self._writer.release()
+
+    def _discard(self) -> None:
+        """Drop what the failed write changed: back to the snapshot or the committed file."""
+        if self._snapshot is not None:
+            self._restore(self._snapshot)
+        else:
+            self._stamp = _STALE  # forces the reload, also to empty when no file exists yet
+            self._reload_if_changed()
+
+    def _restore(self, graph: nx.MultiDiGraph) -> None:
+        self.graph = graph
+        self._by_label = {}
+        for label, key in self.graph.nodes:
+            self._by_label.setdefault(label, set()).add(key)
+
+    def _begin_batch(self) -> None:
+        self._hold()
+        if self.path is None:  # nothing on disk to roll back to
+            self._snapshot = self.graph.copy()
+
+    def _end_batch(self, handle: Any, ok: bool) -> None:
+        self._release(ok)
+
+    def _begin_bulk(self) -> None:
+        self._hold()
+
+    def _end_bulk(self, handle: Any, ok: bool) -> None:
+        self._release(ok)
 
     def _write(self, fn: Any, *args: Any) -> Any:
-        """Run a write inside a batch of its own unless one is open."""
-        self._begin_batch()
+        """Run a write inside a hold of its own unless a batch or bulk write is open."""
+        self._hold()
         ok = False
         try:
             result = fn(*args)
             ok = True
             return result
         finally:
-            self._end_batch(ok)
+            self._release(ok)
 
     def _read(self) -> nx.MultiDiGraph:
         self._reload_if_changed()
@@ -189,6 +242,14 @@ class EmbeddedStore(GraphStore):
             self.graph.remove_nodes_from(present)
             for label, key in present:
                 self._by_label.get(label, set()).discard(key)
+            return len(present)
+
+        return int(self._write(apply))
+
+    def _delete_relationship_refs(self, refs: list[RelRef]) -> int:
+        def apply() -> int:
+            present = [(u, v, k) for u, k, v in refs if self.graph.has_edge(u, v, key=k)]
+            self.graph.remove_edges_from(present)
             return len(present)
 
         return int(self._write(apply))

@@ -4,6 +4,14 @@ Reads route to READ (so a cluster's readers can serve them); writes go in ``UNWI
 chunks of ``batch_size``. Every statement comes from ``graph.cypher``. Driver errors become a
 StoreError naming the operation, and an unreachable server a StoreUnavailable naming the URI
 and what to do about it.
+
+Inside ``batch()`` every read and write of the opening thread runs in one explicit transaction
+(a session on the WRITE route, ``begin_transaction``), chunk after chunk on that one thread,
+committed at the end or rolled back. A transient server error (a deadlock, a leader change)
+there fails the batch as a whole: it cannot be replayed statement by statement, so the caller
+runs the action again. Outside a batch, and inside ``bulk()``, each statement is its own
+auto-committed transaction that ``execute_query`` retries on transient errors, and large
+writes are spread over ``writers`` threads.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from graph.store import (
     Node,
     NodeKey,
     Relationship,
+    RelRef,
     StoreError,
     StoreUnavailable,
     Subgraph,
@@ -67,6 +76,34 @@ def _by_start_key(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(chunk, key=lambda row: row["start"])
 
 
+class _Transaction:
+    """A session and the explicit transaction open in it, for one batch."""
+
+    def __init__(self, driver: neo4j.Driver, database: str | None) -> None:
+        self.session = driver.session(database=database, default_access_mode=neo4j.WRITE_ACCESS)
+        try:
+            self.tx = self.session.begin_transaction()
+        except BaseException:
+            self.session.close()
+            raise
+
+    def run(self, query: str, params: dict[str, Any]) -> list[neo4j.Record]:
+        return list(self.tx.run(query, params))
+
+    def stream(self, query: str, params: dict[str, Any]) -> Iterator[neo4j.Record]:
+        yield from self.tx.run(query, params)
+
+    def finish(self, ok: bool) -> None:
+        try:
+            if ok:
+                self.tx.commit()
+            else:
+                self.tx.rollback()
+        finally:
+            self.tx.close()
+            self.session.close()
+
+
 class Neo4jStore(GraphStore):
     """A GraphStore on a Neo4j server or cluster reached through ``driver``."""
 
@@ -97,10 +134,10 @@ class Neo4jStore(GraphStore):
         """Create the key constraints and indexes (idempotent), then wait until they are ONLINE:
         a MERGE issued while its uniqueness index still populates falls back to a label scan."""
 
-        def run() -> None:
+        def run() -> None:  # schema changes cannot share a transaction with writes
             for statement in cypher.schema_statements():
-                self._write_query(statement)
-            self._write_query(cypher.AWAIT_INDEXES, timeout=INDEX_WAIT_S)
+                self._autocommit(statement, RoutingControl.WRITE, {})
+            self._autocommit(cypher.AWAIT_INDEXES, RoutingControl.WRITE, {"timeout": INDEX_WAIT_S})
 
         self._run("ensure_schema", run)
 
@@ -158,20 +195,41 @@ class Neo4jStore(GraphStore):
 
     # ---- plumbing ---------------------------------------------------------------------------
 
-    def _read_query(self, query: str, **params: Any) -> list[neo4j.Record]:
+    def _transaction(self) -> _Transaction | None:
+        """The batch transaction open on this thread, which every query must then go through."""
+        scope = self._current_scope()
+        return scope.handle if scope is not None and scope.kind == "batch" else None
+
+    def _begin_batch(self) -> _Transaction:
+        return _Transaction(self.driver, self.database)
+
+    def _end_batch(self, handle: _Transaction, ok: bool) -> None:
+        handle.finish(ok)
+
+    def _autocommit(self, query: str, routing: RoutingControl, params: dict[str, Any]) -> list[neo4j.Record]:
         records, _, _ = self.driver.execute_query(
-            query, parameters_=params, routing_=RoutingControl.READ, database_=self.database
+            query, parameters_=params, routing_=routing, database_=self.database
         )
         return list(records)
 
+    def _read_query(self, query: str, **params: Any) -> list[neo4j.Record]:
+        tx = self._transaction()
+        if tx is not None:
+            return tx.run(query, params)
+        return self._autocommit(query, RoutingControl.READ, params)
+
     def _write_query(self, query: str, **params: Any) -> list[neo4j.Record]:
-        records, _, _ = self.driver.execute_query(
-            query, parameters_=params, routing_=RoutingControl.WRITE, database_=self.database
-        )
-        return list(records)
+        tx = self._transaction()
+        if tx is not None:
+            return tx.run(query, params)
+        return self._autocommit(query, RoutingControl.WRITE, params)
 
     def _stream_query(self, query: str, **params: Any) -> Iterator[neo4j.Record]:
         """Stream a large read without holding every record in memory."""
+        tx = self._transaction()
+        if tx is not None:
+            yield from tx.stream(query, params)
+            return
         with self.driver.session(
             database=self.database, default_access_mode=neo4j.READ_ACCESS, fetch_size=STREAM_FETCH_SIZE
         ) as session:
@@ -229,8 +287,9 @@ class Neo4jStore(GraphStore):
 
         One key always lands in one partition, so two writers never touch the same node through
         it and a repeated key keeps its last-row-wins order. Small inputs stay in one partition:
-        a second writer only pays off once each has several batches to pipeline."""
-        if self.writers == 1 or len(rows) < 2 * self.writers * self.batch_size:
+        a second writer only pays off once each has several batches to pipeline. Inside a batch
+        there is one partition: the transaction belongs to one thread."""
+        if self.writers == 1 or self._transaction() is not None or len(rows) < 2 * self.writers * self.batch_size:
             return [rows]
         parts: list[list[dict[str, Any]]] = [[] for _ in range(self.writers)]
         for row in rows:
@@ -306,6 +365,18 @@ class Neo4jStore(GraphStore):
         if not ids:
             return 0
         return int(self._write_query(cypher.DELETE_BY_IDS, ids=list(ids))[0]["deleted"])
+
+    def _delete_relationship_refs(self, refs: list[RelRef]) -> int:
+        """One statement per (type, start label, end label), in chunks of ``batch_size``."""
+        grouped: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+        for (start_label, start_key), rel_type, (end_label, end_key) in refs:
+            grouped.setdefault((rel_type, start_label, end_label), []).append({"start": start_key, "end": end_key})
+        deleted = 0
+        for (rel_type, start_label, end_label), rows in grouped.items():
+            query = cypher.delete_relationships_by_keys(rel_type, start_label, end_label)
+            for chunk in self._chunks(rows):
+                deleted += self._write_query(query, rows=chunk)[0]["deleted"]
+        return deleted
 
     # ---- reads ------------------------------------------------------------------------------
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from graph.schema import SchemaError
-from graph.store import GraphStore, Subgraph
+from graph.schema import Label, Rel, SchemaError
+from graph.store import GraphStore, StoreError, Subgraph
 
 
 def seed_small_world(store: GraphStore) -> None:
@@ -234,3 +238,284 @@ def test_large_batches_are_chunked_and_complete(store: GraphStore) -> None:
     assert counts["nodes"] == {"Account": n, "Device": 100}
     assert counts["relationships"] == {"USED_DEVICE": n}
     assert store.degrees([("Device", "dev7")]) == {("Device", "dev7"): n // 100}
+
+
+# ---- deleting single relationships ---------------------------------------------------------
+
+
+def test_delete_relationship_refs_deletes_only_the_named_ones(store: GraphStore) -> None:
+    seed_small_world(store)
+    deleted = store.delete_relationship_refs(
+        [
+            (("Account", "a1"), "USED_IP", ("IP", "10.0.0.1")),
+            (("Account", "a1"), "USED_IP", ("IP", "10.0.0.1")),  # named twice, deleted once
+            (("Account", "a3"), "PAID_WITH", ("PaymentMethod", "pm1")),
+            (("Account", "a1"), "PAID_WITH", ("PaymentMethod", "pm1")),  # never existed
+        ]
+    )
+    assert deleted == 2
+    assert store.counts() == {
+        "nodes": {"Account": 3, "IP": 2, "PaymentMethod": 1},
+        "relationships": {"PAID_WITH": 1, "USED_IP": 4},
+    }
+    assert sorted((r.start[1], r.end[1]) for r in store.iter_relationships("USED_IP")) == [
+        ("a1", "100.64.0.1"), ("a2", "10.0.0.1"), ("a2", "100.64.0.1"), ("a3", "100.64.0.1"),
+    ]
+    assert [r.start[1] for r in store.iter_relationships("PAID_WITH")] == ["a2"]
+    (rel,) = store.relationships_between([("Account", "a2"), ("IP", "10.0.0.1")])
+    assert store.delete_relationship_refs([rel.ref]) == 1
+    assert store.delete_relationship_refs([]) == 0
+
+
+def test_delete_relationship_refs_checks_the_schema(store: GraphStore) -> None:
+    seed_small_world(store)
+    with pytest.raises(SchemaError):
+        store.delete_relationship_refs([(("Account", "a1"), "KNOWS", ("Account", "a2"))])
+    with pytest.raises(SchemaError):
+        store.delete_relationship_refs([(("Account", "a1"), "USED_IP", ("Device", "10.0.0.1"))])
+    with pytest.raises(SchemaError):
+        store.delete_relationship_refs([(("Person`) DETACH DELETE n //", "a1"), "USED_IP", ("IP", "10.0.0.1"))])
+    assert store.counts()["relationships"] == {"PAID_WITH": 2, "USED_IP": 5}
+
+
+def test_values_the_graph_cannot_store_are_refused_on_every_store(store: GraphStore) -> None:
+    for bad in (2**63, -(2**63) - 1, [1, 2**64], "\ud800", ["ok", "\udfff"]):
+        with pytest.raises(SchemaError, match="cannot store"):
+            store.upsert_nodes("Account", [{"account_id": "a1", "value": bad}])
+    with pytest.raises(SchemaError, match="cannot store"):
+        store.upsert_nodes("Account", [{"account_id": "bad\ud800key"}])
+    with pytest.raises(SchemaError, match="cannot store"):
+        store.upsert_relationships("USED_IP", "Account", "IP", [{"start": "a1", "end": "\udc00"}])
+    store.upsert_nodes("Account", [{"account_id": "a1", "big": 2**63 - 1, "small": -(2**63), "text": "Zürich ✓"}])
+    node = store.get_node("Account", "a1")
+    assert node is not None and node.props == {"big": 2**63 - 1, "small": -(2**63), "text": "Zürich ✓"}
+    assert store.counts()["nodes"] == {"Account": 1}
+
+
+# ---- transactions: batch() --------------------------------------------------------------------
+
+
+def another_handle(store: GraphStore) -> GraphStore:
+    """A second, independent handle on the same data: what another process would see."""
+    from graph.stores.embedded import EmbeddedStore
+    from graph.stores.neo4j_store import Neo4jStore
+
+    if isinstance(store, EmbeddedStore):
+        return EmbeddedStore(store.directory)
+    assert isinstance(store, Neo4jStore)
+    return Neo4jStore(store.driver, store.database)
+
+
+def everything(store: GraphStore) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every node and relationship with its properties, in a comparable order."""
+    nodes = sorted(
+        (n.label, n.key, json.dumps(n.props, sort_keys=True)) for label in Label for n in store.iter_nodes(label)
+    )
+    rels = sorted(
+        (r.start, r.type, r.end, json.dumps(r.props, sort_keys=True)) for t in Rel for r in store.iter_relationships(t)
+    )
+    return nodes, rels
+
+
+def write_some_and_delete_some(store: GraphStore) -> None:
+    """Inside a batch: new nodes and relationships, changed properties, deletions of a node,
+    of single relationships and of a whole type."""
+    store.upsert_nodes("Account", [{"account_id": "a4", "country": "IT"}, {"account_id": "a1", "country": "XX"}])
+    store.upsert_relationships("USED_IP", "Account", "IP", [{"start": "a4", "end": "10.0.0.9"}, {"start": "a1", "end": "10.0.0.1", "count": 99}])
+    store.delete_nodes([("Account", "a3")])
+    store.delete_relationship_refs([(("Account", "a2"), "USED_IP", ("IP", "10.0.0.1"))])
+    store.delete_relationships("PAID_WITH")
+
+
+class FlakyWrite:
+    """Stands in for a store hook: writes the first half of its rows for real, then fails as a
+    server that went away would, so part of the call really is in the store."""
+
+    def __init__(self, real: Callable[..., int]) -> None:
+        self.real = real
+        self.calls = 0
+
+    def __call__(self, *args: Any) -> int:
+        self.calls += 1
+        *head, rows = args
+        self.real(*head, rows[: len(rows) // 2])
+        raise ConnectionError("connection reset by peer")
+
+
+def test_reads_inside_a_batch_see_its_writes(store: GraphStore) -> None:
+    seed_small_world(store)
+    with store.batch():
+        store.upsert_nodes("Account", [{"account_id": "a4", "country": "DE"}])
+        node = store.get_node("Account", "a4")
+        assert node is not None and node.props == {"country": "DE"}
+        assert [n.key for n in store.find_nodes("Account", {"country": "DE"})] == ["a1", "a3", "a4"]
+        store.upsert_relationships("USED_IP", "Account", "IP", [{"start": "a4", "end": "10.0.0.1", "count": 2}])
+        assert store.degrees([("IP", "10.0.0.1")]) == {("IP", "10.0.0.1"): 3}
+        assert ("Account", "a4") in store.neighbours([("IP", "10.0.0.1")]).node_refs()
+        store.delete_relationship_refs([(("Account", "a1"), "USED_IP", ("IP", "10.0.0.1"))])
+        assert store.subgraph([("Account", "a1"), ("IP", "10.0.0.1")]).relationships == []
+        store.delete_nodes([("Account", "a2")])
+        assert store.get_node("Account", "a2") is None
+        assert sorted(n.key for n in store.iter_nodes("Account")) == ["a1", "a3", "a4"]
+        assert store.counts()["relationships"] == {"PAID_WITH": 1, "USED_IP": 3}
+    assert sorted(n.key for n in another_handle(store).iter_nodes("Account")) == ["a1", "a3", "a4"]
+
+
+def test_a_batch_is_invisible_to_others_until_it_commits(store: GraphStore) -> None:
+    seed_small_world(store)
+    other = another_handle(store)
+    with store.batch():
+        store.upsert_nodes("Account", [{"account_id": "a4"}])
+        store.delete_relationship_refs([(("Account", "a2"), "PAID_WITH", ("PaymentMethod", "pm1"))])
+        assert other.get_node("Account", "a4") is None
+        assert other.counts()["relationships"]["PAID_WITH"] == 2
+    assert other.get_node("Account", "a4") is not None
+    assert other.counts()["relationships"]["PAID_WITH"] == 1
+
+
+def test_a_batch_that_raises_midway_leaves_nothing_behind(store: GraphStore) -> None:
+    seed_small_world(store)
+    before = everything(store)
+    with pytest.raises(RuntimeError, match="analyst closed the tab"), store.batch():
+        write_some_and_delete_some(store)
+        raise RuntimeError("analyst closed the tab")
+    assert everything(store) == before
+    assert everything(another_handle(store)) == before
+
+
+@pytest.mark.parametrize("bad", [{"nested": 1}, 2**64, "lone \ud800 surrogate"], ids=["map", "int65", "surrogate"])
+def test_a_value_the_store_refuses_midway_rolls_the_batch_back(store: GraphStore, bad: Any) -> None:
+    seed_small_world(store)
+    before = everything(store)
+    rows = [{"account_id": "a5", "ok": 1}, {"account_id": "a6", "value": bad}]
+    with pytest.raises(SchemaError), store.batch():
+        write_some_and_delete_some(store)
+        store.upsert_nodes("Account", iter(rows))
+    assert everything(store) == before
+    assert everything(another_handle(store)) == before
+
+
+def test_a_store_failure_midway_through_a_write_rolls_the_batch_back(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_small_world(store)
+    before = everything(store)
+    flaky = FlakyWrite(store._upsert_relationships)
+    with pytest.raises(StoreError, match="upsert_relationships failed: connection reset"), store.batch():
+        write_some_and_delete_some(store)
+        monkeypatch.setattr(store, "_upsert_relationships", flaky)
+        store.upsert_relationships("USED_DEVICE", "Account", "Device", [{"start": "a1", "end": f"d{i}"} for i in range(10)])
+    assert flaky.calls == 1
+    assert everything(store) == before
+    assert everything(another_handle(store)) == before
+
+
+def test_a_failure_caught_inside_the_batch_still_rolls_it_back(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed operation may have written part of its rows, so swallowing its error must not
+    let the rest commit: the batch rolls back and says so at its exit."""
+    seed_small_world(store)
+    before = everything(store)
+    monkeypatch.setattr(store, "_upsert_nodes", FlakyWrite(store._upsert_nodes))
+    with pytest.raises(StoreError, match="rolled back"), store.batch():
+        store.delete_nodes([("Account", "a1")])
+        with contextlib.suppress(StoreError):
+            store.upsert_nodes("Account", [{"account_id": f"n{i}"} for i in range(4)])
+        store.upsert_relationships("USED_DEVICE", "Account", "Device", [{"start": "a2", "end": "d1"}])
+    monkeypatch.undo()
+    assert everything(store) == before
+    assert everything(another_handle(store)) == before
+
+
+def test_nested_batches_join_the_outer_one(store: GraphStore) -> None:
+    seed_small_world(store)
+    before = everything(store)
+    other = another_handle(store)
+    with pytest.raises(RuntimeError), store.batch():
+        store.upsert_nodes("Account", [{"account_id": "outer"}])
+        with store.batch():
+            store.upsert_nodes("Account", [{"account_id": "inner"}])
+        assert other.get_node("Account", "inner") is None  # the inner exit committed nothing
+        raise RuntimeError("fails after the inner batch")
+    assert everything(store) == before
+    # an inner failure the outer block catches still rolls the whole transaction back
+    with pytest.raises(StoreError, match="rolled back"), store.batch():
+        store.upsert_nodes("Account", [{"account_id": "outer"}])
+        with contextlib.suppress(ValueError), store.batch():
+            store.upsert_nodes("Account", [{"account_id": "inner"}])
+            raise ValueError("inner gives up")
+    assert everything(store) == before
+    with store.batch():
+        store.upsert_nodes("Account", [{"account_id": "outer"}])
+        with store.batch():
+            store.upsert_nodes("Account", [{"account_id": "inner"}])
+    assert {"inner", "outer"} <= {n.key for n in other.iter_nodes("Account")}
+
+
+def test_a_store_stays_usable_after_a_rolled_back_batch(store: GraphStore) -> None:
+    seed_small_world(store)
+    with pytest.raises(RuntimeError), store.batch():
+        store.upsert_nodes("Account", [{"account_id": "lost"}])
+        raise RuntimeError("boom")
+    store.upsert_nodes("Account", [{"account_id": "plain"}])
+    with store.batch():
+        store.upsert_nodes("Account", [{"account_id": "batched"}])
+    assert sorted(n.key for n in another_handle(store).iter_nodes("Account")) == ["a1", "a2", "a3", "batched", "plain"]
+
+
+# ---- bulk() -----------------------------------------------------------------------------------
+
+
+def bulk_load(store: GraphStore, fail_after_accounts: bool = False) -> None:
+    with store.bulk():
+        store.upsert_nodes("Account", [{"account_id": f"b{i}", "i": i} for i in range(50)])
+        assert len(store.find_nodes("Account")) == 50  # reads see what was written so far
+        if fail_after_accounts:
+            raise RuntimeError("loader killed")
+        store.upsert_relationships("USED_IP", "Account", "IP", [{"start": f"b{i}", "end": f"10.1.0.{i % 5}"} for i in range(50)])
+
+
+def test_an_interrupted_bulk_write_is_finished_by_running_it_again(store: GraphStore) -> None:
+    with pytest.raises(RuntimeError):
+        bulk_load(store, fail_after_accounts=True)
+    bulk_load(store)
+    assert store.counts() == {"nodes": {"Account": 50, "IP": 5}, "relationships": {"USED_IP": 50}}
+    bulk_load(store)  # idempotent
+    assert everything(another_handle(store)) == everything(store)
+    assert store.counts() == {"nodes": {"Account": 50, "IP": 5}, "relationships": {"USED_IP": 50}}
+
+
+def test_bulk_and_batch_do_not_mix(store: GraphStore) -> None:
+    with store.bulk():
+        store.upsert_nodes("Account", [{"account_id": "loaded"}])
+        with pytest.raises(StoreError, match="batch cannot open inside a bulk"), store.batch():
+            pass
+        with store.bulk():  # bulk writes nest
+            store.upsert_nodes("Account", [{"account_id": "nested"}])
+    with store.batch():
+        store.upsert_nodes("Account", [{"account_id": "decided"}])
+        with pytest.raises(StoreError, match="bulk cannot open inside a batch"), store.bulk():
+            pass
+    assert sorted(n.key for n in another_handle(store).iter_nodes("Account")) == ["decided", "loaded", "nested"]
+
+
+def test_another_threads_write_is_not_caught_in_an_open_batch(store: GraphStore) -> None:
+    """A transaction belongs to the thread that opened it: another thread's write (another
+    analyst's session in the shared UI process) survives this batch rolling back."""
+    errors: list[BaseException] = []
+
+    def other_analyst() -> None:
+        try:
+            store.upsert_nodes("Account", [{"account_id": "theirs"}])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=other_analyst)
+    with pytest.raises(RuntimeError), store.batch():
+        store.upsert_nodes("Account", [{"account_id": "mine"}])
+        thread.start()
+        raise RuntimeError("my action fails")
+    thread.join()
+    assert errors == []
+    assert [n.key for n in another_handle(store).iter_nodes("Account")] == ["theirs"]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from graph import cases
 from graph.schema import Label, Rel
-from graph.store import GraphStore
+from graph.store import GraphStore, StoreError
 from graph.stores.embedded import EmbeddedStore
 from tests.ui_world import build_world, ring_ids
 
@@ -46,7 +48,7 @@ def test_reattribution_replaces_the_previous_operator_and_keeps_history(world: G
     assert [op for op, _ in _attributions(world, "c-ring")] == ["op-known"]
     latest = cases.audit_trail(world, action="attribute")[0]
     assert latest.before["operator_id"] == "op-acme-lab" and latest.after["operator_id"] == "op-known"
-    # The rebuild of the cluster node kept members, suggestion, notes and audit links.
+    # Only the old ATTRIBUTED_TO went: members, suggestion, notes and audit links stay.
     assert cases.members(world, "c-ring") == ring_ids(4)
     assert any(r.start[1] == "c-ring" for r in world.iter_relationships(Rel.SUGGESTED_OPERATOR))
     assert [n["text"] for n in cases.notes_about(world, (Label.CLUSTER.value, "c-ring"))] == ["check the card"]
@@ -126,3 +128,86 @@ def test_audit_filters_and_persistence(world: GraphStore, tmp_path: Path) -> Non
     today = trail[0].at[:10]
     assert len(cases.audit_trail(reopened, since=today, until=today)) == 2
     assert len(cases.audit_trail(reopened, limit=1)) == 1
+
+
+class FailOnAudit:
+    """Stands in for the store's node-write hook: every write goes through, except the audit
+    event, which fails as a lost connection would. The audit event is an action's last write,
+    so by then the action has already deleted and rewritten relationships."""
+
+    def __init__(self, real: Callable[..., int]) -> None:
+        self.real = real
+        self.refused = 0
+
+    def __call__(self, label: str, key: str, rows: list[dict[str, Any]]) -> int:
+        if label == Label.AUDIT_EVENT:
+            self.refused += 1
+            raise ConnectionError("connection reset by peer")
+        return self.real(label, key, rows)
+
+
+def _cluster_state(store: GraphStore) -> dict[str, Any]:
+    """What an analyst action may change about the two clusters, comparable before and after."""
+    rels = sorted(
+        (r.start, r.type, r.end, sorted(r.props.items()))
+        for cid in ("c-ring", "c-benign")
+        for r in store.neighbours([(Label.CLUSTER.value, cid)], limit=1000).relationships
+    )
+    nodes = {cid: store.get_node(Label.CLUSTER, cid) for cid in ("c-ring", "c-benign")}
+    return {
+        "rels": rels,
+        "props": {cid: sorted(n.props.items()) if n else None for cid, n in nodes.items()},
+        "audit": sorted(e.event_id for e in cases.audit_trail(store)),
+    }
+
+
+def test_a_reattribution_that_fails_midway_keeps_members_and_the_previous_attribution(
+    world: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases.attribute(world, "c-ring", who="alice", confidence=0.5, rationale="first look", operator_name="Acme Lab")
+    before = _cluster_state(world)
+    failing = FailOnAudit(world._upsert_nodes)
+    monkeypatch.setattr(world, "_upsert_nodes", failing)
+    with pytest.raises(StoreError, match="connection reset"):
+        cases.attribute(world, "c-ring", who="bob", confidence=0.9, rationale="indicators match", operator_id="op-known")
+    monkeypatch.undo()
+    assert failing.refused == 1
+    assert _cluster_state(world) == before
+    [(op, props)] = _attributions(world, "c-ring")
+    assert op == "op-acme-lab" and props["rationale"] == "first look" and props["by"] == "alice"
+    assert cases.members(world, "c-ring") == ring_ids(4)
+    node = world.get_node(Label.CLUSTER, "c-ring")
+    assert node is not None and node.props["attributed_operator"] == "op-acme-lab"
+    # and the same action, retried once the store is back, goes through as a whole
+    cases.attribute(world, "c-ring", who="bob", confidence=0.9, rationale="indicators match", operator_id="op-known")
+    assert [op for op, _ in _attributions(world, "c-ring")] == ["op-known"]
+    assert cases.members(world, "c-ring") == ring_ids(4)
+
+
+@pytest.mark.parametrize("action", ["merge", "split"])
+def test_a_merge_or_split_that_fails_midway_changes_nothing(
+    world: GraphStore, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    cases.attribute(world, "c-benign", who="alice", confidence=0.3, rationale="students?", operator_name="Uni Lab")
+    before = _cluster_state(world)
+    monkeypatch.setattr(world, "_upsert_nodes", FailOnAudit(world._upsert_nodes))
+    with pytest.raises(StoreError):
+        if action == "merge":
+            cases.merge_clusters(world, "c-ring", "c-benign", who="bob", rationale="same proxy")
+        else:
+            cases.split_accounts(world, "c-ring", ["r000"], who="bob", rationale="odd one", new_cluster_id="c-new")
+    monkeypatch.undo()
+    assert _cluster_state(world) == before
+    assert world.get_node(Label.CLUSTER, "c-new") is None
+    assert cases.members(world, "c-ring") == ring_ids(4) and cases.members(world, "c-benign") == ["s1", "s2"]
+
+
+def test_merge_deletes_only_the_merged_clusters_member_and_operator_links(world: GraphStore) -> None:
+    cases.attribute(world, "c-benign", who="alice", confidence=0.3, rationale="students?", operator_name="Uni Lab")
+    cases.add_note(world, (Label.CLUSTER.value, "c-benign"), "two students", who="alice")
+    cases.merge_clusters(world, "c-ring", "c-benign", who="bob", rationale="same proxy")
+    left = world.neighbours([(Label.CLUSTER.value, "c-benign")], limit=100).relationships
+    assert {r.type for r in left} == {Rel.ABOUT.value}
+    assert sum(1 for r in left if r.start[0] == Label.NOTE) == 1
+    assert world.get_node(Label.OPERATOR, "op-uni-lab") is not None  # the operator stays
+    assert any(r.start[1] == "c-ring" for r in world.iter_relationships(Rel.SUGGESTED_OPERATOR))

@@ -1,4 +1,5 @@
-"""What only the embedded store has to prove: persistence, atomic batches, sharing between processes."""
+"""What only the embedded store has to prove: persistence, atomic batches (in memory too),
+sharing between processes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from graph.store import StoreError
 from graph.stores.embedded import GRAPH_FILE, EmbeddedStore
 
 
@@ -53,6 +55,37 @@ def test_writers_in_two_processes_do_not_lose_updates(tmp_path: Path) -> None:
     # this instance has a stale copy; its next write must merge with the other process's
     store.upsert_nodes("Account", [{"account_id": "later"}])
     assert sorted(n.key for n in EmbeddedStore(tmp_path).iter_nodes("Account")) == ["later", "mine", "theirs"]
+
+
+def test_memory_only_store_rolls_a_failed_batch_back_too() -> None:
+    store = EmbeddedStore(None)
+    store.upsert_relationships("USED_IP", "Account", "IP", [{"start": "keep", "end": "10.0.0.1", "count": 1}])
+    with pytest.raises(RuntimeError), store.batch():
+        store.upsert_relationships("USED_IP", "Account", "IP", [{"start": "keep", "end": "10.0.0.1", "count": 9}])
+        store.delete_nodes([("IP", "10.0.0.1")])
+        store.upsert_nodes("Account", [{"account_id": "lost"}])
+        raise RuntimeError("killed midway")
+    assert [n.key for n in store.find_nodes("Account")] == ["keep"]
+    (rel,) = store.iter_relationships("USED_IP")
+    assert rel.props == {"count": 1}
+
+
+def test_a_commit_that_cannot_write_the_file_keeps_nothing_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = EmbeddedStore(tmp_path)
+    store.upsert_nodes("Account", [{"account_id": "keep"}])
+
+    def disk_full() -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_persist", disk_full)
+    with pytest.raises(StoreError, match="No space left"), store.batch():
+        store.upsert_nodes("Account", [{"account_id": "unsaved"}])
+    monkeypatch.undo()
+    assert [n.key for n in store.find_nodes("Account")] == ["keep"]
+    store.upsert_nodes("Account", [{"account_id": "later"}])
+    assert sorted(n.key for n in EmbeddedStore(tmp_path).iter_nodes("Account")) == ["keep", "later"]
 
 
 def test_memory_only_store_needs_no_directory() -> None:
