@@ -58,7 +58,7 @@ def _title(label: str, key: str, props: dict[str, Any]) -> str:
 
 def _id(ref: NodeKey) -> str:
     """A vis-network node id: unique, strict UTF-8 (it travels as JSON, never shown)."""
-    return clean_key(f"{ref[0]}:{ref[1]}", utf8_text)
+    return f"{ref[0]}:{clean_key(ref[1], utf8_text)}"
 
 
 def _node_kwargs(node: Node) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 manifest of every file exported beside it.
 
 For each cluster: its summary and scores, the detector's indicators, the analyst's attribution
-and rationale (and the detector's suggestion), the members, every link between members with its
-reasons and the source rows behind each reason (input file and row number, read from the
-staging Parquet with DuckDB), the notes and the audit-trail extract. In redaction mode every
+and rationale (and the detector's suggestion), the members, the prompt templates two or more of
+them sent (with an example prompt, cut short), every link between members with its reasons and
+the source rows behind each reason (input file and row number, read from the staging Parquet
+with DuckDB), the notes and the audit-trail extract. In redaction mode every
 identifier is a salted hash and no source value is printed, only file and row numbers.
 
 Everything written is text a person reads, so it follows graph/export/text.py: control and
@@ -238,7 +239,8 @@ def _templates(graph: EvidenceGraph, ref: NodeKey, ids: _Ids) -> list[Block]:
     rows = []
     for tref in shared[:MAX_TEMPLATES]:
         p = nodes[tref].props if tref in nodes else {}
-        row = [ids.ref(*tref), _fmt(p.get("capability")), _fmt(p.get("cot")), str(len(senders[tref])), str(sent[tref])]
+        cot = "yes" if p.get("cot") is True else "no" if p.get("cot") is False else ""
+        row = [ids.ref(*tref), _fmt(p.get("capability")), cot, str(len(senders[tref])), str(sent[tref])]
         if not ids.redactor:
             row.append(excerpt(_fmt(p.get("example")), EXAMPLE_CHARS))
         rows.append(row)

@@ -26,10 +26,13 @@ HTML), HTML page   text: C0 controls but tab and LF (CR LF      ``\x85``, ``\u20
                    non-characters
 =================  ===========================================  ==================================
 
-Machine formats (GraphML, GEXF, JSON, STIX, Parquet) keep the whole text, only the characters above replaced: one code point for
-one, so lengths survive. A well-formed surrogate pair left as two code points (text decoded
-with ``surrogatepass``) is first joined into the character it encodes. U+FFFD in a machine
-format means "a character the format cannot hold was here"; the original is in the workspace.
+Machine formats (GraphML, GEXF, JSON, STIX, Parquet) keep the whole text, only the characters
+above replaced, one code point for one, so lengths survive. A well-formed surrogate pair left
+as two code points (text decoded with ``surrogatepass``) is first joined into the character it
+encodes. U+FFFD in a machine format means "a character this format cannot hold was here"; the
+staged rows in the workspace keep the original. GraphML holds values as element text, where
+every XML parser reads CR and CR LF as LF; GEXF holds them in attributes (CR written as
+``&#13;``) and keeps them.
 
 Bidi *marks* (LRM, RLM, ALM) are left alone: they are ordinary in Arabic and Hebrew text and
 cannot reorder strong characters. Markdown also gets its own escaping (``md_text``) so a prompt
