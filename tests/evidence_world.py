@@ -4,6 +4,11 @@ Two operator clusters (c-1 attributed to op-alpha, c-2 suggested), one benign ac
 new account (acct-n1) created after the campaign started on op-alpha's proxy IP, a carrier-NAT
 hub IP shared by 56 accounts, links with reasons, an audit event and a note. Every built-in
 query's example parameters find rows here, and the path acct-a1 -> acct-c1 is unique.
+
+The templates' example prompts are hostile, as real ones are: c-1's shared template holds
+``HOSTILE_PROMPT`` (control characters, NUL, an ANSI escape, non-characters, a bidi override),
+c-2's ``LONG_PASTE`` (1 MB), so every export test writes them. Lone surrogates cannot be sent
+to Neo4j at all; ``add_lone_surrogates`` adds them to an embedded world.
 """
 
 from __future__ import annotations
@@ -14,11 +19,17 @@ from typing import Any
 
 from graph.schema import Label, Rel
 from graph.store import GraphStore
+from graph.stores.embedded import EmbeddedStore
 
 HUB_IP = "100.64.0.1"
 FILLERS = [f"acct-f{i:02d}" for i in range(55)]
 ALPHA = ["acct-a1", "acct-a2", "acct-a3", "acct-a4"]
 BETA = ["acct-b1", "acct-b2", "acct-b3"]
+
+HOSTILE_PROMPT = ("Think step by step\x0b about this: NUL\x00 here, \x1b[31mred\x1b[0m, non-characters "
+                  "\ufffe\uffff, RTL \u202eevil\u202c, C1 \x85\x9b, DEL \x7f, CR\r\nLF, tab\tend")
+LONG_PASTE = ("Pasted log:\n" + "lorem ipsum dolor sit amet " * 37_037)[:1_000_000]
+LONE_SURROGATE_PROMPT = "a lone \ud800 high and \udfff low surrogate, and a pair \ud83d\ude00"
 
 
 def _reason(family: str, kind: str, label: str, key: str, accounts: int, weight: float) -> dict[str, object]:
@@ -60,8 +71,9 @@ def build_world(store: GraphStore) -> None:
         ])
         store.upsert_nodes(Label.ASN, [{"asn": "64500", "as_org": "Shady Hosting"}, {"asn": "64501"}, {"asn": "64502"}])
         store.upsert_nodes(Label.PROMPT_TEMPLATE, [
-            {"template_id": "tpl-cot-1", "cot": True, "capability": "reasoning", "template": "think step by step about <n>"},
-            {"template_id": "tpl-code-1", "cot": False, "cot_share": 0.25, "capability": "coding"},
+            {"template_id": "tpl-cot-1", "cot": True, "capability": "reasoning", "template": "think step by step about <n>",
+             "example": HOSTILE_PROMPT},
+            {"template_id": "tpl-code-1", "cot": False, "cot_share": 0.25, "capability": "coding", "example": LONG_PASTE},
             {"template_id": "tpl-hi", "cot": False, "capability": "other"},
         ])
         store.upsert_nodes(Label.CLUSTER, [
@@ -161,6 +173,19 @@ def _relationships(store: GraphStore) -> None:
     store.upsert_relationships(Rel.ABOUT, Label.AUDIT_EVENT, Label.CLUSTER, [{"start": "ev-1", "end": "c-1"}])
     store.upsert_nodes(Label.NOTE, [{"note_id": "note-1", "text": "acct-a1 pays with pay-1", "who": "bob", "at": "2025-06-02T11:00:00Z"}])
     store.upsert_relationships(Rel.ABOUT, Label.NOTE, Label.CLUSTER, [{"start": "note-1", "end": "c-1"}])
+
+
+def add_lone_surrogates(store: EmbeddedStore) -> None:
+    """Lone surrogates in a template example, an analyst's note and a property name.
+
+    The contract refuses such text (Neo4j's driver cannot carry it), so they are written
+    through the embedded store's own hook, as a workspace written before that check could
+    hold them: the exports must still write valid files from it."""
+    store._upsert_nodes(Label.PROMPT_TEMPLATE.value, "template_id", [
+        {"key": "tpl-hi", "props": {"example": LONE_SURROGATE_PROMPT, "note\ud800": "a property name no UTF-8 can hold"}}])
+    store._upsert_nodes(Label.NOTE.value, "note_id", [
+        {"key": "note-2", "props": {"text": "pasted: " + LONE_SURROGATE_PROMPT, "who": "bob", "at": "2025-06-02T12:00:00Z"}}])
+    store.upsert_relationships(Rel.ABOUT, Label.NOTE, Label.CLUSTER, [{"start": "note-2", "end": "c-1"}])
 
 
 def raw_identifiers() -> list[str]:

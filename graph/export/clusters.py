@@ -4,6 +4,9 @@ CSV columns are exactly ``cluster_id,account_id,score,flagged,operator_id`` (the
 one row per member, ``flagged`` as ``true``/``false``, ``operator_id`` the analyst's confirmed
 operator (ATTRIBUTED_TO), else the detector's suggestion (SUGGESTED_OPERATOR), else empty.
 JSON holds the same per cluster, with the members as a list and where the operator came from.
+Identifiers follow the graph files' rules (graph/export/text.py): CSV cells hold no NUL and no
+lone surrogate, JSON is strict UTF-8; an identifier changed so carries the digest of the
+original, as in the graph files.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from graph.export.text import clean_key, clean_value, csv_text, utf8_text
 from graph.schema import Label, Rel
 from graph.store import GraphStore
 
@@ -65,7 +69,9 @@ def write_clusters(store: GraphStore, path: Path, fmt: str = "csv") -> int:
     table = cluster_table(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
-        path.write_text(json.dumps({"clusters": table}, indent=1), encoding="utf-8")
+        clean = [{**clean_value(c, utf8_text), "cluster_id": clean_key(c["cluster_id"], utf8_text),
+                  "members": [clean_key(m, utf8_text) for m in c["members"]]} for c in table]
+        path.write_bytes(json.dumps({"clusters": clean}, indent=1, ensure_ascii=False).encode("utf-8"))
         return len(table)
     rows = 0
     with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -73,6 +79,7 @@ def write_clusters(store: GraphStore, path: Path, fmt: str = "csv") -> int:
         writer.writerow(CSV_COLUMNS)
         for c in table:
             for account in c["members"]:
-                writer.writerow([c["cluster_id"], account, repr(c["score"]), "true" if c["flagged"] else "false", c["operator_id"]])
+                writer.writerow([clean_key(c["cluster_id"], csv_text), clean_key(account, csv_text), repr(c["score"]),
+                                 "true" if c["flagged"] else "false", clean_key(c["operator_id"], csv_text)])
                 rows += 1
     return rows

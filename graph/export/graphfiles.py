@@ -6,11 +6,18 @@ only, so lists are flattened to ``;``-joined text and an attribute whose type di
 elements is written as text (both formats declare one type per attribute). GEXF gets
 ``start``/``end`` from the element's first/last seen (or an account's creation), which makes
 the file dynamic: Gephi's timeline plays the campaign.
+
+Text follows graph/export/text.py: GraphML and GEXF get XML 1.0-legal text (``xml_text``),
+node-link JSON strict UTF-8 (``utf8_text``), in node ids, keys, property names and values
+alike; each file is checked before it is written, so an illegal character fails the export
+instead of producing a file no parser reads.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +25,7 @@ from typing import Any
 import networkx as nx
 
 from graph.export.selection import EvidenceGraph
+from graph.export.text import clean_graph, utf8_text, xml_text
 from graph.store import NodeKey
 
 START_PROPS = ("first_seen", "created_at", "at")
@@ -87,29 +95,50 @@ def _unify_types(items: list[dict[str, Any]]) -> None:
 
 
 def _scalar_graph(graph: EvidenceGraph, times: bool) -> nx.MultiDiGraph:
-    g = to_networkx(graph, scalar=True, times=times)
+    g = to_networkx(clean_graph(graph, xml_text), scalar=True, times=times)
     _unify_types([d for _, d in g.nodes(data=True)])
     _unify_types([d for _, _, d in g.edges(data=True)])
     return g
 
 
-def write_graphml(graph: EvidenceGraph, path: Path) -> Path:
-    nx.write_graphml(_scalar_graph(graph, times=False), path, encoding="utf-8")
+# What no XML 1.0 document may contain (the inverse of the spec's Char production).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _write_xml(write: Callable[[nx.MultiDiGraph, io.BytesIO], None], g: nx.MultiDiGraph, path: Path) -> Path:
+    """Serialise ``g`` in memory, check the bytes are UTF-8 holding only XML 1.0 characters,
+    then write them."""
+    buffer = io.BytesIO()
+    write(g, buffer)
+    data = buffer.getvalue()
+    bad = _NOT_XML.search(data.decode("utf-8"))
+    if bad:
+        raise ValueError(f"{path.name}: U+{ord(bad.group(0)):04X} would make the file invalid XML")
+    path.write_bytes(data)
     return path
+
+
+def write_graphml(graph: EvidenceGraph, path: Path) -> Path:
+    return _write_xml(lambda g, fh: nx.write_graphml(g, fh, encoding="utf-8"), _scalar_graph(graph, times=False), path)
 
 
 def write_gexf(graph: EvidenceGraph, path: Path) -> Path:
-    g = _scalar_graph(graph, times=True)
-    nx.write_gexf(g, path, encoding="utf-8")
-    return path
+    return _write_xml(lambda g, fh: nx.write_gexf(g, fh, encoding="utf-8"), _scalar_graph(graph, times=True), path)
 
 
 def node_link(graph: EvidenceGraph) -> dict[str, Any]:
-    """Node-link JSON (the d3 / networkx format), lists kept as lists."""
-    data: dict[str, Any] = nx.node_link_data(to_networkx(graph, scalar=False), edges="edges")
+    """Node-link JSON (the d3 / networkx format), lists kept as lists, text strict UTF-8."""
+    data: dict[str, Any] = nx.node_link_data(to_networkx(clean_graph(graph, utf8_text), scalar=False), edges="edges")
     return data
 
 
+def json_bytes(data: Any) -> bytes:
+    """``data`` as indented JSON in strict UTF-8 (non-ASCII written as itself, so the file
+    can be grepped; anything not JSON-native as its ``str``, cleaned like the rest)."""
+    text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False, default=lambda v: utf8_text(str(v)))
+    return text.encode("utf-8")
+
+
 def write_json(graph: EvidenceGraph, path: Path) -> Path:
-    path.write_text(json.dumps(node_link(graph), indent=1, sort_keys=True, default=str), encoding="utf-8")
+    path.write_bytes(json_bytes(node_link(graph)))
     return path

@@ -5,10 +5,18 @@ Bootstrap from a CDN; those tags are removed here, so the file makes no network 
 (tests/e2e/test_html_export.py opens it in headless Chromium and records every request). Data
 reaches the page through Jinja's ``tojson`` filter, which escapes ``<``, ``>`` and ``&``, so an
 identifier cannot close the script tag.
+
+The page is read by people, so its text follows the report's rule (graph/export/text.py):
+control and bidi characters become visible escapes, tooltips show at most ``TITLE_CHARS`` of a
+value with its full length, and the heading is HTML-escaped (pyvis does not). The inlined
+vis-network library holds raw C1 characters in its string literals; they are rewritten as
+``\u0085``-style JavaScript escapes, which mean the same, so the file holds no raw control
+character at all.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +24,11 @@ from typing import Any
 from pyvis.network import Network
 
 from graph.export.selection import EvidenceGraph
-from graph.store import Node, Relationship
+from graph.export.text import clean_key, display_text, excerpt, utf8_text
+from graph.store import Node, NodeKey, Relationship
+
+TITLE_CHARS = 200
+LABEL_CHARS = 24
 
 COLOURS = {
     "Account": "#4e79a7", "IP": "#f28e2b", "Network": "#e15759", "ASN": "#76b7b2",
@@ -32,19 +44,27 @@ _REMOTE_TAG = re.compile(
 )
 
 
+def _shown(value: Any, limit: int) -> str:
+    return display_text(excerpt(str(value), limit))
+
+
 def _title(label: str, key: str, props: dict[str, Any]) -> str:
-    """Plain-text tooltip: the element and its properties, one per line."""
-    lines = [f"{label}: {key}"]
-    for name, value in sorted(props.items()):
-        text = str(value)
-        lines.append(f"{name}: {text[:200] + '…' if len(text) > 200 else text}")
+    """Plain-text tooltip: the element and its properties, one per line, each bounded."""
+    lines = [f"{label}: {_shown(key, TITLE_CHARS)}"]
+    for name, value in sorted(props.items(), key=lambda item: str(item[0])):
+        lines.append(f"{_shown(name, TITLE_CHARS)}: {_shown(value, TITLE_CHARS)}")
     return "\n".join(lines)
 
 
+def _id(ref: NodeKey) -> str:
+    """A vis-network node id: unique, strict UTF-8 (it travels as JSON, never shown)."""
+    return f"{ref[0]}:{clean_key(ref[1], utf8_text)}"
+
+
 def _node_kwargs(node: Node) -> dict[str, Any]:
-    caption = str(node.props.get("name") or node.key)
+    caption = display_text(str(node.props.get("name") or node.key))
     return {
-        "label": caption if len(caption) <= 24 else caption[:23] + "…",
+        "label": caption if len(caption) <= LABEL_CHARS else caption[: LABEL_CHARS - 1] + "…",
         "title": _title(node.label, node.key, node.props),
         "color": COLOURS.get(node.label, "#888888"),
         "group": node.label,
@@ -64,6 +84,18 @@ def _edge_kwargs(rel: Relationship) -> dict[str, Any]:
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_RAW_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def escape_raw_controls(page: str) -> str:
+    r"""``page`` with each raw C0 (but tab, LF, CR), DEL or C1 character written as a
+    JavaScript ``\uXXXX`` escape. Only the inlined library holds any (inside string and
+    regex literals, where the escape means the same character); the data is JSON-escaped.
+
+    >>> escape_raw_controls('x = "\x85";') == 'x = "\\u0085";'
+    True
+    """
+    return _RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group(0)):04x}", page)
 
 
 def strip_remote_resources(html: str) -> str:
@@ -74,15 +106,17 @@ def strip_remote_resources(html: str) -> str:
 
 def render_html(graph: EvidenceGraph, heading: str = "") -> str:
     """The standalone page as text."""
-    net = Network(height="850px", width="100%", directed=True, cdn_resources="in_line", heading=heading)
+    # pyvis puts the heading into the page as it is, unescaped
+    net = Network(height="850px", width="100%", directed=True, cdn_resources="in_line",
+                  heading=html.escape(display_text(heading)))
     for node in graph.nodes:
-        net.add_node(f"{node.label}:{node.key}", **_node_kwargs(node))
+        net.add_node(_id(node.ref), **_node_kwargs(node))
     for rel in graph.relationships:
-        net.add_edge(f"{rel.start[0]}:{rel.start[1]}", f"{rel.end[0]}:{rel.end[1]}", **_edge_kwargs(rel))
+        net.add_edge(_id(rel.start), _id(rel.end), **_edge_kwargs(rel))
     net.toggle_physics(len(graph.nodes) <= 1500)
-    return strip_remote_resources(net.generate_html(notebook=False))
+    return escape_raw_controls(strip_remote_resources(net.generate_html(notebook=False)))
 
 
 def write_html(graph: EvidenceGraph, path: Path, heading: str = "") -> Path:
-    path.write_text(render_html(graph, heading), encoding="utf-8")
+    path.write_bytes(render_html(graph, heading).encode("utf-8"))
     return path

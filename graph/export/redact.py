@@ -85,7 +85,8 @@ class Redactor:
         """The stable pseudonym of ``value``: one value has one pseudonym wherever it appears
         (a ``signup_ip`` property and the IP node agree); ``label`` is only documentation."""
         text = str(value)
-        digest = hmac.new(self._salt, text.encode(), hashlib.sha256).hexdigest()[:16]
+        # surrogatepass: a lone surrogate (text no UTF-8 can hold) still gets its own pseudonym
+        digest = hmac.new(self._salt, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:16]
         out = f"h-{digest}"
         if 3 <= len(text) <= MAX_SCRUB_LENGTH and text not in self._seen:
             self._seen[text] = out

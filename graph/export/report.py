@@ -2,10 +2,16 @@
 manifest of every file exported beside it.
 
 For each cluster: its summary and scores, the detector's indicators, the analyst's attribution
-and rationale (and the detector's suggestion), the members, every link between members with its
-reasons and the source rows behind each reason (input file and row number, read from the
-staging Parquet with DuckDB), the notes and the audit-trail extract. In redaction mode every
+and rationale (and the detector's suggestion), the members, the prompt templates two or more of
+them sent (with an example prompt, cut short), every link between members with its reasons and
+the source rows behind each reason (input file and row number, read from the staging Parquet
+with DuckDB), the notes and the audit-trail extract. In redaction mode every
 identifier is a salted hash and no source value is printed, only file and row numbers.
+
+Everything written is text a person reads, so it follows graph/export/text.py: control and
+bidi characters show as visible escapes (``\\x1b``, ``\\u202e``), Markdown metacharacters are
+escaped, and no text runs longer than ``REPORT_TEXT_CHARS`` (an example prompt
+``EXAMPLE_CHARS``) without saying how long it is; the graph files beside it hold it all.
 """
 
 from __future__ import annotations
@@ -21,12 +27,16 @@ from typing import Any
 
 from graph.export.redact import Redactor
 from graph.export.selection import EvidenceGraph
+from graph.export.text import display_text, excerpt, md_text
 from graph.schema import ACCOUNT_SOURCE, ENTITY_SOURCES, Label, Rel
 from graph.staging import connect, has_table, table_glob
 from graph.store import GraphStore, Node, NodeKey
 
 ROWS_PER_ACCOUNT = 3
 MAX_LINKS = 500
+MAX_TEMPLATES = 20
+EXAMPLE_CHARS = 300
+REPORT_TEXT_CHARS = 5000
 
 TIME_COLUMN = {"exchanges": "ts", "accounts": "created_at", "payments": "first_seen", "devices": "first_seen"}
 
@@ -66,7 +76,8 @@ def find_source_rows(workspace: Path | None, needs: Sequence[Need]) -> dict[Need
 
     grouped: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
     for table, column, account, key in needs:
-        grouped[(table, column)].add((account, key))
+        if _utf8(account) and _utf8(key):  # staged Parquet holds only valid UTF-8
+            grouped[(table, column)].add((account, key))
     con = connect()
     try:
         for (table, column), pairs in grouped.items():
@@ -97,6 +108,14 @@ def find_source_rows(workspace: Path | None, needs: Sequence[Need]) -> dict[Need
     for entry in out.values():
         entry.rows.sort(key=lambda r: (r.file, r.row))
     return out
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # ---- the report's content --------------------------------------------------------------------
@@ -185,6 +204,38 @@ def _members(graph: EvidenceGraph, ref: NodeKey, ids: _Ids) -> list[Block]:
         rows.append([ids.ref(*rel.start), _fmt(p.get("created_at")), _fmt(p.get("status")),
                      _fmt(p.get("verification")), _fmt(rel.props.get("bridge"))])
     return [("h3", f"Members ({len(rows)})"), ("table", ["account", "created_at", "status", "verification", "bridge"], rows)]
+
+
+def _templates(graph: EvidenceGraph, ref: NodeKey, ids: _Ids) -> list[Block]:
+    """The prompt templates two members or more sent, with an example prompt (cut to
+    ``EXAMPLE_CHARS``, with its length; left out when redacting, as all prompt text is)."""
+    nodes = graph.node_map()
+    members = {r.start for r in graph.relationships if r.end == ref and r.type == Rel.MEMBER_OF}
+    senders: dict[NodeKey, set[NodeKey]] = defaultdict(set)
+    sent: dict[NodeKey, int] = defaultdict(int)
+    for rel in graph.relationships:
+        if rel.type == Rel.SENT_TEMPLATE and rel.start in members:
+            senders[rel.end].add(rel.start)
+            count = rel.props.get("count")
+            sent[rel.end] += int(count) if isinstance(count, int | float) else 0
+    shared = sorted((t for t, s in senders.items() if len(s) >= 2), key=lambda t: (-len(senders[t]), t))
+    if not shared:
+        return []
+    headers = ["template", "capability", "chain of thought", "members", "exchanges"]
+    if not ids.redactor:
+        headers.append("example prompt")
+    rows = []
+    for tref in shared[:MAX_TEMPLATES]:
+        p = nodes[tref].props if tref in nodes else {}
+        cot = "yes" if p.get("cot") is True else "no" if p.get("cot") is False else ""
+        row = [ids.ref(*tref), _fmt(p.get("capability")), cot, str(len(senders[tref])), str(sent[tref])]
+        if not ids.redactor:
+            row.append(excerpt(_fmt(p.get("example")), EXAMPLE_CHARS))
+        rows.append(row)
+    blocks: list[Block] = [("h3", f"Prompt templates shared by members ({len(shared)})"), ("table", headers, rows)]
+    if len(shared) > MAX_TEMPLATES:
+        blocks.append(("p", f"The {MAX_TEMPLATES} most shared are listed; the graph files hold all {len(shared)}."))
+    return blocks
 
 
 def _reason_text(reason: dict[str, Any], ids: _Ids) -> str:
@@ -276,6 +327,7 @@ def build_report(
         blocks += _indicators(node, ids)
         blocks += _attribution(graph, ref, ids)
         blocks += _members(graph, ref, ids)
+        blocks += _templates(graph, ref, ids)
         blocks += _links(graph, ref, ids, workspace)
         blocks += _audit(store, ref, ids)
     return blocks
@@ -284,8 +336,14 @@ def build_report(
 # ---- rendering -------------------------------------------------------------------------------
 
 
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def _md(text: Any) -> str:
+    """One piece of report text as Markdown: bounded, visible escapes, metacharacters escaped."""
+    return md_text(excerpt(str(text), REPORT_TEXT_CHARS))
+
+
+def _html(text: Any) -> str:
+    """One piece of report text as HTML: bounded, visible escapes, HTML-escaped."""
+    return html.escape(display_text(excerpt(str(text), REPORT_TEXT_CHARS)))
 
 
 def to_markdown(blocks: Sequence[Block]) -> str:
@@ -293,30 +351,31 @@ def to_markdown(blocks: Sequence[Block]) -> str:
     for block in blocks:
         kind = block[0]
         if kind.startswith("h"):
-            out += ["#" * int(kind[1]) + " " + block[1], ""]
+            out += ["#" * int(kind[1]) + " " + _md(block[1]), ""]
         elif kind == "p":
-            out += [block[1], ""]
+            out += [_md(block[1]), ""]
         elif kind == "table":
-            out.append("| " + " | ".join(_md_cell(h) for h in block[1]) + " |")
+            out.append("| " + " | ".join(_md(h) for h in block[1]) + " |")
             out.append("|" + "---|" * len(block[1]))
-            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block[2]]
+            out += ["| " + " | ".join(_md(c) for c in row) + " |" for row in block[2]]
             out.append("")
         elif kind == "ul":
             for item in block[1]:
                 text, subs = item if isinstance(item, tuple) else (item, [])
-                out.append(f"- {text}")
-                out += [f"  - {s}" for s in subs]
+                out.append(f"- {_md(text)}")
+                out += [f"  - {_md(s)}" for s in subs]
             out.append("")
     return "\n".join(out)
 
 
 def to_html(blocks: Sequence[Block], title: str = "Sybilscope evidence report") -> str:
-    e: Callable[[Any], str] = lambda s: html.escape(str(s))  # noqa: E731 - tiny local alias
+    e: Callable[[Any], str] = _html
     out = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(title)}</title>",
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;"
-        "font-size:90%;text-align:left;vertical-align:top}li li{font-size:90%;color:#333}</style>",
+        "font-size:90%;text-align:left;vertical-align:top;white-space:pre-wrap;overflow-wrap:anywhere}"
+        "li li{font-size:90%;color:#333}</style>",
         "</head><body>",
     ]
     for block in blocks:
@@ -345,7 +404,7 @@ def write_report(
     directory.mkdir(parents=True, exist_ok=True)
     blocks = build_report(store, graph, workspace, redactor)
     md = directory / "report.md"
-    md.write_text(to_markdown(blocks), encoding="utf-8")
+    md.write_bytes(to_markdown(blocks).encode("utf-8"))
     page = directory / "report.html"
-    page.write_text(to_html(blocks), encoding="utf-8")
+    page.write_bytes(to_html(blocks).encode("utf-8"))
     return [md, page]

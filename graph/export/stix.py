@@ -14,7 +14,9 @@ Mapping:
 
 SDO ids are uuid5 of the Sybilscope key, so exporting twice gives the same ids. Only standard
 STIX objects and properties are used; the bundle is re-parsed with
-``stix2.parse(..., allow_custom=False)`` before it is written.
+``stix2.parse(..., allow_custom=False)`` before it is written. Text is strict UTF-8 (lone
+surrogates become U+FFFD, see graph/export/text.py) and the file is UTF-8 with non-ASCII
+written as itself.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 import stix2
 
 from graph.export.selection import EvidenceGraph
+from graph.export.text import clean_graph, utf8_text
 from graph.schema import Label, Rel
 from graph.store import Node, NodeKey
 
@@ -292,6 +295,7 @@ def _cluster_text(node: Node) -> str:
 
 def build_bundle(graph: EvidenceGraph) -> stix2.Bundle:
     """The STIX bundle of ``graph`` (see the module docstring for the mapping)."""
+    graph = clean_graph(graph, utf8_text)
     b = _Builder(graph)
     b.accounts()
     b.infrastructure()
@@ -307,5 +311,5 @@ def write_stix(graph: EvidenceGraph, path: Path) -> Path:
     # stix2's pretty=True is quadratic (minutes for a few thousand objects): indent with json
     text = build_bundle(graph).serialize()
     stix2.parse(text, allow_custom=False)
-    path.write_text(json.dumps(json.loads(text), indent=1), encoding="utf-8")
+    path.write_bytes(json.dumps(json.loads(text), indent=1, ensure_ascii=False).encode("utf-8"))
     return path

@@ -3,7 +3,10 @@ Parquet, for analysts who live in spreadsheets and notebooks.
 
 ``nodes_<Label>.<ext>`` has ``key`` then the label's properties; ``edges_<TYPE>.<ext>`` has
 ``start_label, start, end_label, end`` then properties. Lists are ``;``-joined in CSV and kept
-as JSON text in Parquet (one column type per file)."""
+as JSON text in Parquet (one column type per file). Text follows graph/export/text.py: both are
+strict UTF-8 (lone surrogates become U+FFFD); CSV is for spreadsheets, so its cells hold no NUL
+(U+FFFD too) and at most ``CSV_CELL_CHARS`` characters, a longer text cut saying how long it
+was; Parquet keeps every text whole."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import pyarrow.parquet as pq
 
 from graph.export.graphfiles import flatten
 from graph.export.selection import EvidenceGraph
+from graph.export.text import CSV_CELL_CHARS, clean_graph, csv_text, fit, utf8_text
 
 FORMATS = ("csv", "parquet")
 
@@ -46,8 +50,8 @@ def _cell(value: Any, fmt: str) -> Any:
     if value is None:
         return None
     if isinstance(value, list | tuple | dict):
-        return flatten(value) if fmt == "csv" and not isinstance(value, dict) else json.dumps(value)
-    return value
+        value = flatten(value) if fmt == "csv" and not isinstance(value, dict) else json.dumps(value)
+    return fit(value, CSV_CELL_CHARS) if fmt == "csv" and isinstance(value, str) else value
 
 
 def write_tables(graph: EvidenceGraph, directory: Path, fmt: str = "csv") -> list[Path]:
@@ -56,7 +60,8 @@ def write_tables(graph: EvidenceGraph, directory: Path, fmt: str = "csv") -> lis
         raise ValueError(f"unknown table format {fmt!r}; one of {', '.join(FORMATS)}")
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, (columns, items) in _tables(graph).items():
+    clean = clean_graph(graph, csv_text if fmt == "csv" else utf8_text)
+    for name, (columns, items) in _tables(clean).items():
         path = directory / f"{name}.{fmt}"
         if fmt == "csv":
             with open(path, "w", newline="", encoding="utf-8") as fh:

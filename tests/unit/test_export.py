@@ -25,13 +25,22 @@ from graph.export.stix import build_bundle, indicator_pattern
 from graph.export.tables import write_tables
 from graph.schema import Label, Rel
 from graph.stores.embedded import EmbeddedStore
-from tests.evidence_world import HUB_IP, build_world, raw_identifiers, write_staging
+from tests.evidence_world import (
+    HUB_IP,
+    add_lone_surrogates,
+    build_world,
+    raw_identifiers,
+    write_staging,
+)
 
 
 @pytest.fixture(scope="module")
 def world() -> EmbeddedStore:
+    """The evidence world, hostile prompts and all, with lone surrogates too (the embedded
+    store holds them): every export below writes them."""
     store = EmbeddedStore(None)
     build_world(store)
+    add_lone_surrogates(store)
     return store
 
 
