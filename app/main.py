@@ -32,7 +32,8 @@ def _request_headers() -> list[tuple[str, str]]:
 def _client() -> str:
     """Who is asking, for throttling and the audit trail: the connection's address (Streamlit
     reports None for loopback). Forwarded-for headers are not used: a client can forge them."""
-    return str(st.context.ip_address or "local")
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "local"
 
 
 def _identify() -> bool:
