@@ -70,7 +70,10 @@ def test_every_request_stays_local_and_notes_are_text(page: Any, single_user_ui:
     page.reload()  # as the colleague opening the cluster later
     page.locator("h1", has_text="Cluster ").wait_for()
     page.get_by_role("tab", name="Case & attribution").click()
-    shown = page.get_by_text("Pixel ![x]")
+    page.get_by_text("Pixel").first.wait_for()
+    page.wait_for_timeout(1000)
+    _assert_nothing_evil(page, requested)
+    shown = page.get_by_test_id("stText").get_by_text("Pixel ![x]")
     shown.wait_for()
     assert shown.inner_text().strip() == NOTE  # the note as typed, nothing rendered from it
     page.get_by_role("link", name="Audit trail").click()
@@ -82,6 +85,10 @@ def test_every_request_stays_local_and_notes_are_text(page: Any, single_user_ui:
     page.wait_for_timeout(1500)  # late fetches (icons, fonts) get their chance to show up
 
     assert requested, "the request log works"
+    _assert_nothing_evil(page, requested)
+
+
+def _assert_nothing_evil(page: Any, requested: list[str]) -> None:  # noqa: F811
     assert _off_machine(requested) == [], sorted(set(_off_machine(requested)))
     assert page.evaluate("() => window.__pwned") is None
     for frame in page.frames:
