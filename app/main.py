@@ -7,6 +7,7 @@ the store is opened once per server (``st.cache_resource``) and shared by every 
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -19,39 +20,70 @@ import streamlit as st  # noqa: E402
 
 from app import auth  # noqa: E402
 from app.views import audit, cluster, common, search, triage  # noqa: E402
+from graph import cases  # noqa: E402
+
+
+def _request_headers() -> list[tuple[str, str]]:
+    """Every header of the request that opened this session, repeated ones included."""
+    headers = st.context.headers
+    return [(name, value) for name in headers for value in headers.get_all(name)]
+
+
+def _client() -> str:
+    """Who is asking, for throttling and the audit trail: the connection's address (Streamlit
+    reports None for loopback). Forwarded-for headers are not used: a client can forge them."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "local"
 
 
 def _identify() -> bool:
-    """Set ``st.session_state.investigator``; False while a sign-in form is showing."""
+    """Set ``st.session_state.investigator``; False while a sign-in form or a refusal shows."""
     s = common.settings()
     try:
-        mode = auth.auth_mode(str(s["ui_users_file"]), str(s["ui_identity_header"]))
-    except (OSError, ValueError) as exc:
-        st.error(f"Cannot read the users file: {exc}")
+        mode = auth.mode_from_settings(s)
+    except auth.AuthConfigError as exc:
+        st.error(f"Sign-in is misconfigured, so the UI refuses to start: {exc}")
         return False
     st.session_state["auth_mode"] = mode.kind
     if mode.kind == "single":
         st.session_state["investigator"] = auth.single_user()
         return True
     if mode.kind == "header":
-        name = auth.identity_from_headers(dict(st.context.headers), mode.header)
+        headers = _request_headers()
+        # Without the proxy's secret the identity header is the client's own claim.
+        name = auth.identity_from_headers(headers, mode.header) if auth.proxy_vouches(headers, mode) else None
         if not name:
-            st.error(f"No {mode.header} header on this request: open the UI through the authenticating proxy.")
+            st.session_state.pop("investigator", None)
+            st.error("Refused: open Sybilscope through the authenticating proxy.")
             return False
         st.session_state["investigator"] = name
         return True
     if st.session_state.get("investigator"):
         return True
+    _sign_in_form(mode)
+    return False
+
+
+def _sign_in_form(mode: auth.AuthMode) -> None:
+    """The users-file sign-in: throttled per name and client, every failure audited."""
     st.title("Sybilscope sign-in")
     with st.form("login"):
         name = st.text_input("Investigator", key="login_name")
         password = st.text_input("Password", type="password", key="login_password")
-        if st.form_submit_button("Sign in"):
-            if auth.login(mode, name, password):
-                st.session_state["investigator"] = name
-                st.rerun()
-            st.error("Unknown investigator or wrong password.")
-    return False
+        submitted = st.form_submit_button("Sign in")
+    if not submitted:
+        return
+    client = _client()
+    result = auth.sign_in(mode, auth.SignInThrottle.in_workspace(common.workspace()), name, password, client)
+    if result.throttled:
+        st.error(f"Too many failed sign-ins for this name or from this address; try again in {math.ceil(result.retry_after)} s.")
+        return
+    cases.record_sign_in(common.store(), name, ok=result.ok, known=result.known_user, client=client)
+    if result.ok:
+        st.session_state["investigator"] = name
+        st.rerun()
+    wait = f" Next attempt in {math.ceil(result.retry_after)} s." if result.retry_after > 0 else ""
+    st.error("Unknown investigator or wrong password." + wait)
 
 
 def _optional_page(module: str, title: str, icon: str) -> st.Page | None:
@@ -64,7 +96,8 @@ def _optional_page(module: str, title: str, icon: str) -> st.Page | None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Sybilscope", page_icon=":material/hub:", layout="wide")
+    # An emoji favicon is drawn in the page; a ":material/…:" one is fetched from fonts.gstatic.com.
+    st.set_page_config(page_title="Sybilscope", page_icon="🕸️", layout="wide")
     if not _identify():
         return
     pages = {

@@ -115,8 +115,11 @@ def _record(
     target: NodeKey,
     before: dict[str, Any],
     after: dict[str, Any],
+    *,
+    about: bool = True,
 ) -> AuditEvent:
-    """Append one audit event about ``target`` (call inside the action's batch)."""
+    """Append one audit event about ``target`` (call inside the action's batch); ``about=False``
+    names a target that is no graph node (so no ABOUT relationship is written)."""
     if not who:
         raise CaseError("an audit event needs the investigator's name")
     event = AuditEvent(
@@ -144,9 +147,10 @@ def _record(
             }
         ],
     )
-    store.upsert_relationships(
-        Rel.ABOUT, Label.AUDIT_EVENT, target[0], [{"start": event.event_id, "end": target[1]}]
-    )
+    if about:
+        store.upsert_relationships(
+            Rel.ABOUT, Label.AUDIT_EVENT, target[0], [{"start": event.event_id, "end": target[1]}]
+        )
     return event
 
 
@@ -389,3 +393,17 @@ def audit_trail(
         events.append(event)
     events.sort(key=lambda e: (e.at, e.event_id), reverse=True)
     return events[:limit] if limit is not None else events
+
+
+UNKNOWN_INVESTIGATOR = "(unknown user)"
+
+
+def record_sign_in(store: GraphStore, name: str, *, ok: bool, known: bool, client: str, detail: str = "") -> AuditEvent:
+    """Audit one sign-in to the UI (``sign_in`` or ``sign_in_failed``, target
+    ``Investigator:<name>``). A name that is no investigator's is recorded as
+    "(unknown user)": it may be a password typed into the wrong field."""
+    who = name if known else UNKNOWN_INVESTIGATOR
+    after = {"client": client, **({"detail": detail} if detail else {})}
+    with store.batch():
+        action = "sign_in" if ok else "sign_in_failed"
+        return _record(store, who, action, ("Investigator", who), {}, after, about=False)

@@ -53,9 +53,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("links_per_account", 20, "LINKED edges detection writes per account: its strongest links inside its cluster (plus every strong link across clusters).", int),
     # UI
     Setting("ui_port", 8501, "Port of 'sybilscope ui'.", int),
+    Setting("ui_host", "127.0.0.1", "Address 'sybilscope ui' binds: 127.0.0.1 keeps it on this machine; 0.0.0.0 opens it to the network."),
     Setting("ui_degree_cap", 200, "Neighbours with more connections than this are shown as collapsed hubs in the UI.", int),
     Setting("ui_users_file", "", "YAML file of investigators with hashed passwords; empty means single-user mode."),
     Setting("ui_identity_header", "", "HTTP header carrying the investigator's name when behind an authenticating proxy."),
+    Setting("ui_proxy_secret", "", "Shared secret the authenticating proxy sends on every request; required with ui_identity_header."),
+    Setting("ui_proxy_secret_header", "X-Sybilscope-Proxy-Secret", "HTTP header carrying ui_proxy_secret from the proxy."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -115,7 +118,7 @@ class Settings:
         out = []
         for setting in SETTINGS:
             value = self._values[setting.name]
-            if setting.name in {"neo4j_password", "hash_salt"} and value:
+            if setting.name in {"neo4j_password", "hash_salt", "ui_proxy_secret"} and value:
                 value = "********"
             out.append(
                 {

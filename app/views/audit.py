@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.plain_text import literal
 from app.views import common
 from graph import cases
 
@@ -31,5 +32,6 @@ def render() -> None:
     st.caption(f"{len(shown)} of {len(events)} events")
     for e in shown[:5]:
         detail = e.after.get("operator_id") or e.after.get("status") or e.after.get("text") or ""
-        st.markdown(f"- `{e.at[:19]}` **{e.who}** {e.action} `{e.target}` {detail}")
+        # Names, targets and note text are shown literally (a note may hold Markdown images).
+        st.markdown(f"- `{e.at[:19]}` **{literal(e.who)}** {e.action} {literal(e.target)} {literal(str(detail))}")
     st.dataframe([e.row() for e in shown], hide_index=True, key="audit_table")

@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from app.plain_text import literal
 from app.views import common
 from graph import cases
 from graph.schema import Label
@@ -81,7 +82,9 @@ def _notes(cluster: dict[str, Any]) -> None:
     ref = (Label.CLUSTER.value, cluster["cluster_id"])
     st.markdown("**Notes**")
     for note in cases.notes_about(common.store(), ref):
-        st.markdown(f"- *{note.get('at', '')[:19]} {note.get('who', '')}*: {note.get('text', '')}")
+        # Plain text, not Markdown: a note must not load images or show links (plain_text.py).
+        st.caption(literal(f"{str(note.get('at', ''))[:19]} {note.get('who', '')}"))
+        st.text(str(note.get("text", "")))
     with st.form("note_form", clear_on_submit=True):
         text = st.text_area("Add a note", key="note_text")
         if st.form_submit_button("Save note"):

@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,16 +108,28 @@ def ui_url(e2e_world: dict[str, object]) -> Iterator[str]:
                 os.killpg(proc.pid, 9)
 
 
+# One Playwright and one chromium per test process: another test directory that imports the
+# ``browser`` fixture gets a fixture of its own, and a second sync Playwright would fail.
+_BROWSER: dict[str, Any] = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+    if not _BROWSER["users"]:
+        _BROWSER["playwright"] = sync_playwright().start()
+        _BROWSER["browser"] = _BROWSER["playwright"].chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    _BROWSER["users"] += 1
+    try:
+        yield _BROWSER["browser"]
+    finally:
+        _BROWSER["users"] -= 1
+        if not _BROWSER["users"]:
+            _BROWSER.pop("browser").close()
+            _BROWSER.pop("playwright").stop()
 
 
 @pytest.fixture()

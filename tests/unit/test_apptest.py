@@ -170,7 +170,7 @@ def test_ui_command_line_and_environment(tmp_path: Path) -> None:
     from graph.settings import Settings
 
     cmd = streamlit_command(8765)
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("app/main.py")
+    assert cmd[1:4] == ["-m", "app.ui_server", "run"] and cmd[4].endswith("app/main.py")
     assert cmd[cmd.index("--server.port") + 1] == "8765"
     assert cmd[cmd.index("--server.headless") + 1] == "true"
     assert cmd[cmd.index("--browser.gatherUsageStats") + 1] == "false"
