@@ -261,10 +261,17 @@ class ExplainingStore(Protocol):
 
 
 def vet(store: ExplainingStore, query_id: str, cypher: str, params: Mapping[str, Any], *, timeout: float) -> None:
-    """Refuse ``cypher`` unless it is a plain read: the text pass, then the server's plan for
-    it with ``params``. A statement Neo4j cannot plan is refused with Neo4j's reason; an
-    unreachable server is not a refusal and raises StoreUnavailable."""
+    """Refuse ``cypher`` unless it is a plain read: the text pass, then the plan."""
     check_text(query_id, cypher)
+    vet_plan(store, query_id, cypher, params, timeout=timeout)
+
+
+def vet_plan(
+    store: ExplainingStore, query_id: str, cypher: str, params: Mapping[str, Any], *, timeout: float
+) -> None:
+    """Refuse ``cypher`` unless the server's plan for it with ``params`` is a plain read. A
+    statement Neo4j cannot plan is refused with Neo4j's reason; an unreachable server is not a
+    refusal and raises StoreUnavailable."""
     try:
         explained = store.explain_query(cypher, params, timeout=timeout)
     except StoreUnavailable:
