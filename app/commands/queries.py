@@ -34,8 +34,11 @@ def _owner(owner: str | None) -> str:
 
 
 def _who() -> str:
-    """The investigator a command acts as (and is audited as): the operating-system user."""
-    return _owner(None)
+    """The investigator a command acts as (and is audited as): the operating-system user, as
+    in the UI's single-user mode."""
+    from app.auth import single_user
+
+    return single_user()
 
 
 def _cell(value: Any) -> str:
