@@ -154,6 +154,19 @@ def _record(
     return event
 
 
+def record_event(
+    store: GraphStore,
+    who: str,
+    action: str,
+    target: NodeKey,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> AuditEvent:
+    """Append one audit event for an action taken outside this module (saved queries), in the
+    same form as the case actions' own; call it inside the action's ``store.batch()``."""
+    return _record(store, who, action, target, before, after)
+
+
 def _cluster(store: GraphStore, cluster_id: str) -> Node:
     node = store.get_node(Label.CLUSTER, cluster_id)
     if node is None:

@@ -228,3 +228,16 @@ def counts() -> str:
 
 
 PING = "RETURN 1 AS ok"
+
+
+# ---- user queries (saved queries) -------------------------------------------------------------
+
+
+def explain(statement: str) -> str:
+    """A user's statement under EXPLAIN: compiled into its plan, never run, so the plan can be
+    vetted (graph/queries/guard.py) before the statement itself is."""
+    return f"EXPLAIN {statement}"
+
+
+# The server's own functions; any other namespaced function is plugin code the plan cannot show.
+BUILTIN_FUNCTIONS = "SHOW FUNCTIONS YIELD name, isBuiltIn WHERE isBuiltIn RETURN name"

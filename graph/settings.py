@@ -51,6 +51,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hub_max_accounts", 50, "A shared value (IP, network, card, device, template) used by more accounts than this is a hub: suppressed as link evidence and reported.", int),
     Setting("flag_threshold", 0.5, "A cluster is flagged when its score is at least this (0-1).", float),
     Setting("links_per_account", 20, "LINKED edges detection writes per account: its strongest links inside its cluster (plus every strong link across clusters).", int),
+    # Saved queries (user-written Cypher on Neo4j)
+    Setting("user_query_timeout_s", 60.0, "Seconds a saved query (built-in or team) may run on Neo4j before the server stops it.", float),
+    Setting("user_query_row_limit", 10_000, "Most rows a saved query returns; a result cut at this limit says so.", int),
     # UI
     Setting("ui_port", 8501, "Port of 'sybilscope ui'.", int),
     Setting("ui_host", "127.0.0.1", "Address 'sybilscope ui' binds: 127.0.0.1 keeps it on this machine; 0.0.0.0 opens it to the network."),

@@ -1,9 +1,14 @@
 """``sybilscope query …``: the saved-query library (built-in and the team's).
 
 ``query list [--json]``, ``query show NAME``, ``query run NAME [--param k=v …] [--json]``, and
-for team queries ``query import FILE|DIR … [--owner NAME]``, ``query export -o DIR [NAME …]``
-and ``query delete NAME``. Query names must match a strict id pattern; parameter values are
-typed and sent as parameters, never spliced into query text.
+for team queries ``query import FILE|DIR … [--owner NAME] [--force]``, ``query export -o DIR
+[NAME …]`` and ``query delete NAME``. Query names must match a strict id pattern; parameter
+values are typed and sent as parameters, never spliced into query text.
+
+Import and delete are audited under the investigator running the command, which on the command
+line is the operating-system user (the same name that becomes a query's owner by default);
+importing over a query another investigator owns needs ``--force``, and the audit trail says it
+was forced.
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ def _owner(owner: str | None) -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "analyst"
+
+
+def _who() -> str:
+    """The investigator a command acts as (and is audited as): the operating-system user, as
+    in the UI's single-user mode."""
+    from app.auth import single_user
+
+    return single_user()
 
 
 def _cell(value: Any) -> str:
@@ -84,9 +97,12 @@ def register(main: click.Group) -> None:
     @click.argument("name")
     @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A parameter value (repeatable).")
     @click.option("--example", is_flag=True, help="Use the query's example values for parameters not given.")
-    @click.option("--max-rows", type=click.IntRange(min=1), default=10_000, show_default=True)
+    @click.option("--max-rows", type=click.IntRange(min=1), default=None,
+                  help="Most rows to return [default: the setting user_query_row_limit].")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def run_cmd(settings: Settings, name: str, params: tuple[str, ...], example: bool, max_rows: int, as_json: bool) -> None:
+    def run_cmd(
+        settings: Settings, name: str, params: tuple[str, ...], example: bool, max_rows: int | None, as_json: bool
+    ) -> None:
         """Run a saved query by name with typed parameters."""
         from graph.queries.library import parse_assignments
         from graph.queries.runner import resolve, run_spec
@@ -96,7 +112,13 @@ def register(main: click.Group) -> None:
             spec = resolve(store, name)
             if example:
                 given = {**spec.example_params(), **given}
-            result = run_spec(store, spec, given, max_rows=max_rows)
+            result = run_spec(
+                store, spec, given,
+                max_rows=max_rows or int(settings["user_query_row_limit"]),
+                timeout=float(settings["user_query_timeout_s"]),
+            )
+        if result.truncated:
+            click.echo(f"note: {result.truncation_note()}", err=True)
         if as_json:
             emit_json(result.to_json())
             return
@@ -114,12 +136,14 @@ def register(main: click.Group) -> None:
     @common_options
     @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
     @click.option("--owner", help="Owner recorded on the team queries [default: the file's owner, else your user name].")
-    def import_cmd(settings: Settings, paths: tuple[Path, ...], owner: str | None) -> None:
+    @click.option("--force", is_flag=True,
+                  help="Overwrite team queries that other investigators own (recorded in the audit trail).")
+    def import_cmd(settings: Settings, paths: tuple[Path, ...], owner: str | None, force: bool) -> None:
         """Save YAML query files (or directories of them) as team queries; all or nothing."""
         from graph.queries.team import import_team_queries
 
         with open_configured_store(settings) as store:
-            specs = import_team_queries(store, list(paths), owner, default_owner=_owner(None))
+            specs = import_team_queries(store, list(paths), owner, default_owner=_who(), who=_who(), force=force)
         click.echo(f"imported {len(specs)} team quer{'y' if len(specs) == 1 else 'ies'}: "
                    + ", ".join(s.id for s in specs), err=True)
 
@@ -144,7 +168,7 @@ def register(main: click.Group) -> None:
         from graph.queries.team import delete_team_query
 
         with open_configured_store(settings) as store:
-            if not delete_team_query(store, name):
+            if not delete_team_query(store, name, who=_who()):
                 raise CommandError(f"no team query {name!r}")
         click.echo(f"deleted {name}", err=True)
 

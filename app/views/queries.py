@@ -1,6 +1,7 @@
 """Saved queries: pick a built-in or team query, fill a form generated from its typed
 parameters, see the rows as a table and as a graph, open the nodes in the cluster view, and
-save a variant as a team query."""
+save a variant as a team query (vetted as read-only Cypher, audited under the signed-in
+investigator; replacing a colleague's query needs the explicit "overwrite" box)."""
 
 from __future__ import annotations
 
@@ -72,13 +73,15 @@ def _save_form(spec: QuerySpec) -> None:
         name = st.text_input("Name", value=spec.name)
         description = st.text_area("Description", value=spec.description)
         cypher = st.text_area("Cypher (read-only; runs on Neo4j)", value=spec.cypher, height=200)
+        force = st.checkbox("Overwrite a colleague's query with this id (recorded in the audit trail)",
+                            key="save_team_query_force")
         if st.form_submit_button("Save"):
             raw = {**spec.to_dict(), "id": new_id, "name": name, "description": description, "cypher": cypher,
                    "owner": common.who(), "revision": 1}
             if spec.builtin:
                 raw["based_on"] = spec.id
             try:
-                saved = save_team_query(common.store(), raw)
+                saved = save_team_query(common.store(), raw, who=common.who(), force=force)
             except QueryError as exc:
                 st.error(str(exc))
             else:
@@ -110,14 +113,20 @@ def render() -> None:
         values = {p.name: widget_value(p, f"param_{spec.id}_{p.name}") for p in spec.parameters}
         submitted = st.form_submit_button("Run")
     if submitted:
+        settings = common.settings()
         try:
-            st.session_state["query_result"] = run_spec(common.store(), spec, values)
+            st.session_state["query_result"] = run_spec(
+                common.store(), spec, values,
+                max_rows=int(settings["user_query_row_limit"]), timeout=float(settings["user_query_timeout_s"]),
+            )
         except Exception as exc:  # noqa: BLE001 - show the store's or validator's message, not a trace
             st.session_state.pop("query_result", None)
             st.error(str(exc))
     result = st.session_state.get("query_result")
     if result is not None and result.query_id == spec.id:
         st.caption(f"{len(result.rows)} rows ({result.engine}){' — truncated' if result.truncated else ''}")
+        if result.truncated:
+            st.warning(result.truncation_note().capitalize())
         st.dataframe([{c: _cell(r.get(c)) for c in result.columns} for r in result.rows], hide_index=True)
         refs = result.node_refs()
         if refs:

@@ -1,7 +1,9 @@
 """Run a saved query by id on either store, with typed, validated parameters.
 
-On Neo4j the query's Cypher runs read-only (``Neo4jStore.run_read_query``: READ access mode, so
-the server refuses writes) and Neo4j's own error message is what the user sees. On the embedded
+On Neo4j the query's Cypher is vetted by its plan first (graph/queries/guard.py: a plain read of
+this database, nothing else) and then runs read-only (``Neo4jStore.run_read_query``: a READ
+transaction the server stops after ``user_query_timeout_s``); Neo4j's own error message is what
+the user sees. At most ``user_query_row_limit`` rows come back, and a cut result says so. On the embedded
 store a built-in query runs its Python twin (graph/queries/embedded.py); a team query runs there
 only when it is an unchanged built-in with other defaults (``based_on``); user-written Cypher is
 refused with a message saying to use Neo4j.
@@ -21,9 +23,8 @@ from graph.queries.library import (
     builtin_queries,
     check_query_id,
 )
+from graph.settings import Settings
 from graph.store import GraphStore, NodeKey
-
-DEFAULT_MAX_ROWS = 10_000
 
 
 @dataclass
@@ -36,6 +37,17 @@ class QueryResult:
     """``cypher`` (run on Neo4j) or ``python`` (the built-in's Python twin)."""
     truncated: bool = False
     nodes: dict[str, str] = field(default_factory=dict)
+    row_limit: int = 0
+    """The most rows this run could return; ``truncated`` says the query had more."""
+
+    def truncation_note(self) -> str:
+        """What to tell the user when the rows were cut, else an empty string."""
+        if not self.truncated:
+            return ""
+        return (
+            f"only the first {self.row_limit} rows are shown; the query returned more "
+            "(raise the limit with --max-rows or SYBILSCOPE_USER_QUERY_ROW_LIMIT, or narrow the query)"
+        )
 
     def node_refs(self) -> list[NodeKey]:
         """The graph nodes the rows name (columns declared as node keys), in first-seen order."""
@@ -60,6 +72,7 @@ class QueryResult:
             "columns": self.columns,
             "rows": self.rows,
             "truncated": self.truncated,
+            "row_limit": self.row_limit,
         }
 
 
@@ -112,10 +125,21 @@ def run_spec(
     params: Mapping[str, Any] | None = None,
     *,
     engine: str = "auto",
-    max_rows: int = DEFAULT_MAX_ROWS,
+    max_rows: int | None = None,
+    timeout: float | None = None,
 ) -> QueryResult:
     """Run ``spec`` with ``params`` (text or typed values). ``engine``: ``auto`` (Cypher on
-    Neo4j, the Python twin elsewhere), ``cypher`` or ``python`` (tests compare the two)."""
+    Neo4j, the Python twin elsewhere), ``cypher`` or ``python`` (tests compare the two).
+    ``max_rows`` and ``timeout`` (seconds, Neo4j only) default to the settings
+    ``user_query_row_limit`` and ``user_query_timeout_s``."""
+    if max_rows is None or timeout is None:
+        settings = Settings()
+        max_rows = int(settings["user_query_row_limit"]) if max_rows is None else max_rows
+        timeout = float(settings["user_query_timeout_s"]) if timeout is None else timeout
+    if max_rows < 1:
+        raise QueryError(f"the row limit must be at least 1, got {max_rows}")
+    if timeout <= 0:
+        raise QueryError(f"the query timeout must be positive, got {timeout:g} s")
     bound = bind_params(spec, params or {})
     if engine not in ("auto", "cypher", "python"):
         raise QueryError(f"unknown engine {engine!r}")
@@ -123,8 +147,10 @@ def run_spec(
     if use_cypher:
         if not is_cypher_store(store):
             raise QueryError(f"the {store.name} store cannot run Cypher")
-        columns, rows, truncated = store.run_read_query(spec.cypher, bound, max_rows=max_rows)  # type: ignore[attr-defined]
-        return QueryResult(spec.id, columns, rows, bound, "cypher", truncated, dict(spec.nodes))
+        columns, rows, truncated = store.run_read_query(  # type: ignore[attr-defined]
+            spec.cypher, bound, max_rows=max_rows, timeout=timeout, name=spec.id
+        )
+        return QueryResult(spec.id, columns, rows, bound, "cypher", truncated, dict(spec.nodes), max_rows)
     twin = python_twin(spec)
     if twin is None:
         raise QueryError(
@@ -134,7 +160,9 @@ def run_spec(
     impl = IMPLEMENTATIONS[twin]
     rows = impl.fn(store, **bound)
     truncated = len(rows) > max_rows
-    return QueryResult(spec.id, list(impl.columns), rows[:max_rows], bound, "python", truncated, dict(spec.nodes))
+    return QueryResult(
+        spec.id, list(impl.columns), rows[:max_rows], bound, "python", truncated, dict(spec.nodes), max_rows
+    )
 
 
 def run_query(
@@ -143,7 +171,8 @@ def run_query(
     params: Mapping[str, Any] | None = None,
     *,
     engine: str = "auto",
-    max_rows: int = DEFAULT_MAX_ROWS,
+    max_rows: int | None = None,
+    timeout: float | None = None,
 ) -> QueryResult:
     """Run the built-in or team query ``query_id``."""
-    return run_spec(store, resolve(store, query_id), params, engine=engine, max_rows=max_rows)
+    return run_spec(store, resolve(store, query_id), params, engine=engine, max_rows=max_rows, timeout=timeout)

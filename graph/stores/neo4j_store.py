@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,6 +27,7 @@ from neo4j import RoutingControl
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from graph import cypher
+from graph.queries.guard import Explained, plan_steps, vet
 from graph.schema import RELATIONSHIPS, key_of
 from graph.store import (
     GraphStore,
@@ -125,6 +126,7 @@ class Neo4jStore(GraphStore):
         self.batch_size = max(1, batch_size)
         self.writers = max(1, writers)
         self._close_driver = close_driver
+        self._builtin_functions: frozenset[str] | None = None
 
     def close(self) -> None:
         if self._close_driver:
@@ -163,13 +165,45 @@ class Neo4jStore(GraphStore):
 
     # ---- read-only user queries (saved queries) ---------------------------------------------
 
+    def explain_query(self, query: str, params: Mapping[str, Any], *, timeout: float = 60.0) -> Explained:
+        """The server's plan for ``query`` with ``params`` (EXPLAIN: compiled, not run), in a
+        READ transaction like the query itself would run in."""
+
+        def run() -> Explained:
+            def work(tx: neo4j.ManagedTransaction) -> Explained:
+                summary = tx.run(cypher.explain(query), dict(params)).consume()
+                return Explained(str(summary.query_type or ""), str(summary.database or ""), plan_steps(summary.plan))
+
+            with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+                return session.execute_read(neo4j.unit_of_work(timeout=timeout)(work))
+
+        out: Explained = self._run("explain query", run)
+        return out
+
+    def builtin_functions(self) -> frozenset[str]:
+        """Names of the server's built-in functions (asked once per store)."""
+        if self._builtin_functions is None:
+            records = self._run("list functions", self._read_query, cypher.BUILTIN_FUNCTIONS)
+            self._builtin_functions = frozenset(str(r["name"]) for r in records)
+        return self._builtin_functions
+
     def run_read_query(
-        self, query: str, params: dict[str, Any], *, max_rows: int = 10_000, timeout: float = 60.0
+        self,
+        query: str,
+        params: dict[str, Any],
+        *,
+        max_rows: int = 10_000,
+        timeout: float = 60.0,
+        name: str = "query",
     ) -> tuple[list[str], list[dict[str, Any]], bool]:
-        """Run a saved (possibly user-written) Cypher query READ-ONLY: the session's access
-        mode and the READ routing make the server refuse any write, so a saved query cannot
-        change the graph. Returns (columns, rows, truncated); nodes and relationships in the
-        result become plain dicts. Server errors surface as a StoreError with Neo4j's message."""
+        """Run a saved (possibly user-written) Cypher query read-only, after vetting its plan
+        (graph/queries/guard.py: no writes, LOAD CSV, administration commands, procedures
+        outside a small allow-list or plugin functions; ``UnsafeCypher`` names what it does).
+        It then runs in a READ transaction (so the server refuses writes too) that the server
+        stops after ``timeout`` seconds, and at most ``max_rows`` rows are kept. Returns
+        (columns, rows, truncated); nodes and relationships in the result become plain dicts.
+        Server errors surface as a StoreError with Neo4j's message."""
+        vet(self, name, query, params, timeout=timeout)
 
         def run() -> tuple[list[str], list[dict[str, Any]], bool]:
             def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[dict[str, Any]], bool]:
@@ -190,7 +224,17 @@ class Neo4jStore(GraphStore):
             ) as session:
                 return session.execute_read(neo4j.unit_of_work(timeout=timeout)(work))
 
-        out: tuple[list[str], list[dict[str, Any]], bool] = self._run("read query", run)
+        try:
+            out: tuple[list[str], list[dict[str, Any]], bool] = self._run("read query", run)
+        except StoreError as exc:
+            if "TransactionTimedOut" in str(exc.cause):
+                raise StoreError(
+                    "read query",
+                    self.name,
+                    f"query {name!r} ran longer than {timeout:g} s and the server stopped it "
+                    "(the limit is the setting user_query_timeout_s, SYBILSCOPE_USER_QUERY_TIMEOUT_S)",
+                ) from exc
+            raise
         return out
 
     # ---- plumbing ---------------------------------------------------------------------------
