@@ -4,7 +4,7 @@
  *
  *   java -Xmx2g -cp 'LIB/*' deploy/neo4j/Launcher.java HOME BOLT_PORT PAGECACHE
  *
- * or compiled (app/neo4j_local.py does this once per cache when javac is there, which also lets
+ * or compiled (app/neo4j_local/ does this once per cache when javac is there, which also lets
  * the JVM use a class-data sharing archive):
  *
  *   java -Xmx2g -cp 'LIB/*:launcher.jar' Launcher HOME BOLT_PORT PAGECACHE
