@@ -15,6 +15,7 @@ import click
 
 from app.cli import CommandError, common_options
 from graph.settings import Settings
+from graph.workspace import demo_bundle_dir, demo_load_report_path
 
 
 def _step(title: str, args: list[str], settings: Settings) -> None:
@@ -36,12 +37,12 @@ def register(main: click.Group) -> None:
         """generate (small) -> load -> detect -> evaluate -> ui, on the embedded store unless --store says otherwise.
 
         Re-running reuses the generated bundle; loading and detection are idempotent."""
-        bundle = settings.workspace / f"demo-bundle-{scale}-{seed}"
+        bundle = demo_bundle_dir(settings.workspace, scale, seed)
         if not (bundle / "accounts.csv").exists():
             _step(f"generate a {scale} synthetic world into {bundle}", ["generate", str(bundle), "--scale", scale, "--seed", str(seed)], settings)
         else:
             click.echo(f"==> reuse the generated world in {bundle}", err=True)
-        report = settings.workspace / "demo-load-report.json"
+        report = demo_load_report_path(settings.workspace)
         _step("load it", ["load", str(bundle), "--report-json", str(report)], settings)
         _step("detect clusters", ["detect"], settings)
         labels = Path(bundle) / "labels.csv"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from graph.settings import Settings
+from graph.workspace import neo4j_dir
 
 INSTALL_HINT = "install with: apt-get install openjdk-17-jre-headless maven"
 
@@ -93,7 +94,7 @@ def deploy_dir() -> Path:
 
 
 def server_home(settings: Settings) -> Path:
-    return settings.workspace / "neo4j"
+    return neo4j_dir(settings.workspace)
 
 
 def cache_root(settings: Settings) -> Path:

@@ -7,7 +7,9 @@ from graph.store import GraphStore, StoreUnavailable
 
 
 def embedded_directory(settings: Settings):  # noqa: ANN201 - Path, kept import-light
-    return settings.workspace / "embedded"
+    from graph.workspace import embedded_dir
+
+    return embedded_dir(settings.workspace)
 
 
 def make_driver(settings: Settings):  # noqa: ANN201 - neo4j.Driver
