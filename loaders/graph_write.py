@@ -19,7 +19,15 @@ import duckdb
 from graph.schema import Label, Rel
 from graph.store import GraphStore
 from loaders.enrich import WEBMAIL, IntelIndex, IpResolver
-from loaders.stage import _sql_list, _sql_str, connect, read_bundles, staged_files
+from loaders.private_files import private_dir
+from loaders.stage import (
+    _sql_list,
+    _sql_str,
+    connect,
+    read_bundles,
+    require_finished_load,
+    staged_files,
+)
 from loaders.staging import staging_dir, templates_path
 
 ISO = "'%Y-%m-%dT%H:%M:%SZ'"
@@ -75,7 +83,9 @@ def read_template_uses(workspace: Path) -> Any:
     Arrow table (template_id, account_id, count, first, last; times in whole epoch seconds),
     sorted by template then account; None when no exchanges are staged (or not by the loader:
     without its columns). Detection reads the tens of millions of (account, template) uses
-    this way instead of through the store."""
+    this way instead of through the store. Raises LoadIncomplete when the last load did not
+    finish writing the graph: staging then holds uses of accounts the graph may lack."""
+    require_finished_load(workspace)
     files = staged_files(workspace, "exchanges")
     if not files:
         return None
@@ -84,8 +94,7 @@ def read_template_uses(workspace: Path) -> Any:
     ).fetchall()}
     if not {"_bundle", "account_id", "template_id", "ts"} <= columns:
         return None
-    tmp = staging_dir(workspace) / ".detect-duckdb"
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = private_dir(staging_dir(workspace) / ".detect-duckdb")
     con = connect(tmp)
     try:
         # the rows come back to Python as Arrow; DuckDB spills rather than hold a second copy
@@ -118,8 +127,7 @@ class GraphWriter:
         return create_staged_view(con, self.workspace, table)
 
     def write(self) -> dict[str, int]:
-        tmp = staging_dir(self.workspace) / ".graph-duckdb"
-        tmp.mkdir(parents=True, exist_ok=True)
+        tmp = private_dir(staging_dir(self.workspace) / ".graph-duckdb")
         con = connect(tmp)
         try:
             bundles = read_bundles(self.workspace)
