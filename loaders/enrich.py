@@ -76,7 +76,8 @@ def salted_hash(salt: str, value: str | None) -> str | None:
     matched against guessed addresses, and with a digest the salt would only slow that down."""
     if value is None or value == "":
         return None
-    return hmac.digest(salt.encode("utf-8"), value.encode("utf-8"), "sha256").hex()
+    # surrogatepass: a quarantined value with a lone surrogate still hashes, deterministically
+    return hmac.digest(salt.encode("utf-8"), value.encode("utf-8", "surrogatepass"), "sha256").hex()
 
 
 def key_check(salt: str) -> str:

@@ -27,7 +27,7 @@ Hostile input, by construction:
 - ``ReadLimits``: no line (JSONL) or CSV line/field longer than ``max_line_bytes`` is ever held
   (the Python paths read at most that much per line, the pyarrow paths use blocks no larger,
   so a longer row sends them to the Python path); no more than ``max_decompressed_bytes`` are
-  decompressed from a ``.gz`` file, nor read from a Parquet file declaring more; JSON nested
+  decompressed from a ``.gz`` file or decoded from a Parquet file; JSON nested
   deeper than ``max_json_depth`` is a row fault. Each is a ``BundleError`` naming the file
   (and line) and the setting to raise.
 - A lone UTF-16 surrogate in JSON (``"\\ud800"``, which no UTF-8 text can hold) is replaced by
@@ -87,9 +87,8 @@ class ReadLimits:
         )
 
     def too_much(self, src: SourceFile) -> BundleError:
-        what = "declares more than" if src.fmt == "parquet" else "decompresses to more than"
         return BundleError(
-            f"{src.rel}: {what} max_decompressed_bytes ({self.max_decompressed_bytes} bytes); "
+            f"{src.rel}: decompresses to more than max_decompressed_bytes ({self.max_decompressed_bytes} bytes); "
             "raise SYBILSCOPE_MAX_DECOMPRESSED_BYTES to read it"
         )
 
@@ -679,10 +678,15 @@ def _parquet(src: SourceFile, chunk_rows: int, limits: ReadLimits = DEFAULT_LIMI
         if declared > limits.max_decompressed_bytes:
             raise limits.too_much(src)
         keep = kept_columns(parquet.schema_arrow.names, columns)
+        decoded = 0
         for batch in parquet.iter_batches(batch_size=chunk_rows, columns=keep):
             table = pa.table({name: _as_string(batch.column(name)) for name in keep})
             if not keep:
                 table = pa.table({"_": pa.nulls(batch.num_rows)}).select([])
+            # dictionary and run-length pages declare little and decode to much: count both
+            decoded += _value_bytes(table)
+            if decoded > limits.max_decompressed_bytes:
+                raise limits.too_much(src)
             yield _with_provenance(table, row)
             row += table.num_rows
     except (pa.ArrowException, OSError) as exc:
