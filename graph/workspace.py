@@ -50,6 +50,11 @@ def bundles_path(workspace: Path) -> Path:
     return staging_dir(workspace) / "bundles.json"
 
 
+def graph_pending_path(workspace: Path) -> Path:
+    """The marker of a load whose graph write has not finished (graph.staging.pending)."""
+    return staging_dir(workspace) / ".graph-pending.json"
+
+
 def load_lock_path(workspace: Path) -> Path:
     """The lock that keeps two loads into one workspace from interleaving."""
     return staging_dir(workspace) / ".load.lock"

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from graph.private_files import private_dir
 from graph.schema import Label, Rel
 from graph.staging import (
     SENT_TEMPLATES,
@@ -52,8 +53,7 @@ class GraphWriter:
         return create_staged_view(con, self.workspace, table)
 
     def write(self) -> dict[str, int]:
-        tmp = scratch_dir(self.workspace, "graph")
-        tmp.mkdir(parents=True, exist_ok=True)
+        tmp = private_dir(scratch_dir(self.workspace, "graph"))
         con = connect(temp_directory=tmp / "duckdb", preserve_insertion_order=False)
         try:
             bundles = read_bundles(self.workspace)
