@@ -5,6 +5,18 @@ writes the account-level tables as CSV, then streams exchanges chunk by chunk in
 part files (one row group per chunk) so memory never depends on the number of exchanges.
 Same seed, same bytes: every random draw comes from a numpy generator seeded by
 ``(seed, stream, chunk)``; nothing depends on time, uuids or hash randomisation.
+
+Scenarios (``generate(..., scenarios="shared-proxy,takeover")``, ``--scenario`` on the CLI;
+the library and what each adds are in loaders/synthetic_world.py) combine freely, at every
+scale and seed, and are deterministic too. Without one (or with ``baseline``) the bundle is
+byte for byte the baseline world. ``shared-proxy`` adds op-swarm-night and op-swarm-day (one
+rotating residential proxy network, SwarmNet, also used by benign ``resproxy_benign:swarmnet``
+accounts); ``takeover`` adds op-takeover and writes ``takeovers.csv`` (account_id, operator_id,
+onset); ``prompt-commons`` adds the benign groups ``prompt_oneliners``, ``prompt_collection:…``
+and ``popular_app:…``; ``no-indicators`` leaves operators.csv empty; ``real-text`` draws the
+prompts from the ShareGPT human turns (loaders/synthetic_corpus.py: bundled sample, or the full
+corpus fetched once into the cache) and plants hostile strings; ``withheld`` / ``withhold_text``
+keeps the text on one exchange in N. labels.csv keeps exactly ``account_id,operator_id``.
 """
 
 from __future__ import annotations
