@@ -33,7 +33,15 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from loaders.synthetic_accounts import ACCOUNT_COLUMNS, AccountBook, Plan, freeze, iso
+from loaders.synthetic_accounts import (
+    ACCOUNT_COLUMNS,
+    PROFILE_JOB,
+    PROFILE_OPERATOR,
+    AccountBook,
+    Plan,
+    freeze,
+    iso,
+)
 from loaders.synthetic_attack import build_attack, proxy_pool
 from loaders.synthetic_benign import build_benign
 from loaders.synthetic_corpus import Corpus, RealText, TextPlan, choose_corpus, partition, text_plan
@@ -145,7 +153,8 @@ def _text_plan(world: World, plan: Plan, catalogue: Catalogue, ordinary: np.ndar
     for family, prefix in PERSONAL_FAMILIES.items():
         if family in catalogue.families:
             prefix_of[catalogue.families[family]] = prefixes.index(prefix)
-    return text_plan(world.real, plan.n_exchanges + plan.history_n, ordinary, seed, prefixes, prefix_of)
+    jobs = (plan.profile >= PROFILE_JOB) & (plan.profile < PROFILE_OPERATOR)  # one template on a schedule
+    return text_plan(world.real, plan.n_exchanges + plan.history_n, ordinary, seed, prefixes, prefix_of, ~jobs)
 
 
 def _exchange_stream(plan: Plan, seed: int, text_every: int, world: World | None = None,

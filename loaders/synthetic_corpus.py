@@ -295,13 +295,22 @@ class TextPlan:
 
 
 def text_plan(real: RealText, rows_per_account: np.ndarray, ordinary: np.ndarray, seed: int,
-              prefixes: Sequence[str], prefix_of_template: np.ndarray) -> TextPlan:
-    """Give each account (in a seeded order) ``max(1, rows * pool / all rows)`` prompts of its own,
-    never more than its rows, while the pool lasts; plant the hostile strings on ordinary accounts."""
+              prefixes: Sequence[str], prefix_of_template: np.ndarray, eligible: np.ndarray | None = None) -> TextPlan:
+    """Give each eligible account (in a seeded order) ``max(1, rows * pool / all rows)`` prompts of
+    its own, never more than its rows, while the pool lasts (``eligible``: accounts that write
+    their own prompts; automated jobs do not); plant the hostile strings on ordinary accounts."""
     n = len(rows_per_account)
     size = len(real.personal)
-    ratio = min(1.0, size / max(1, int(rows_per_account.sum())))
-    want = np.minimum(rows_per_account, np.maximum(1, np.floor(rows_per_account * ratio))).astype(np.int64)
+    rows_per_account = np.where(eligible if eligible is not None else True, rows_per_account, 0)
+    def wanted(ratio: float) -> np.ndarray:
+        return np.minimum(rows_per_account, np.maximum(1, np.floor(rows_per_account * ratio))).astype(np.int64)
+
+    low, high = 0.0, 1.0  # the largest share of its rows each account can have with everyone served
+    if wanted(high).sum() > size:
+        for _ in range(40):
+            middle = (low + high) / 2
+            low, high = (middle, high) if wanted(middle).sum() <= size else (low, middle)
+    want = wanted(low if wanted(high).sum() > size else high)
     order = np.random.default_rng([seed, 6]).permutation(n)
     ends = np.cumsum(want[order])
     fits = ends <= size
