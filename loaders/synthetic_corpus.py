@@ -266,6 +266,9 @@ class TextPlan:
     hostile_texts: pa.Array
     prefix: np.ndarray  # per template: index into ``prefixes`` of a personal family, -1 otherwise
     prefixes: pa.Array
+    # the shortest entries: what rows that take nothing point at, so no long text is copied
+    personal_filler: int = 0
+    hostile_filler: int = 0
 
     @property
     def accounts_with_text(self) -> int:
@@ -283,14 +286,16 @@ class TextPlan:
         counted = np.cumsum(personal)
         before = counted[first] - personal[first]
         rank = counted - before - 1
-        index = np.where(personal, self.off[acc] + rank % np.maximum(1, self.k[acc]), 0)
-        joined = pc.binary_join_element_wise(self.prefixes.take(pa.array(np.maximum(prefix, 0))),
-                                             self.personal.take(pa.array(index)), "")
-        out = pc.if_else(pa.array(personal), joined, prompt)
+        out = prompt
+        if personal.any():
+            index = np.where(personal, self.off[acc] + rank % np.maximum(1, self.k[acc]), self.personal_filler)
+            joined = pc.binary_join_element_wise(self.prefixes.take(pa.array(np.maximum(prefix, 0))),
+                                                 self.personal.take(pa.array(index)), "")
+            out = pc.if_else(pa.array(personal), joined, prompt)
         hostile = self.hostile[acc]
         planted = (np.arange(n) == first) & (hostile >= 0)
         if planted.any():
-            out = pc.if_else(pa.array(planted), self.hostile_texts.take(pa.array(np.maximum(hostile, 0))), out)
+            out = pc.if_else(pa.array(planted), self.hostile_texts.take(pa.array(np.where(planted, hostile, self.hostile_filler))), out)
         return out
 
 
@@ -322,8 +327,10 @@ def text_plan(real: RealText, rows_per_account: np.ndarray, ordinary: np.ndarray
     candidates = [int(i) for i in order if ordinary[i] and rows_per_account[i] >= 2]
     for h, account in enumerate(candidates[: min(HOSTILE_ACCOUNTS, len(real.hostile))]):
         hostile[account] = h
+    lengths = pc.utf8_length(real.personal).to_numpy(zero_copy_only=False) if size else np.zeros(1)
     return TextPlan(real.personal, off, k, hostile, pa.array(real.hostile, pa.string()), prefix_of_template,
-                    pa.array(list(prefixes), pa.string()))
+                    pa.array(list(prefixes), pa.string()), int(np.argmin(lengths)),
+                    int(np.argmin([len(h) for h in real.hostile])))
 
 
 # ---- the bundled sample ----------------------------------------------------------------------
