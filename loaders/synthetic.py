@@ -231,7 +231,8 @@ def generate(out_dir: Path, scale: str, seed: int, *, scenarios: str | Iterable[
     source: Corpus | None = None
     if world.has("real-text"):
         source = choose_corpus(corpus, scale, allow_sample_fallback, notify or _stderr_note)
-        real = partition(source, [op.operator_id for op in world.operators], seed, world.has("prompt-commons"),
+        bodied = [op.operator_id for op in world.operators if op.operator_id not in PERSONAL_FAMILIES]
+        real = partition(source, bodied, seed, world.has("prompt-commons"),
                          OPERATOR_CAPABILITIES)
         world = dataclasses.replace(world, real=real)
     out_dir.mkdir(parents=True, exist_ok=True)

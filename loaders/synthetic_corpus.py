@@ -19,7 +19,8 @@ the sample (``--allow-sample-fallback``), in which case it says so on stderr and
 ``partition`` splits the prompts for one world (deterministic for a seed): each operator's task
 bodies, a popular prompt collection (prompt-commons), hostile strings, and the personal pool;
 ``text_plan`` gives every account its own disjoint run of personal prompts (in proportion to
-its exchanges, while the pool lasts; accounts past the end keep the synthetic text) and puts
+its exchanges, while the pool lasts; accounts past the end keep the synthetic text; each prompt
+is sent at most twice, later rows keep the synthetic everyday text) and puts
 the hostile strings on the first exchange of a few ordinary accounts. Exact duplicate turns are
 dropped, so real-text alone shares no prompt across people; prompt-commons does that.
 """
@@ -53,6 +54,10 @@ FULL_FROM_SCALES = ("medium", "seed")
 MAX_PROMPT_CHARS = 32_000  # longer human turns are pasted documents; the hostile paste covers those
 PASTE_CHARS = 1_000_000
 HOSTILE_ACCOUNTS = 8
+# How often an account sends each of its own real prompts (a send and a resend); its rows past
+# that keep their synthetic everyday text, so a small corpus never turns a heavy user into one
+# prompt repeated hundreds of times (which reads as automation).
+REAL_SENDS = 2
 Notify = Callable[[str], None]
 
 
@@ -275,8 +280,9 @@ class TextPlan:
         return int((self.k > 0).sum())
 
     def apply(self, prompt: pa.Array, acc: np.ndarray, template: np.ndarray) -> pa.Array:
-        """Rows of personal families take the account's next own prompt (cycling), behind the
-        family's prefix; hostile accounts' first rows take their hostile string."""
+        """Rows of personal families take the account's next own prompt behind the family's
+        prefix (each at most ``REAL_SENDS`` times; later rows keep their text); hostile
+        accounts' first rows take their hostile string."""
         n = len(acc)
         if n == 0:
             return prompt
@@ -286,6 +292,7 @@ class TextPlan:
         counted = np.cumsum(personal)
         before = counted[first] - personal[first]
         rank = counted - before - 1
+        personal &= rank < REAL_SENDS * self.k[acc]
         out = prompt
         if personal.any():
             index = np.where(personal, self.off[acc] + rank % np.maximum(1, self.k[acc]), self.personal_filler)
@@ -307,8 +314,10 @@ def text_plan(real: RealText, rows_per_account: np.ndarray, ordinary: np.ndarray
     n = len(rows_per_account)
     size = len(real.personal)
     rows_per_account = np.where(eligible if eligible is not None else True, rows_per_account, 0)
+    usable = -(-rows_per_account // REAL_SENDS)  # prompts an account can send REAL_SENDS times each
+
     def wanted(ratio: float) -> np.ndarray:
-        return np.minimum(rows_per_account, np.maximum(1, np.floor(rows_per_account * ratio))).astype(np.int64)
+        return np.minimum(usable, np.maximum(1, np.floor(usable * ratio))).astype(np.int64)
 
     low, high = 0.0, 1.0  # the largest share of its rows each account can have with everyone served
     if wanted(high).sum() > size:
@@ -339,7 +348,7 @@ def text_plan(real: RealText, rows_per_account: np.ndarray, ordinary: np.ndarray
 _PRIVATE = re.compile(r"@|https?://|www\.|\d{7,}")
 
 
-def make_sample(table: pa.Table, size: int = 700, max_bytes: int = 280_000) -> list[dict[str, object]]:
+def make_sample(table: pa.Table, size: int = 1200, max_bytes: int = 300_000) -> list[dict[str, object]]:
     """The sample committed as loaders/data/sharegpt_sample.jsonl: short-to-medium human turns
     without addresses, links or long numbers; each capability represented, every turn with a
     control character kept, the rest filled at random (fixed seed)."""
@@ -348,12 +357,12 @@ def make_sample(table: pa.Table, size: int = 700, max_bytes: int = 280_000) -> l
     keep = []
     for row in rows:
         text = row["text"]
-        if 8 <= len(text) <= 1500 and text not in seen and not _PRIVATE.search(text):
+        if 8 <= len(text) <= 1000 and text not in seen and not _PRIVATE.search(text):
             seen.add(text)
             keep.append(row)
     order = np.random.default_rng(20250501).permutation(len(keep))
     control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e]")
-    quota = {"coding": 90, "agentic": 60, "reasoning": 60, "math": 40, "control": 30}
+    quota = {"coding": 150, "agentic": 100, "reasoning": 100, "math": 60, "control": 30}
     quota["other"] = size - sum(quota.values())
     chosen: list[dict[str, object]] = []
     used = 0

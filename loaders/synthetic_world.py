@@ -45,6 +45,7 @@ from loaders.synthetic_text import (
     AGENTIC_BODIES,
     BENIGN,
     CODING_BODIES,
+    HOMEWORK,
     OPERATOR_BODIES,
     PREAMBLES,
     REASONING_BODIES,
@@ -83,11 +84,14 @@ SWARM_PREAMBLES = {
     "op-swarm-day": "Answer as a staff engineer writing internal training material: a complete solution, every edge "
                     "case covered, then a long worked explanation of each design choice.\n\nItem {int} - ",
 }
+RESALE_TASK_STARTS = ("fix my code", "what does this error", "explain", "give me {int}", "is {int} a prime",
+                      "what's the difference", "summarize", "can you explain", "my programming", "proofread")
 SCENARIO_BODIES = {
     "op-swarm-night": AGENTIC_BODIES + REASONING_BODIES[:2],
     "op-swarm-day": CODING_BODIES,
-    # resold access: the ring's customers send varied capability-heavy tasks, no shared preamble
-    "op-takeover": CODING_BODIES + REASONING_BODIES + AGENTIC_BODIES,
+    # resold access: the ring's many customers send the everyday coding and how-to tasks benign
+    # people send too (so no template of the ring's own), just far more of them, with long answers
+    "op-takeover": tuple(t for t in BENIGN + HOMEWORK if t.startswith(RESALE_TASK_STARTS)),
 }
 # Which capabilities (loaders.prompts.capability) each operator's real-text task bodies have.
 OPERATOR_CAPABILITIES: dict[str, tuple[str, ...]] = {
@@ -223,7 +227,9 @@ def group_profile(world: World, group: str) -> str | None:
 
 # ---- templates and their probabilities ---------------------------------------------------------
 
-PERSONAL_FAMILIES = {"benign": "", "homework": "", "app_prefixed": APP_PREFIX}
+# Families whose rows take the account's own real prompts under real-text (with this prefix);
+# the takeover ring's customers write their own prompts too.
+PERSONAL_FAMILIES = {"benign": "", "homework": "", "app_prefixed": APP_PREFIX, "op-takeover": ""}
 
 
 def catalogue(world: World) -> Catalogue:
@@ -237,7 +243,7 @@ def catalogue(world: World) -> Catalogue:
     vocab: dict[str, Sequence[str]] = {}
     for i, op in enumerate(world.operators):
         preamble = PREAMBLES.get(op.operator_id, SWARM_PREAMBLES.get(op.operator_id, ""))
-        if real is not None:
+        if real is not None and op.operator_id not in PERSONAL_FAMILIES:
             slot = f"realbody{i}"
             vocab[slot] = real.bodies[op.operator_id]  # type: ignore[attr-defined]
             templates[op.operator_id] = (preamble + "{" + slot + "}",)
