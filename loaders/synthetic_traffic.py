@@ -78,19 +78,25 @@ def burst_schedule(rng: np.random.Generator, operators: Sequence[Operator] = OPE
     return schedules
 
 
-def profile_probabilities(catalogue: Catalogue, profile_mixes: Sequence[dict[str, float]] | None = None) -> np.ndarray:
-    """Row = prompt profile, column = template: the chance a row of that profile uses it
-    (``profile_mixes``: a scenario world's family shares per profile; default the baseline's)."""
-    fam = catalogue.families
-    mixes: Sequence[dict[str, float]] = profile_mixes or [
+def baseline_mixes(operators: Sequence[Operator]) -> list[dict[str, float]]:
+    """Template-family shares of the baseline's prompt profiles, in profile-index order
+    (ordinary, university, viral, three jobs, then one per operator)."""
+    return [
         {"benign": 0.97, "homework": 0.03},
         {"benign": 0.6, "homework": 0.4},
         {"benign": 0.7, "viral": 0.3},
         {"corporate_job:0": 1.0},
         {"corporate_job:1": 1.0},
         {"corporate_job:2": 1.0},
-        *({op.operator_id: 1 - op.camouflage, "benign": op.camouflage} for op in OPERATORS),
+        *({op.operator_id: 1 - op.camouflage, "benign": op.camouflage} for op in operators),
     ]
+
+
+def profile_probabilities(catalogue: Catalogue, profile_mixes: Sequence[dict[str, float]] | None = None) -> np.ndarray:
+    """Row = prompt profile, column = template: the chance a row of that profile uses it
+    (``profile_mixes``: a scenario world's family shares per profile; default the baseline's)."""
+    fam = catalogue.families
+    mixes: Sequence[dict[str, float]] = profile_mixes or baseline_mixes(OPERATORS)
     probs = np.zeros((len(mixes), len(catalogue.templates)))
     for row, mix in enumerate(mixes):
         for family, share in mix.items():

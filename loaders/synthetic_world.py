@@ -53,6 +53,7 @@ from loaders.synthetic_text import (
     Family,
     build_catalogue,
 )
+from loaders.synthetic_traffic import baseline_mixes
 
 BASELINE = "baseline"
 SCENARIOS: dict[str, str] = {
@@ -266,15 +267,7 @@ def catalogue(world: World) -> Catalogue:
 def mixes(world: World) -> list[dict[str, float]]:
     """Template-family shares of every prompt profile, in profile-index order (see
     synthetic_accounts: ordinary, university, viral, three jobs, operators, extras)."""
-    rows: list[dict[str, float]] = [
-        {"benign": 0.97, "homework": 0.03},
-        {"benign": 0.6, "homework": 0.4},
-        {"benign": 0.7, "viral": 0.3},
-        {"corporate_job:0": 1.0},
-        {"corporate_job:1": 1.0},
-        {"corporate_job:2": 1.0},
-        *({op.operator_id: 1 - op.camouflage, "benign": op.camouflage} for op in world.operators),
-    ]
+    rows = baseline_mixes(world.operators)
     extras = {
         "oneliners": {"benign": 0.55, "oneliners": 0.45},
         "collection": {"benign": 0.5, "collection": 0.5},
