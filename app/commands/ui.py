@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from app.commands.common import CommandError, common_options
 from graph.settings import Settings
 
 APP = Path(__file__).resolve().parent.parent / "main.py"
@@ -41,21 +42,17 @@ def app_environment(settings: Settings, base: dict[str, str] | None = None) -> d
     return env
 
 
-def register(main: click.Group) -> None:
-    # Imported here so this module can be imported on its own (app.cli imports it back).
-    from app.cli import CommandError, common_options
-
-    @main.command("ui")
-    @common_options
-    @click.option("--port", type=int, default=None, help="Port to serve on [default: setting ui_port].")
-    @click.option("--address", default=None, help="Address to bind (Streamlit's default when omitted).")
-    def ui(settings: Settings, port: int | None, address: str | None) -> None:
-        """The Streamlit investigation app on this workspace and store."""
-        chosen = port or int(settings["ui_port"])
-        click.echo(f"Sybilscope UI on http://localhost:{chosen} (workspace {settings.workspace}, store {settings['store']})", err=True)
-        try:
-            result = subprocess.run(streamlit_command(chosen, address), env=app_environment(settings), check=False)
-        except KeyboardInterrupt:
-            return
-        if result.returncode not in (0, -2, 130):
-            raise CommandError(f"streamlit exited with status {result.returncode}")
+@click.command("ui")
+@common_options
+@click.option("--port", type=int, default=None, help="Port to serve on [default: setting ui_port].")
+@click.option("--address", default=None, help="Address to bind (Streamlit's default when omitted).")
+def ui(settings: Settings, port: int | None, address: str | None) -> None:
+    """The Streamlit investigation app on this workspace and store."""
+    chosen = port or int(settings["ui_port"])
+    click.echo(f"Sybilscope UI on http://localhost:{chosen} (workspace {settings.workspace}, store {settings['store']})", err=True)
+    try:
+        result = subprocess.run(streamlit_command(chosen, address), env=app_environment(settings), check=False)
+    except KeyboardInterrupt:
+        return
+    if result.returncode not in (0, -2, 130):
+        raise CommandError(f"streamlit exited with status {result.returncode}")
