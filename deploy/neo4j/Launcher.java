@@ -4,8 +4,8 @@
  *
  *   java -Xmx2g -cp 'LIB/*' deploy/neo4j/Launcher.java HOME BOLT_PORT PAGECACHE
  *
- * or compiled (app/neo4j_local.py does this once per cache when javac is there, which also lets
- * the JVM use a class-data sharing archive):
+ * or compiled (app/neo4j_local/launch.py does this once per cache when javac is there, which
+ * also lets the JVM use a class-data sharing archive):
  *
  *   java -Xmx2g -cp 'LIB/*:launcher.jar' Launcher HOME BOLT_PORT PAGECACHE
  *
