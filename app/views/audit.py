@@ -27,7 +27,7 @@ def event_rows(events: Sequence[cases.AuditEvent]) -> list[dict[str, Any]]:
 def events_table(events: Sequence[cases.AuditEvent], key: str) -> None:
     """The events as a table (targets link to their cluster or pivot)."""
     links.dataframe(event_rows(events), key=key, column_config={
-        "at": st.column_config.TextColumn("at (UTC)", width="small"),
+        "at": st.column_config.TextColumn("at (UTC)", width=150),
         "changes": st.column_config.TextColumn("changes", width="large"),
         "event_id": st.column_config.TextColumn("event", width="small"),
     })

@@ -198,12 +198,17 @@ def _show_pair(ev: dict[str, Any]) -> None:
         st.markdown(f"Link weight **{float(link.get('weight') or 0):.2f}**, families: {', '.join(link['families']) or '—'}")
         rows = evidence.reason_rows(link["reasons"])
         order = [c for c in REASON_COLUMNS if any(c in r for r in rows)] + sorted({k for r in rows for k in r} - set(REASON_COLUMNS))
-        _top_and_rest(rows, TOP_REASONS, lambda part, tag: links.dataframe(part, key=f"reasons-{tag}-{key}", column_order=order),
-                      "reasons")
+        widths = {"kind": st.column_config.TextColumn("kind", width=130), "accounts": st.column_config.NumberColumn("accounts", width=70),
+                  "weight": st.column_config.NumberColumn("weight", format="%.2f", width=60)}
+        _top_and_rest(rows, TOP_REASONS, lambda part, tag: links.dataframe(part, key=f"reasons-{tag}-{key}", column_order=order,
+                                                                          column_config=widths, link_widths={"entity": 200}), "reasons")
     if ev["shared"]:
         st.markdown(f"**Shared infrastructure** ({len(ev['shared'])} values, strongest first)")
         _top_and_rest(ev["shared"], TOP_SHARED,
-                      lambda part, tag: links.dataframe(part, value_kind_column="label", key=f"shared-{tag}-{key}", column_order=SHARED_COLUMNS),
+                      lambda part, tag: links.dataframe(part, value_kind_column="label", key=f"shared-{tag}-{key}", column_order=SHARED_COLUMNS,
+                                                        column_config={"label": st.column_config.TextColumn("label", width=110),
+                                                                       "accounts_using": st.column_config.NumberColumn("accounts", width=70)},
+                                                        link_widths={"value": 190}),
                       "shared values")
     else:
         st.markdown("**Shared infrastructure**")
@@ -312,7 +317,7 @@ def _timeline(members: list[str]) -> None:
             st.dataframe(timeline.model_switches(series), hide_index=True)
     with right:
         st.markdown("**Onsets** (first activity per account)")
-        st.dataframe(timeline.onsets(ws, members), hide_index=True, height=300)
+        links.dataframe(timeline.onsets(ws, members), height=300, key="onsets")
 
 
 def _graph_widget(view_id: str, state: canvas.GraphState) -> None:

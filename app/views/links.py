@@ -52,6 +52,7 @@ def linked_rows(
     *,
     value_kind_column: str | None = None,
     value_column: str = "value",
+    widths: Mapping[str, int | str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows with their value columns turned into links, and the column config that shows each
     link as its value. Columns are recognised by name (``COLUMN_KINDS``, entity and cluster
@@ -82,15 +83,19 @@ def linked_rows(
                 new[col] = link
                 used.setdefault(col, style)
         out.append(new)
-    config = {col: st.column_config.LinkColumn(col, display_text=style) for col, style in used.items()}
+    config = {col: st.column_config.LinkColumn(col, display_text=style, width=(widths or {}).get(col))  # type: ignore[arg-type]
+              for col, style in used.items()}
     return out, config
 
 
 def dataframe(rows: Sequence[Mapping[str, Any]], kinds: Mapping[str, str] | None = None, *,
               value_kind_column: str | None = None, value_column: str = "value",
-              column_config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-    """``st.dataframe`` of ``rows`` with every value a link to its pivot (see ``linked_rows``)."""
-    linked, config = linked_rows(rows, kinds, value_kind_column=value_kind_column, value_column=value_column)
+              column_config: Mapping[str, Any] | None = None, link_widths: Mapping[str, int | str] | None = None,
+              **kwargs: Any) -> Any:
+    """``st.dataframe`` of ``rows`` with every value a link to its pivot (see ``linked_rows``);
+    ``link_widths`` sizes link columns (``column_config`` would replace them)."""
+    linked, config = linked_rows(rows, kinds, value_kind_column=value_kind_column, value_column=value_column,
+                                 widths=link_widths)
     kwargs.setdefault("hide_index", True)
     return st.dataframe(linked, column_config={**config, **(column_config or {})}, **kwargs)
 

@@ -170,8 +170,9 @@ def render() -> None:
             st.error(f"Unknown {label.lower() if label == Label.ACCOUNT else label} {key!r}: the graph holds no such node, "
                      "so the query has nothing to start from.")
         st.caption(f"{len(result.rows)} rows ({result.engine}){' — truncated' if result.truncated else ''}")
-        links.dataframe([{c: _cell(r.get(c)) for c in result.columns} for r in result.rows], key="query_rows",
-                        value_kind_column="label", value_column="key")
+        if result.rows:
+            links.dataframe([{c: _cell(r.get(c)) for c in result.columns} for r in result.rows], key="query_rows",
+                            value_kind_column="label", value_column="key")
         present = [ref for ref in asked if ref not in set(missing_nodes(common.store(), asked))]
         refs = list(dict.fromkeys([*present, *result.node_refs()]))
         if result.node_refs():

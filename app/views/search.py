@@ -37,7 +37,9 @@ def _read_link() -> None:
     if parsed is None:
         st.warning(f"The link names no value to pivot from: {raw!r} (expected kind:value, kind one of {', '.join(search.KINDS)}).")
         return
-    st.session_state["search_text"], st.session_state["search_kind"] = parsed[1], parsed[0]
+    # The link's kind holds for its value; a value typed afterwards is guessed afresh.
+    st.session_state["search_text"], st.session_state["search_kind"] = parsed[1], "auto"
+    st.session_state["_link_pivot"] = parsed
 
 
 def _write_link(found: search.Resolved) -> None:
@@ -104,13 +106,23 @@ def _accounts(found: search.Resolved) -> None:
     number = int(c2.number_input("Page", min_value=1, max_value=pages, step=1, key="pivot_page"))
     rows = pivot.page(number, size)
     start = (min(number, pages) - 1) * size
-    c3.caption(f"Accounts {start + 1:,}–{start + len(rows):,} of {pivot.total:,}, busiest first "
+    order = "busiest first" if any(r["exchanges"] for r in pivot.rows) else "by account id"
+    c3.caption(f"Accounts {start + 1:,}–{start + len(rows):,} of {pivot.total:,}, {order} "
                f"(page {min(number, pages)} of {pages}). Every account is listed, however many relationships it has.")
     clusters = search.clusters_of(common.store(), [r["account_id"] for r in rows])
     table = [{**r, "cluster": clusters.get(r["account_id"], "")} for r in rows]
-    links.dataframe(table, key="pivot_accounts", column_order=["account_id", "cluster", "exchanges", "uses", "first_seen", "last_seen"],
+    # Columns that say nothing for this kind stay out: cards count no exchanges, and a
+    # single value is used once by each account.
+    columns = ["account_id", "cluster", "exchanges", "uses", "first_seen", "last_seen"]
+    if all(r["exchanges"] is None for r in pivot.rows):
+        columns.remove("exchanges")
+    if not pivot.matched:
+        columns.remove("uses")
+    links.dataframe(table, key="pivot_accounts", column_order=columns, height=min(38 + 35 * len(table), 720),
                     column_config={"exchanges": st.column_config.NumberColumn("exchanges", help="Requests made with this value"),
-                                   "uses": st.column_config.NumberColumn("uses", help="How many of the matched values the account used")})
+                                   "uses": st.column_config.NumberColumn(
+                                       {"card_bin": "cards", "prompt": "templates", "network": "IPs"}.get(str(found.kind), "uses"),
+                                       help="How many of the matched values the account used")})
     cap = int(s["ui_degree_cap"])
     label = f"Draw {found.title} {found.value} with its {min(cap, pivot.total)} busiest accounts"
     if str(found.kind) in search.KIND_OF_LABEL.values() and st.button(label, key="pivot_draw",
@@ -136,6 +148,9 @@ def _search() -> None:
     if not text.strip():
         st.caption("Type a value, or click any value elsewhere in the app to pivot from it.")
         return
+    linked = st.session_state.get("_link_pivot")
+    if kind == "auto" and linked and linked[1] == text:
+        kind = linked[0]
     found = search.resolve(common.store(), common.workspace(), text, kind)
     if found.kind is None:
         st.warning(found.explain())

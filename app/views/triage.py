@@ -19,8 +19,8 @@ def _activity(workspace: str, member_of: dict[str, str]) -> dict[str, list[int]]
 
 
 # The columns an investigator reads first come first, so operator and suggestion are in view.
-COLUMN_ORDER = ("cluster_id", "score", "flagged", "size", "tokens", "exchanges", "span_days", "activity",
-                "operator", "suggested", "status", "top_indicators", "capabilities", "first_seen", "last_seen", "attribution")
+COLUMN_ORDER = ("cluster_id", "score", "flagged", "size", "tokens", "exchanges", "activity", "operator", "suggested",
+                "status", "span_days", "top_indicators", "capabilities", "first_seen", "last_seen")
 
 
 def _filters(clusters: list[dict[str, Any]]) -> dict[str, Any]:
@@ -86,20 +86,20 @@ def render() -> None:
         selection_mode="single-row",
         column_order=COLUMN_ORDER,
         column_config={
-            "cluster_id": st.column_config.TextColumn("cluster", width="small", pinned=True),
-            "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f", width="small"),
+            "cluster_id": st.column_config.TextColumn("cluster", width=125, pinned=True),
+            "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f", width=80),
             "flagged": st.column_config.CheckboxColumn("flag", width=40),
             "size": st.column_config.NumberColumn("accounts", format="compact", width=70),
-            "tokens": st.column_config.NumberColumn("tokens", format="compact", width=70),
+            "tokens": st.column_config.NumberColumn("tokens", format="compact", width=65),
             "exchanges": st.column_config.NumberColumn("exchanges", format="compact", width=80),
-            "span_days": st.column_config.NumberColumn("days", format="%.0f", width=50),
             "activity": st.column_config.LineChartColumn(
-                "activity", y_min=0, y_max=max(peak, 1), width="medium",
+                "activity", y_min=0, y_max=max(peak, 1), width=140,
                 help=f"Exchanges per day, every cluster on one scale (0 to {fmt.short_number(peak)} a day)"),
-            "operator": st.column_config.TextColumn("operator", width="medium", help="The analyst's attribution (confidence)"),
-            "suggested": st.column_config.TextColumn("suggested", width="medium", help="The detector's suggestion (confidence)"),
+            "operator": st.column_config.TextColumn(
+                "operator", width=330, help="The analyst's attribution: operator (confidence) by whom, when: rationale"),
+            "suggested": st.column_config.TextColumn("suggested", width=200, help="The detector's suggestion (confidence)"),
             "status": st.column_config.TextColumn("status", width=90),
-            "attribution": st.column_config.TextColumn("attribution", width="large", help="Who attributed it, when, and why"),
+            "span_days": st.column_config.NumberColumn("days", format="%.0f", width=50),
         },
     )
     picked = list(event.selection.rows) if event is not None and hasattr(event, "selection") else []

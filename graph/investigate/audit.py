@@ -89,14 +89,21 @@ def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[st
     return rows
 
 
+# Fields an action stamps with its own time and investigator: the event's columns say them already.
+_EVENT_OWN = frozenset({"at", "by"})
+
+
 def change_summary(before: Mapping[str, Any], after: Mapping[str, Any], width: int = 80) -> str:
     """The changes in one line for a table cell: ``status: open → in_progress; rationale: …``,
-    each value cut to ``width`` characters."""
+    each value cut to ``width`` characters; the action's own time and investigator (``at``,
+    ``by``) left to the event's columns."""
     def cut(text: str) -> str:
         return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
     parts = []
     for row in changes(before, after):
+        if row["field"] in _EVENT_OWN:
+            continue
         if row["before"] == "—":
             parts.append(f"{row['field']}: {cut(row['after'])}")
         else:

@@ -167,6 +167,11 @@ def pair_evidence(store: GraphStore, workspace: Path, a: str, b: str, *, hub_cap
     return ev
 
 
+def _short_keys(text: str, width: int = 28) -> str:
+    """Long hashes in a sentence cut to their first characters (the tables keep them whole)."""
+    return " ".join(w if len(w) <= width else w[: width - 12] + "…" for w in text.split(" "))
+
+
 def pair_verdict(ev: dict[str, Any]) -> dict[str, Any]:
     """Which of three cases a pair is, in words: ``direct`` (the detector linked the two, with
     its weight and strongest reason), ``shared`` (no direct link, but these values are common
@@ -174,14 +179,14 @@ def pair_verdict(ev: dict[str, Any]) -> dict[str, Any]:
     a, b, link, shared = ev["a"], ev["b"], ev["link"], ev["shared"]
     if link:
         reasons = link.get("reasons") or []
-        top = f"; the strongest: {reason_summary(reasons[0])}" if reasons else ""
+        top = f"; the strongest: {_short_keys(reason_summary(reasons[0]))}" if reasons else ""
         families = ", ".join(link.get("families") or []) or "no family recorded"
         text = (f"The detector linked {a} and {b} directly, weight {float(link.get('weight') or 0):.2f} "
                 f"({families}), for {len(reasons)} reason{'' if len(reasons) == 1 else 's'}{top}.")
         return {"case": "direct", "text": text}
     if shared:
         counted = [s for s in shared if not s.get("hub")]
-        listed = ", ".join(f"{s['label']} {s['value']}" for s in (counted or shared)[:3])
+        listed = ", ".join(_short_keys(f"{s['label']} {s['value']}") for s in (counted or shared)[:3])
         more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
         hubs = len(shared) - len(counted)
         hub_note = f" {hubs} of them {'is a hub' if hubs == 1 else 'are hubs'}, shared too widely to count as evidence." if hubs else ""

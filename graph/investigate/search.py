@@ -66,6 +66,7 @@ KINDS: dict[str, Kind] = {
         Kind("fingerprint", "client fingerprint", Label.CLIENT_FINGERPRINT, Rel.USED_CLIENT, ENTITY_SOURCES[Label.CLIENT_FINGERPRINT]),
         Kind("email_domain", "e-mail domain", Label.EMAIL_DOMAIN, Rel.HAS_EMAIL_DOMAIN, ENTITY_SOURCES[Label.EMAIL_DOMAIN]),
         Kind("email_hash", "e-mail hash", None, None, (StagedColumn("accounts", "email_hash"),)),
+        Kind("phone_hash", "phone hash", None, None, (StagedColumn("accounts", "phone_hash"),)),
         Kind("org", "organisation", None, None, (StagedColumn("accounts", "org_id"),)),
         Kind("template", "template id", Label.PROMPT_TEMPLATE, Rel.SENT_TEMPLATE, ENTITY_SOURCES[Label.PROMPT_TEMPLATE]),
         Kind("prompt", "prompt text", None, Rel.SENT_TEMPLATE, ()),
@@ -76,7 +77,7 @@ KIND_OF_LABEL: dict[str, str] = {k.label.value: k.name for k in KINDS.values() i
 
 # Ids are tried in this order when the shape says nothing: accounts are what investigators
 # paste most, then the instruments and clients that tie accounts together.
-_ID_ORDER = ("account", "payment", "device", "fingerprint", "template", "email_hash", "org", "email_domain")
+_ID_ORDER = ("account", "payment", "device", "fingerprint", "template", "email_hash", "phone_hash", "org", "email_domain")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$", re.IGNORECASE)
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$", re.IGNORECASE)
 
@@ -127,7 +128,7 @@ def candidate_kinds(text: str) -> list[str]:
     if _DOMAIN.match(t):
         front.append("email_domain")
     if _HEX64.match(t):
-        front.append("email_hash")
+        front += ["email_hash", "phone_hash"]
     return [*front, *(k for k in _ID_ORDER if k not in front), "prompt"]
 
 
@@ -183,8 +184,8 @@ def _in_graph(store: GraphStore, workspace: Path, kind: str, value: str) -> bool
         return store.get_node(spec.label, value) is not None
     if kind == "card_bin":
         return bool(store.find_nodes(Label.PAYMENT_METHOD, {"card_bin": value}, limit=1))
-    if kind == "email_hash":
-        return bool(store.find_nodes(Label.ACCOUNT, {"email_hash": value}, limit=1))
+    if kind in ("email_hash", "phone_hash"):
+        return bool(store.find_nodes(Label.ACCOUNT, {kind: value}, limit=1))
     if kind == "org":
         return bool(store.find_nodes(Label.ACCOUNT, {"org_id": value}, limit=1))
     if kind == "prompt":
@@ -328,8 +329,8 @@ def _graph_pivot(store: GraphStore, workspace: Path, kind: str, value: str) -> t
     if kind == "account":
         node = store.get_node(Label.ACCOUNT, value)
         return (_account_rows([node]) if node else {}), []
-    if kind == "email_hash":
-        return _account_rows(store.find_nodes(Label.ACCOUNT, {"email_hash": value})), []
+    if kind in ("email_hash", "phone_hash"):
+        return _account_rows(store.find_nodes(Label.ACCOUNT, {kind: value})), []
     if kind == "org":
         return _account_rows(store.find_nodes(Label.ACCOUNT, {"org_id": value})), []
     if kind == "network":
@@ -503,11 +504,16 @@ def parse_pivot(text: str | None) -> tuple[str, str] | None:
 def entity_pivot(label: str, key: str) -> tuple[str, str] | None:
     """The pivot a detector's entity (``label``, ``key``) leads to: its node's kind, or for the
     detector's synthetic entities (a BIN + billing pattern, an e-mail shape on a domain) the
-    real value inside them; None for entities no pivot answers (a creation burst)."""
+    real value inside them (a phone's hash, a creation burst's domain); None for entities no
+    pivot answers (a family of near-duplicate templates)."""
     if label in KIND_OF_LABEL:
         return KIND_OF_LABEL[label], key
     if label == "BillingPattern" and key.split("|", 1)[0]:
         return "card_bin", key.split("|", 1)[0]
     if label == "EmailPattern" and "/" in key:
         return "email_domain", key.split("/", 1)[0]
+    if label == "CreationBurst" and "@" in key:
+        return "email_domain", key.rsplit("@", 1)[0]
+    if label == "Phone":
+        return "phone_hash", key
     return None

@@ -165,8 +165,7 @@ def triage_rows(
                 "span_days": span_days(c["first_seen"], c["last_seen"]),
                 "top_indicators": top_indicators(c),
                 "capabilities": capability_text(c["capability_profile"]),
-                "operator": (f"{c['attributed_name']} ({c['attribution_confidence']:.2f})" if c["attributed_operator"] else ""),
-                "attribution": attribution_text(c, width=120),
+                "operator": attribution_text(c, width=160),
                 "suggested": (
                     f"{c['suggested_name']} ({c['suggestion_confidence']:.2f})" if c["suggested_operator"] else ""
                 ),

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,17 +72,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def ui_url(e2e_world: dict[str, object]) -> Iterator[str]:
-    """``sybilscope ui`` serving the world; yields its base URL, stops it afterwards."""
+@contextmanager
+def serve_ui(workspace: Path, settings: dict[str, str] | None = None, log_name: str = "streamlit") -> Iterator[str]:
+    """``sybilscope ui`` serving ``workspace`` on a free port with these SYBILSCOPE_UI_*
+    ``settings`` (none from the caller's environment); yields its base URL, stops it afterwards."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYBILSCOPE_UI_")}
-    log = (ARTIFACTS / "streamlit.log")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYBILSCOPE_UI_")} | (settings or {})
+    log = (ARTIFACTS / f"{log_name}.log")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app", "ui", "--port", str(port), "--address", "127.0.0.1",
-             "--workspace", str(e2e_world["workspace"]), "--store", "embedded"],
+             "--workspace", str(workspace), "--store", "embedded"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
@@ -105,6 +107,13 @@ def ui_url(e2e_world: dict[str, object]) -> Iterator[str]:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, 9)
+
+
+@pytest.fixture(scope="session")
+def ui_url(e2e_world: dict[str, object]) -> Iterator[str]:
+    """``sybilscope ui`` serving the world; yields its base URL, stops it afterwards."""
+    with serve_ui(Path(str(e2e_world["workspace"]))) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

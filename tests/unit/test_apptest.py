@@ -159,7 +159,7 @@ def test_search_page_reads_a_pivot_link(world: EmbeddedStore) -> None:
     at = AppTest.from_function(_search_page, default_timeout=60)
     at.query_params["pivot"] = "payment:pm-ring"
     _run(at)
-    assert at.text_input(key="search_text").value == "pm-ring" and at.selectbox(key="search_kind").value == "payment"
+    assert at.text_input(key="search_text").value == "pm-ring" and at.selectbox(key="search_kind").value == "auto"
     assert any("as payment id (as asked)" in c.value for c in at.caption)
     assert len(_table(at, "account_id", "cluster", "uses")) == 4
     at.query_params["pivot"] = "account:r001"

@@ -68,3 +68,4 @@ def test_changes_show_only_what_changed() -> None:
     summary = audit.change_summary({"status": "open"}, {"status": "in_progress", "reason": "r" * 200}, width=20)
     assert summary == "reason: " + "r" * 19 + "…; status: open → in_progress"
     assert audit.change_summary({}, {}) == "no change recorded"
+    assert audit.change_summary(before, after) == "confidence: 0.7 → 0.85; operator_id: op-a → op-b"

@@ -56,8 +56,7 @@ def test_attribution_shows_in_triage(world: tuple[GraphStore, Path]) -> None:
     assert ring["attributed_operator"] == "op-acme" and ring["attributed_name"] == "Acme"
     assert ring["attributed_by"] == "t" and ring["attribution_rationale"] == "r" and ring["attributed_at"][:2] == "20"
     row = triage.triage_rows([ring])[0]
-    assert row["operator"] == "Acme (0.60)"
-    assert row["attribution"] == f"Acme (0.60) by t on {ring['attributed_at'][:10]}: r"
+    assert row["operator"] == f"Acme (0.60) by t on {ring['attributed_at'][:10]}: r"
     long = {**ring, "attribution_rationale": "x" * 300}
     assert triage.attribution_text(long, width=50).endswith("x…") and len(triage.attribution_text(long, width=50).split(": ", 1)[1]) == 50
     assert triage.attribution_text({"attributed_operator": ""}) == ""

@@ -63,7 +63,7 @@ def test_candidate_kinds_follow_the_shape_of_the_value() -> None:
     assert search.candidate_kinds("bob@mailinator.com") == ["email_domain"]
     assert search.candidate_kinds("411111")[0] == "card_bin" and "account" in search.candidate_kinds("411111")
     assert search.candidate_kinds("mailinator.com")[0] == "email_domain"
-    assert search.candidate_kinds("a" * 64)[0] == "email_hash"
+    assert search.candidate_kinds("a" * 64)[:2] == ["email_hash", "phone_hash"]
     # An opaque id may be any id: accounts first, prompt words last.
     opaque = search.candidate_kinds("dev_77aa")
     assert opaque[0] == "account" and opaque[-1] == "prompt" and {"payment", "device", "fingerprint", "template"} <= set(opaque)
@@ -191,4 +191,6 @@ def test_pivot_links_round_trip() -> None:
     assert search.entity_pivot("PaymentMethod", "pm-1") == ("payment", "pm-1")
     assert search.entity_pivot("BillingPattern", "411111|US|94107|abc") == ("card_bin", "411111")
     assert search.entity_pivot("EmailPattern", "mailinator.com/word_digits") == ("email_domain", "mailinator.com")
-    assert search.entity_pivot("CreationBurst", "x") is None
+    assert search.entity_pivot("CreationBurst", "corp.example@1714550400") == ("email_domain", "corp.example")
+    assert search.entity_pivot("Phone", "ab12") == ("phone_hash", "ab12")
+    assert search.entity_pivot("TemplateFamily", "f-1") is None
