@@ -193,13 +193,17 @@ def _in_graph(store: GraphStore, workspace: Path, kind: str, value: str) -> bool
     return False
 
 
-def _in_staging(workspace: Path, kind: str, value: str) -> bool:
+def _in_staging(tables: dict[str, _StagedTable], workspace: Path, kind: str, value: str) -> bool:
+    """Whether a staged row holds ``value`` as a ``kind``; ``tables`` keeps each staged table
+    open across the kinds one search tries (reading a table's file footers is the cost)."""
     for table, column in KINDS[kind].staged:
-        with _StagedTable(workspace, table) as src:
-            if src.has(column) and src.con.execute(
-                f'SELECT 1 FROM {src.relation} WHERE "{column}" = $v LIMIT 1', {"v": value}  # noqa: S608 - fixed names
-            ).fetchone():
-                return True
+        if table not in tables:
+            tables[table] = _StagedTable(workspace, table)
+        src = tables[table]
+        if src.has(column) and src.con.execute(
+            f'SELECT 1 FROM {src.relation} WHERE "{column}" = $v LIMIT 1', {"v": value}  # noqa: S608 - fixed names
+        ).fetchone():
+            return True
     return False
 
 
@@ -224,10 +228,15 @@ def resolve(store: GraphStore, workspace: Path, text: str, kind: str = "auto") -
             # Other node kinds of the same string are cheap to check and worth a mention.
             out.also = [o for o, ov in list(values.items())[i + 1 :] if KINDS[o].label is not None and _in_graph(store, workspace, o, ov)]
             return out
-    for k, v in values.items():
-        if _in_staging(workspace, k, v):
-            out.kind, out.value, out.source = k, v, "staging"
-            return out
+    tables: dict[str, _StagedTable] = {}
+    try:
+        for k, v in values.items():
+            if _in_staging(tables, workspace, k, v):
+                out.kind, out.value, out.source = k, v, "staging"
+                return out
+    finally:
+        for src in tables.values():
+            src.con.close()
     return out
 
 
