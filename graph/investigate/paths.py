@@ -19,6 +19,12 @@ from graph.store import GraphStore
 PATH_RELS: tuple[str, ...] = tuple(r.value for r in (*INFRASTRUCTURE_RELS, Rel.LINKED, Rel.IN_NETWORK))
 
 
+def unknown_accounts(store: GraphStore, accounts: Sequence[str]) -> list[str]:
+    """The accounts of ``accounts`` the graph does not hold: a path question about one of them
+    has no answer, and "no path" would wrongly suggest the two are unrelated."""
+    return [a for a in accounts if store.get_node(Label.ACCOUNT, a) is None]
+
+
 def path_with_evidence(
     store: GraphStore, a: str, b: str, *, max_hops: int = 6, rel_types: Sequence[str] = PATH_RELS
 ) -> list[dict[str, Any]] | None:
