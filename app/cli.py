@@ -218,6 +218,7 @@ for _module in (
     "app.commands.queries",
     "app.commands.ui",
     "app.commands.demo",
+    "app.commands.migrate",
 ):
     _register_optional(_module)
 
