@@ -45,18 +45,21 @@ LOCK_FILE = "graph.lock"
 LEGACY_FILE = "graph.pickle"
 """The file of versions before graph.jsonl.gz: a pickle, never opened but by ``sybilscope migrate``."""
 MIGRATED_SUFFIX = ".migrated"
-_STALE = (-1, -1, -1)  # a file stamp no file has
+_STALE = (-1, -1, -1, -1)  # a file stamp no file has
+Stamp = tuple[int, int, int, int]
 
 
 class LegacyGraphFile(RuntimeError):
     """The store's directory holds only the old pickle, which is never opened on its own."""
 
 
-def _stamp_of(st: os.stat_result) -> tuple[int, int, int]:
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+def _stamp_of(st: os.stat_result) -> Stamp:
+    """What tells one version of the file from another. The change time is in it because no
+    user can set it back: a rewrite that restores the size and mtime, or a chmod, still counts."""
+    return (st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
 
 
-def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+def _file_stamp(path: Path) -> Stamp | None:
     try:
         return _stamp_of(path.stat())
     except FileNotFoundError:
@@ -78,9 +81,10 @@ def store_lock(directory: Path) -> FileLock:
     return FileLock(str(directory / LOCK_FILE), mode=PRIVATE_FILE_MODE)
 
 
-def write_graph_file(directory: Path, graph: nx.MultiDiGraph) -> tuple[int, int, int]:
+def write_graph_file(directory: Path, graph: nx.MultiDiGraph) -> Stamp:
     """Write ``graph`` as ``directory/graph.jsonl.gz`` atomically: a private temporary file,
-    fsynced, renamed over the old one, the directory fsynced. Returns the new file's stamp."""
+    fsynced, renamed over the old one, the directory fsynced. Returns the new file's stamp
+    (the caller holds the store's lock, so no other writer can have replaced it since)."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".graph-", suffix=".tmp")  # mode 0600
     path = directory / GRAPH_FILE
     try:
@@ -88,7 +92,6 @@ def write_graph_file(directory: Path, graph: nx.MultiDiGraph) -> tuple[int, int,
             write_graph(graph, fh)
             fh.flush()
             os.fsync(fh.fileno())
-            stamp = _stamp_of(os.fstat(fh.fileno()))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -98,10 +101,10 @@ def write_graph_file(directory: Path, graph: nx.MultiDiGraph) -> tuple[int, int,
         os.fsync(dir_fd)  # the rename itself survives a crash
     finally:
         os.close(dir_fd)
-    return stamp
+    return _stamp_of(path.stat())
 
 
-def read_graph_file(directory: Path) -> tuple[nx.MultiDiGraph, tuple[int, int, int]] | None:
+def read_graph_file(directory: Path) -> tuple[nx.MultiDiGraph, Stamp] | None:
     """The graph in ``directory/graph.jsonl.gz`` and the stamp of the file read, or None if
     there is none. The open file itself is checked to be private (graph.trust) before a byte of
     it is read. A directory with only the old pickle raises LegacyGraphFile."""
@@ -198,7 +201,7 @@ class EmbeddedStore(GraphStore):
         self.directory = Path(directory) if directory is not None else None
         self.graph: nx.MultiDiGraph = nx.MultiDiGraph()
         self._by_label: dict[str, set[str]] = {}
-        self._stamp: tuple[int, int, int] | None = _STALE  # the first look always reads
+        self._stamp: Stamp | None = _STALE  # the first look always reads
         self._lock: FileLock | None = None
         self._in_batch = 0
         self._writer = threading.RLock()  # the thread whose writes _in_batch counts

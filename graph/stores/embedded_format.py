@@ -144,7 +144,7 @@ def _decode(lines: Iterable[bytes]) -> nx.MultiDiGraph:
     graph = nx.MultiDiGraph()
     # Filling networkx's documented dict-of-dicts directly (node -> attrs, node -> neighbour ->
     # key -> attrs, the key dict shared by the successor and predecessor maps, as add_edge does)
-    # halves the load time against add_edges_from. tests/unit/test_embedded_format.py holds it to
+    # halves the load time against add_edges_from. tests/security/test_embedded_format.py holds it to
     # the graph the public API builds.
     node_attrs, succ, pred = graph._node, graph._succ, graph._pred
     refs: list[tuple[str, str]] = []
