@@ -18,7 +18,7 @@ from graph.store import StoreError
 from graph.stores import embedded_format
 from graph.stores.embedded import GRAPH_FILE, EmbeddedStore
 from graph.stores.embedded_format import GraphFileError, read_graph, write_graph
-from tests.security.test_embedded_pickle import same
+from tests.security.helpers import same
 
 HOSTILE_TEXT = [
     "",

@@ -14,7 +14,7 @@ import pytest
 
 from graph.stores.embedded import GRAPH_FILE, LEGACY_FILE, EmbeddedStore, LegacyGraphFile
 from graph.workspace import embedded_dir
-from tests.security.cli import run
+from tests.security.helpers import run, same
 
 
 class Payload:
@@ -120,19 +120,6 @@ def old_store_graph() -> nx.MultiDiGraph:
     graph = store.graph
     graph.adj, graph.succ, graph.pred, graph.in_edges, graph.out_edges, graph.degree  # noqa: B018
     return graph
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal and of the same type, NaN equal to NaN, -0.0 apart from 0.0, lists element-wise."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, float):
-        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
-    return bool(a == b)
 
 
 def expected_props(props: dict[str, Any]) -> dict[str, Any]:

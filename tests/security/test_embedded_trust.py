@@ -17,7 +17,7 @@ from graph.stores import open_store
 from graph.stores.embedded import GRAPH_FILE, LOCK_FILE, EmbeddedStore
 from graph.trust import UntrustedPath
 from graph.workspace import embedded_dir, salt_path, staging_dir
-from tests.security.cli import run
+from tests.security.helpers import run
 
 
 def settings_for(ws: Path) -> Settings:
