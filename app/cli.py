@@ -16,6 +16,7 @@ from app.commands.demo import demo
 from app.commands.detection import detect_cmd, evaluate_cmd
 from app.commands.exports import export_group
 from app.commands.generate import generate_cmd
+from app.commands.migrate import migrate
 from app.commands.neo4j_server import neo4j_group
 from app.commands.queries import query_group
 from app.commands.settings import settings_cmd
@@ -40,6 +41,7 @@ main.add_command(export_group)
 main.add_command(query_group)
 main.add_command(ui)
 main.add_command(demo)
+main.add_command(migrate)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,17 @@ Layout (``<workspace>/``)::
         .<job>-duckdb/             DuckDB spill space of a big job (graph writing, detection)
     quarantine/<bundle_id>.jsonl   the rows a load refused, one JSON object per row
     salt                           the hashing salt generated for this workspace
-    embedded/                      the embedded graph store
+    embedded/                      the embedded graph store (graph.stores.embedded)
+        graph.jsonl.gz             the graph, as data (graph.stores.embedded_format)
+        graph.lock                 held by the store's writers
     neo4j/                         the local Neo4j server's home (data, logs, pid file)
     detection/hubs.json            every shared value detection refused as evidence
     detection/last_run.json        the last detection run's summary
     demo-bundle-<scale>-<seed>/    the bundle ``sybilscope demo`` generated
     demo-load-report.json          that demo load's report
 
-The paths are plain: nothing here creates, checks or reads anything.
+The paths are plain: nothing here creates, checks or reads anything (graph.trust checks that
+what is trusted is this user's and writable by no one else).
 """
 
 from __future__ import annotations
