@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from graph import attribution, clustering, scoring
+from graph import attribution, clustering, scoring, separation
 from graph.linkage import FAMILIES, Evidence, Facts, Pair, link_accounts, read_facts
 from graph.linkage.timing import read_minute_regularity, read_model_onsets
 from graph.schema import Label, Rel
@@ -213,8 +213,9 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
             timings: dict[str, float]) -> tuple[list[ClusterOut], clustering.Clustering]:
     """Cluster, score, measure stability and suggest operators (no writes)."""
     started = time.perf_counter()
-    weights = evidence.weights()
+    weights = separation.clustering_weights(evidence)
     found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
+    found = separation.separate(found, weights, evidence, facts)
     timings["cluster"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     profiles = scoring.account_profiles(facts, read_model_onsets(facts.workspace), read_minute_regularity(facts.workspace))
@@ -401,6 +402,8 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
     started = time.perf_counter()
     operators = {n.key for n in store.iter_nodes(Label.OPERATOR)}
     written = write_back(store, results, evidence, previous, operators, int(settings["links_per_account"]))
+    owner = {a: c.cluster_id for c in results for a in c.members}
+    written["infrastructure"] = separation.write_relations(store, separation.infrastructure_relations(owner, evidence, facts))
     timings["write"] = round(time.perf_counter() - started, 3)
     timings["total"] = round(time.perf_counter() - t_all, 3)
     flagged = [c for c in results if c.flagged]
@@ -417,6 +420,7 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
         "suppressed_hubs": _hub_summary(evidence),
         "suggestions": written["suggestions"],
         "retired_clusters": written["retired"],
+        "shared_infrastructure": written["infrastructure"],
         "families": list(FAMILIES),
         "top_clusters": [
             {"cluster_id": c.cluster_id, "size": len(c.members), "score": c.score.score, "flagged": c.flagged,
