@@ -135,8 +135,8 @@ class Relation:
     values: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        values = sorted(({"label": lab, "key": key, "accounts": len(users)} for (lab, key), users in self.values.items()),
-                        key=lambda v: (-v["accounts"], v["label"], v["key"]))
+        ranked = sorted(self.values.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        values = [{"label": lab, "key": key, "accounts": len(users)} for (lab, key), users in ranked]
         return {"start": self.start, "end": self.end, "weight": round(self.weight, 4), "accounts": len(self.accounts),
                 "values": json.dumps(values), "families": ["network"]}
 
