@@ -94,12 +94,16 @@ WHERE e.ts IS NOT NULL AND epoch(e.ts) >= o.t AND capability IS NOT NULL GROUP B
 
 def read_onsets(workspace: Path | None) -> dict[str, Onset]:
     """account -> its behaviour change (see the module doc), with its post-onset activity.
-    Empty when no exchanges are staged."""
+    Empty when no exchanges (or none with networks and clients) are staged."""
     if workspace is None or not has_table(workspace, "exchanges"):
         return {}
     con = connect(threads=2)
     try:
         glob = table_glob(workspace, "exchanges")
+        columns = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($g)", {"g": glob}).fetchall()}
+        if not {"account_id", "ts", "network", "client_fingerprint", "input_tokens", "output_tokens", "cot",
+                "capability"} <= columns:
+            return {}  # a hand-staged table without the loader's columns: nothing to compare
         found = con.execute(ONSET_SQL, {"g": glob, "k": MIN_SIDE, "share": NEW_SHARE}).fetchall()
         if not found:
             return {}
