@@ -14,7 +14,8 @@ What it writes — the property names the UI and the exports read:
   input_tokens, output_tokens, first_seen, last_seen (ISO UTC), status ('open' on creation; an
   analyst's status is never touched), indicators (JSON list of {name, value, contribution},
   strongest first; contributions sum to the score; names are scoring.WEIGHTS' keys plus the
-  negative ``behaviour_only`` and ``clockwork_schedule``), capability_profile (JSON {capability:
+  negative ``behaviour_only`` and ``clockwork_schedule`` and, on a takeover campaign,
+  ``synchronised_takeover`` (see graph.takeover)), capability_profile (JSON {capability:
   share of the exchanges whose prompt text is readable}), stability (JSON {family: Jaccard of
   the membership rebuilt without that signal family vs the full one, "min": lowest, "weakest": family}; flagged clusters only,
   else "{}"), suggested_operator ('' when none), suggestion_confidence (0-1), bridges (int:
@@ -22,10 +23,19 @@ What it writes — the property names the UI and the exports read:
   internal links), detected_at (ISO UTC of the run), retired (bool: true on an
   analyst-touched cluster that no current cluster matches; it keeps its decisions but no
   members), superseded_by (on a retired cluster: the current cluster holding most of its old
-  members, or '')}.
+  members, or ''), takeover_onset (ISO UTC of the earliest onset of its takeover campaign, ''
+  when none), compromised_members (int: members in that campaign)}. A takeover campaign's
+  members are scored on their activity from their onset on (graph.takeover).
   Cluster ids: a cluster whose membership matches a previous cluster's (Jaccard >= 0.5, best
   match first) keeps that id; otherwise ``cl-`` + 12 hex of a hash of its sorted members.
-``(Account)-[MEMBER_OF {bridge: bool}]->(Cluster)``.
+``(Account)-[MEMBER_OF {bridge: bool, compromised: bool (in the cluster's takeover campaign),
+  onset: ISO UTC of its behaviour change, or ''}]->(Cluster)``.
+``(Cluster)-[SHARES_INFRASTRUCTURE {weight (0-1: the strongest provider evidence of one pair
+  across the two), accounts (of both clusters, sharing any of the values), values (JSON list of
+  {label, key, accounts}: the provider IPs / networks shared, most shared first), families
+  (list)}]->(Cluster)``, start id < end id: what two clusters share of a provider's pool (proxy,
+  residential proxy, VPN, hosting, Tor exits), which never merges them (graph.separation).
+  Prompt-only links (shared prompts and nothing else) never hold a member in a cluster either.
 ``(Account)-[LINKED {weight, families (list), reasons (JSON list)}]->(Account)``, start key <
   end key, weight >= clustering.MIN_WEIGHT: inside a cluster each member's ``links_per_account``
   (setting) strongest links, across clusters every strong one (``links_to_write``). A reason is {family, kind,
@@ -45,7 +55,7 @@ What it writes — the property names the UI and the exports read:
 
 Kept across re-runs: ATTRIBUTED_TO, status, notes / ``notes`` property and audit events of
 clusters; analyst-only properties are never in the written rows. Everything else of detection
-(LINKED, MEMBER_OF, SUGGESTED_OPERATOR, untouched Cluster nodes) is deleted and rewritten, so a
+(LINKED, MEMBER_OF, SUGGESTED_OPERATOR, SHARES_INFRASTRUCTURE, untouched Cluster nodes) is deleted and rewritten, so a
 re-run never duplicates. The run also writes ``<workspace>/detection/last_run.json`` (the
 summary) and ``<workspace>/detection/hubs.json`` (every suppressed hub).
 """
@@ -63,7 +73,7 @@ from typing import Any
 
 import numpy as np
 
-from graph import attribution, clustering, scoring
+from graph import attribution, clustering, scoring, separation, takeover
 from graph.linkage import FAMILIES, Evidence, Facts, Pair, link_accounts, read_facts
 from graph.linkage.timing import read_minute_regularity, read_model_onsets
 from graph.schema import Label, Rel
@@ -197,6 +207,7 @@ class ClusterOut:
     families: list[str]
     stability: dict[str, Any]
     suggestion: attribution.Suggestion | None
+    compromised: dict[str, str] = field(default_factory=dict)  # member -> takeover onset (ISO)
 
 
 def _internal_pairs(clusters: Sequence[Sequence[str]], evidence: Evidence) -> list[list[tuple[str, str]]]:
@@ -213,13 +224,15 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
             timings: dict[str, float]) -> tuple[list[ClusterOut], clustering.Clustering]:
     """Cluster, score, measure stability and suggest operators (no writes)."""
     started = time.perf_counter()
-    weights = evidence.weights()
+    weights = separation.clustering_weights(evidence)
     found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
+    found = separation.separate(found, weights, evidence, facts)
     timings["cluster"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     profiles = scoring.account_profiles(facts, read_model_onsets(facts.workspace), read_minute_regularity(facts.workspace))
     base = scoring.baseline(profiles.values())
     template_users = facts.template_table().sizes()
+    onsets = takeover.read_onsets(facts.workspace)
     internal = _internal_pairs(found.clusters, evidence)
     ids = assign_ids(found.clusters, previous.members)
     threshold = float(settings["flag_threshold"])
@@ -238,13 +251,18 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
         timed = np.flatnonzero(scores[:, FAMILIES.index("timing")] > 0).tolist() if len(pairs) else []
         lockstep = {a for i in timed for a in pairs[i]}
         families = sorted(FAMILIES[f] for f in np.flatnonzero((scores > FAMILY_MIN).any(axis=0)).tolist()) if len(pairs) else []
-        score = scoring.score_cluster(members, profiles, base, template_users, len(lockstep), families)
+        changed = takeover.campaign(members, onsets)
+        scored = takeover.post_onset_profiles(profiles, onsets, members, changed) if changed else profiles
+        score = scoring.score_cluster(members, scored, base, template_users, len(lockstep), families)
+        if changed:
+            score = takeover.with_takeover(score, len(changed), len(members))
         flagged = score.score >= threshold
         t0 = time.perf_counter()
         stab = stability(members, evidence, pairs) if flagged else {}
         stab_time += time.perf_counter() - t0
         suggestion = attribution.suggest(members, facts, indicators, prior)
-        out.append(ClusterOut(cid, members, score, flagged, found.bridges & set(members), families, stab, suggestion))
+        out.append(ClusterOut(cid, members, score, flagged, found.bridges & set(members), families, stab, suggestion,
+                              {a: onsets[a].iso for a in changed}))
     timings["score_attribute"] = round(time.perf_counter() - started - stab_time, 3)
     timings["stability"] = round(stab_time, 3)
     return out, found
@@ -271,6 +289,8 @@ def _cluster_row(c: ClusterOut, detected_at: str, is_new: bool) -> dict[str, Any
         "detected_at": detected_at,
         "retired": False,
         "superseded_by": "",
+        "takeover_onset": min(c.compromised.values(), default=""),
+        "compromised_members": len(c.compromised),
     }
     if is_new:
         row["status"] = ANALYST_STATUS_DEFAULT
@@ -336,7 +356,8 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
             retired_rows.append({"cluster_id": cid, "retired": True, "flagged": False, "size": 0, "superseded_by": heir})
         store.upsert_nodes(Label.CLUSTER, retired_rows)
         member_rows = [
-            {"start": a, "end": c.cluster_id, "bridge": a in c.bridges} for c in results for a in c.members
+            {"start": a, "end": c.cluster_id, "bridge": a in c.bridges, "compromised": a in c.compromised,
+             "onset": c.compromised.get(a, "")} for c in results for a in c.members
         ]
         for chunk in _chunks(member_rows):
             store.upsert_relationships(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, chunk)
@@ -401,6 +422,8 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
     started = time.perf_counter()
     operators = {n.key for n in store.iter_nodes(Label.OPERATOR)}
     written = write_back(store, results, evidence, previous, operators, int(settings["links_per_account"]))
+    owner = {a: c.cluster_id for c in results for a in c.members}
+    written["infrastructure"] = separation.write_relations(store, separation.infrastructure_relations(owner, evidence, facts))
     timings["write"] = round(time.perf_counter() - started, 3)
     timings["total"] = round(time.perf_counter() - t_all, 3)
     flagged = [c for c in results if c.flagged]
@@ -417,6 +440,7 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
         "suppressed_hubs": _hub_summary(evidence),
         "suggestions": written["suggestions"],
         "retired_clusters": written["retired"],
+        "shared_infrastructure": written["infrastructure"],
         "families": list(FAMILIES),
         "top_clusters": [
             {"cluster_id": c.cluster_id, "size": len(c.members), "score": c.score.score, "flagged": c.flagged,
