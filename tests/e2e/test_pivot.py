@@ -207,7 +207,7 @@ def test_4_triage_flagged_first_at_a_glance(page: Any, app_url: str, shot: Any, 
 
 def _run_query(page: Any, label: str, values: dict[str, str]) -> None:
     """Pick a saved query, fill its form once the page has redrawn it, and run it."""
-    page.get_by_label("Query").click()
+    page.get_by_role("combobox", name="Query").click()
     page.get_by_role("option", name=label).click()
     for name, value in values.items():
         page.get_by_label(name).fill(value)
