@@ -61,7 +61,7 @@ def e2e_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     else:
         from graph.stores.embedded import EmbeddedStore
         from graph.workspace import embedded_dir
-        from tests.ui_world import build_world
+        from tests.worlds.ui import build_world
 
         build_world(EmbeddedStore(embedded_dir(workspace)), workspace, ring=8)
     return {"workspace": workspace, "kind": kind}

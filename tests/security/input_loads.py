@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from graph.settings import Settings
 from graph.stores.embedded import EmbeddedStore
 from loaders.load import LoadReport, load_bundle
-from tests.bundle_files import write_bundle
+from tests.worlds.bundles import write_bundle
 
 
 def settings_for(ws: Path, **overrides: Any) -> Settings:

@@ -81,7 +81,7 @@ def test_internal_names_in_jsonl_are_ignored_and_reported(tmp_path: Path, gz: bo
 
 
 def test_internal_names_in_parquet_are_ignored_and_reported(tmp_path: Path) -> None:
-    from tests.bundle_files import write_bundle
+    from tests.worlds.bundles import write_bundle
 
     bundle = write_bundle(tmp_path / "bundle", {})
     table = pa.table({

@@ -26,7 +26,7 @@ from graph.stores.embedded import EmbeddedStore
 from loaders.errors import LoadIncomplete
 from loaders.load import load_bundle
 from loaders.synthetic import generate
-from tests.bundle_files import write_bundle
+from tests.worlds.bundles import write_bundle
 from tests.conftest import clear_store
 from tests.contract.test_load import snapshot
 from tests.security.input_loads import settings_for

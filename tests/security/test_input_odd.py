@@ -28,7 +28,7 @@ from loaders.errors import BundleError
 from loaders.load import load_bundle
 from loaders.reader import ReadLimits, discover, iter_chunks
 from loaders.validate import TABLE_SPECS
-from tests.bundle_files import write_bundle
+from tests.worlds.bundles import write_bundle
 from tests.security.input_loads import (
     assert_files_balance,
     load,

@@ -22,7 +22,7 @@ from graph.stores.embedded import EmbeddedStore
 from loaders.enrich import HASH_SCHEME, UNSPLIT_ROW, salted_hash
 from loaders.errors import WorkspaceError
 from loaders.load import load_bundle
-from tests.bundle_files import write_bundle
+from tests.worlds.bundles import write_bundle
 from tests.security.input_loads import (
     assert_files_balance,
     files_holding,

@@ -14,7 +14,7 @@ import pytest
 from graph.stores.embedded import EmbeddedStore
 from tests.e2e.conftest import browser, page  # noqa: F401 - fixtures shared with the e2e suite
 from tests.security.ui_launch import RunningUI, running_ui, ui_environment
-from tests.ui_world import build_world
+from tests.worlds.ui import build_world
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from app.plain_text import literal
 from graph import cases
 from graph.schema import Label
 from graph.stores.embedded import EmbeddedStore
-from tests.ui_world import build_world
+from tests.worlds.ui import build_world
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 

@@ -12,7 +12,7 @@ from graph import cases
 from graph.schema import Label, Rel
 from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir
-from tests.ui_world import build_world
+from tests.worlds.ui import build_world
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 

@@ -3,7 +3,7 @@ characters, NULs, ANSI escapes, non-characters, bidi overrides, lone surrogates 
 paste, then read back by a strict reader of that format.
 
 Two worlds: a hostile bundle loaded through the real loader and detection (on each store), and
-the hand-built evidence world (tests/evidence_world.py, whose templates hold the hostile
+the hand-built evidence world (tests/worlds/evidence.py, whose templates hold the hostile
 prompts) with lone surrogates added, which only the embedded store can hold.
 """
 
@@ -40,8 +40,8 @@ from graph.settings import Settings
 from graph.store import GraphStore
 from graph.stores.embedded import EmbeddedStore
 from loaders.load import load_bundle
-from tests.bundle_files import write_bundle
-from tests.evidence_world import (
+from tests.worlds.bundles import write_bundle
+from tests.worlds.evidence import (
     HOSTILE_PROMPT,
     LONE_SURROGATE_PROMPT,
     LONG_PASTE,

@@ -11,7 +11,7 @@ from graph.investigate import evidence, paths, search, sources, timeline, triage
 from graph.schema import Label
 from graph.store import GraphStore
 from graph.stores.embedded import EmbeddedStore
-from tests.ui_world import build_world, ring_ids
+from tests.worlds.ui import build_world, ring_ids
 
 
 @pytest.fixture()

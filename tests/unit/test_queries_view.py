@@ -10,7 +10,7 @@ from app.views import queries
 from graph.queries.team import get_team_query
 from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir
-from tests.evidence_world import evidence_workspace, run_view
+from tests.worlds.evidence import evidence_workspace, run_view
 
 QUERIES_APP = "from app.views import queries\nqueries.render()\n"
 

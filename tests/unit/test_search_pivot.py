@@ -15,7 +15,7 @@ from graph.schema import Label, Rel
 from graph.staging import table_dir
 from graph.stores.embedded import EmbeddedStore
 from graph.workspace import templates_path
-from tests.ui_world import build_world
+from tests.worlds.ui import build_world
 
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
 
