@@ -19,9 +19,9 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from graph.props import now_iso
 from graph.schema import Label, Rel
 from graph.store import GraphStore, Node, NodeKey, Relationship
 
@@ -80,11 +80,6 @@ class AuditEvent:
         }
 
 
-def now_iso() -> str:
-    """The current time as the schema's ISO-8601 UTC text (sorts as text)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def target_text(ref: NodeKey) -> str:
     """How an audit event names its target: ``Label:key``."""
     return f"{ref[0]}:{ref[1]}"
@@ -124,7 +119,7 @@ def _record(
         raise CaseError("an audit event needs the investigator's name")
     event = AuditEvent(
         event_id=uuid.uuid4().hex,
-        at=now_iso(),
+        at=now_iso(microseconds=True),
         who=who,
         action=action,
         target=target_text(target),
@@ -233,7 +228,7 @@ def attribute(
         before = {"operator_id": previous.end[1], **previous.props} if previous else {}
         if previous is not None and previous.end[1] != op_id:
             store.delete_relationship_refs([previous.ref])
-        at = now_iso()
+        at = now_iso(microseconds=True)
         rel = {"confidence": float(confidence), "rationale": rationale.strip(), "by": who, "at": at}
         store.upsert_relationships(
             Rel.ATTRIBUTED_TO, Label.CLUSTER, Label.OPERATOR, [{"start": cluster_id, "end": op_id, **rel}]
@@ -285,7 +280,7 @@ def add_note(store: GraphStore, target: NodeKey, text: str, *, who: str) -> Audi
         note_id = uuid.uuid4().hex
         store.upsert_nodes(
             Label.NOTE,
-            [{"note_id": note_id, "text": text.strip(), "who": who, "at": now_iso(), "target": target_text(target)}],
+            [{"note_id": note_id, "text": text.strip(), "who": who, "at": now_iso(microseconds=True), "target": target_text(target)}],
         )
         store.upsert_relationships(Rel.ABOUT, Label.NOTE, target[0], [{"start": note_id, "end": target[1]}])
         return _record(store, who, "note", target, {}, {"note_id": note_id, "text": text.strip()})

@@ -67,7 +67,6 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +75,7 @@ import numpy as np
 from graph import attribution, clustering, scoring, separation, takeover
 from graph.linkage import FAMILIES, Evidence, Facts, Pair, link_accounts, read_facts
 from graph.linkage.timing import read_minute_regularity, read_model_onsets
+from graph.props import now_iso
 from graph.schema import Label, Rel
 from graph.settings import Settings
 from graph.store import GraphStore
@@ -187,10 +187,6 @@ def stability(members: Sequence[str], evidence: Evidence, pairs: Sequence[tuple[
 
 
 # ---- the run ---------------------------------------------------------------------------------------
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _chunks(rows: list[dict[str, Any]], size: int = WRITE_CHUNK) -> list[list[dict[str, Any]]]:
@@ -331,7 +327,7 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
                operators: set[str], per_account: int = 20) -> dict[str, int]:
     """Replace detection outputs in one bulk write, keeping analyst decisions. Not atomic on
     Neo4j (half a million LINKED do not fit one transaction): after a failure, run it again."""
-    detected_at = _now()
+    detected_at = now_iso()
     current = {c.cluster_id for c in results}
     owner: dict[str, str] = {a: c.cluster_id for c in results for a in c.members}
     stale = sorted(set(previous.props) - current)

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from graph.investigate.props import loads
 from graph.investigate.sources import SourceReader, source_rows, template_examples
+from graph.props import loads
 from graph.schema import INFRASTRUCTURE_RELS, Label, Rel
 from graph.store import GraphStore, NodeKey, Relationship
 

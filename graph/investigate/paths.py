@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from graph.investigate.evidence import reason_summary
-from graph.investigate.props import loads
+from graph.props import loads
 from graph.schema import INFRASTRUCTURE_RELS, Label, Rel
 from graph.store import GraphStore
 

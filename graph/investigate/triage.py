@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from graph import staging
-from graph.investigate.props import loads
+from graph.props import loads
 from graph.schema import Label, Rel
 from graph.store import GraphStore
 from graph.workspace import hubs_path

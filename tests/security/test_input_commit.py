@@ -26,10 +26,10 @@ from graph.stores.embedded import EmbeddedStore
 from loaders.errors import LoadIncomplete
 from loaders.load import load_bundle
 from loaders.synthetic import generate
-from tests.worlds.bundles import write_bundle
 from tests.conftest import clear_store
 from tests.contract.test_load import snapshot
 from tests.security.input_loads import settings_for
+from tests.worlds.bundles import write_bundle
 
 KEY = "commit-test-key"  # one key for every workspace here, so their graphs compare
 FIRST = {

@@ -28,7 +28,6 @@ from loaders.errors import BundleError
 from loaders.load import load_bundle
 from loaders.reader import ReadLimits, discover, iter_chunks
 from loaders.validate import TABLE_SPECS
-from tests.worlds.bundles import write_bundle
 from tests.security.input_loads import (
     assert_files_balance,
     load,
@@ -36,6 +35,7 @@ from tests.security.input_loads import (
     settings_for,
     staged_rows,
 )
+from tests.worlds.bundles import write_bundle
 
 ACCOUNTS = "account_id,created_at\nacct-1,2025-04-22T10:00:00Z\nacct-2,2025-04-22T10:00:00Z\n"
 TS = "2025-04-22T10:00:00Z"

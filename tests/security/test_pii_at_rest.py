@@ -22,7 +22,6 @@ from graph.stores.embedded import EmbeddedStore
 from loaders.enrich import HASH_SCHEME, UNSPLIT_ROW, salted_hash
 from loaders.errors import WorkspaceError
 from loaders.load import load_bundle
-from tests.worlds.bundles import write_bundle
 from tests.security.input_loads import (
     assert_files_balance,
     files_holding,
@@ -32,6 +31,7 @@ from tests.security.input_loads import (
     settings_for,
     staged_rows,
 )
+from tests.worlds.bundles import write_bundle
 
 GOOD_EMAIL, GOOD_PHONE = "Planted.Person+tag@GMail.com", "+1 (555) 010-4477"
 BAD_EMAIL, BAD_PHONE = "Quarantined.Alice@Mailbox.org", "+44 20 7946 0958"
