@@ -78,7 +78,7 @@ from graph.linkage.timing import read_minute_regularity, read_model_onsets
 from graph.props import now_iso
 from graph.schema import Label, Rel
 from graph.settings import Settings
-from graph.store import GraphStore
+from graph.store import GraphStore, chunked
 from graph.workspace import detection_dir, hubs_path, last_run_path
 
 MATCH_JACCARD = 0.5
@@ -187,10 +187,6 @@ def stability(members: Sequence[str], evidence: Evidence, pairs: Sequence[tuple[
 
 
 # ---- the run ---------------------------------------------------------------------------------------
-
-
-def _chunks(rows: list[dict[str, Any]], size: int = WRITE_CHUNK) -> list[list[dict[str, Any]]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
 @dataclass
@@ -340,7 +336,7 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
         if dropped:
             store.delete_nodes([(Label.CLUSTER.value, cid) for cid in dropped])
         rows = [_cluster_row(c, detected_at, c.cluster_id not in previous.props) for c in results]
-        for chunk in _chunks(rows):
+        for chunk in chunked(rows, WRITE_CHUNK):
             store.upsert_nodes(Label.CLUSTER, chunk)
         retired_rows = []
         for cid in retired:
@@ -355,7 +351,7 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
             {"start": a, "end": c.cluster_id, "bridge": a in c.bridges, "compromised": a in c.compromised,
              "onset": c.compromised.get(a, "")} for c in results for a in c.members
         ]
-        for chunk in _chunks(member_rows):
+        for chunk in chunked(member_rows, WRITE_CHUNK):
             store.upsert_relationships(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, chunk)
         link_rows: list[dict[str, Any]] = []
         pairs = evidence.pairs()

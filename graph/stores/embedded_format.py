@@ -37,6 +37,8 @@ from typing import IO, Any
 
 import networkx as nx
 
+from graph.store import chunked
+
 FORMAT = "sybilscope-embedded-graph"
 VERSION = 1
 CHUNK_ROWS = 20_000  # rows per line: big enough to amortise json's per-call cost, small in memory
@@ -68,11 +70,6 @@ def _line(value: Any) -> bytes:
     return text.encode("utf-8", "surrogatepass") + b"\n"
 
 
-def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
-    for i in range(0, len(rows), CHUNK_ROWS):
-        yield rows[i : i + CHUNK_ROWS]
-
-
 def encode_lines(graph: nx.MultiDiGraph) -> Iterator[bytes]:
     """The lines of the file for ``graph``: the header, then node chunks, then relationship chunks.
 
@@ -102,12 +99,12 @@ def encode_lines(graph: nx.MultiDiGraph) -> Iterator[bytes]:
     n_rels = sum(len(rel_rows) for rel_rows in by_type.values())
     yield _line({"format": FORMAT, "version": VERSION, "nodes": len(index), "relationships": n_rels})
     for label, node_rows in by_label.items():
-        for chunk in _chunks(node_rows):
-            yield _line([_NODES, label, chunk])
+        for nodes in chunked(node_rows, CHUNK_ROWS):
+            yield _line([_NODES, label, nodes])
     del by_label
     for rel_type, rel_rows in by_type.items():
-        for chunk in _chunks(rel_rows):
-            yield _line([_RELS, rel_type, chunk])
+        for rels in chunked(rel_rows, CHUNK_ROWS):
+            yield _line([_RELS, rel_type, rels])
 
 
 def write_graph(graph: nx.MultiDiGraph, fh: IO[bytes]) -> None:
