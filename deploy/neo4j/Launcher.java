@@ -4,18 +4,24 @@
  *
  *   java -Xmx2g -cp 'LIB/*' deploy/neo4j/Launcher.java HOME BOLT_PORT PAGECACHE
  *
- * or compiled (app/neo4j_local/launch.py does this once per cache when javac is there, which
- * also lets the JVM use a class-data sharing archive):
+ * or compiled (app/neo4j_local/ does this once per cache when javac is there, which also lets
+ * the JVM use a class-data sharing archive):
  *
  *   java -Xmx2g -cp 'LIB/*:launcher.jar' Launcher HOME BOLT_PORT PAGECACHE
  *
- * HOME       server home; data in HOME/data, logs in HOME/logs; nothing is written elsewhere
+ * HOME       server home; data in HOME/data, logs in HOME/logs, an empty HOME/import; nothing
+ *            is written elsewhere
  *            (the caller also points java.io.tmpdir into HOME and turns off hsperfdata)
  * BOLT_PORT  Bolt listens on 127.0.0.1:BOLT_PORT only
  * PAGECACHE  page cache size, e.g. 512m or 2g
  *
  * Authentication is off (loopback-only development server), HTTP/HTTPS connectors are off, usage
- * data reporting is off. Prints one line "sybilscope-neo4j ready ..." once the default database
+ * data reporting is off. LOAD CSV can reach neither the server's files nor the network: file
+ * URLs are refused (dbms.security.allow_csv_import_from_file_urls=false, and the import root is
+ * the empty HOME/import in case that is ever turned back on), and every remote address is on the
+ * URL block list (internal.dbms.cypher_ip_blocklist = 0.0.0.0/0, ::/0; Community has no LOAD
+ * privilege to deny instead). Sybilscope loads through Bolt parameters, never through LOAD CSV.
+ * Prints one line "sybilscope-neo4j ready ..." once the default database
  * is available, and shuts the database down cleanly on SIGTERM/SIGINT.
  * Exit codes: 0 after a clean shutdown, 2 bad arguments, 1 start failure.
  */
@@ -24,7 +30,10 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
+
+import inet.ipaddr.IPAddressString;
 
 import org.neo4j.configuration.GraphDatabaseInternalSettings;
 import org.neo4j.configuration.GraphDatabaseSettings;
@@ -65,8 +74,10 @@ public final class Launcher {
         }
         Path data = home.resolve("data");
         Path logs = home.resolve("logs");
+        Path importRoot = home.resolve("import");
         Files.createDirectories(data);
         Files.createDirectories(logs);
+        Files.createDirectories(importRoot);
 
         SocketAddress bolt = new SocketAddress("127.0.0.1", port);
         long t0 = System.nanoTime();
@@ -84,6 +95,10 @@ public final class Launcher {
                     .setConfig(GraphDatabaseSettings.pagecache_memory, pageCache)
                     .setConfig(GraphDatabaseSettings.keep_logical_logs, "256M size")
                     .setConfig(GraphDatabaseSettings.preallocate_logical_logs, false)
+                    .setConfig(GraphDatabaseSettings.allow_file_urls, false)
+                    .setConfig(GraphDatabaseSettings.load_csv_file_url_root, importRoot)
+                    .setConfig(GraphDatabaseInternalSettings.cypher_ip_blocklist,
+                            List.of(new IPAddressString("0.0.0.0/0"), new IPAddressString("::/0")))
                     .setConfig(BoltConnector.enabled, true)
                     .setConfig(BoltConnector.listen_address, bolt)
                     .setConfig(BoltConnector.advertised_address, bolt)
