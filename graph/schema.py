@@ -52,6 +52,10 @@ class Rel(StrEnum):
     ATTRIBUTED_TO = "ATTRIBUTED_TO"  # Cluster -> Operator {confidence, rationale, by, at}
     HAS_INDICATOR = "HAS_INDICATOR"  # Operator -> Indicator {source, confidence}
     ABOUT = "ABOUT"  # AuditEvent / Note -> any node
+    SHARES_INFRASTRUCTURE = "SHARES_INFRASTRUCTURE"  # Cluster -> Cluster {values, families, reasons (JSON)}
+    """Two clusters whose members use the same non-hub values (another operator's reused
+    proxies, one card across campaigns). Written by detection where it finds them; the
+    evidence graph (graph/evidence.py) shows it when present."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ RELATIONSHIPS: tuple[RelSpec, ...] = (
     RelSpec(Rel.SUGGESTED_OPERATOR, Label.CLUSTER, Label.OPERATOR),
     RelSpec(Rel.ATTRIBUTED_TO, Label.CLUSTER, Label.OPERATOR),
     RelSpec(Rel.HAS_INDICATOR, Label.OPERATOR, Label.INDICATOR),
+    RelSpec(Rel.SHARES_INFRASTRUCTURE, Label.CLUSTER, Label.CLUSTER),
     *(RelSpec(Rel.ABOUT, Label.AUDIT_EVENT, label) for label in Label),
     *(RelSpec(Rel.ABOUT, Label.NOTE, label) for label in Label),
 )

@@ -51,6 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hub_max_accounts", 50, "A shared value (IP, network, card, device, template) used by more accounts than this is a hub: suppressed as link evidence and reported.", int),
     Setting("flag_threshold", 0.5, "A cluster is flagged when its score is at least this (0-1).", float),
     Setting("links_per_account", 20, "LINKED edges detection writes per account: its strongest links inside its cluster (plus every strong link across clusters).", int),
+    # Evidence exports
+    Setting("evidence_links_per_account", 10, "LINKED edges an evidence graph (exports, the cluster canvas) keeps per member: its strongest links inside the cluster.", int),
     # UI
     Setting("ui_port", 8501, "Port of 'sybilscope ui'.", int),
     Setting("ui_degree_cap", 200, "Neighbours with more connections than this are shown as collapsed hubs in the UI.", int),

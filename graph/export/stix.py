@@ -165,6 +165,8 @@ class _Builder:
                 continue
             ips = [r.start for r in self.into[node.ref] if r.type == Rel.IN_NETWORK]
             uses = [u for ip in ips for u in self.into[ip] if u.type == Rel.USED_IP]
+            # a network folded in the evidence graph is used directly, its addresses not shown
+            uses += [u for u in self.into[node.ref] if u.type == Rel.USED_IP]
             span = _span((u.props.get("first_seen") for u in uses), (u.props.get("last_seen") for u in uses))
             name = str(node.props.get("provider") or node.key)
             infra = stix2.Infrastructure(
