@@ -15,7 +15,8 @@ canvas draw the same graph, built here by ``build_evidence(store, cluster_ids)``
   accounts use it overall, where the store can say) and ``first_seen``/``last_seen``;
 - one use per (account, value) with ``count`` and ``first_seen``/``last_seen`` (a folded
   network's use sums its addresses' and says how many in ``ips``);
-- **hubs**, values more than ``degree_cap`` accounts use overall (a carrier-NAT address), as
+- **hubs**, values more than ``degree_cap`` accounts use overall (a carrier-NAT address) among
+  those that could be evidence (any address; any other value two or more members use), as
   one ``HUB`` node per label with how many hubs and members, joined to the cluster by
   ``HAS_HUB``; the values themselves are left out (``EvidenceGraph.hubs`` lists them);
 - ``LINKED`` among members with their reasons: each member's ``links_per_account``
@@ -131,16 +132,17 @@ class _Uses:
     payment_props: dict[str, dict[str, Any]] = field(default_factory=dict)
     hubs: dict[NodeKey, int] = field(default_factory=dict)
     hub_users: dict[NodeKey, set[NodeKey]] = field(default_factory=lambda: defaultdict(set))
+    degrees: dict[NodeKey, int] = field(default_factory=dict)
     truncated: bool = False
 
 
-def _read_batch(store: GraphStore, batch: Sequence[NodeKey], degree_cap: int | None, limit: int, out: _Uses) -> None:
+def _read_batch(store: GraphStore, batch: Sequence[NodeKey], limit: int, out: _Uses) -> None:
     """One batch's uses; a batch whose neighbours exceed ``limit`` is read in halves."""
-    sub = store.neighbours(batch, list(USE_TYPES), limit=limit, degree_cap=degree_cap)
+    sub = store.neighbours(batch, list(USE_TYPES), limit=limit)
     if sub.truncated and len(batch) > 1:
         half = len(batch) // 2
-        _read_batch(store, batch[:half], degree_cap, limit, out)
-        _read_batch(store, batch[half:], degree_cap, limit, out)
+        _read_batch(store, batch[:half], limit, out)
+        _read_batch(store, batch[half:], limit, out)
         return
     out.truncated |= sub.truncated
     for node in sub.nodes:
@@ -149,12 +151,35 @@ def _read_batch(store: GraphStore, batch: Sequence[NodeKey], degree_cap: int | N
         elif node.label == Label.PAYMENT_METHOD:
             out.payment_props[node.key] = dict(node.props)
     for rel in sub.relationships:
-        out.uses[rel.end][rel.start] = dict(rel.props)
-    if sub.hubs:
-        out.hubs.update(sub.hubs)
-        for rel in store.relationships_between([*batch, *sub.hubs], list(USE_TYPES)):
-            if rel.end in sub.hubs:
-                out.hub_users[rel.end].add(rel.start)
+        out.uses[rel.end][rel.start] = rel.props
+
+
+def _find_hubs(store: GraphStore, read: _Uses, degree_cap: int | None, chunk: int,
+               known: Mapping[NodeKey, tuple[int, str]]) -> None:
+    """How many accounts use each value that could be evidence (every address, for the
+    networks; any other value two or more members use); those above ``degree_cap`` are hubs,
+    taken out of the uses. A value one member uses is never shown, so its degree is not
+    asked for (most of a campaign's templates are sent by one account each). A value
+    detection already counted as a hub above the cap (``known``, from its hubs.json) is taken
+    at that count: counting the 20,000 users of each popular template again took seconds."""
+    by_type: dict[str, list[NodeKey]] = defaultdict(list)
+    for value, users in read.uses.items():
+        if value[0] != Label.IP and len(users) < 2:
+            continue
+        if degree_cap is not None and value in known and known[value][0] > degree_cap:
+            read.degrees[value] = known[value][0]
+        else:
+            by_type[USE_OF[value[0]]].append(value)
+    for rel_type, group in sorted(by_type.items()):
+        group.sort()
+        for start in range(0, len(group), chunk):
+            read.degrees.update(store.degrees(group[start : start + chunk], [rel_type]))
+    if degree_cap is None:
+        return
+    for value, degree in read.degrees.items():
+        if degree > degree_cap:
+            read.hubs[value] = degree
+            read.hub_users[value] = set(read.uses.pop(value, {}))
 
 
 def _read_networks(store: GraphStore, read: _Uses, chunk: int) -> None:
@@ -262,10 +287,13 @@ def _network_values(read: _Uses, chosen: _Values, fold_ips: int) -> None:
             chosen.props[ip] = _value_props(read.uses[ip])
             chosen.uses += [Relationship(Rel.USED_IP.value, a, ip, dict(u)) for a, u in read.uses[ip].items()]
             chosen.extra_rels.append(Relationship(Rel.IN_NETWORK.value, ip, net_ref, {}))
-        for account in sorted(net_users):
-            rest = [read.uses[ip][account] for ip in ips if ip not in shown and account in read.uses[ip]]
-            if rest:
-                chosen.uses.append(Relationship(Rel.USED_IP.value, account, net_ref, _aggregate(rest, ips=len(rest))))
+        rest: dict[NodeKey, list[dict[str, Any]]] = defaultdict(list)
+        for ip in ips:
+            if ip not in shown:
+                for account, use in read.uses[ip].items():
+                    rest[account].append(use)
+        for account, uses in sorted(rest.items()):
+            chosen.uses.append(Relationship(Rel.USED_IP.value, account, net_ref, _aggregate(uses, ips=len(uses))))
 
 
 def _billing_patterns(read: _Uses, chosen: _Values) -> None:
@@ -293,7 +321,7 @@ def _billing_patterns(read: _Uses, chosen: _Values) -> None:
                         for a, u in sorted(accounts.items())]
 
 
-def _hub_summaries(read: _Uses, memberships: Mapping[NodeKey, set[str]], why: Mapping[NodeKey, str]) -> tuple[
+def _hub_summaries(read: _Uses, memberships: Mapping[NodeKey, set[str]], known: Mapping[NodeKey, tuple[int, str]]) -> tuple[
         list[Node], list[Relationship]]:
     """One HUB node per label of the hubs the members use, and per cluster how many use them."""
     by_label: dict[str, list[NodeKey]] = defaultdict(list)
@@ -305,7 +333,7 @@ def _hub_summaries(read: _Uses, memberships: Mapping[NodeKey, set[str]], why: Ma
         biggest = sorted(hubs, key=lambda h: (-read.hubs[h], h[1]))
         reasons: dict[str, int] = defaultdict(int)
         for h in hubs:
-            reasons[why.get(h, "degree cap")] += 1
+            reasons[known[h][1] if h in known and known[h][1] else "over the degree cap"] += 1
         nodes.append(Node(HUB, label, {
             "kind": label, "hubs": len(hubs), "members": len(users), "accounts_max": read.hubs[biggest[0]],
             "values": [h[1] for h in biggest[:10]], "why": json.dumps(dict(sorted(reasons.items()))),
@@ -319,8 +347,9 @@ def _hub_summaries(read: _Uses, memberships: Mapping[NodeKey, set[str]], why: Ma
     return nodes, rels
 
 
-def _hub_reasons(workspace: Path | None) -> dict[NodeKey, str]:
-    """Why detection suppressed each hub (``detection/hubs.json``), where the workspace has it."""
+def _known_hubs(workspace: Path | None) -> dict[NodeKey, tuple[int, str]]:
+    """The hubs detection suppressed at its last run (``detection/hubs.json``), with how many
+    accounts used each and why, where the workspace has them."""
     path = hubs_path(workspace) if workspace else None
     if path is None or not path.is_file():
         return {}
@@ -328,7 +357,11 @@ def _hub_reasons(workspace: Path | None) -> dict[NodeKey, str]:
         rows = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {(str(r.get("label")), str(r.get("key"))): str(r.get("why") or "") for r in rows if isinstance(r, dict)}
+    out: dict[NodeKey, tuple[int, str]] = {}
+    for r in rows if isinstance(rows, list) else []:
+        if isinstance(r, dict) and isinstance(r.get("accounts"), int):
+            out[(str(r.get("label")), str(r.get("key")))] = (int(r["accounts"]), str(r.get("why") or ""))
+    return out
 
 
 # ---- links, operators ---------------------------------------------------------------------------
@@ -443,7 +476,10 @@ def build_evidence(
     read = _Uses()
     for start in range(0, len(members), batch_size):
         say(f"reading the shared values of members {start + 1:,}–{min(start + batch_size, len(members)):,} of {len(members):,}")
-        _read_batch(store, members[start : start + batch_size], degree_cap, read_limit, read)
+        _read_batch(store, members[start : start + batch_size], read_limit, read)
+    say("counting the accounts that use each shared value")
+    known = _known_hubs(workspace)
+    _find_hubs(store, read, degree_cap, batch_size * 10, known)
     _read_networks(store, read, batch_size * 10)
     values = _Values()
     _plain_values(read, values)
@@ -451,7 +487,7 @@ def build_evidence(
     _billing_patterns(read, values)
     say(f"reading {len(values.props):,} shared values")
     stored = {n.ref: n for n in store.subgraph(sorted(r for r in values.props if r[0] != BILLING_PATTERN)).nodes}
-    overall = _accounts_overall(store, [r for r in values.props if r[0] in USE_OF])
+    overall = read.degrees
     value_nodes = []
     for ref, props in values.props.items():
         base = dict(stored[ref].props) if ref in stored else {}
@@ -461,7 +497,7 @@ def build_evidence(
     say("reading the links between members")
     linked = store.relationships_between(members, [Rel.LINKED.value]) if members else []
     links = cap_links(linked, links_per_account)
-    hub_nodes, hub_rels = _hub_summaries(read, memberships, _hub_reasons(workspace))
+    hub_nodes, hub_rels = _hub_summaries(read, memberships, known)
     all_value_props = {n.ref: n.props for n in value_nodes}
     ind_nodes, op_rels, unmatched = _operators(store, around.relationships, all_value_props, read.ip_network)
     left_out = dict(values.left_out)
@@ -480,14 +516,3 @@ def build_evidence(
         left_out=dict(sorted(left_out.items())),
         truncated=read.truncated,
     )
-
-
-def _accounts_overall(store: GraphStore, refs: Sequence[NodeKey]) -> dict[NodeKey, int]:
-    """How many accounts use each value overall (its degree over its use relationship)."""
-    by_type: dict[str, list[NodeKey]] = defaultdict(list)
-    for ref in refs:
-        by_type[USE_OF[ref[0]]].append(ref)
-    out: dict[NodeKey, int] = {}
-    for rel_type, group in sorted(by_type.items()):
-        out.update(store.degrees(sorted(group), [rel_type]))
-    return out

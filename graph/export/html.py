@@ -37,7 +37,7 @@ from graph.evidence import BILLING_PATTERN, HUB, EvidenceGraph
 from graph.export.layout import evidence_layout
 from graph.export.text import display_text, excerpt
 from graph.schema import Rel
-from graph.store import Node, Relationship
+from graph.store import Node
 
 TITLE_CHARS = 200
 LABEL_CHARS = 24
@@ -59,6 +59,10 @@ KIND_NAMES = {
 EDGE_COLOURS = {Rel.LINKED.value: "#c0392b", "MATCHES": "#17becf", Rel.SHARES_INFRASTRUCTURE.value: "#8e44ad",
                 Rel.ATTRIBUTED_TO.value: "#d62728", Rel.SUGGESTED_OPERATOR.value: "#ff7f0e"}
 HIDDEN_EDGES = {Rel.MEMBER_OF.value}
+VIEW_PX = 900
+CROWDED_EDGES = 1500
+"""Above this many links (and other coloured edges) they are drawn thin and faint, so the
+structure shows through; a selected node's or edge's stay highlighted."""
 JSON_PROPS = {"reasons", "indicators", "stability", "capability_profile", "why"}
 
 # Any tag that loads something from elsewhere.
@@ -122,28 +126,40 @@ def _compact(value: Any) -> str:
 
 def _caption(node: Node) -> str:
     if node.label == HUB:
-        return f"{node.props.get('hubs', '?')} {node.key} hubs"
+        n = node.props.get("hubs", "?")
+        return f"{n} {node.key} hub{'' if n == 1 else 's'}"
     text = display_text(str(node.props.get("name") or node.key))
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
-def _size(node: Node, most: int) -> float:
-    if node.label == "Cluster":
-        return 34.0
-    if node.label == "Operator":
-        return 26.0
+def _scale(radius: float) -> float:
+    """How much larger than at 1:1 labels and nodes are drawn so they read when the whole
+    graph fits a window about ``VIEW_PX`` wide: 1 for a small graph, up to 2.5 for a large one."""
+    return max(1.0, min(2.5, 2 * radius / VIEW_PX))
+
+
+def _size(node: Node, most: int, scale: float) -> float:
     if node.label == "Account":
         return 7.0
-    if node.label == "Indicator":
-        return 11.0
+    fixed = {"Cluster": 22.0, "Operator": 18.0, "Indicator": 8.0, HUB: 12.0}.get(node.label)
+    if fixed is not None:
+        return fixed * scale
     members = int(node.props.get("members") or 0)
-    return 9.0 + 23.0 * math.sqrt(members / most) if most else 12.0
+    return (6.0 + 10.0 * math.sqrt(members / most) if most else 8.0) * scale
 
 
-def _font(node: Node, size: float) -> int:
-    """Value, cluster and operator labels big enough to read when the graph fits the window;
-    account labels small, so vis-network hides them until the view is zoomed in."""
-    return 11 if node.label == "Account" else int(max(20, min(40, size * 1.4)))
+def _font(node: Node, most: int, scale: float) -> int:
+    """Labels of the clusters, operators and the most shared values big enough to read when
+    the whole graph fits the window; the rest smaller, so vis-network hides them until the
+    view is zoomed in (its ``drawThreshold``). Account labels show when zoomed in."""
+    if node.label == "Account":
+        return 12
+    if node.label in ("Cluster", "Operator", HUB):
+        return int(15 * scale)
+    if node.label == "Indicator":
+        return int(12 * scale)
+    members = int(node.props.get("members") or 0)
+    return int((8 + 8 * math.sqrt(members / most) if most else 12) * scale)
 
 
 def reason_lines(raw: Any) -> list[str]:
@@ -171,66 +187,53 @@ def reason_lines(raw: Any) -> list[str]:
 
 
 def page_data(graph: EvidenceGraph) -> dict[str, Any]:
-    """What the page draws: vis nodes and edges (ids by position), the details the panel shows,
-    the legend and the summary."""
+    """What the page draws, compactly (a 1,000-account cluster has ten thousand edges): node
+    kinds and edge types once, then per node ``[label, x, y, size, kind]`` and per edge
+    ``[from, to, type, width]`` by position (nodes also carry their label's font size); the details the panel shows (a node's title and
+    properties; an edge's properties and, for a link, its reasons as lines); the legend and
+    the summary."""
     layout = evidence_layout(graph)
     index = {n.ref: i for i, n in enumerate(graph.nodes)}
+    kinds = sorted({n.label for n in graph.nodes})
+    types = sorted({r.type for r in graph.relationships})
+    kind_at = {k: i for i, k in enumerate(kinds)}
+    type_at = {t: i for i, t in enumerate(types)}
     most = max((int(n.props.get("members") or 0) for n in graph.nodes if n.label not in ("Account", "Cluster")), default=0)
+    scale = _scale(layout.radius)
     nodes, node_details = [], []
-    for i, node in enumerate(graph.nodes):
+    for node in graph.nodes:
         x, y = layout.positions.get(node.ref, (0.0, 0.0))
-        size = _size(node, most)
-        nodes.append({
-            "id": i, "label": _caption(node), "x": round(x, 1), "y": round(y, 1), "size": round(size, 1),
-            "color": COLOURS.get(node.label, "#888888"), "shape": SHAPES.get(node.label, "dot"),
-            "font": {"size": _font(node, size)}, "kind": node.label,
-        })
+        nodes.append([_caption(node), round(x, 1), round(y, 1), round(_size(node, most, scale), 1), kind_at[node.label],
+                      _font(node, most, scale)])
         rows = [[_shown(k), _compact(v)] for k, v in sorted(node.props.items(), key=lambda kv: str(kv[0]))]
-        node_details.append({"title": f"{KIND_NAMES.get(node.label, node.label)}: {_shown(node.key)}", "rows": rows})
-    edges, edge_details = [], []
-    for j, rel in enumerate(graph.relationships):
+        node_details.append([f"{KIND_NAMES.get(node.label, node.label)}: {_shown(node.key)}", rows])
+    edges: list[list[Any]] = []
+    edge_details: list[Any] = []
+    crowded = sum(1 for r in graph.relationships if r.type in EDGE_COLOURS) > CROWDED_EDGES
+    for rel in graph.relationships:
         if rel.start not in index or rel.end not in index:
             continue
-        edges.append(_edge(j, rel, index))
-        edge_details.append(_edge_detail(rel))
-    kinds = Counter(n.label for n in graph.nodes)
-    edge_kinds = Counter(r.type for r in graph.relationships)
-    summary = [f"{len(graph.members())} members, {sum(1 for n in graph.nodes if n.label in COLOURS and n.label not in ('Account', 'Cluster', 'Operator', 'Indicator', HUB))} shared values, "
-               f"{edge_kinds.get(Rel.LINKED.value, 0)} links"]
+        weight = rel.props.get("weight")
+        width = 0.6
+        if isinstance(weight, int | float):
+            width = round((0.3 + 1.5 * float(weight)) if crowded else (1 + 4 * float(weight)), 2)
+        edges.append([index[rel.start], index[rel.end], type_at[rel.type], width])
+        rows = [[_shown(k), _compact(v)] for k, v in sorted(rel.props.items(), key=lambda kv: str(kv[0])) if k != "reasons"]
+        reasons = reason_lines(rel.props["reasons"]) if "reasons" in rel.props else []
+        edge_details.append([rows, reasons] if rows or reasons else 0)
+    kind_count = Counter(n.label for n in graph.nodes)
+    type_count = Counter(r.type for r in graph.relationships)
+    summary = [f"{len(graph.members()):,} members, {len(graph.shared_values()):,} shared values, "
+               f"{type_count.get(Rel.LINKED.value, 0):,} links between members"]
     summary += [f"left out: {_shown(k)}: {v:,}" for k, v in graph.left_out.items()]
     if graph.hubs:
-        summary.append(f"{len(graph.hubs)} hub values (used by more accounts than the degree cap) collapsed")
+        summary.append(f"{len(graph.hubs):,} hub values (used by more accounts than the degree cap) collapsed into hub nodes")
     return {
-        "nodes": nodes, "edges": edges, "nodeDetails": node_details, "edgeDetails": edge_details,
-        "legend": [[k, KIND_NAMES.get(k, k), COLOURS.get(k, "#888888"), n] for k, n in sorted(kinds.items())],
-        "edgeKinds": [[t, n, t not in HIDDEN_EDGES] for t, n in sorted(edge_kinds.items())],
-        "summary": summary,
+        "kinds": [[k, KIND_NAMES.get(k, k), COLOURS.get(k, "#888888"), SHAPES.get(k, "dot"), kind_count[k]] for k in kinds],
+        "types": [[t, EDGE_COLOURS.get(t, "#9aa5b1"), (0.18 if crowded else 0.9) if t in EDGE_COLOURS else 0.3, t not in HIDDEN_EDGES,
+                   t == "MATCHES", type_count[t]] for t in types],
+        "nodes": nodes, "edges": edges, "nodeDetails": node_details, "edgeDetails": edge_details, "summary": summary,
     }
-
-
-def _edge(j: int, rel: Relationship, index: dict[Any, int]) -> dict[str, Any]:
-    weight = rel.props.get("weight")
-    width = 1 + 4 * float(weight) if isinstance(weight, int | float) else 0.6
-    edge: dict[str, Any] = {
-        "id": j, "from": index[rel.start], "to": index[rel.end], "kind": rel.type, "width": round(width, 2),
-        "color": {"color": EDGE_COLOURS.get(rel.type, "#9aa5b1"), "opacity": 0.9 if rel.type in EDGE_COLOURS else 0.35},
-    }
-    if rel.type in HIDDEN_EDGES:
-        edge["hidden"] = True
-    if rel.type == "MATCHES":
-        edge["dashes"] = True
-    return edge
-
-
-def _edge_detail(rel: Relationship) -> dict[str, Any]:
-    rows = [[_shown(k), _compact(v)] for k, v in sorted(rel.props.items(), key=lambda kv: str(kv[0])) if k != "reasons"]
-    detail: dict[str, Any] = {
-        "title": f"{rel.type}: {_shown(rel.start[1], 60)} → {_shown(rel.end[1], 60)}",
-        "rows": [["from", f"{rel.start[0]} {_shown(rel.start[1])}"], ["to", f"{rel.end[0]} {_shown(rel.end[1])}"], *rows],
-    }
-    if "reasons" in rel.props:
-        detail["reasons"] = reason_lines(rel.props["reasons"])
-    return detail
 
 
 def _script_json(data: Any) -> str:
@@ -258,71 +261,77 @@ vertical-align:top;overflow-wrap:anywhere;white-space:pre-wrap}#panel td:first-c
 """
 
 SCRIPT = """
-var container = document.getElementById("mynetwork");
-var nodes = new vis.DataSet(DATA.nodes);
-var edges = new vis.DataSet(DATA.edges);
+var K = DATA.kinds, T = DATA.types;
+var nodes = new vis.DataSet(DATA.nodes.map(function (n, i) {
+  var k = K[n[4]];
+  return {id: i, label: n[0], x: n[1], y: n[2], size: n[3], color: k[2], shape: k[3], font: {size: n[5]}};
+}));
+var edgeList = DATA.edges.map(function (e, j) {
+  var t = T[e[2]];
+  return {id: j, from: e[0], to: e[1], width: e[3], color: {color: t[1], opacity: t[2]}, hidden: !t[3], dashes: t[4]};
+});
+var edges = new vis.DataSet(edgeList);
 var options = {
   physics: false,
   layout: {improvedLayout: false},
-  interaction: {hover: true, hideEdgesOnDrag: DATA.edges.length > 3000, tooltipDelay: 150, multiselect: false},
+  interaction: {hover: true, hideEdgesOnDrag: edgeList.length > 3000, tooltipDelay: 150, multiselect: false},
   nodes: {borderWidth: 1, font: {face: "system-ui, sans-serif", strokeWidth: 3, strokeColor: "#ffffff"},
           scaling: {label: {drawThreshold: 7}}},
   edges: {smooth: false, selectionWidth: 3, hoverWidth: 1.5}
 };
-var network = new vis.Network(container, {nodes: nodes, edges: edges}, options);
+var network = new vis.Network(document.getElementById("mynetwork"), {nodes: nodes, edges: edges}, options);
 function el(tag, text) { var e = document.createElement(tag); if (text !== undefined) e.textContent = text; return e; }
-function show(detail, hint) {
+function show(title, rows, reasons, lines, hint) {
   var body = document.getElementById("panel-body");
-  document.getElementById("panel-title").textContent = detail.title;
+  document.getElementById("panel-title").textContent = title;
   body.textContent = "";
   if (hint) body.appendChild(el("p", hint)).className = "hint";
-  if (detail.reasons) {
+  if (reasons && reasons.length) {
     body.appendChild(el("h3", "Why these accounts are linked"));
     var ul = body.appendChild(el("ul"));
-    detail.reasons.forEach(function (r) { ul.appendChild(el("li", r)); });
+    reasons.forEach(function (r) { ul.appendChild(el("li", r)); });
   }
-  if (detail.rows && detail.rows.length) {
+  if (rows && rows.length) {
     var table = body.appendChild(el("table"));
-    detail.rows.forEach(function (row) {
+    rows.forEach(function (row) {
       var tr = table.appendChild(el("tr")); tr.appendChild(el("td", row[0])); tr.appendChild(el("td", row[1]));
     });
   }
-  if (detail.lines) {
+  if (lines) {
     var list = body.appendChild(el("ul"));
-    detail.lines.forEach(function (r) { list.appendChild(el("li", r)); });
+    lines.forEach(function (r) { list.appendChild(el("li", r)); });
   }
 }
-function showSummary() {
-  show({title: document.title, lines: DATA.summary}, "Click a node or an edge to see its evidence.");
+function showSummary() { show(document.title, [], [], DATA.summary, "Click a node or an edge to see its evidence."); }
+function showNode(i) {
+  var d = DATA.nodeDetails[i];
+  show(d[0], d[1].concat([["edges", String(network.getConnectedEdges(i).length)]]));
+}
+function showEdge(j) {
+  var e = DATA.edges[j], d = DATA.edgeDetails[j] || [[], []];
+  var rows = [["from", DATA.nodeDetails[e[0]][0]], ["to", DATA.nodeDetails[e[1]][0]]].concat(d[0]);
+  show(T[e[2]][0], rows, d[1]);
 }
 network.on("click", function (params) {
-  if (params.nodes.length) {
-    var d = DATA.nodeDetails[params.nodes[0]];
-    var around = network.getConnectedEdges(params.nodes[0]).length;
-    show({title: d.title, rows: d.rows.concat([["edges", String(around)]])});
-  } else if (params.edges.length) {
-    var k = DATA.edgeIndex[params.edges[0]];
-    show(DATA.edgeDetails[k]);
-  } else {
-    showSummary();
-  }
+  if (params.nodes.length) showNode(params.nodes[0]);
+  else if (params.edges.length) showEdge(params.edges[0]);
+  else showSummary();
 });
-DATA.edgeIndex = {};
-DATA.edges.forEach(function (e, k) { DATA.edgeIndex[e.id] = k; });
 var legend = document.getElementById("legend");
-DATA.legend.forEach(function (item) {
+K.forEach(function (k) {
   var span = legend.appendChild(el("span"));
-  var sw = span.appendChild(el("span")); sw.className = "sw"; sw.style.background = item[2];
-  span.appendChild(document.createTextNode(item[1] + " (" + item[3] + ")"));
+  var sw = span.appendChild(el("span")); sw.className = "sw"; sw.style.background = k[2];
+  span.appendChild(document.createTextNode(k[1] + " (" + k[4] + ")"));
 });
 var kinds = document.getElementById("edgekinds");
 kinds.appendChild(document.createTextNode("edges: "));
-DATA.edgeKinds.forEach(function (item) {
+T.forEach(function (t, ti) {
   var label = kinds.appendChild(el("label"));
-  var box = label.appendChild(el("input")); box.type = "checkbox"; box.checked = item[2];
-  label.appendChild(document.createTextNode(" " + item[0] + " (" + item[1] + ")"));
+  var box = label.appendChild(el("input")); box.type = "checkbox"; box.checked = t[3];
+  var sw = label.appendChild(el("span", " \u2014 ")); sw.style.color = t[1]; sw.style.fontWeight = "bold";
+  label.appendChild(document.createTextNode(t[0] + " (" + t[5] + ")"));
   box.addEventListener("change", function () {
-    edges.update(DATA.edges.filter(function (e) { return e.kind === item[0]; })
+    edges.update(edgeList.filter(function (e, j) { return DATA.edges[j][2] === ti; })
                  .map(function (e) { return {id: e.id, hidden: !box.checked}; }));
   });
 });

@@ -17,12 +17,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from graph.evidence import EvidenceGraph
+from graph.evidence import HUB, EvidenceGraph
 from graph.schema import Label
 from graph.store import Node, NodeKey
 
 CENTRE_LABELS = (Label.CLUSTER.value,)
-OUTER_LABELS = (Label.OPERATOR.value, Label.INDICATOR.value)
+OUTER_LABELS = (Label.OPERATOR.value, Label.INDICATOR.value, HUB)
 VALUE_SPACING = 64.0
 MEMBER_SPACING = 22.0
 RING_GAP = 56.0
@@ -116,13 +116,12 @@ def evidence_layout(graph: EvidenceGraph) -> Layout:
     for rel in graph.relationships:
         neighbours[rel.start].append(rel.end)
         neighbours[rel.end].append(rel.start)
+    members_of = {v.ref: int(v.props.get("members") or 0) for v in values}
     angles: dict[NodeKey, float] = {}
-    for ref in accounts:
-        near = [value_angle[v] for v in neighbours[ref] if v in value_angle]
+    for ref in accounts:  # beside the most specific value it uses: those who share it sit together
+        near = sorted((members_of[v], v) for v in neighbours[ref] if v in value_angle)
         if near:
-            sx, sy = sum(math.cos(a) for a in near), sum(math.sin(a) for a in near)
-            if abs(sx) + abs(sy) > 1e-9:
-                angles[ref] = math.atan2(sy, sx) % (2 * math.pi)
+            angles[ref] = value_angle[near[0][1]] % (2 * math.pi)
     for ref in accounts:  # accounts with no value of their own go near the accounts they link to
         if ref not in angles:
             near = [angles[a] for a in neighbours[ref] if a in angles]
