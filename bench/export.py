@@ -33,8 +33,8 @@ from graph.export.selection import evidence_for, select
 from graph.export.size import estimate_bytes, human_bytes
 from graph.schema import Label
 from graph.settings import Settings
-from graph.stores import open_store
 from graph.store import GraphStore
+from graph.stores import open_store
 
 TARGET_SECONDS = 5.0
 TARGET_BYTES = {"graphml": 10e6, "gexf": 10e6, "json": 10e6, "html": 5e6, "report": 10e6}
