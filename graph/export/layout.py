@@ -119,9 +119,9 @@ def evidence_layout(graph: EvidenceGraph) -> Layout:
     members_of = {v.ref: int(v.props.get("members") or 0) for v in values}
     angles: dict[NodeKey, float] = {}
     for ref in accounts:  # beside the most specific value it uses: those who share it sit together
-        near = sorted((members_of[v], v) for v in neighbours[ref] if v in value_angle)
-        if near:
-            angles[ref] = value_angle[near[0][1]] % (2 * math.pi)
+        specific = sorted((members_of[v], v) for v in neighbours[ref] if v in value_angle)
+        if specific:
+            angles[ref] = value_angle[specific[0][1]] % (2 * math.pi)
     for ref in accounts:  # accounts with no value of their own go near the accounts they link to
         if ref not in angles:
             near = [angles[a] for a in neighbours[ref] if a in angles]
