@@ -19,9 +19,8 @@ canvas draw the same graph, built here by ``build_evidence(store, cluster_ids)``
   those that could be evidence (any address; any other value two or more members use), as
   one ``HUB`` node per label with how many hubs and members, joined to the cluster by
   ``HAS_HUB``; the values themselves are left out (``EvidenceGraph.hubs`` lists them);
-- ``LINKED`` among members with their reasons: each member's ``links_per_account``
-  strongest (a link stays when it is among either end's strongest, so there are at most
-  ``links_per_account`` x members);
+- ``LINKED`` among members with their reasons, at most ``links_per_account`` per member, the
+  strongest (see ``cap_links``);
 - ``SHARES_INFRASTRUCTURE`` to other clusters, where detection wrote it;
 - the operators' indicators that match: those the detector's suggestion names, or whose
   value is a node of this graph (joined to it by ``MATCHES``).
@@ -368,16 +367,24 @@ def _known_hubs(workspace: Path | None) -> dict[NodeKey, tuple[int, str]]:
 
 
 def cap_links(links: Sequence[Relationship], per_account: int) -> list[Relationship]:
-    """Each account's ``per_account`` strongest links (by weight, then the other end's key);
-    a link stays when it is among either end's strongest."""
-    by_account: dict[NodeKey, list[Relationship]] = defaultdict(list)
-    for rel in links:
-        by_account[rel.start].append(rel)
-        by_account[rel.end].append(rel)
+    """At most ``per_account`` links per account, the strongest kept: links are taken
+    strongest first (by weight, then by their ends) while both ends have room. An account left
+    with no link then keeps its strongest one, so no member that detection linked is shown
+    alone (its partner may then have one link more than the cap)."""
+    ordered = sorted(links, key=lambda r: (-_weight(r), r.start, r.end))
+    count: dict[NodeKey, int] = defaultdict(int)
     kept: set[tuple[NodeKey, str, NodeKey]] = set()
-    for account, rels in by_account.items():
-        rels.sort(key=lambda r: (-_weight(r), r.end if r.start == account else r.start))
-        kept.update(r.ref for r in rels[:per_account])
+    for rel in ordered:
+        if count[rel.start] < per_account and count[rel.end] < per_account:
+            kept.add(rel.ref)
+            count[rel.start] += 1
+            count[rel.end] += 1
+    for rel in ordered:
+        for end in (rel.start, rel.end):
+            if not count[end]:
+                kept.add(rel.ref)
+                count[rel.start] += 1
+                count[rel.end] += 1
     return [r for r in links if r.ref in kept]
 
 

@@ -177,7 +177,7 @@ def reason_lines(raw: Any) -> list[str]:
         weight = reason.get("weight")
         span = ""
         if reason.get("first_seen"):
-            span = f", {reason.get('first_seen')} – {reason.get('last_seen') or reason.get('first_seen')}"
+            span = f", {str(reason.get('first_seen'))[:10]} – {str(reason.get('last_seen') or reason.get('first_seen'))[:10]}"
         w = f"{weight:.3g}" if isinstance(weight, int | float) else "?"
         out.append(_shown(f"{reason.get('family', '?')}/{reason.get('kind', '?')}: {what or 'account attributes'} "
                           f"(shared by {reason.get('accounts', '?')} accounts, weight {w}{span})", 400))

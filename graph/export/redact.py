@@ -65,7 +65,7 @@ LOOKUP_LABELS = tuple(label.value for label in Label if label.value not in OWN_L
 # Known identifiers and store keys are then found by looking each token up (a set look-up,
 # not one regex per identifier: that took 12 minutes over a big cluster), the rest by shape.
 _SCAN = re.compile(
-    r"(?P<url>\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+)"
+    r"(?P<url>\b(?:https?|ftp)://[^\s<>\"']*[^\s<>\"'.,;:!?)\]]|\bwww\.[^\s<>\"']*[^\s<>\"'.,;:!?)\]])"
     r"|(?P<email>[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)"
     r"|(?P<time>\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d))"
     r"|(?P<ipv4>(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w.]))"

@@ -489,7 +489,8 @@ class _Report:
         entity = reason.get("entity") or {}
         label, key = (str(entity.get("label") or ""), str(entity.get("key") or "")) if isinstance(entity, dict) else ("", "")
         what = f"{label} {self.ids.ref(label, key)}" if label and key else "account attributes"
-        span = f", {reason['first_seen']} – {reason.get('last_seen') or reason['first_seen']}" if reason.get("first_seen") else ""
+        span = (f", {str(reason['first_seen'])[:10]} – {str(reason.get('last_seen') or reason['first_seen'])[:10]}"
+                if reason.get("first_seen") else "")
         return (f"{self.ids.text(_fmt(reason.get('family') or '?'))}/{self.ids.text(_fmt(reason.get('kind') or '?'))}: {what} "
                 f"(shared by {_fmt(reason.get('accounts') or '?')} accounts, weight {_fmt(reason.get('weight'))}{span})")
 
@@ -616,8 +617,10 @@ class _Report:
                   f"{', '.join(self.ids.text(c) for c in self.graph.cluster_ids)}. The graph files beside this report hold {kind}."
                   + (" Redacted: identifiers are salted hashes; e-mail and billing data are left out; free text is "
                      "scrubbed of identifiers, e-mail addresses, phone and card numbers, IP addresses and URLs." if self.ids.redactor else "")),
-            ("p", "Every file exported with this report is listed with its SHA-256 digest in MANIFEST.sha256; the full "
-                  "tables are " + ", ".join(f"{t}.csv" for t in TABLES) + "."),
+            ("p", "Every file exported with this report is listed with its SHA-256 digest in MANIFEST.sha256: the full "
+                  "tables (" + ", ".join(f"{t}.csv" for t in TABLES) + "), the evidence graph as node-link JSON "
+                  "(graph.json) and as an interactive page (graph.html). GraphML, GEXF and a STIX 2.1 bundle of the "
+                  "same graph are 'sybilscope export graph --format graphml|gexf|stix'."),
         ]
         clusters = [_index_cluster(self.graph, (Label.CLUSTER.value, cid), self.nodes)
                     for cid in self.graph.cluster_ids if (Label.CLUSTER.value, cid) in self.nodes]

@@ -3,8 +3,8 @@ chosen format.
 
 Formats: ``graphml``, ``gexf``, ``json`` (node-link), ``stix`` (STIX 2.1 bundle), ``html``
 (standalone graph page), ``csv``/``parquet`` (a directory of tables) and ``report`` (a
-directory: report.md, report.html, the pictures and full tables beside them, every graph format
-above, and MANIFEST.sha256).
+directory: report.md, report.html, the pictures and full tables beside them, graph.json and
+graph.html (``REPORT_FILES``), and MANIFEST.sha256).
 
 What is written is the evidence graph of the chosen clusters (graph/evidence.py); ``full``
 writes one hop of everything around them instead (graph/export/selection.py ``select``) and
@@ -30,13 +30,10 @@ from graph.settings import Settings
 from graph.store import GraphStore
 
 GRAPH_FORMATS = ("graphml", "gexf", "json", "stix", "html", "csv", "parquet", "report")
-REPORT_FILES = {
-    "graphml": "graph.graphml",
-    "gexf": "graph.gexf",
-    "json": "graph.json",
-    "stix": "stix-bundle.json",
-    "html": "graph.html",
-}
+REPORT_FILES = {"json": "graph.json", "html": "graph.html"}
+"""The graph files written beside the report: the whole evidence graph in one machine format
+and the interactive page. GraphML, GEXF and STIX are exports of their own (``--format``): a
+1,000-account cluster's ten thousand links with their reasons are megabytes in each format."""
 Phase = Callable[[str], None]
 
 
