@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from graph.evidence import BILLING_PATTERN, HAS_HUB, HUB, MATCHES, VALUE_LABELS, EvidenceGraph, build_evidence, cap_links
+from graph.evidence import (
+    BILLING_PATTERN,
+    HAS_HUB,
+    HUB,
+    MATCHES,
+    VALUE_LABELS,
+    EvidenceGraph,
+    build_evidence,
+    cap_links,
+)
 from graph.export.selection import evidence_for, select
 from graph.schema import Label, Rel
 from graph.settings import Settings
@@ -50,8 +59,8 @@ def test_the_evidence_of_c1_is_exactly_what_links_two_members(world: EmbeddedSto
                            ("Network", "198.51.100.0/24"), ("ASN", "64500")}
     assert g.left_out == {"single-member IP": 2, "single-member PromptTemplate": 1}
     uses = {
-        *(((a, "PAID_WITH", "pay-1") for a in ("acct-a1", "acct-a2", "acct-a3"))),
-        *(((a, "USED_IP", "203.0.113.7") for a in ("acct-a1", "acct-a2", "acct-a4"))),
+        *((a, "PAID_WITH", "pay-1") for a in ("acct-a1", "acct-a2", "acct-a3")),
+        *((a, "USED_IP", "203.0.113.7") for a in ("acct-a1", "acct-a2", "acct-a4")),
         ("acct-a1", "USED_DEVICE", "dev-1"), ("acct-a2", "USED_DEVICE", "dev-1"),
         *(((f"acct-a{i}", t, v) for i in range(1, 5) for t, v in (
             ("USED_CLIENT", "ja3-deadbeef"), ("HAS_EMAIL_DOMAIN", "mailbox.test"), ("SENT_TEMPLATE", "tpl-cot-1")))),
