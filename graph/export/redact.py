@@ -95,6 +95,7 @@ class Redactor:
         self._phrases: dict[str, list[str]] = {}
         self._outputs: set[str] = set()
         self._checked: set[str] = set()
+        self._scrubbed: dict[str, str] = {}
         self._store = store
 
     def hash(self, value: Any, label: str = "") -> str:
@@ -110,6 +111,8 @@ class Redactor:
         self._outputs.add(out)
         if MIN_TOKEN <= len(text) <= MAX_SCRUB_LENGTH:
             self._seen[text] = out
+            if self._scrubbed:  # a text scrubbed before may hold this identifier
+                self._scrubbed.clear()
             first = _first_token(text)
             if first is not None and first != text:  # a phrase ("Alpha Lab"): found by its first token
                 phrases = self._phrases.setdefault(first, [])
@@ -135,7 +138,7 @@ class Redactor:
         for text in texts:
             for m in _SCAN.finditer(text):
                 whole = m.group(0)
-                for token in (whole, *_PARTS.split(whole)):
+                for token in (whole, *_PARTS.split(whole)) if whole not in self._checked else ():
                     if MIN_TOKEN <= len(token) <= MAX_SCRUB_LENGTH and token not in self._seen and token not in self._outputs:
                         tokens.add(token)
         fresh = sorted(tokens - self._checked)
@@ -154,6 +157,9 @@ class Redactor:
         ``[ip]``, ``[card]``, ``[phone]``: one pass of one pattern over the text."""
         if not text:
             return text
+        done = self._scrubbed.get(text)
+        if done is not None:
+            return done
         self.prefetch([text])
         out: list[str] = []
         pos = 0
@@ -179,7 +185,10 @@ class Redactor:
             else:
                 out.append(self._parts(token))
         out.append(text[pos:])
-        return "".join(out)
+        result = "".join(out)
+        if len(text) <= MAX_SCRUB_LENGTH:  # short vocabulary repeats: "network", "shared_ip", a date
+            self._scrubbed[text] = result
+        return result
 
     def _parts(self, token: str) -> str:
         """A token with each known identifier among its ``:``, ``/``, ``=``… separated parts

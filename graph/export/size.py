@@ -1,25 +1,32 @@
 """How large an export of an evidence graph will be, before it is written.
 
-An estimate, from the graph itself: the bytes of its keys and property values, and per
-element and per property the overhead each format adds (measured on generated worlds, see
-bench/export.py, which prints the estimate beside the real size). Good to a factor of about
-1.5, which is what a person deciding whether to wait needs.
+An estimate, from the graph itself: the bytes of its keys and property values and a per-element
+allowance, times what each format makes of them (measured on generated worlds, see
+bench/export.py, which prints the estimate beside the real size). Good to about 30 %, which is
+what a person deciding whether to wait needs.
 """
 
 from __future__ import annotations
 
 from graph.evidence import EvidenceGraph
 
-# Bytes each format adds per element, per property, and per byte of text; and a fixed part.
-OVERHEAD: dict[str, tuple[float, float, float, int]] = {
-    "graphml": (90.0, 30.0, 1.05, 6_000),
-    "gexf": (110.0, 36.0, 1.1, 6_000),
-    "json": (40.0, 12.0, 1.05, 100),
-    "stix": (420.0, 0.0, 0.25, 2_000),
-    "html": (150.0, 22.0, 1.0, 480_000),
-    "csv": (16.0, 2.0, 1.0, 1_000),
-    "parquet": (8.0, 1.0, 0.5, 20_000),
+# Per format: bytes per byte of content (keys and values, plus PER_ELEMENT for each node and
+# relationship), and a fixed part (the HTML page's inlined library). Fitted on the medium
+# world's 1,000- and 2,200-account clusters (bench/export.py), within 15 % on both.
+PER_ELEMENT = 40
+FACTOR: dict[str, tuple[float, int]] = {
+    "graphml": (1.65, 4_000),
+    "gexf": (2.45, 4_000),
+    "json": (1.25, 200),
+    "stix": (1.15, 2_000),
+    "html": (0.72, 480_000),
+    "csv": (1.02, 1_000),
+    "parquet": (0.2, 20_000),
 }
+REPORT_TABLES = 0.35
+"""The report's CSV tables, as a share of the CSV export."""
+REPORT_TEXT = 250_000
+"""report.md, report.html and the picture."""
 
 
 def content(graph: EvidenceGraph) -> tuple[int, int, int]:
@@ -33,11 +40,12 @@ def content(graph: EvidenceGraph) -> tuple[int, int, int]:
 
 def estimate_bytes(graph: EvidenceGraph, fmt: str) -> int:
     """The estimated size of ``fmt`` written from ``graph`` (a report: all its files)."""
-    elements, props, text = content(graph)
+    elements, _props, text = content(graph)
     if fmt == "report":
-        return sum(estimate_bytes(graph, f) for f in ("graphml", "gexf", "json", "stix", "html")) + 60_000 + text // 4
-    per_element, per_prop, per_byte, fixed = OVERHEAD[fmt]
-    return int(fixed + elements * per_element + props * per_prop + text * per_byte)
+        return (estimate_bytes(graph, "json") + estimate_bytes(graph, "html")
+                + int(REPORT_TABLES * estimate_bytes(graph, "csv")) + REPORT_TEXT)
+    factor, fixed = FACTOR[fmt]
+    return int(fixed + factor * (text + PER_ELEMENT * elements))
 
 
 def human_bytes(n: float) -> str:
