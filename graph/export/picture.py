@@ -76,8 +76,9 @@ def evidence_svg(graph: EvidenceGraph, name: Callable[[NodeKey], str] | None = N
            'role="img" aria-label="evidence graph" style="background:#fff;border:1px solid #ddd">']
     if uses:
         out.append(f'<path d="{"".join(uses)}" stroke="#9aa5b1" stroke-opacity="0.25" stroke-width="0.6" fill="none"/>')
-    if links:
-        out.append(f'<path d="{"".join(links)}" stroke="#c0392b" stroke-opacity="0.45" stroke-width="0.8" fill="none"/>')
+    if links:  # many links would hide everything else: the more there are, the fainter
+        opacity = max(0.06, min(0.5, 40 / len(links)))
+        out.append(f'<path d="{"".join(links)}" stroke="#c0392b" stroke-opacity="{opacity:.2f}" stroke-width="0.8" fill="none"/>')
     dots = [f'<circle cx="{x}" cy="{y}" r="1.8"/>' for x, y in (at(m) for m in sorted(members))]
     out.append(f'<g fill="{COLOURS["Account"]}">{"".join(dots)}</g>')
     for ref in drawn_values:
@@ -90,8 +91,12 @@ def evidence_svg(graph: EvidenceGraph, name: Callable[[NodeKey], str] | None = N
         out.append(f'<rect x="{x - 7}" y="{y - 7}" width="14" height="14" fill="{colour}" stroke="#fff"/>')
         label = html.escape(_short(caption(ref)))
         out.append(f'<text x="{x + 10}" y="{y + 4}" font-size="11" font-family="sans-serif" fill="#222">{label}</text>')
+    taken: list[tuple[int, int]] = [at(ref) for ref in special]
     for ref in drawn_values[:LABELLED]:
         x, y = at(ref)
+        if any(abs(x - tx) < 110 and abs(y - ty) < 14 for tx, ty in taken):
+            continue  # a label would cover another: the tables name it
+        taken.append((x, y))
         label = html.escape(_short(f"{ref[0]} {caption(ref)}"))
         out.append(f'<text x="{x + 8}" y="{y - 6}" font-size="9" font-family="sans-serif" fill="#333" '
                    f'stroke="#fff" stroke-width="2.5" paint-order="stroke">{label}</text>')

@@ -296,7 +296,7 @@ class _Report:
         if not isinstance(profile, dict):
             return []
         ranked = sorted(((str(k), _num(v)) for k, v in profile.items()), key=lambda kv: (-kv[1], kv[0]))
-        return [(k, f"{v:.0%}") for k, v in ranked if v > 0]
+        return [(k, f"{v:.0%}") for k, v in ranked if v >= 0.005]
 
     def attribution_line(self, c: _Cluster) -> str:
         confirmed = self.rels_from(c.ref, Rel.ATTRIBUTED_TO)
@@ -385,7 +385,7 @@ class _Report:
                 if isinstance(ind, dict):
                     items.append(f"{_fmt(ind.get('type'))} {self.ids.value(ind.get('value'))} "
                                  f"(source {self.ids.text(_fmt(ind.get('source')))}, confidence {_fmt(ind.get('confidence'))}, "
-                                 f"{_fmt(_num(ind.get('coverage')))} of members)")
+                                 f"{_num(ind.get('coverage')):.0%} of members)")
                 else:
                     items.append(self.ids.value(ind))
             if items:
