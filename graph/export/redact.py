@@ -135,13 +135,18 @@ class Redactor:
         if self._store is None:
             return
         tokens: set[str] = set()
+        seen, outputs, checked = self._seen, self._outputs, self._checked
         for text in texts:
+            if text in self._scrubbed:
+                continue
             for m in _SCAN.finditer(text):
                 whole = m.group(0)
-                for token in (whole, *_PARTS.split(whole)) if whole not in self._checked else ():
-                    if MIN_TOKEN <= len(token) <= MAX_SCRUB_LENGTH and token not in self._seen and token not in self._outputs:
-                        tokens.add(token)
-        fresh = sorted(tokens - self._checked)
+                if whole in checked or whole in seen or whole in outputs or m.lastgroup in ("time", "number"):
+                    continue  # a date or a count names nobody
+                tokens.add(whole)
+                if _PARTS.search(whole):
+                    tokens.update(p for p in _PARTS.split(whole) if len(p) >= MIN_TOKEN and p not in seen)
+        fresh = sorted(t for t in tokens - checked if MIN_TOKEN <= len(t) <= MAX_SCRUB_LENGTH)
         if not fresh:
             return
         self._checked.update(fresh)
@@ -209,7 +214,9 @@ class Redactor:
         if isinstance(value, list):
             return [self.json_value(v, field) for v in value]
         if isinstance(value, str):
-            if field in JSON_KEEP or _TIMESTAMP.match(value):
+            if _TIMESTAMP.match(value):
+                return value
+            if field in JSON_KEEP:
                 return self.scrub(value)
             return self.hash(value, field)
         return value
@@ -269,7 +276,9 @@ def redact_graph(graph: EvidenceGraph, redactor: Redactor | None = None) -> Evid
     r = redactor or Redactor()
     r.learn_graph(graph)
     props: list[dict[str, Any]] = [n.props for n in graph.nodes] + [rel.props for rel in graph.relationships]
-    r.prefetch(v for item in props for k, v in item.items() if k in KEEP_TEXT and isinstance(v, str))
+    # free text in one look-up; JSON text is redacted field by field (its few free-text fields
+    # are vocabulary, looked up as they come)
+    r.prefetch(v for item in props for k, v in item.items() if k in KEEP_TEXT and isinstance(v, str) and v[:1] not in "[{")
     nodes = [
         Node(*r.key(n.ref), r.props(n.props)) for n in graph.nodes if n.label not in DROPPED_LABELS
     ]

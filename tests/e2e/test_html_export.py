@@ -161,3 +161,26 @@ def test_a_thousand_account_cluster_is_interactive(tmp_path: Path, browser: Any)
         context.close()
     assert shown == result.nodes and result.nodes == 1000 + 100 * 3 + 1 + 1
     assert "member_ips" in panel and "folded" in panel and "1000" in panel
+
+
+def test_the_report_of_a_thousand_account_cluster_is_short_before_its_appendix(tmp_path: Path, browser: Any) -> None:
+    """report.html of a 1,000-account cluster: its evidence is at most about 20 screens tall
+    before the appendix, its picture is drawn inline, and it loads nothing from anywhere."""
+    store = EmbeddedStore(None)
+    _big_cluster(store)
+    export_graph(store, tmp_path / "report", "report", cluster_ids=["big"], degree_cap=200)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    requests: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((tmp_path / "report" / "report.html").resolve().as_uri(), wait_until="load")
+        appendix = page.evaluate("[...document.querySelectorAll('h2')].find(h => h.textContent.startsWith('Appendix')).offsetTop")
+        svg = page.evaluate("document.querySelectorAll('figure svg circle').length")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report-1000-accounts-first-screen.png"))
+    finally:
+        context.close()
+    assert appendix <= 20 * 900, f"{appendix / 900:.1f} screens before the appendix"
+    assert svg >= 1000
+    assert [u for u in requests if not u.startswith(LOCAL_SCHEMES)] == []
