@@ -323,7 +323,8 @@ class _Report:
             ["exchanges", _fmt(p.get("exchanges") or 0)],
             ["input / output tokens", f"{_fmt(p.get('input_tokens') or 0)} / {_fmt(p.get('output_tokens') or 0)}"],
             ["first / last seen", f"{_fmt(p.get('first_seen'))} / {_fmt(p.get('last_seen'))} "
-                                  f"{_days(p.get('first_seen'), p.get('last_seen'))}".strip()],
+                                  f"({_days(p.get('first_seen'), p.get('last_seen'))})"
+             if p.get("first_seen") and p.get("last_seen") else "unknown"],
             ["capabilities targeted", caps or "unknown (no readable prompt text)"],
             ["score", f"{_fmt(_num(p.get('score')))} ({'flagged' if p.get('flagged') is True else 'not flagged'})"],
             ["status", self.ids.text(_fmt(p.get("status") or "open"))],
@@ -352,7 +353,7 @@ class _Report:
     def stability(self, c: _Cluster) -> list[Block]:
         stab = _loads(c.node.props.get("stability"), {})
         if not isinstance(stab, dict) or not any(k not in ("min", "weakest") for k in stab):
-            return [("h3", "Stability per signal family"), ("p", "Not measured (stability is measured for flagged clusters).")]
+            return [("h3", "Stability per signal family"), ("p", "Not measured for this cluster (detection measures it for the clusters it flags).")]
         rows = []
         for family, value in sorted(((k, v) for k, v in stab.items() if k not in ("min", "weakest")), key=lambda kv: (_num(kv[1]), kv[0])):
             reading = "holds without it" if _num(value) >= 0.8 else "partly rests on it" if _num(value) >= 0.5 else "rests on it"
