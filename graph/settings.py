@@ -56,6 +56,8 @@ SETTINGS: tuple[Setting, ...] = (
     # Saved queries (user-written Cypher on Neo4j)
     Setting("user_query_timeout_s", 60.0, "Seconds a saved query (built-in or team) may run on Neo4j before the server stops it.", float),
     Setting("user_query_row_limit", 10_000, "Most rows a saved query returns; a result cut at this limit says so.", int),
+    # Evidence exports
+    Setting("evidence_links_per_account", 10, "LINKED edges an evidence graph (exports, the cluster canvas) keeps per member: its strongest links inside the cluster.", int),
     # UI
     Setting("ui_port", 8501, "Port of 'sybilscope ui'.", int),
     Setting("ui_host", "127.0.0.1", "Address 'sybilscope ui' binds: 127.0.0.1 keeps it on this machine; 0.0.0.0 opens it to the network."),

@@ -45,13 +45,15 @@ def export_clusters(settings: Settings, output: Path, fmt: str) -> None:
               type=click.Choice(["graphml", "gexf", "json", "stix", "html", "csv", "parquet", "report"]))
 @click.option("--cluster", "clusters", multiple=True, metavar="ID", help="Cluster to export (repeatable).")
 @click.option("--operator", metavar="ID", help="Export every cluster attributed or suggested to this operator.")
-@click.option("--redact", is_flag=True, help="Hash identifiers (salt not exported); drop e-mail and billing data.")
+@click.option("--redact", is_flag=True, help="Hash identifiers (salt not exported); drop e-mail, billing data and prompt text; scrub notes, rationales and reasons.")
 @click.option("--degree-cap", type=click.IntRange(min=1), default=None,
               help="Leave out shared values with more accounts than this [default: the ui_degree_cap setting].")
+@click.option("--full", is_flag=True,
+              help="Everything one hop around the members, not just what links them; says first how big it is.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary of what was written on stdout.")
 def export_graph_cmd(
     settings: Settings, output: Path, fmt: str, clusters: tuple[str, ...], operator: str | None,
-    redact: bool, degree_cap: int | None, as_json: bool,
+    redact: bool, degree_cap: int | None, full: bool, as_json: bool,
 ) -> None:
     """Evidence exports: graph files, STIX 2.1, standalone HTML, the evidence report."""
     from graph.export.run import export_graph
@@ -62,6 +64,8 @@ def export_graph_cmd(
         result = export_graph(
             store, output, fmt, cluster_ids=clusters, operator_id=operator, redact=redact,
             workspace=settings.workspace, degree_cap=degree_cap or settings["ui_degree_cap"],
+            full=full, links_per_account=settings["evidence_links_per_account"],
+            phase=(lambda text: click.echo(text, err=True) if text.startswith("full export") else None) if full else None,
         )
     if as_json:
         emit_json(result.to_json())

@@ -25,7 +25,7 @@ from typing import Any
 import networkx as nx
 
 from graph.export.selection import EvidenceGraph
-from graph.export.text import clean_graph, utf8_text, xml_text
+from graph.export.text import clean_graph, clean_value, utf8_text, xml_text
 from graph.store import NodeKey
 
 START_PROPS = ("first_seen", "created_at", "at")
@@ -126,16 +126,38 @@ def write_gexf(graph: EvidenceGraph, path: Path) -> Path:
     return _write_xml(lambda g, fh: nx.write_gexf(g, fh, encoding="utf-8"), _scalar_graph(graph, times=True), path)
 
 
+JSON_PROPS = frozenset({"reasons", "indicators", "stability", "capability_profile", "why"})
+"""Properties the store holds as JSON text (nested data); node-link JSON writes them as JSON."""
+
+
+def _nested(name: str, value: Any) -> Any:
+    """A JSON-text property as JSON, its strings strict UTF-8 (JSON text may spell a lone
+    surrogate as an escape)."""
+    if name in JSON_PROPS and isinstance(value, str) and value[:1] in "[{":
+        try:
+            return clean_value(json.loads(value), utf8_text)
+        except ValueError:
+            return value
+    return value
+
+
 def node_link(graph: EvidenceGraph) -> dict[str, Any]:
-    """Node-link JSON (the d3 / networkx format), lists kept as lists, text strict UTF-8."""
+    """Node-link JSON (the d3 / networkx format), lists kept as lists, nested data (link
+    reasons, indicators) as JSON rather than JSON text, text strict UTF-8."""
     data: dict[str, Any] = nx.node_link_data(to_networkx(clean_graph(graph, utf8_text), scalar=False), edges="edges")
+    for item in (*data["nodes"], *data["edges"]):
+        for name in JSON_PROPS & set(item):
+            item[name] = _nested(name, item[name])
     return data
 
 
-def json_bytes(data: Any) -> bytes:
-    """``data`` as indented JSON in strict UTF-8 (non-ASCII written as itself, so the file
-    can be grepped; anything not JSON-native as its ``str``, cleaned like the rest)."""
-    text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False, default=lambda v: utf8_text(str(v)))
+def json_bytes(data: Any, indent: int | None = None) -> bytes:
+    """``data`` as JSON in strict UTF-8, one line unless ``indent`` (non-ASCII written as
+    itself, so the file can be grepped; anything not JSON-native as its ``str``, cleaned like
+    the rest)."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    text = json.dumps(data, indent=indent, separators=separators, sort_keys=True, ensure_ascii=False,
+                      default=lambda v: utf8_text(str(v)))
     return text.encode("utf-8")
 
 

@@ -1,88 +1,76 @@
-"""A standalone HTML graph (pyvis / vis-network) that opens offline.
+"""A standalone HTML graph of the evidence that opens offline, in any browser.
 
-pyvis inlines vis-network with ``cdn_resources='in_line'``, but its template still links
-Bootstrap from a CDN; those tags are removed here, so the file makes no network request at all
-(tests/e2e/test_html_export.py opens it in headless Chromium and records every request). Data
-reaches the page through Jinja's ``tojson`` filter, which escapes ``<``, ``>`` and ``&``, so an
-identifier cannot close the script tag.
+One file: vis-network (the copy pyvis ships) is inlined, the graph comes as JSON in the page,
+and the page makes no network request at all (tests/e2e/test_html_export.py opens it in
+headless Chromium and records every request). The layout is precomputed
+(graph/export/layout.py) and physics is off, so a 1,000-account cluster is interactive as soon
+as it is drawn, and the same export always looks the same.
+
+Nodes are coloured by kind and sized by how many members use them; value labels are large
+enough to read when the whole graph fits the window, account labels appear when zoomed in.
+A legend names the kinds (with counts) and toggles each kind of edge; membership edges start
+hidden. A click on a node or an edge shows its evidence in the side panel: a link's weight,
+families and every reason, a use's counts and time span, a value's members and accounts.
 
 The page is read by people, so its text follows the report's rule (graph/export/text.py):
-control and bidi characters become visible escapes, tooltips show at most ``TITLE_CHARS`` of a
-value with its full length, and the heading is HTML-escaped (pyvis does not). The inlined
-vis-network library holds raw C1 characters in its string literals; they are rewritten as
-``\u0085``-style JavaScript escapes, which mean the same, so the file holds no raw control
-character at all.
+control and bidi characters become visible escapes, and a value shows at most
+``TITLE_CHARS`` characters with its full length. The data is JSON with ``<``, ``>`` and ``&``
+escaped, so an identifier cannot close the script tag, and the panel writes text with
+``textContent``, never as HTML. The inlined library holds raw C1 characters in its string
+literals; they are rewritten as ``\\u0085``-style JavaScript escapes, which mean the same, so
+the file holds no raw control character at all.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import math
 import re
+from collections import Counter
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pyvis.network import Network
-
-from graph.export.selection import EvidenceGraph
-from graph.export.text import clean_key, display_text, excerpt, utf8_text
-from graph.store import Node, NodeKey, Relationship
+from graph.evidence import BILLING_PATTERN, HUB, EvidenceGraph
+from graph.export.layout import evidence_layout
+from graph.export.text import display_text, excerpt
+from graph.schema import Rel
+from graph.store import Node
 
 TITLE_CHARS = 200
 LABEL_CHARS = 24
+REASONS_SHOWN = 20
 
 COLOURS = {
     "Account": "#4e79a7", "IP": "#f28e2b", "Network": "#e15759", "ASN": "#76b7b2",
-    "PaymentMethod": "#59a14f", "Device": "#edc948", "ClientFingerprint": "#b07aa1",
-    "EmailDomain": "#ff9da7", "PromptTemplate": "#9c755f", "Cluster": "#bab0ac",
-    "Operator": "#d62728", "Indicator": "#17becf",
+    "PaymentMethod": "#59a14f", BILLING_PATTERN: "#8cd17d", "Device": "#edc948", "ClientFingerprint": "#b07aa1",
+    "EmailDomain": "#ff9da7", "PromptTemplate": "#9c755f", "Cluster": "#79706e",
+    "Operator": "#d62728", "Indicator": "#17becf", HUB: "#bab0ac",
 }
-# Any tag that loads something from elsewhere (pyvis's Bootstrap links).
+SHAPES = {"Cluster": "star", "Operator": "triangle", "Indicator": "diamond", HUB: "square"}
+KIND_NAMES = {
+    "Account": "member account", "IP": "IP address", "Network": "network", "PaymentMethod": "payment instrument",
+    BILLING_PATTERN: "BIN + billing pattern", "Device": "device", "ClientFingerprint": "client fingerprint",
+    "EmailDomain": "e-mail domain", "PromptTemplate": "prompt template", "Cluster": "cluster",
+    "Operator": "operator", "Indicator": "operator indicator", HUB: "hubs (collapsed)", "ASN": "ASN",
+}
+EDGE_COLOURS = {Rel.LINKED.value: "#c0392b", "MATCHES": "#17becf", Rel.SHARES_INFRASTRUCTURE.value: "#8e44ad",
+                Rel.ATTRIBUTED_TO.value: "#d62728", Rel.SUGGESTED_OPERATOR.value: "#ff7f0e"}
+HIDDEN_EDGES = {Rel.MEMBER_OF.value}
+VIEW_PX = 900
+CROWDED_EDGES = 1500
+"""Above this many links (and other coloured edges) they are drawn thin and faint, so the
+structure shows through; a selected node's or edge's stay highlighted."""
+JSON_PROPS = {"reasons", "indicators", "stability", "capability_profile", "why"}
+
+# Any tag that loads something from elsewhere.
 _REMOTE_TAG = re.compile(
     r"<link\b[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//[^>]*>"
     r"|<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>\s*</script>",
     re.IGNORECASE | re.DOTALL,
 )
-
-
-def _shown(value: Any, limit: int) -> str:
-    return display_text(excerpt(str(value), limit))
-
-
-def _title(label: str, key: str, props: dict[str, Any]) -> str:
-    """Plain-text tooltip: the element and its properties, one per line, each bounded."""
-    lines = [f"{label}: {_shown(key, TITLE_CHARS)}"]
-    for name, value in sorted(props.items(), key=lambda item: str(item[0])):
-        lines.append(f"{_shown(name, TITLE_CHARS)}: {_shown(value, TITLE_CHARS)}")
-    return "\n".join(lines)
-
-
-def _id(ref: NodeKey) -> str:
-    """A vis-network node id: unique, strict UTF-8 (it travels as JSON, never shown)."""
-    return f"{ref[0]}:{clean_key(ref[1], utf8_text)}"
-
-
-def _node_kwargs(node: Node) -> dict[str, Any]:
-    caption = display_text(str(node.props.get("name") or node.key))
-    return {
-        "label": caption if len(caption) <= LABEL_CHARS else caption[: LABEL_CHARS - 1] + "…",
-        "title": _title(node.label, node.key, node.props),
-        "color": COLOURS.get(node.label, "#888888"),
-        "group": node.label,
-        "shape": "star" if node.label in ("Cluster", "Operator") else "dot",
-        "size": 25 if node.label in ("Cluster", "Operator") else 12,
-    }
-
-
-def _edge_kwargs(rel: Relationship) -> dict[str, Any]:
-    weight = rel.props.get("weight")
-    return {
-        "title": _title(rel.type, f"{rel.start[1]} → {rel.end[1]}", rel.props),
-        "label": rel.type if rel.type in ("LINKED", "ATTRIBUTED_TO", "SUGGESTED_OPERATOR") else "",
-        "width": 1 + 4 * float(weight) if isinstance(weight, int | float) else 1,
-        "arrows": "to",
-    }
-
-
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _RAW_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -98,23 +86,274 @@ def escape_raw_controls(page: str) -> str:
     return _RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group(0)):04x}", page)
 
 
-def strip_remote_resources(html: str) -> str:
-    """The page without tags that fetch from another host (and without HTML comments, where
-    pyvis keeps dead references to node_modules)."""
-    return _REMOTE_TAG.sub("", _COMMENT.sub("", html))
+def strip_remote_resources(page: str) -> str:
+    """The page without tags that fetch from another host (and without HTML comments)."""
+    return _REMOTE_TAG.sub("", _COMMENT.sub("", page))
+
+
+@cache
+def vis_network_js() -> str:
+    """The vis-network library pyvis ships (read once; it is the same for every page)."""
+    lib = resources.files("pyvis") / "lib" / "vis-9.1.2" / "vis-network.min.js"
+    text = lib.read_text(encoding="utf-8")
+    if "</script" in text.lower():
+        raise RuntimeError("the inlined vis-network library contains '</script' and cannot be inlined")
+    return text
+
+
+def _shown(value: Any, limit: int = TITLE_CHARS) -> str:
+    return display_text(excerpt(str(value), limit))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _compact(value: Any) -> str:
+    """A property value as one short line of text."""
+    value = _json_value(value)
+    if isinstance(value, list | dict):
+        return _shown(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str))
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _shown(value)
+
+
+def _caption(node: Node) -> str:
+    if node.label == HUB:
+        n = node.props.get("hubs", "?")
+        return f"{n} {node.key} hub{'' if n == 1 else 's'}"
+    text = display_text(str(node.props.get("name") or node.key))
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+
+
+def _scale(radius: float) -> float:
+    """How much larger than at 1:1 labels and nodes are drawn so they read when the whole
+    graph fits a window about ``VIEW_PX`` wide: 1 for a small graph, up to 2.5 for a large one."""
+    return max(1.0, min(2.5, 2 * radius / VIEW_PX))
+
+
+def _size(node: Node, most: int, scale: float) -> float:
+    if node.label == "Account":
+        return 7.0
+    fixed = {"Cluster": 22.0, "Operator": 18.0, "Indicator": 8.0, HUB: 12.0}.get(node.label)
+    if fixed is not None:
+        return fixed * scale
+    members = int(node.props.get("members") or 0)
+    return (6.0 + 10.0 * math.sqrt(members / most) if most else 8.0) * scale
+
+
+def _font(node: Node, most: int, scale: float) -> int:
+    """Labels of the clusters, operators and the most shared values big enough to read when
+    the whole graph fits the window; the rest smaller, so vis-network hides them until the
+    view is zoomed in (its ``drawThreshold``). Account labels show when zoomed in."""
+    if node.label == "Account":
+        return 12
+    if node.label in ("Cluster", "Operator", HUB):
+        return int(15 * scale)
+    if node.label == "Indicator":
+        return int(12 * scale)
+    members = int(node.props.get("members") or 0)
+    return int((8 + 8 * math.sqrt(members / most) if most else 12) * scale)
+
+
+def reason_lines(raw: Any) -> list[str]:
+    """A LINKED edge's reasons as lines a person reads."""
+    reasons = _json_value(raw)
+    if not isinstance(reasons, list):
+        return [_shown(reasons)] if reasons else []
+    out = []
+    for reason in reasons[:REASONS_SHOWN]:
+        if not isinstance(reason, dict):
+            out.append(_shown(reason))
+            continue
+        entity = reason.get("entity") or {}
+        what = f"{entity.get('label', '')} {entity.get('key', '')}".strip() if isinstance(entity, dict) else ""
+        weight = reason.get("weight")
+        span = ""
+        if reason.get("first_seen"):
+            span = f", {str(reason.get('first_seen'))[:10]} – {str(reason.get('last_seen') or reason.get('first_seen'))[:10]}"
+        w = f"{weight:.3g}" if isinstance(weight, int | float) else "?"
+        out.append(_shown(f"{reason.get('family', '?')}/{reason.get('kind', '?')}: {what or 'account attributes'} "
+                          f"(shared by {reason.get('accounts', '?')} accounts, weight {w}{span})", 400))
+    if len(reasons) > REASONS_SHOWN:
+        out.append(f"… and {len(reasons) - REASONS_SHOWN} more reasons")
+    return out
+
+
+def page_data(graph: EvidenceGraph) -> dict[str, Any]:
+    """What the page draws, compactly (a 1,000-account cluster has ten thousand edges): node
+    kinds and edge types once, then per node ``[label, x, y, size, kind]`` and per edge
+    ``[from, to, type, width]`` by position (nodes also carry their label's font size); the details the panel shows (a node's title and
+    properties; an edge's properties and, for a link, its reasons as lines); the legend and
+    the summary."""
+    layout = evidence_layout(graph)
+    index = {n.ref: i for i, n in enumerate(graph.nodes)}
+    kinds = sorted({n.label for n in graph.nodes})
+    types = sorted({r.type for r in graph.relationships})
+    kind_at = {k: i for i, k in enumerate(kinds)}
+    type_at = {t: i for i, t in enumerate(types)}
+    most = max((int(n.props.get("members") or 0) for n in graph.nodes if n.label not in ("Account", "Cluster")), default=0)
+    scale = _scale(layout.radius)
+    nodes, node_details = [], []
+    for node in graph.nodes:
+        x, y = layout.positions.get(node.ref, (0.0, 0.0))
+        nodes.append([_caption(node), round(x, 1), round(y, 1), round(_size(node, most, scale), 1), kind_at[node.label],
+                      _font(node, most, scale)])
+        rows = [[_shown(k), _compact(v)] for k, v in sorted(node.props.items(), key=lambda kv: str(kv[0]))]
+        node_details.append([f"{KIND_NAMES.get(node.label, node.label)}: {_shown(node.key)}", rows])
+    edges: list[list[Any]] = []
+    edge_details: list[Any] = []
+    crowded = sum(1 for r in graph.relationships if r.type in EDGE_COLOURS) > CROWDED_EDGES
+    for rel in graph.relationships:
+        if rel.start not in index or rel.end not in index:
+            continue
+        weight = rel.props.get("weight")
+        width = 0.6
+        if isinstance(weight, int | float):
+            width = round((0.3 + 1.5 * float(weight)) if crowded else (1 + 4 * float(weight)), 2)
+        edges.append([index[rel.start], index[rel.end], type_at[rel.type], width])
+        rows = [[_shown(k), _compact(v)] for k, v in sorted(rel.props.items(), key=lambda kv: str(kv[0])) if k != "reasons"]
+        reasons = reason_lines(rel.props["reasons"]) if "reasons" in rel.props else []
+        edge_details.append([rows, reasons] if rows or reasons else 0)
+    kind_count = Counter(n.label for n in graph.nodes)
+    type_count = Counter(r.type for r in graph.relationships)
+    summary = [f"{len(graph.members()):,} members, {len(graph.shared_values()):,} shared values, "
+               f"{type_count.get(Rel.LINKED.value, 0):,} links between members"]
+    summary += [f"left out: {_shown(k)}: {v:,}" for k, v in graph.left_out.items()]
+    if graph.hubs:
+        summary.append(f"{len(graph.hubs):,} hub values (used by more accounts than the degree cap) collapsed into hub nodes")
+    return {
+        "kinds": [[k, KIND_NAMES.get(k, k), COLOURS.get(k, "#888888"), SHAPES.get(k, "dot"), kind_count[k]] for k in kinds],
+        "types": [[t, EDGE_COLOURS.get(t, "#9aa5b1"), (0.18 if crowded else 0.9) if t in EDGE_COLOURS else 0.3, t not in HIDDEN_EDGES,
+                   t == "MATCHES", type_count[t]] for t in types],
+        "nodes": nodes, "edges": edges, "nodeDetails": node_details, "edgeDetails": edge_details, "summary": summary,
+    }
+
+
+def _script_json(data: Any) -> str:
+    """JSON that is safe inside a <script> element."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+STYLE = """
+*{box-sizing:border-box}body{margin:0;font-family:system-ui,sans-serif;color:#222;background:#fafafa}
+header{padding:8px 14px;border-bottom:1px solid #ddd;background:#fff}
+header h1{font-size:17px;margin:0 0 6px}
+#legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:13px}
+#legend span.sw{display:inline-block;width:11px;height:11px;border-radius:50%;margin-right:4px;vertical-align:-1px}
+#edgekinds{margin-top:4px;font-size:12px;color:#555}#edgekinds label{margin-right:10px}
+main{display:flex;height:calc(100vh - 92px);min-height:420px}
+#mynetwork{flex:1;min-width:0;background:#fff}
+#panel{width:380px;border-left:1px solid #ddd;padding:10px 14px;overflow:auto;background:#fff;font-size:13px}
+#panel h2{font-size:15px;margin:4px 0 8px;overflow-wrap:anywhere}
+#panel table{border-collapse:collapse;width:100%}#panel td{border-top:1px solid #eee;padding:3px 4px;
+vertical-align:top;overflow-wrap:anywhere;white-space:pre-wrap}#panel td:first-child{color:#666;width:34%}
+#panel ul{padding-left:18px}#panel li{margin:3px 0;overflow-wrap:anywhere;white-space:pre-wrap}
+.hint{color:#777}
+"""
+
+SCRIPT = """
+var K = DATA.kinds, T = DATA.types;
+var nodes = new vis.DataSet(DATA.nodes.map(function (n, i) {
+  var k = K[n[4]];
+  return {id: i, label: n[0], x: n[1], y: n[2], size: n[3], color: k[2], shape: k[3], font: {size: n[5]}};
+}));
+var edgeList = DATA.edges.map(function (e, j) {
+  var t = T[e[2]];
+  return {id: j, from: e[0], to: e[1], width: e[3], color: {color: t[1], opacity: t[2]}, hidden: !t[3], dashes: t[4]};
+});
+var edges = new vis.DataSet(edgeList);
+var options = {
+  physics: false,
+  layout: {improvedLayout: false},
+  interaction: {hover: true, hideEdgesOnDrag: edgeList.length > 3000, tooltipDelay: 150, multiselect: false},
+  nodes: {borderWidth: 1, font: {face: "system-ui, sans-serif", strokeWidth: 3, strokeColor: "#ffffff"},
+          scaling: {label: {drawThreshold: 7}}},
+  edges: {smooth: false, selectionWidth: 3, hoverWidth: 1.5}
+};
+var network = new vis.Network(document.getElementById("mynetwork"), {nodes: nodes, edges: edges}, options);
+function el(tag, text) { var e = document.createElement(tag); if (text !== undefined) e.textContent = text; return e; }
+function show(title, rows, reasons, lines, hint) {
+  var body = document.getElementById("panel-body");
+  document.getElementById("panel-title").textContent = title;
+  body.textContent = "";
+  if (hint) body.appendChild(el("p", hint)).className = "hint";
+  if (reasons && reasons.length) {
+    body.appendChild(el("h3", "Why these accounts are linked"));
+    var ul = body.appendChild(el("ul"));
+    reasons.forEach(function (r) { ul.appendChild(el("li", r)); });
+  }
+  if (rows && rows.length) {
+    var table = body.appendChild(el("table"));
+    rows.forEach(function (row) {
+      var tr = table.appendChild(el("tr")); tr.appendChild(el("td", row[0])); tr.appendChild(el("td", row[1]));
+    });
+  }
+  if (lines) {
+    var list = body.appendChild(el("ul"));
+    lines.forEach(function (r) { list.appendChild(el("li", r)); });
+  }
+}
+function showSummary() { show(document.title, [], [], DATA.summary, "Click a node or an edge to see its evidence."); }
+function showNode(i) {
+  var d = DATA.nodeDetails[i];
+  show(d[0], d[1].concat([["edges", String(network.getConnectedEdges(i).length)]]));
+}
+function showEdge(j) {
+  var e = DATA.edges[j], d = DATA.edgeDetails[j] || [[], []];
+  var rows = [["from", DATA.nodeDetails[e[0]][0]], ["to", DATA.nodeDetails[e[1]][0]]].concat(d[0]);
+  show(T[e[2]][0], rows, d[1]);
+}
+network.on("click", function (params) {
+  if (params.nodes.length) showNode(params.nodes[0]);
+  else if (params.edges.length) showEdge(params.edges[0]);
+  else showSummary();
+});
+var legend = document.getElementById("legend");
+K.forEach(function (k) {
+  var span = legend.appendChild(el("span"));
+  var sw = span.appendChild(el("span")); sw.className = "sw"; sw.style.background = k[2];
+  span.appendChild(document.createTextNode(k[1] + " (" + k[4] + ")"));
+});
+var kinds = document.getElementById("edgekinds");
+kinds.appendChild(document.createTextNode("edges: "));
+T.forEach(function (t, ti) {
+  var label = kinds.appendChild(el("label"));
+  var box = label.appendChild(el("input")); box.type = "checkbox"; box.checked = t[3];
+  var sw = label.appendChild(el("span", " \u2014 ")); sw.style.color = t[1]; sw.style.fontWeight = "bold";
+  label.appendChild(document.createTextNode(t[0] + " (" + t[5] + ")"));
+  box.addEventListener("change", function () {
+    edges.update(edgeList.filter(function (e, j) { return DATA.edges[j][2] === ti; })
+                 .map(function (e) { return {id: e.id, hidden: !box.checked}; }));
+  });
+});
+showSummary();
+network.once("afterDrawing", function () { window.evidenceReady = true; });
+"""
 
 
 def render_html(graph: EvidenceGraph, heading: str = "") -> str:
     """The standalone page as text."""
-    # pyvis puts the heading into the page as it is, unescaped
-    net = Network(height="850px", width="100%", directed=True, cdn_resources="in_line",
-                  heading=html.escape(display_text(heading)))
-    for node in graph.nodes:
-        net.add_node(_id(node.ref), **_node_kwargs(node))
-    for rel in graph.relationships:
-        net.add_edge(_id(rel.start), _id(rel.end), **_edge_kwargs(rel))
-    net.toggle_physics(len(graph.nodes) <= 1500)
-    return escape_raw_controls(strip_remote_resources(net.generate_html(notebook=False)))
+    title = display_text(heading or "Sybilscope evidence graph")
+    data = page_data(graph)
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style>"
+        f"<script>{vis_network_js()}</script></head><body>"
+        f"<header><h1>{html.escape(title)}</h1><div id=\"legend\"></div><div id=\"edgekinds\"></div></header>"
+        "<main><div id=\"mynetwork\"></div><aside id=\"panel\"><h2 id=\"panel-title\"></h2>"
+        "<div id=\"panel-body\"></div></aside></main>"
+        f"<script>var DATA = {_script_json(data)};\n{SCRIPT}</script></body></html>\n"
+    )
+    return escape_raw_controls(strip_remote_resources(page))
 
 
 def write_html(graph: EvidenceGraph, path: Path, heading: str = "") -> Path:

@@ -1,13 +1,19 @@
-"""One entry point for ``export graph``: select, optionally redact, write the chosen format.
+"""One entry point for ``export graph``: build the evidence graph, optionally redact, write the
+chosen format.
 
 Formats: ``graphml``, ``gexf``, ``json`` (node-link), ``stix`` (STIX 2.1 bundle), ``html``
-(standalone pyvis page), ``csv``/``parquet`` (a directory of tables) and ``report`` (a
-directory: report.md, report.html, every graph format above, and MANIFEST.sha256).
+(standalone graph page), ``csv``/``parquet`` (a directory of tables) and ``report`` (a
+directory: report.md, report.html, the pictures and full tables beside them, graph.json and
+graph.html (``REPORT_FILES``), and MANIFEST.sha256).
+
+What is written is the evidence graph of the chosen clusters (graph/evidence.py); ``full``
+writes one hop of everything around them instead (graph/export/selection.py ``select``) and
+says first, through ``phase``, how large that is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,19 +22,19 @@ from graph.export.html import write_html
 from graph.export.manifest import write_manifest
 from graph.export.redact import Redactor, redact_graph
 from graph.export.report import write_report
-from graph.export.selection import EvidenceGraph, select
+from graph.export.selection import EvidenceGraph, evidence_for
+from graph.export.size import describe_size
 from graph.export.stix import write_stix
 from graph.export.tables import write_tables
+from graph.settings import Settings
 from graph.store import GraphStore
 
 GRAPH_FORMATS = ("graphml", "gexf", "json", "stix", "html", "csv", "parquet", "report")
-REPORT_FILES = {
-    "graphml": "graph.graphml",
-    "gexf": "graph.gexf",
-    "json": "graph.json",
-    "stix": "stix-bundle.json",
-    "html": "graph.html",
-}
+REPORT_FILES = {"json": "graph.json", "html": "graph.html"}
+"""The graph files written beside the report: the whole evidence graph in one machine format
+and the interactive page. GraphML, GEXF and STIX are exports of their own (``--format``): a
+1,000-account cluster's ten thousand links with their reasons are megabytes in each format."""
+Phase = Callable[[str], None]
 
 
 @dataclass
@@ -40,6 +46,7 @@ class ExportResult:
     nodes: int = 0
     relationships: int = 0
     redacted: bool = False
+    full: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -50,7 +57,13 @@ class ExportResult:
             "nodes": self.nodes,
             "relationships": self.relationships,
             "redacted": self.redacted,
+            "full": self.full,
         }
+
+
+def _heading(graph: EvidenceGraph) -> str:
+    shown = ", ".join(graph.cluster_ids[:5]) + (f" and {len(graph.cluster_ids) - 5} more" if len(graph.cluster_ids) > 5 else "")
+    return "Sybilscope evidence: " + shown
 
 
 def _write_one(graph: EvidenceGraph, fmt: str, path: Path) -> list[Path]:
@@ -63,11 +76,39 @@ def _write_one(graph: EvidenceGraph, fmt: str, path: Path) -> list[Path]:
     if fmt == "stix":
         return [write_stix(graph, path)]
     if fmt == "html":
-        title = "Sybilscope evidence: " + ", ".join(graph.cluster_ids[:5])
-        return [write_html(graph, path, heading=title)]
+        return [write_html(graph, path, heading=_heading(graph))]
     if fmt in ("csv", "parquet"):
         return write_tables(graph, path, fmt)
     raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(GRAPH_FORMATS)}")
+
+
+def write_export(
+    store: GraphStore, raw: EvidenceGraph, out: Path, fmt: str, *, redact: bool = False,
+    workspace: Path | None = None, phase: Phase | None = None,
+) -> tuple[list[Path], EvidenceGraph]:
+    """Write an evidence graph already built (``evidence_for``) as ``fmt``: the files written
+    and the graph they hold (redacted, when asked)."""
+    say = phase or (lambda _text: None)
+    if fmt not in GRAPH_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(GRAPH_FORMATS)}")
+    redactor = Redactor(store=store) if redact else None
+    if redactor:
+        say("redacting identifiers and free text")
+    graph = redact_graph(raw, redactor) if redactor else raw
+    if out.parent:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt != "report":
+        say(f"writing {fmt}")
+        return _write_one(graph, fmt, out), graph
+    out.mkdir(parents=True, exist_ok=True)
+    say("writing the report and its tables")
+    files = write_report(store, raw, workspace, out, redactor)
+    for sub, name in REPORT_FILES.items():
+        say(f"writing {name}")
+        files += _write_one(graph, sub, out / name)
+    say("writing the manifest")
+    files.append(write_manifest(out, files))
+    return files, graph
 
 
 def export_graph(
@@ -80,21 +121,20 @@ def export_graph(
     redact: bool = False,
     workspace: Path | None = None,
     degree_cap: int | None = 200,
+    full: bool = False,
+    links_per_account: int | None = None,
+    phase: Phase | None = None,
 ) -> ExportResult:
-    """Export the evidence of the chosen clusters (see ``selection.cluster_ids_for``)."""
+    """Export the evidence of the chosen clusters (see ``selection.cluster_ids_for``).
+    ``phase`` hears what the export is doing (and, with ``full``, how large it will be)."""
+    say = phase or (lambda _text: None)
     if fmt not in GRAPH_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(GRAPH_FORMATS)}")
-    raw = select(store, cluster_ids, operator_id, degree_cap=degree_cap)
-    redactor = Redactor() if redact else None
-    graph = redact_graph(raw, redactor) if redactor else raw
-    if out.parent:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "report":
-        out.mkdir(parents=True, exist_ok=True)
-        files = write_report(store, raw, workspace, out, redactor)
-        for sub, name in REPORT_FILES.items():
-            files += _write_one(graph, sub, out / name)
-        files.append(write_manifest(out, files))
-    else:
-        files = _write_one(graph, fmt, out)
-    return ExportResult(fmt, out, files, graph.cluster_ids, len(graph.nodes), len(graph.relationships), redact)
+    per_account = links_per_account if links_per_account is not None else int(Settings()["evidence_links_per_account"])
+    say("reading one hop of everything around the clusters" if full else "building the evidence graph")
+    raw = evidence_for(store, cluster_ids, operator_id, full=full, workspace=workspace, degree_cap=degree_cap,
+                       links_per_account=per_account, phase=say)
+    if full:
+        say(f"full export: {describe_size(raw, fmt)}")
+    files, written = write_export(store, raw, out, fmt, redact=redact, workspace=workspace, phase=say)
+    return ExportResult(fmt, out, files, raw.cluster_ids, len(written.nodes), len(written.relationships), redact, full)

@@ -1,19 +1,25 @@
 """Which part of the graph an evidence export contains.
 
-A cluster's evidence is the cluster node, its member accounts, the infrastructure they used
-(IPs with their networks and ASNs, payment methods, devices, client fingerprints, e-mail
-domains, prompt templates), the operators it is attributed or suggested to with their
-indicators, and every relationship among those nodes (LINKED included). Shared values with more
-than ``degree_cap`` accounts are hubs (a carrier-NAT address) and are left out, as in the UI.
+By default, the evidence graph (graph/evidence.py): the members and what links two or more of
+them. ``select`` is the ``--full`` export for whoever wants everything: the cluster node, its
+member accounts, all the infrastructure they used (IPs with their networks and ASNs, payment
+methods, devices, client fingerprints, e-mail domains, prompt templates), the operators it is
+attributed or suggested to with their indicators, and every relationship among those nodes
+(LINKED included). Shared values with more than ``degree_cap`` accounts are hubs (a carrier-NAT
+address) and are left out, as in the UI. One hop of a real campaign is large (50,000 templates
+one account sent), so ``select`` is never the default.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
+from graph.evidence import EvidenceGraph, build_evidence
 from graph.schema import INFRASTRUCTURE_RELS, Label, Rel
-from graph.store import GraphStore, Node, NodeKey, Relationship
+from graph.store import GraphStore, Node, NodeKey
+
+__all__ = ["EvidenceGraph", "SelectionError", "cluster_ids_for", "evidence_for", "select"]
 
 ALL = 10**9
 OPERATOR_RELS = (Rel.ATTRIBUTED_TO, Rel.SUGGESTED_OPERATOR)
@@ -21,19 +27,6 @@ OPERATOR_RELS = (Rel.ATTRIBUTED_TO, Rel.SUGGESTED_OPERATOR)
 
 class SelectionError(ValueError):
     """The export names a cluster or operator that does not exist, or selects nothing."""
-
-
-@dataclass
-class EvidenceGraph:
-    """The nodes and relationships an export writes, sorted so files are reproducible."""
-
-    nodes: list[Node] = field(default_factory=list)
-    relationships: list[Relationship] = field(default_factory=list)
-    cluster_ids: list[str] = field(default_factory=list)
-    hubs: dict[NodeKey, int] = field(default_factory=dict)
-
-    def node_map(self) -> dict[NodeKey, Node]:
-        return {n.ref: n for n in self.nodes}
 
 
 def cluster_ids_for(store: GraphStore, cluster_ids: Sequence[str] = (), operator_id: str | None = None) -> list[str]:
@@ -70,7 +63,8 @@ def select(
     operator_id: str | None = None,
     degree_cap: int | None = 200,
 ) -> EvidenceGraph:
-    """The evidence graph of the chosen clusters (see the module docstring)."""
+    """One hop of everything around the chosen clusters (the ``--full`` export; see the
+    module docstring)."""
     chosen = cluster_ids_for(store, cluster_ids, operator_id)
     cluster_refs: list[NodeKey] = [(Label.CLUSTER.value, c) for c in chosen]
     around = store.neighbours(cluster_refs, [Rel.MEMBER_OF, *OPERATOR_RELS], limit=ALL)
@@ -93,4 +87,24 @@ def select(
         refs.update(store.neighbours(operators, [Rel.HAS_INDICATOR], limit=ALL).node_refs())
     sub = store.subgraph(sorted(refs))
     rels = [r for r in sub.relationships if r.type != Rel.ABOUT]
-    return EvidenceGraph(nodes=sub.nodes, relationships=rels, cluster_ids=chosen, hubs=hubs)
+    return EvidenceGraph(nodes=sub.nodes, relationships=rels, cluster_ids=chosen, hubs=hubs, full=True)
+
+
+def evidence_for(
+    store: GraphStore,
+    cluster_ids: Sequence[str] = (),
+    operator_id: str | None = None,
+    *,
+    full: bool = False,
+    workspace: Path | None = None,
+    degree_cap: int | None = 200,
+    links_per_account: int = 10,
+    phase: Callable[[str], None] | None = None,
+) -> EvidenceGraph:
+    """What an export of the chosen clusters (``cluster_ids_for``) writes: their evidence
+    graph, or with ``full`` one hop of everything (``select``)."""
+    chosen = cluster_ids_for(store, cluster_ids, operator_id)
+    if full:
+        return select(store, chosen, degree_cap=degree_cap)
+    return build_evidence(store, chosen, workspace=workspace, degree_cap=degree_cap,
+                          links_per_account=links_per_account, phase=phase)

@@ -44,6 +44,7 @@ digest of the original, so two keys that differ only in an illegal character sta
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable
@@ -220,7 +221,8 @@ def clean_graph(graph: EvidenceGraph, clean: Callable[[str], str]) -> EvidenceGr
     def ref(r: NodeKey) -> NodeKey:
         return (r[0], clean_key(r[1], clean))
 
-    return EvidenceGraph(
+    return dataclasses.replace(
+        graph,
         nodes=[Node(n.label, clean_key(n.key, clean), clean_props(n.props, clean)) for n in graph.nodes],
         relationships=[Relationship(r.type, ref(r.start), ref(r.end), clean_props(r.props, clean)) for r in graph.relationships],
         cluster_ids=[clean_key(c, clean) for c in graph.cluster_ids],

@@ -20,7 +20,7 @@ from graph.export.html import render_html
 from graph.export.manifest import MANIFEST_NAME, verify_manifest, write_manifest
 from graph.export.redact import Redactor, redact_graph
 from graph.export.run import GRAPH_FORMATS, export_graph
-from graph.export.selection import EvidenceGraph, SelectionError, select
+from graph.export.selection import EvidenceGraph, SelectionError, evidence_for, select
 from graph.export.stix import build_bundle, indicator_pattern
 from graph.export.tables import write_tables
 from graph.schema import Label, Rel
@@ -46,7 +46,7 @@ def world() -> EmbeddedStore:
 
 @pytest.fixture(scope="module")
 def evidence(world: EmbeddedStore) -> EvidenceGraph:
-    return select(world, degree_cap=50)
+    return evidence_for(world, degree_cap=50)
 
 
 # ---- selection --------------------------------------------------------------------------------
@@ -57,19 +57,31 @@ def test_selection_defaults_to_flagged_clusters_and_leaves_hubs_out(evidence: Ev
     refs = {n.ref for n in evidence.nodes}
     assert ("Account", "acct-a1") in refs and ("Account", "acct-c1") not in refs
     assert ("IP", HUB_IP) not in refs and evidence.hubs[("IP", HUB_IP)] == 56
-    assert {("Operator", "op-alpha"), ("Indicator", "asn:64500"), ("ASN", "64500"), ("Network", "203.0.113.0/24")} <= refs
+    assert {("Operator", "op-alpha"), ("Indicator", "asn:64500"), ("Network", "203.0.113.0/24")} <= refs
     assert not any(r.type == Rel.ABOUT for r in evidence.relationships)
     assert {(r.start[1], r.end[1]) for r in evidence.relationships if r.type == Rel.LINKED} == {
         ("acct-a1", "acct-a2"), ("acct-a2", "acct-a3"), ("acct-a3", "acct-b1"), ("acct-b1", "acct-b2")}
 
 
 def test_selection_by_cluster_and_operator(world: EmbeddedStore) -> None:
-    assert select(world, ["c-3"]).cluster_ids == ["c-3"]
-    assert select(world, operator_id="op-beta").cluster_ids == ["c-2"]
+    assert evidence_for(world, ["c-3"]).cluster_ids == ["c-3"]
+    assert evidence_for(world, operator_id="op-beta").cluster_ids == ["c-2"]
     with pytest.raises(SelectionError, match="no cluster 'nope'"):
-        select(world, ["nope"])
+        evidence_for(world, ["nope"])
     with pytest.raises(SelectionError, match="no operator"):
-        select(world, operator_id="nope")
+        evidence_for(world, operator_id="nope")
+
+
+def test_full_export_is_one_hop_of_everything_and_says_how_big(world: EmbeddedStore, tmp_path: Path) -> None:
+    full = select(world, ["c-1"], degree_cap=50)
+    refs = {n.ref for n in full.nodes}
+    assert full.full and {("PromptTemplate", "tpl-hi"), ("IP", "192.0.2.1"), ("ASN", "64500")} <= refs
+    heard: list[str] = []
+    result = export_graph(world, tmp_path / "full.json", "json", cluster_ids=["c-1"], full=True, degree_cap=50,
+                          phase=heard.append)
+    assert result.full and result.nodes == len(full.nodes) and result.relationships == len(full.relationships)
+    assert f"full export: {len(full.nodes)} nodes, {len(full.relationships)} relationships, about " in "\n".join(heard)
+    assert heard.index(next(h for h in heard if h.startswith("full export"))) < heard.index("writing json")
 
 
 # ---- graph files ------------------------------------------------------------------------------
@@ -186,8 +198,8 @@ def test_report_names_source_rows_attribution_and_audit(world: EmbeddedStore, tm
     page = (tmp_path / "report" / "report.html").read_text()
     assert "<td>alice</td>" in page and "payments.csv row 2" in page
     names = {p.name for p in result.files}
-    assert names == {"report.md", "report.html", "graph.graphml", "graph.gexf", "graph.json", "stix-bundle.json",
-                     "graph.html", MANIFEST_NAME}
+    assert names == {"report.md", "report.html", "evidence-1.svg", "graph.json", "graph.html", MANIFEST_NAME,
+                     "members.csv", "shared_values.csv", "templates.csv", "links.csv", "audit.csv", "notes.csv"}
     assert verify_manifest(tmp_path / "report") == []
     (tmp_path / "report" / "graph.json").write_text("{}")
     assert verify_manifest(tmp_path / "report") == ["changed: graph.json"]

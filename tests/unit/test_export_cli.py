@@ -69,3 +69,16 @@ def test_export_errors_are_one_line(workspace: Path, tmp_path: Path) -> None:
     code, _, err = _cli(workspace, "export", "graph", "-o", str(tmp_path / "x"), "--format", "json", "--cluster", "c-1",
                         "--operator", "op-alpha")
     assert code != 0 and "not both" in err
+
+
+def test_export_graph_full_says_how_big_first(workspace: Path, tmp_path: Path) -> None:
+    code, out, err = _cli(workspace, "export", "graph", "-o", str(tmp_path / "full.json"), "--format", "json",
+                          "--cluster", "c-1", "--full", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["full"] is True
+    assert f"full export: {summary['nodes']} nodes, {summary['relationships']} relationships, about " in err
+    assert err.index("full export") < err.index("wrote json export")
+    code, out, _ = _cli(workspace, "export", "graph", "-o", str(tmp_path / "evidence.json"), "--format", "json",
+                        "--cluster", "c-1", "--json")
+    assert code == 0 and json.loads(out)["nodes"] < summary["nodes"]

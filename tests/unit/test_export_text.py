@@ -215,6 +215,8 @@ def _check_every_format(store: GraphStore, ws: Path, out: Path, expected_example
     format's rule says."""
     report = export_graph(store, out / "report", "report", workspace=ws, degree_cap=50)
     assert verify_manifest(out / "report") == []
+    for fmt, name in (("graphml", "graph.graphml"), ("gexf", "graph.gexf"), ("stix", "stix-bundle.json")):
+        export_graph(store, out / "report" / name, fmt, workspace=ws, degree_cap=50)
     graphml = nx.read_graphml(out / "report" / "graph.graphml")
     gexf = nx.read_gexf(out / "report" / "graph.gexf")
     assert graphml.number_of_nodes() == gexf.number_of_nodes() == report.nodes
@@ -245,8 +247,10 @@ def _check_every_format(store: GraphStore, ws: Path, out: Path, expected_example
         text.fit(csv_text(e), text.CSV_CELL_CHARS) for e in expected_examples}
     export_graph(store, out / "redacted", "report", redact=True, workspace=ws, degree_cap=50)
     assert verify_manifest(out / "redacted") == []
-    nx.read_graphml(out / "redacted" / "graph.graphml")
-    stix2.parse((out / "redacted" / "stix-bundle.json").read_bytes().decode("utf-8"), allow_custom=False)
+    _strict_json(out / "redacted" / "graph.json")
+    nx.read_graphml(export_graph(store, out / "redacted.graphml", "graphml", redact=True, degree_cap=50).path)
+    stix = export_graph(store, out / "redacted-stix.json", "stix", redact=True, degree_cap=50).path
+    stix2.parse(stix.read_bytes().decode("utf-8"), allow_custom=False)
     _check_human_page(out / "redacted" / "report.html")
     assert "### Prompt templates shared by members" in md and "| example prompt |" in md
     redacted_md = (out / "redacted" / "report.md").read_bytes().decode("utf-8")

@@ -27,8 +27,16 @@ def test_export_view_offers_a_verified_report(workspace: Path) -> None:
     app = _run(EXPORT_APP)
     app.multiselect(key="export_clusters_pick").set_value(["c-1"])
     app.selectbox(key="export_fmt").set_value("report").run()
+    # before it runs: how large the export will be
+    said = " ".join(m.value for m in app.markdown)
+    assert "**This export:** 16 nodes, 35 relationships, about " in said and " as report" in said
+    assert "4 members, 7 shared values, 0 hub values collapsed" in said
+    assert "single-member PromptTemplate: 1" in " ".join(c.value for c in app.caption)
     app.button(key="export_go").click().run()
     assert not app.exception, app.exception
+    # while it runs: its phases, then done
+    assert app.status and app.status[0].label.startswith("Exported sybilscope-report.zip")
+    assert "writing the report and its tables" in " ".join(m.value for m in app.status[0].markdown)
     name, data = app.session_state["export_file"]
     assert name == "sybilscope-report.zip"
     out = workspace.parent / "unzipped"

@@ -176,7 +176,8 @@ def _relationships(store: GraphStore) -> None:
 
 
 def add_lone_surrogates(store: EmbeddedStore) -> None:
-    """Lone surrogates in a template example, an analyst's note and a property name.
+    """Lone surrogates in a template example, an analyst's note and a property name (and
+    acct-a1 sending that template, so two members share it).
 
     The contract refuses such text (Neo4j's driver cannot carry it), so they are written
     through the embedded store's own hook, as a workspace written before that check could
@@ -186,6 +187,9 @@ def add_lone_surrogates(store: EmbeddedStore) -> None:
     store._upsert_nodes(Label.NOTE.value, "note_id", [
         {"key": "note-2", "props": {"text": "pasted: " + LONE_SURROGATE_PROMPT, "who": "bob", "at": "2025-06-02T12:00:00Z"}}])
     store.upsert_relationships(Rel.ABOUT, Label.NOTE, Label.CLUSTER, [{"start": "note-2", "end": "c-1"}])
+    # a second member sends tpl-hi, so it is shared evidence and every export writes its text
+    store.upsert_relationships(Rel.SENT_TEMPLATE, Label.ACCOUNT, Label.PROMPT_TEMPLATE, [
+        {"start": "acct-a1", "end": "tpl-hi", "first_seen": "2025-04-23T10:00:00Z", "last_seen": "2025-04-23T10:00:00Z", "count": 1}])
 
 
 def raw_identifiers() -> list[str]:

@@ -1,0 +1,517 @@
+"""The evidence graph of a cluster: what links its members, and nothing that does not.
+
+Every evidence export (graph files, STIX, the HTML graph, the report) and the UI's cluster
+canvas draw the same graph, built here by ``build_evidence(store, cluster_ids)``:
+
+- the clusters, their members (``MEMBER_OF``) and the operators they are attributed
+  (``ATTRIBUTED_TO``) or suggested (``SUGGESTED_OPERATOR``) to;
+- the **shared values** that link two or more members: payment instruments, BIN + billing
+  patterns (``BILLING_PATTERN`` nodes: different cards bought together, see
+  graph.linkage.payment), devices, client fingerprints, e-mail domains, prompt templates and
+  IP addresses. A network where the members used ``fold_ips`` or more addresses is shown as
+  the network instead of its addresses; elsewhere a shared address is shown with its
+  network, and a member's unshared addresses in a shown network become one use of the
+  network. Each value carries ``members`` (how many members use it), ``accounts`` (how many
+  accounts use it overall, where the store can say) and ``first_seen``/``last_seen``;
+- one use per (account, value) with ``count`` and ``first_seen``/``last_seen`` (a folded
+  network's use sums its addresses' and says how many in ``ips``);
+- **hubs**, values more than ``degree_cap`` accounts use overall (a carrier-NAT address) among
+  those that could be evidence (any address; any other value two or more members use), as
+  one ``HUB`` node per label with how many hubs and members, joined to the cluster by
+  ``HAS_HUB``; the values themselves are left out (``EvidenceGraph.hubs`` lists them);
+- ``LINKED`` among members with their reasons, at most ``links_per_account`` per member, the
+  strongest (see ``cap_links``);
+- ``SHARES_INFRASTRUCTURE`` to other clusters, where detection wrote it;
+- the operators' indicators that match: those the detector's suggestion names, or whose
+  value is a node of this graph (joined to it by ``MATCHES``).
+
+No node links fewer than two members, but for hub summaries, operator indicators, the
+clusters and operators. A value used by one member only says nothing about a link, and was
+most of what a one-hop export held (50,000 templates one account sent).
+
+The graph is read per batch of members (``store.neighbours`` with a limit and the degree
+cap; a batch that hits the limit is split), never one hop of everything at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graph.linkage.payment import billing_pattern
+from graph.props import loads
+from graph.schema import INFRASTRUCTURE_RELS, Label, Rel
+from graph.store import GraphStore, Node, NodeKey, Relationship
+from graph.workspace import hubs_path
+
+BILLING_PATTERN = "BillingPattern"
+"""A BIN + billing pattern (key ``bin|country|postal|name hash``) two members' cards share."""
+HUB = "Hub"
+"""The hubs of one label, summarised (key: the label)."""
+HAS_HUB = "HAS_HUB"
+"""(Cluster)-[HAS_HUB {members}]->(Hub): how many of the cluster's members use those hubs."""
+MATCHES = "MATCHES"
+"""(Indicator)-[MATCHES]->(value): an operator indicator naming a value of this graph."""
+EVIDENCE_LABELS = (BILLING_PATTERN, HUB)
+
+FOLD_IPS = 5
+MEMBER_BATCH = 500
+READ_LIMIT = 200_000
+ALL = 10**9
+OPERATOR_RELS = (Rel.ATTRIBUTED_TO.value, Rel.SUGGESTED_OPERATOR.value)
+CLUSTER_RELS = (Rel.MEMBER_OF.value, *OPERATOR_RELS, Rel.SHARES_INFRASTRUCTURE.value)
+USE_TYPES = tuple(r.value for r in INFRASTRUCTURE_RELS)
+# Which relationship gives each value label's uses (and its accounts overall).
+USE_OF = {
+    Label.IP.value: Rel.USED_IP.value,
+    Label.PAYMENT_METHOD.value: Rel.PAID_WITH.value,
+    Label.DEVICE.value: Rel.USED_DEVICE.value,
+    Label.CLIENT_FINGERPRINT.value: Rel.USED_CLIENT.value,
+    Label.EMAIL_DOMAIN.value: Rel.HAS_EMAIL_DOMAIN.value,
+    Label.PROMPT_TEMPLATE.value: Rel.SENT_TEMPLATE.value,
+}
+VALUE_LABELS = (*USE_OF, Label.NETWORK.value, BILLING_PATTERN)
+# Labels an operator indicator type names directly.
+INDICATOR_LABEL = {
+    "ip": Label.IP.value, "network": Label.NETWORK.value, "payment": Label.PAYMENT_METHOD.value,
+    "email_domain": Label.EMAIL_DOMAIN.value, "device": Label.DEVICE.value,
+    "client_fingerprint": Label.CLIENT_FINGERPRINT.value, "prompt_template": Label.PROMPT_TEMPLATE.value,
+}
+
+
+@dataclass
+class EvidenceGraph:
+    """The nodes and relationships an export writes (sorted, so files are reproducible).
+
+    ``hubs``: the values left out as hubs, with how many accounts use each. ``left_out``:
+    what was not included, by kind (``single-member <Label>``, ``LINKED over the cap``,
+    ``unmatched indicators``). ``full``: a one-hop export (``select``), not the evidence graph.
+    ``truncated``: a member's neighbourhood exceeded the read limit and was cut."""
+
+    nodes: list[Node] = field(default_factory=list)
+    relationships: list[Relationship] = field(default_factory=list)
+    cluster_ids: list[str] = field(default_factory=list)
+    hubs: dict[NodeKey, int] = field(default_factory=dict)
+    left_out: dict[str, int] = field(default_factory=dict)
+    full: bool = False
+    truncated: bool = False
+
+    def node_map(self) -> dict[NodeKey, Node]:
+        return {n.ref: n for n in self.nodes}
+
+    def members(self, cluster_id: str | None = None) -> list[NodeKey]:
+        """The member accounts (of one cluster, or of all), sorted."""
+        return sorted({r.start for r in self.relationships
+                       if r.type == Rel.MEMBER_OF and (cluster_id is None or r.end[1] == cluster_id)})
+
+    def shared_values(self) -> list[Node]:
+        """The value nodes, most members first."""
+        values = [n for n in self.nodes if n.label in VALUE_LABELS]
+        return sorted(values, key=lambda n: (-int(n.props.get("members") or 0), n.label, n.key))
+
+    def edges_of(self, ref: NodeKey) -> list[Relationship]:
+        return [r for r in self.relationships if ref in (r.start, r.end)]
+
+    def size(self) -> tuple[int, int]:
+        return len(self.nodes), len(self.relationships)
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Uses:
+    """What the member batches read: per value, each member's use (relationship properties)."""
+
+    uses: dict[NodeKey, dict[NodeKey, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
+    ip_network: dict[str, str] = field(default_factory=dict)
+    payment_props: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hubs: dict[NodeKey, int] = field(default_factory=dict)
+    hub_users: dict[NodeKey, set[NodeKey]] = field(default_factory=lambda: defaultdict(set))
+    degrees: dict[NodeKey, int] = field(default_factory=dict)
+    truncated: bool = False
+
+
+def _read_batch(store: GraphStore, batch: Sequence[NodeKey], limit: int, out: _Uses) -> None:
+    """One batch's uses; a batch whose neighbours exceed ``limit`` is read in halves."""
+    sub = store.neighbours(batch, list(USE_TYPES), limit=limit)
+    if sub.truncated and len(batch) > 1:
+        half = len(batch) // 2
+        _read_batch(store, batch[:half], limit, out)
+        _read_batch(store, batch[half:], limit, out)
+        return
+    out.truncated |= sub.truncated
+    for node in sub.nodes:
+        if node.label == Label.IP and node.props.get("network"):
+            out.ip_network[node.key] = str(node.props["network"])
+        elif node.label == Label.PAYMENT_METHOD:
+            out.payment_props[node.key] = dict(node.props)
+    for rel in sub.relationships:
+        out.uses[rel.end][rel.start] = rel.props
+
+
+def _find_hubs(store: GraphStore, read: _Uses, degree_cap: int | None, chunk: int,
+               known: Mapping[NodeKey, tuple[int, str]]) -> None:
+    """How many accounts use each value that could be evidence (every address, for the
+    networks; any other value two or more members use); those above ``degree_cap`` are hubs,
+    taken out of the uses. A value one member uses is never shown, so its degree is not
+    asked for (most of a campaign's templates are sent by one account each). A value
+    detection already counted as a hub above the cap (``known``, from its hubs.json) is taken
+    at that count: counting the 20,000 users of each popular template again took seconds."""
+    by_type: dict[str, list[NodeKey]] = defaultdict(list)
+    for value, users in read.uses.items():
+        if value[0] != Label.IP and len(users) < 2:
+            continue
+        if degree_cap is not None and value in known and known[value][0] > degree_cap:
+            read.degrees[value] = known[value][0]
+        else:
+            by_type[USE_OF[value[0]]].append(value)
+    for rel_type, group in sorted(by_type.items()):
+        group.sort()
+        for start in range(0, len(group), chunk):
+            read.degrees.update(store.degrees(group[start : start + chunk], [rel_type]))
+    if degree_cap is None:
+        return
+    for value, degree in read.degrees.items():
+        if degree > degree_cap:
+            read.hubs[value] = degree
+            read.hub_users[value] = set(read.uses.pop(value, {}))
+
+
+def _read_networks(store: GraphStore, read: _Uses, chunk: int) -> None:
+    """The network of each address whose node does not name it, from IN_NETWORK."""
+    missing = sorted(r for r in read.uses if r[0] == Label.IP and r[1] not in read.ip_network)
+    for start in range(0, len(missing), chunk):
+        part = missing[start : start + chunk]
+        sub = store.neighbours(part, [Rel.IN_NETWORK.value], limit=len(part) * 2)
+        for rel in sub.relationships:
+            read.ip_network.setdefault(rel.start[1], rel.end[1])
+
+
+def _span(uses: Iterable[Mapping[str, Any]]) -> tuple[str | None, str | None]:
+    """Earliest first and latest last time of some uses (ISO text sorts as time)."""
+    uses = list(uses)
+    firsts = [str(u[k]) for u in uses for k in ("first_seen",) if u.get(k)]
+    lasts = [str(u[k]) for u in uses for k in ("last_seen", "first_seen") if u.get(k)]
+    return (min(firsts) if firsts else None), (max(lasts) if lasts else None)
+
+
+def _aggregate(uses: Sequence[Mapping[str, Any]], **extra: Any) -> dict[str, Any]:
+    """Several uses of one account as one: counts summed, the time span covering them all."""
+    first, last = _span(uses)
+    counts = [u["count"] for u in uses if isinstance(u.get("count"), int | float)]
+    out: dict[str, Any] = {**extra}
+    if counts:
+        out["count"] = int(sum(counts))
+    if first:
+        out["first_seen"] = first
+    if last:
+        out["last_seen"] = last
+    if any(u.get("signup") is True for u in uses):
+        out["signup"] = True
+    return out
+
+
+def _value_props(users: Mapping[NodeKey, Mapping[str, Any]], accounts: int | None = None) -> dict[str, Any]:
+    first, last = _span(users.values())
+    props: dict[str, Any] = {"members": len(users)}
+    if accounts is not None:
+        props["accounts"] = accounts
+    if first:
+        props["first_seen"] = first
+    if last:
+        props["last_seen"] = last
+    return props
+
+
+# ---- the shared values --------------------------------------------------------------------------
+
+
+@dataclass
+class _Values:
+    """Shared values chosen so far: their properties, and the uses joining members to them."""
+
+    props: dict[NodeKey, dict[str, Any]] = field(default_factory=dict)
+    uses: list[Relationship] = field(default_factory=list)
+    extra_rels: list[Relationship] = field(default_factory=list)
+    left_out: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _plain_values(read: _Uses, chosen: _Values) -> None:
+    """Every non-IP value two or more members use, with each member's use."""
+    for value, users in read.uses.items():
+        if value[0] == Label.IP:
+            continue
+        if len(users) < 2:
+            chosen.left_out[f"single-member {value[0]}"] += 1
+            continue
+        chosen.props[value] = _value_props(users)
+        rel_type = USE_OF[value[0]]
+        chosen.uses += [Relationship(rel_type, account, value, dict(use)) for account, use in users.items()]
+
+
+def _network_values(read: _Uses, chosen: _Values, fold_ips: int) -> None:
+    """Addresses and networks (see the module docstring for when a network is folded)."""
+    by_network: dict[str, list[NodeKey]] = defaultdict(list)
+    for value in read.uses:
+        if value[0] == Label.IP:
+            by_network[read.ip_network.get(value[1], "")].append(value)
+    for network, ips in sorted(by_network.items()):
+        net_users: dict[NodeKey, list[dict[str, Any]]] = defaultdict(list)
+        for ip in ips:
+            for account, use in read.uses[ip].items():
+                net_users[account].append(use)
+        shared = [ip for ip in ips if len(read.uses[ip]) >= 2]
+        if not network or len(net_users) < 2:
+            for ip in ips:
+                if ip in shared:  # an address outside any known network
+                    chosen.props[ip] = _value_props(read.uses[ip])
+                    chosen.uses += [Relationship(Rel.USED_IP.value, a, ip, dict(u)) for a, u in read.uses[ip].items()]
+                else:
+                    chosen.left_out[f"single-member {Label.IP.value}"] += 1
+            continue
+        net_ref: NodeKey = (Label.NETWORK.value, network)
+        folded = len(ips) >= fold_ips
+        first, last = _span(u for uses in net_users.values() for u in uses)
+        chosen.props[net_ref] = {"members": len(net_users), "member_ips": len(ips), "folded": folded,
+                                 **({"first_seen": first} if first else {}), **({"last_seen": last} if last else {})}
+        shown = set() if folded else set(shared)
+        chosen.left_out[f"single-member {Label.IP.value}"] += len(ips) - len(shared)
+        if folded:
+            chosen.left_out[f"{Label.IP.value} folded into networks"] += len(shared)
+        for ip in sorted(shown):
+            chosen.props[ip] = _value_props(read.uses[ip])
+            chosen.uses += [Relationship(Rel.USED_IP.value, a, ip, dict(u)) for a, u in read.uses[ip].items()]
+            chosen.extra_rels.append(Relationship(Rel.IN_NETWORK.value, ip, net_ref, {}))
+        rest: dict[NodeKey, list[dict[str, Any]]] = defaultdict(list)
+        for ip in ips:
+            if ip not in shown:
+                for account, use in read.uses[ip].items():
+                    rest[account].append(use)
+        for account, uses in sorted(rest.items()):
+            chosen.uses.append(Relationship(Rel.USED_IP.value, account, net_ref, _aggregate(uses, ips=len(uses))))
+
+
+def _billing_patterns(read: _Uses, chosen: _Values) -> None:
+    """BIN + billing patterns shared by two or more members through two or more instruments."""
+    instruments: dict[str, set[str]] = defaultdict(set)
+    users: dict[str, dict[NodeKey, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for payment_id, props in read.payment_props.items():
+        pattern = billing_pattern(props)
+        ref: NodeKey = (Label.PAYMENT_METHOD.value, payment_id)
+        if pattern is None or ref not in read.uses:
+            continue
+        instruments[pattern].add(payment_id)
+        for account, use in read.uses[ref].items():
+            users[pattern][account].append(use)
+    for pattern, accounts in sorted(users.items()):
+        if len(accounts) < 2 or len(instruments[pattern]) < 2:
+            continue
+        ref = (BILLING_PATTERN, pattern)
+        bin_, country, postal, name_hash = pattern.split("|")
+        props = _value_props({a: _aggregate(u) for a, u in accounts.items()})
+        props.update(instruments=len(instruments[pattern]), card_bin=bin_, billing_country=country,
+                     billing_postal=postal, billing_name_hash=name_hash)
+        chosen.props[ref] = props
+        chosen.uses += [Relationship(Rel.PAID_WITH.value, a, ref, _aggregate(u, instruments=len(u)))
+                        for a, u in sorted(accounts.items())]
+
+
+def _hub_summaries(read: _Uses, memberships: Mapping[NodeKey, set[str]], known: Mapping[NodeKey, tuple[int, str]]) -> tuple[
+        list[Node], list[Relationship]]:
+    """One HUB node per label of the hubs the members use, and per cluster how many use them."""
+    by_label: dict[str, list[NodeKey]] = defaultdict(list)
+    for hub in read.hubs:
+        by_label[hub[0]].append(hub)
+    nodes, rels = [], []
+    for label, hubs in sorted(by_label.items()):
+        users = set().union(*(read.hub_users.get(h, set()) for h in hubs))
+        biggest = sorted(hubs, key=lambda h: (-read.hubs[h], h[1]))
+        reasons: dict[str, int] = defaultdict(int)
+        for h in hubs:
+            reasons[known[h][1] if h in known and known[h][1] else "over the degree cap"] += 1
+        nodes.append(Node(HUB, label, {
+            "kind": label, "hubs": len(hubs), "members": len(users), "accounts_max": read.hubs[biggest[0]],
+            "values": [h[1] for h in biggest[:10]], "why": json.dumps(dict(sorted(reasons.items()))),
+        }))
+        per_cluster: dict[str, int] = defaultdict(int)
+        for account in users:
+            for cid in memberships.get(account, ()):
+                per_cluster[cid] += 1
+        rels += [Relationship(HAS_HUB, (Label.CLUSTER.value, cid), (HUB, label), {"members": n})
+                 for cid, n in sorted(per_cluster.items())]
+    return nodes, rels
+
+
+def _known_hubs(workspace: Path | None) -> dict[NodeKey, tuple[int, str]]:
+    """The hubs detection suppressed at its last run (``detection/hubs.json``), with how many
+    accounts used each and why, where the workspace has them."""
+    path = hubs_path(workspace) if workspace else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    out: dict[NodeKey, tuple[int, str]] = {}
+    for r in rows if isinstance(rows, list) else []:
+        if isinstance(r, dict) and isinstance(r.get("accounts"), int):
+            out[(str(r.get("label")), str(r.get("key")))] = (int(r["accounts"]), str(r.get("why") or ""))
+    return out
+
+
+# ---- links, operators ---------------------------------------------------------------------------
+
+
+def cap_links(links: Sequence[Relationship], per_account: int) -> list[Relationship]:
+    """At most ``per_account`` links per account, the strongest kept: links are taken
+    strongest first (by weight, then by their ends) while both ends have room. An account left
+    with no link then keeps its strongest one, so no member that detection linked is shown
+    alone (its partner may then have one link more than the cap)."""
+    ordered = sorted(links, key=lambda r: (-_weight(r), r.start, r.end))
+    count: dict[NodeKey, int] = defaultdict(int)
+    kept: set[tuple[NodeKey, str, NodeKey]] = set()
+    for rel in ordered:
+        if count[rel.start] < per_account and count[rel.end] < per_account:
+            kept.add(rel.ref)
+            count[rel.start] += 1
+            count[rel.end] += 1
+    for rel in ordered:
+        for end in (rel.start, rel.end):
+            if not count[end]:
+                kept.add(rel.ref)
+                count[rel.start] += 1
+                count[rel.end] += 1
+    return [r for r in links if r.ref in kept]
+
+
+def _weight(rel: Relationship) -> float:
+    w = rel.props.get("weight")
+    return float(w) if isinstance(w, int | float) else 0.0
+
+
+def _indicator_targets(ind: Node, values: Mapping[NodeKey, dict[str, Any]], ip_network: Mapping[str, str]) -> list[NodeKey]:
+    """The value nodes of this graph an operator indicator names."""
+    itype = str(ind.props.get("type") or ind.key.split(":", 1)[0]).lower()
+    value = str(ind.props.get("value") or ind.key.split(":", 1)[-1])
+    if itype == "email_domain":
+        value = value.lower()
+    found: list[NodeKey] = []
+    if itype in INDICATOR_LABEL and (INDICATOR_LABEL[itype], value) in values:
+        found.append((INDICATOR_LABEL[itype], value))
+    if itype == "ip" and not found and (Label.NETWORK.value, ip_network.get(value, "")) in values:
+        found.append((Label.NETWORK.value, ip_network[value]))
+    if itype in ("asn", "card_bin"):
+        prop = "asn" if itype == "asn" else "card_bin"
+        found += [ref for ref, props in values.items() if str(props.get(prop) or "") == value
+                  and ref[0] in (Label.NETWORK.value, Label.PAYMENT_METHOD.value, BILLING_PATTERN)]
+    return sorted(set(found))
+
+
+def _operators(store: GraphStore, around: Sequence[Relationship], values: Mapping[NodeKey, dict[str, Any]],
+               ip_network: Mapping[str, str]) -> tuple[list[Node], list[Relationship], int]:
+    """The operators' matching indicators, the HAS_INDICATOR and MATCHES edges, and how many
+    indicators did not match."""
+    operators = sorted({r.end for r in around if r.type in OPERATOR_RELS})
+    if not operators:
+        return [], [], 0
+    suggested: dict[NodeKey, set[str]] = defaultdict(set)
+    for rel in around:
+        if rel.type == Rel.SUGGESTED_OPERATOR:
+            for item in loads(rel.props.get("indicators"), None) or []:
+                iid = item.get("indicator_id") if isinstance(item, dict) else item
+                if iid:
+                    suggested[rel.end].add(str(iid))
+    sub = store.neighbours(operators, [Rel.HAS_INDICATOR.value], limit=ALL)
+    indicators = {n.ref: n for n in sub.nodes if n.label == Label.INDICATOR}
+    nodes: dict[NodeKey, Node] = {}
+    rels: list[Relationship] = []
+    unmatched = 0
+    for rel in sub.relationships:
+        ind = indicators.get(rel.end)
+        if ind is None:
+            continue
+        targets = _indicator_targets(ind, values, ip_network)
+        if not targets and ind.key not in suggested.get(rel.start, set()):
+            unmatched += 1
+            continue
+        nodes[ind.ref] = ind
+        rels.append(rel)
+        rels += [Relationship(MATCHES, ind.ref, t, {}) for t in targets]
+    return list(nodes.values()), rels, unmatched
+
+
+# ---- the whole graph ----------------------------------------------------------------------------
+
+
+def build_evidence(
+    store: GraphStore,
+    cluster_ids: Sequence[str],
+    *,
+    workspace: Path | None = None,
+    degree_cap: int | None = 200,
+    links_per_account: int = 10,
+    fold_ips: int = FOLD_IPS,
+    batch_size: int = MEMBER_BATCH,
+    read_limit: int = READ_LIMIT,
+    phase: Callable[[str], None] | None = None,
+) -> EvidenceGraph:
+    """The evidence graph of ``cluster_ids`` (see the module docstring)."""
+    say = phase or (lambda _text: None)
+    chosen_ids = sorted(set(cluster_ids))
+    cluster_refs: list[NodeKey] = [(Label.CLUSTER.value, c) for c in chosen_ids]
+    say(f"reading the members of {len(chosen_ids)} cluster(s)")
+    around = store.neighbours(cluster_refs, list(CLUSTER_RELS), limit=ALL)
+    around_nodes = {n.ref: n for n in around.nodes}
+    memberships: dict[NodeKey, set[str]] = defaultdict(set)
+    for rel in around.relationships:
+        if rel.type == Rel.MEMBER_OF and rel.end in set(cluster_refs):
+            memberships[rel.start].add(rel.end[1])
+    members = sorted(memberships)
+    read = _Uses()
+    for start in range(0, len(members), batch_size):
+        say(f"reading the shared values of members {start + 1:,}–{min(start + batch_size, len(members)):,} of {len(members):,}")
+        _read_batch(store, members[start : start + batch_size], read_limit, read)
+    say("counting the accounts that use each shared value")
+    known = _known_hubs(workspace)
+    _find_hubs(store, read, degree_cap, batch_size * 10, known)
+    _read_networks(store, read, batch_size * 10)
+    values = _Values()
+    _plain_values(read, values)
+    _network_values(read, values, fold_ips)
+    _billing_patterns(read, values)
+    say(f"reading {len(values.props):,} shared values")
+    stored = {n.ref: n for n in store.subgraph(sorted(r for r in values.props if r[0] != BILLING_PATTERN)).nodes}
+    overall = read.degrees
+    value_nodes = []
+    for ref, props in values.props.items():
+        base = dict(stored[ref].props) if ref in stored else {}
+        if ref in overall:
+            props["accounts"] = overall[ref]
+        value_nodes.append(Node(ref[0], ref[1], {**base, **props}))
+    say("reading the links between members")
+    linked = store.relationships_between(members, [Rel.LINKED.value]) if members else []
+    links = cap_links(linked, links_per_account)
+    hub_nodes, hub_rels = _hub_summaries(read, memberships, known)
+    all_value_props = {n.ref: n.props for n in value_nodes}
+    ind_nodes, op_rels, unmatched = _operators(store, around.relationships, all_value_props, read.ip_network)
+    left_out = dict(values.left_out)
+    if len(linked) > len(links):
+        left_out["LINKED over the cap"] = len(linked) - len(links)
+    if unmatched:
+        left_out["unmatched indicators"] = unmatched
+    wanted_around = [r for r in around.relationships if r.type in CLUSTER_RELS]
+    nodes = {n.ref: n for n in (*around_nodes.values(), *value_nodes, *hub_nodes, *ind_nodes)}
+    rels = {r.ref: r for r in (*wanted_around, *values.uses, *values.extra_rels, *links, *hub_rels, *op_rels)}
+    return EvidenceGraph(
+        nodes=sorted(nodes.values(), key=lambda n: n.ref),
+        relationships=sorted(rels.values(), key=lambda r: r.ref),
+        cluster_ids=chosen_ids,
+        hubs=dict(sorted(read.hubs.items())),
+        left_out=dict(sorted(left_out.items())),
+        truncated=read.truncated,
+    )
