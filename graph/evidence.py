@@ -45,6 +45,7 @@ from typing import Any
 from graph.linkage.payment import billing_pattern
 from graph.props import loads
 from graph.schema import INFRASTRUCTURE_RELS, Label, Rel
+from graph.settings import Settings
 from graph.store import GraphStore, Node, NodeKey, Relationship
 from graph.workspace import hubs_path
 
@@ -367,6 +368,19 @@ def _known_hubs(workspace: Path | None) -> dict[NodeKey, tuple[int, str]]:
 # ---- links, operators ---------------------------------------------------------------------------
 
 
+def links_per_member(members: int, per_account: int, max_links: int) -> int:
+    """How many links each of ``members`` keeps so that all of them stay near ``max_links``:
+    ``per_account``, or fewer for a big cluster, never less than one (a link has two ends, so
+    ``members * k / 2`` links is the most ``k`` each gives).
+
+    >>> links_per_member(1_000, 10, 5_000), links_per_member(2_200, 10, 5_000), links_per_member(50_000, 10, 5_000)
+    (10, 4, 1)
+    """
+    if members <= 0:
+        return per_account
+    return max(1, min(per_account, (2 * max_links) // members))
+
+
 def cap_links(links: Sequence[Relationship], per_account: int) -> list[Relationship]:
     """At most ``per_account`` links per account, the strongest kept: links are taken
     strongest first (by weight, then by their ends) while both ends have room. An account left
@@ -455,12 +469,15 @@ def build_evidence(
     workspace: Path | None = None,
     degree_cap: int | None = 200,
     links_per_account: int = 10,
+    max_links: int | None = None,
     fold_ips: int = FOLD_IPS,
     batch_size: int = MEMBER_BATCH,
     read_limit: int = READ_LIMIT,
     phase: Callable[[str], None] | None = None,
 ) -> EvidenceGraph:
-    """The evidence graph of ``cluster_ids`` (see the module docstring)."""
+    """The evidence graph of ``cluster_ids`` (see the module docstring). ``max_links``
+    (default: the ``evidence_max_links`` setting) bounds the links of a big cluster: each
+    member then keeps fewer than ``links_per_account`` (``links_per_member``)."""
     say = phase or (lambda _text: None)
     chosen_ids = sorted(set(cluster_ids))
     cluster_refs: list[NodeKey] = [(Label.CLUSTER.value, c) for c in chosen_ids]
@@ -495,7 +512,8 @@ def build_evidence(
         value_nodes.append(Node(ref[0], ref[1], {**base, **props}))
     say("reading the links between members")
     linked = store.relationships_between(members, [Rel.LINKED.value]) if members else []
-    links = cap_links(linked, links_per_account)
+    budget = int(Settings()["evidence_max_links"]) if max_links is None else max_links
+    links = cap_links(linked, links_per_member(len(members), links_per_account, budget))
     hub_nodes, hub_rels = _hub_summaries(read, memberships, known)
     all_value_props = {n.ref: n.props for n in value_nodes}
     ind_nodes, op_rels, unmatched = _operators(store, around.relationships, all_value_props, read.ip_network)

@@ -501,7 +501,7 @@ class _Report:
             [c.ref[1], *r[:4], "; ".join(self.reason_text(x) for x in self.reasons(rel))] for r, rel in zip(rows, c.links, strict=True)])
         blocks: list[Block] = [("h3", f"Links between members ({len(rows):,})")]
         if self.graph.left_out.get("LINKED over the cap"):
-            blocks.append(("p", "Each member's strongest links are kept (the evidence_links_per_account setting); "
+            blocks.append(("p", "Each member's strongest links are kept (the evidence_links_per_account and evidence_max_links settings); "
                                 f"{self.graph.left_out['LINKED over the cap']:,} weaker links of the export are left out."))
         blocks += [("table", headers, rows[:TOP_LINKS]), *self.more(TOP_LINKS, len(rows), "links", "links")]
         if rows:

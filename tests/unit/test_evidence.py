@@ -19,6 +19,7 @@ from graph.evidence import (
     EvidenceGraph,
     build_evidence,
     cap_links,
+    links_per_member,
 )
 from graph.export.selection import evidence_for, select
 from graph.schema import Label, Rel
@@ -149,6 +150,18 @@ def test_cap_links_keeps_at_most_the_cap_per_account() -> None:
     assert degree[("Account", "a0")] <= 4 and max(degree.values()) <= 4
     assert all(degree[("Account", f"a{i}")] >= 1 for i in range(30))
     assert {(r.start[1], r.end[1]) for r in kept} >= {("a0", "a1"), ("a0", "a2"), ("a0", "a3")}
+
+
+def test_a_big_cluster_keeps_fewer_links_per_member_within_the_budget(world: EmbeddedStore) -> None:
+    every = build_evidence(world, ["c-1", "c-2"], degree_cap=50, links_per_account=10)
+    budget = build_evidence(world, ["c-1", "c-2"], degree_cap=50, links_per_account=10, max_links=1)
+    n_members = len(budget.members())
+    one_each = build_evidence(world, ["c-1", "c-2"], degree_cap=50, links_per_account=1)
+    links = {(r.start, r.end) for r in budget.relationships if r.type == Rel.LINKED}
+    assert links == {(r.start, r.end) for r in one_each.relationships if r.type == Rel.LINKED}
+    assert len(links) < len([r for r in every.relationships if r.type == Rel.LINKED])
+    assert links_per_member(n_members, 10, 1) == 1 and links_per_member(n_members, 10, 10_000) == 10
+    assert links_per_member(2_200, 10, 5_000) == 4 and links_per_member(0, 10, 5_000) == 10
 
 
 def test_other_clusters_sharing_infrastructure_are_included(world: EmbeddedStore) -> None:
