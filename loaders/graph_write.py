@@ -197,7 +197,7 @@ class GraphWriter:
         self.networks = {}
         con.execute("CREATE TEMP TABLE ip_net (raw VARCHAR, ip VARCHAR, network VARCHAR)")
         # fetched whole first: an open result is lost when the same connection inserts
-        distinct = con.sql("SELECT DISTINCT ip FROM used_ip ORDER BY ip").fetch_arrow_table().column(0).combine_chunks()
+        distinct = con.sql("SELECT DISTINCT ip FROM used_ip ORDER BY ip").to_arrow_table().column(0).combine_chunks()
         for offset in range(0, len(distinct), BATCH_ROWS * 10):
             raw = distinct.slice(offset, BATCH_ROWS * 10)
             addrs, nets = resolver.resolve_many(raw)
