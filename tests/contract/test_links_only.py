@@ -11,6 +11,7 @@ from pathlib import Path
 from graph.investigate import search
 from graph.investigate.sources import source_rows
 from graph.linkage.payment import billing_pattern
+from graph.queries.runner import is_cypher_store, run_query
 from graph.schema import INFRASTRUCTURE_RELS, Label, Rel
 from graph.store import GraphStore, NodeKey
 from loaders.load import load_bundle
@@ -166,3 +167,23 @@ def test_a_shared_network_keeps_the_ips_that_reach_it(store: GraphStore, tmp_pat
     assert {n.key for n in store.iter_nodes(Label.NETWORK)} == {"203.0.113.0/24"}
     assert sorted(r["account_id"] for r in search.accounts_behind(store, ws, "network", "203.0.113.0/24").rows) == ["n1", "n2"]
     assert [r["account_id"] for r in search.accounts_behind(store, ws, "ip", "192.0.2.30").rows] == ["n3"]
+
+
+def test_saved_value_pivots_answer_single_use_values_from_staging(store: GraphStore, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    load_bundle(_full(tmp_path / "b"), _settings(ws), store)
+    graph_engine = "cypher" if is_cypher_store(store) else "python"
+    assert run_query(store, "accounts_on_ip", {"ip": "198.51.100.7"}).rows == []  # not in the graph
+    on_ip = run_query(store, "accounts_on_ip", {"ip": "198.51.100.7"}, workspace=ws)
+    assert on_ip.engine == "staging" and on_ip.columns == ["account_id", "first_seen", "last_seen", "count", "signup"]
+    assert on_ip.rows == [{"account_id": "a2", "first_seen": "2025-04-22T10:01:00Z", "last_seen": "2025-04-23T12:00:00Z",
+                           "count": 1, "signup": True}]
+    client = run_query(store, "accounts_by_client_fingerprint", {"fingerprint": "fp2"}, workspace=ws)
+    assert (client.engine, [(r["account_id"], r["count"]) for r in client.rows]) == ("staging", [("a3", 1)])
+    benign = str(search.accounts_behind(store, ws, "prompt", "capital of Lisbon").matched[0]["value"])
+    sent = run_query(store, "accounts_sending_template", {"template_id": benign}, workspace=ws)
+    assert (sent.engine, [r["account_id"] for r in sent.rows]) == ("staging", ["a3"])
+    # a value the graph holds is answered by the graph, staging or not
+    shared = run_query(store, "accounts_by_client_fingerprint", {"fingerprint": "fp1"}, workspace=ws)
+    assert (shared.engine, [r["account_id"] for r in shared.rows]) == (graph_engine, ["a1", "a2"])
+    assert run_query(store, "accounts_on_ip", {"ip": "192.0.2.99"}, workspace=ws).rows == []
