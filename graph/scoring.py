@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from graph.linkage.facts import Facts
-from graph.props import epoch
+from graph.props import epoch, loads
 from graph.schema import Label
 
 HIGH_VALUE = ("coding", "agentic", "reasoning", "math")
@@ -118,12 +118,15 @@ def account_profiles(
         top, total = (minute_regularity or {}).get(account, (0, 0))
         out[account].minute_top, out[account].minute_total = top, total
     _template_profiles(facts, out)
+    # The graph holds only the IPs that link accounts; the loader leaves each account's IP
+    # uses by network kind on the account, which counts the IPs it alone used too.
+    summed = _ip_uses_from_accounts(facts, out)
     for ip, users in facts.users(Label.IP.value).items():
         from graph.linkage.network import network_props
 
         share = ANONYMISING.get(str(network_props(facts, Label.IP.value, ip).get("kind") or "").lower(), 0.0)
         for account, use in users.items():
-            if account in out:
+            if account in out and account not in summed:
                 out[account].ip_uses += use.count
                 out[account].anonymised += share * use.count
     for pid, users in facts.users(Label.PAYMENT_METHOD.value).items():
@@ -134,6 +137,23 @@ def account_profiles(
         if not prof.exchanges:
             prof.exchanges = int(prof.template_counts.sum())
     return out
+
+
+def _ip_uses_from_accounts(facts: Facts, out: Mapping[str, AccountProfile]) -> set[str]:
+    """Each account's IP uses and their anonymised share from its ``ip_uses_by_kind`` property
+    (JSON {network kind: uses}, written by the loader); returns the accounts that had it (the
+    others, from a workspace loaded before it existed, are counted from the graph's IPs)."""
+    done: set[str] = set()
+    for account, p in facts.accounts.items():
+        by_kind = loads(p.get("ip_uses_by_kind"), None)
+        prof = out.get(account)
+        if not isinstance(by_kind, dict) or prof is None:
+            continue
+        for kind, uses in sorted(by_kind.items()):
+            prof.ip_uses += int(uses)
+            prof.anonymised += ANONYMISING.get(str(kind or "").lower(), 0.0) * int(uses)
+        done.add(account)
+    return done
 
 
 def _template_profiles(facts: Facts, out: Mapping[str, AccountProfile]) -> None:

@@ -115,6 +115,7 @@ def run_cmd(
             store, spec, given,
             max_rows=max_rows or int(settings["user_query_row_limit"]),
             timeout=float(settings["user_query_timeout_s"]),
+            workspace=settings.workspace if settings.workspace.exists() else None,
         )
     if result.truncated:
         click.echo(f"note: {result.truncation_note()}", err=True)

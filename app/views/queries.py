@@ -166,6 +166,7 @@ def render() -> None:
             st.session_state["query_result"] = run_spec(
                 common.store(), spec, values,
                 max_rows=int(settings["user_query_row_limit"]), timeout=float(settings["user_query_timeout_s"]),
+                workspace=common.workspace(),
             )
         except Exception as exc:  # noqa: BLE001 - show the store's or validator's message, not a trace
             st.session_state.pop("query_result", None)
@@ -173,7 +174,7 @@ def render() -> None:
     result = st.session_state.get("query_result")
     if result is not None and result.query_id == spec.id:
         asked = param_nodes(spec, result.params)
-        for label, key in missing_nodes(common.store(), asked):
+        for label, key in (missing_nodes(common.store(), asked) if result.engine != "staging" else []):
             st.error(f"Unknown {label.lower() if label == Label.ACCOUNT else label} {key!r}: the graph holds no such node, "
                      "so the query has nothing to start from.")
         st.caption(f"{len(result.rows)} rows ({result.engine}){' — truncated' if result.truncated else ''}")

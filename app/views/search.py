@@ -67,12 +67,13 @@ def _account(found: search.Resolved) -> None:
         links.cluster_page_link(cluster, f"Member of cluster {cluster}")
     else:
         st.caption("In no cluster.")
-    values = search.values_of_account(store, found.value)
+    values = search.values_of_account(store, found.value, common.workspace())
     if not values:
-        st.caption("This account shares no infrastructure value in the graph.")
+        st.caption("This account uses no infrastructure value, in the graph or the staged rows.")
         return
-    st.markdown(f"**{len(values)} values this account uses**, rarest first; each links to the accounts behind it.")
-    links.dataframe(values, value_kind_column="kind", column_order=["label", "value", "accounts_using", "exchanges", "first_seen", "last_seen"],
+    st.markdown(f"**{len(values)} values this account uses**, rarest first; each links to the accounts behind it "
+                "(``source`` staging: a value only this account used, kept in the staged rows, not the graph).")
+    links.dataframe(values, value_kind_column="kind", column_order=["label", "value", "accounts_using", "exchanges", "first_seen", "last_seen", "source"],
                     key="account_values")
 
 
@@ -88,7 +89,8 @@ def _accounts(found: search.Resolved) -> None:
     cols[2].metric("First use", first[:10] or "—")
     cols[3].metric("Last use", last[:10] or "—")
     if pivot.source == "staging":
-        st.info("Answered from the staged rows: the graph does not hold this value (a value only one account used may live in staging alone).")
+        st.info("Answered from the staged rows: the graph holds only the values two accounts or more share "
+                "(a value one account used, a BIN's other cards, a prompt's one-sender templates live in staging alone).")
     if pivot.matched:
         what = {"card_bin": "cards with this BIN", "prompt": "templates matching this text", "network": "IPs in this network"}.get(str(found.kind), "values")
         with st.expander(f"{len(pivot.matched):,} {what}"):

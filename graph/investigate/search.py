@@ -425,20 +425,45 @@ def _staged_pivot(workspace: Path, kind: str, value: str) -> tuple[dict[str, _Ag
             {"label": Label.PROMPT_TEMPLATE.value, "value": t["template_id"], "capability": t["capability"], "template": t["template"]}
             for t in templates
         ]
+    if kind == "card_bin":
+        return staged_users(workspace, KINDS[kind].staged, [value]), _staged_cards(workspace, value)
     return staged_users(workspace, KINDS[kind].staged, [value]), []
+
+
+def _staged_cards(workspace: Path, card_bin: str) -> list[dict[str, Any]]:
+    """The cards of a BIN in the staged payments (the latest row of each), as pivot matches."""
+    with _StagedTable(workspace, "payments") as src:
+        if not src.has("payment_id", "card_bin"):
+            return []
+        extra = [c for c in ("card_last4", "billing_country") if c in src.columns]
+        picked = "".join(f', arg_max("{c}", _row) AS "{c}"' for c in extra)
+        # Column names are fixed above, never from input.
+        cur = src.con.execute(
+            f'SELECT payment_id{picked} FROM {src.relation} WHERE card_bin = $v GROUP BY 1 ORDER BY 1',  # noqa: S608
+            {"v": card_bin},
+        )
+        names = [d[0] for d in cur.description]
+        return [{"label": Label.PAYMENT_METHOD.value, "value": str(r[0]), **dict(zip(names[1:], r[1:], strict=True))}
+                for r in cur.fetchall()]
+
+
+# Kinds that stand for several values, of which the graph holds only those two accounts share
+# (a BIN's cards, a prompt's templates): staging, which holds every use, answers them whole.
+_STAGING_WHOLE = ("card_bin", "prompt")
 
 
 def accounts_behind(store: GraphStore, workspace: Path, kind: str, value: str) -> Pivot:
     """Every account behind one value of ``kind`` (see ``Pivot``), from the graph when it
-    holds the value, else from the staged rows."""
+    holds the value, else from the staged rows; a BIN or prompt text from the staged rows
+    when they have it (the graph holds only the cards and templates that link accounts)."""
     if kind not in KINDS:
         raise ValueError(f"unknown search kind {kind!r}; use one of {', '.join(KINDS)}")
     aggs, matched = _graph_pivot(store, workspace, kind, value)
     source = "graph"
-    if not aggs:
-        aggs, staged_matched = _staged_pivot(workspace, kind, value)
-        matched = matched or staged_matched
-        source = "staging"
+    if not aggs or kind in _STAGING_WHOLE:
+        staged, staged_matched = _staged_pivot(workspace, kind, value)
+        if staged and len(staged) >= len(aggs):
+            aggs, matched, source = staged, staged_matched or matched, "staging"
     return Pivot(kind=kind, value=value, source=source if aggs else "", rows=_rows(aggs), matched=matched)
 
 
@@ -450,9 +475,11 @@ def clusters_of(store: GraphStore, accounts: Sequence[str]) -> dict[str, str]:
     return {r.start[1]: r.end[1] for r in sub.relationships if r.start[0] == Label.ACCOUNT}
 
 
-def values_of_account(store: GraphStore, account_id: str) -> list[dict[str, Any]]:
-    """The other way round: every shared value one account uses, with its own counts and how
-    many accounts use each value overall (the smallest first: a rare value is the strong lead)."""
+def values_of_account(store: GraphStore, account_id: str, workspace: Path | None = None) -> list[dict[str, Any]]:
+    """The other way round: every value one account uses, with its own counts and how many
+    accounts use each value overall (the smallest first: a rare value is the strong lead).
+    The graph holds the values that link accounts (``source`` ``graph``); with ``workspace``
+    the values this account alone used are added from the staged rows (``source`` ``staging``)."""
     me: NodeKey = (Label.ACCOUNT.value, account_id)
     types = [r.value for r in INFRASTRUCTURE_RELS]
     sub = store.neighbours([me], types, limit=ALL, degree_cap=None)
@@ -460,11 +487,68 @@ def values_of_account(store: GraphStore, account_id: str) -> list[dict[str, Any]
     degrees = store.degrees([ref for ref, _ in uses], types) if uses else {}
     rows = [
         {"kind": KIND_OF_LABEL.get(ref[0], ""), "label": ref[0], "value": ref[1], "accounts_using": degrees.get(ref, 0),
-         "exchanges": r.props.get("count"), "first_seen": r.props.get("first_seen") or "", "last_seen": r.props.get("last_seen") or ""}
+         "exchanges": r.props.get("count"), "first_seen": r.props.get("first_seen") or "", "last_seen": r.props.get("last_seen") or "",
+         "source": "graph"}
         for ref, r in uses
     ]
+    if workspace is not None:
+        rows += staged_values_of_account(workspace, account_id, {(str(r["label"]), str(r["value"])) for r in rows})
     rows.sort(key=lambda r: (r["accounts_using"], r["label"], r["value"]))
     return rows
+
+
+# The values an account page lists from staging: the node labels with a staged source (a
+# network is reached through its IPs, as in the graph).
+_VALUE_LABELS = (Label.IP, Label.PAYMENT_METHOD, Label.DEVICE, Label.CLIENT_FINGERPRINT, Label.EMAIL_DOMAIN,
+                 Label.PROMPT_TEMPLATE)
+
+
+def staged_values_of_account(workspace: Path, account_id: str, skip: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The values of ``account_id``'s staged rows that are not in ``skip`` (those the graph
+    gave), with the account's own count and first/last use and the number of accounts whose
+    staged rows hold each value: two DuckDB scans per staged table."""
+    by_table: dict[str, list[tuple[Label, str]]] = {}
+    for label in _VALUE_LABELS:
+        for table, column in ENTITY_SOURCES[label]:
+            by_table.setdefault(table, []).append((label, column))
+    found: dict[tuple[str, str], _Agg] = {}
+    users: dict[tuple[str, str], set[str]] = {}
+    for table, wanted in by_table.items():
+        count, first, last = _STAGED_AGG[table]
+        with _StagedTable(workspace, table) as src:
+            cols = [(label, c) for label, c in wanted if src.has("account_id", c)]
+            if table == "exchanges" and not src.has("exchange_id", "ts"):
+                cols = []
+            if not cols:
+                continue
+            times = [c for c in ("ts", "first_seen", "last_seen", "created_at") if c in src.columns]
+            if not times:
+                first = last = "NULL"
+            # the account's rows, once; then each column's values among them
+            src.con.execute(f"CREATE TEMP TABLE mine AS SELECT * FROM {src.relation} WHERE account_id = $a",  # noqa: S608 - our file list
+                            {"a": account_id})
+            for label, column in cols:
+                # Column and table names come from the schema's registry, never from input.
+                mine = src.con.execute(
+                    f'SELECT CAST("{column}" AS VARCHAR), {count}, {first}, {last} FROM mine '  # noqa: S608
+                    f'WHERE "{column}" IS NOT NULL GROUP BY 1'
+                ).fetchall()
+                values = [str(v) for v, *_ in mine if (label.value, str(v)) not in skip]
+                if not values:
+                    continue
+                for v, n, f, last_use in mine:
+                    if (label.value, str(v)) not in skip:
+                        found.setdefault((label.value, str(v)), _Agg()).add(n, f, last_use)
+                for v, account in src.con.execute(
+                    f'SELECT DISTINCT CAST("{column}" AS VARCHAR), account_id FROM {src.relation} '  # noqa: S608
+                    f'WHERE CAST("{column}" AS VARCHAR) = ANY($v)', {"v": values}
+                ).fetchall():
+                    users.setdefault((label.value, str(v)), set()).add(str(account))
+    return [
+        {"kind": KIND_OF_LABEL.get(label, ""), "label": label, "value": value, "accounts_using": len(users.get((label, value), ())) or 1,
+         "exchanges": agg.exchanges, "first_seen": agg.first, "last_seen": agg.last, "source": "staging"}
+        for (label, value), agg in sorted(found.items())
+    ]
 
 
 # ---- prompt text ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 
 from graph.linkage.uses import Use, UseTable
 from graph.schema import Label, Rel
-from graph.staging import read_template_uses
+from graph.staging import read_template_props, read_template_uses
 from graph.store import GraphStore
 
 # Which relationship gives each shared-entity label's uses.
@@ -131,6 +131,18 @@ def _template_uses(store: GraphStore, workspace: Path | None, accounts: Mapping[
     )
 
 
+def _add_staged_templates(templates: dict[str, dict[str, Any]], workspace: Path) -> None:
+    """The properties of the templates the graph does not hold (one sender each: they stay in
+    staging) from templates.parquet, so an account's capability mix counts every prompt it sent;
+    the graph's own nodes (withheld hashes among them) are kept as they are."""
+    staged = read_template_props(workspace)
+    if not staged:
+        return
+    merged = {**staged, **templates}
+    templates.clear()
+    templates.update(sorted(merged.items()))
+
+
 def read_facts(store: GraphStore, workspace: Path | None = None, only: Iterable[str] | None = None) -> Facts:
     """Gather accounts, entity properties and uses from ``store``; ``only`` limits the
     shared-entity labels read (IP brings its networks and ASNs along)."""
@@ -142,6 +154,8 @@ def read_facts(store: GraphStore, workspace: Path | None = None, only: Iterable[
             facts.entities[label] = _props_by_key(store.iter_nodes(label))
     facts.entities.setdefault(Label.IP.value, {})
     facts.entities.setdefault(Label.NETWORK.value, {})
+    if workspace is not None and Label.PROMPT_TEMPLATE.value in facts.entities:
+        _add_staged_templates(facts.entities[Label.PROMPT_TEMPLATE.value], workspace)
     for label, rel_type in USE_RELS.items():
         if label not in wanted:
             continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from graph.queries.embedded import IMPLEMENTATIONS
@@ -34,7 +35,8 @@ class QueryResult:
     rows: list[dict[str, Any]]
     params: dict[str, Any]
     engine: str
-    """``cypher`` (run on Neo4j) or ``python`` (the built-in's Python twin)."""
+    """``cypher`` (run on Neo4j), ``python`` (the built-in's Python twin) or ``staging`` (a
+    value the graph does not hold, answered from the staged rows: graph/queries/staged.py)."""
     truncated: bool = False
     nodes: dict[str, str] = field(default_factory=dict)
     row_limit: int = 0
@@ -127,11 +129,46 @@ def run_spec(
     engine: str = "auto",
     max_rows: int | None = None,
     timeout: float | None = None,
+    workspace: Path | None = None,
 ) -> QueryResult:
     """Run ``spec`` with ``params`` (text or typed values). ``engine``: ``auto`` (Cypher on
     Neo4j, the Python twin elsewhere), ``cypher`` or ``python`` (tests compare the two).
     ``max_rows`` and ``timeout`` (seconds, Neo4j only) default to the settings
-    ``user_query_row_limit`` and ``user_query_timeout_s``."""
+    ``user_query_row_limit`` and ``user_query_timeout_s``. With ``workspace``, a value pivot
+    the graph gives no row for is answered from the staged rows (``_staged``)."""
+    result = _run_on_store(store, spec, params, engine=engine, max_rows=max_rows, timeout=timeout)
+    if result.rows or workspace is None:
+        return result
+    return _staged(spec, result, workspace) or result
+
+
+def _staged(spec: QuerySpec, result: QueryResult, workspace: Path) -> QueryResult | None:
+    """The staged answer of a built-in value pivot (or an unchanged copy of one) that found
+    nothing in the graph: the value may be one a single account used, which stays in staging."""
+    from graph.queries.staged import STAGED_TWINS
+
+    twin = python_twin(spec) if spec.builtin or spec.based_on else None
+    if twin not in STAGED_TWINS:
+        return None
+    rows = STAGED_TWINS[twin](workspace, **result.params)
+    if not rows:
+        return None
+    columns = list(IMPLEMENTATIONS[twin].columns)
+    limit = result.row_limit
+    return QueryResult(spec.id, columns, [{c: r.get(c) for c in columns} for r in rows[:limit]], result.params, "staging",
+                       len(rows) > limit, dict(spec.nodes), limit)
+
+
+def _run_on_store(
+    store: GraphStore,
+    spec: QuerySpec,
+    params: Mapping[str, Any] | None = None,
+    *,
+    engine: str = "auto",
+    max_rows: int | None = None,
+    timeout: float | None = None,
+) -> QueryResult:
+    """``run_spec`` on the store alone: Cypher on Neo4j or the built-in's Python twin."""
     if max_rows is None or timeout is None:
         settings = Settings()
         max_rows = int(settings["user_query_row_limit"]) if max_rows is None else max_rows
@@ -173,6 +210,8 @@ def run_query(
     engine: str = "auto",
     max_rows: int | None = None,
     timeout: float | None = None,
+    workspace: Path | None = None,
 ) -> QueryResult:
     """Run the built-in or team query ``query_id``."""
-    return run_spec(store, resolve(store, query_id), params, engine=engine, max_rows=max_rows, timeout=timeout)
+    return run_spec(store, resolve(store, query_id), params, engine=engine, max_rows=max_rows, timeout=timeout,
+                    workspace=workspace)

@@ -15,7 +15,7 @@ from graph.private_files import private_dir
 from graph.staging.db import connect, sql_list, sql_str
 from graph.staging.layout import WITHHELD_PREFIX, staged_files
 from graph.staging.pending import require_finished_load
-from graph.workspace import bundles_path, scratch_dir
+from graph.workspace import bundles_path, scratch_dir, templates_path
 
 if TYPE_CHECKING:
     import duckdb
@@ -110,6 +110,22 @@ def read_template_uses(workspace: Path) -> Any:
         ).to_arrow_table()
     finally:
         con.close()
+
+
+def read_template_props(workspace: Path) -> dict[str, dict[str, Any]]:
+    """Every normalised template's properties (template, example cut as the graph writer cuts
+    it, capability, cot), from templates.parquet, by id: the graph holds only the templates two
+    accounts share, and detection profiles every template an account sent. Empty without the file."""
+    path = templates_path(workspace)
+    if not path.exists():
+        return {}
+    with connect() as con:
+        rows = con.execute(
+            "SELECT template_id, template, left(example, 2000) AS example, capability, cot "
+            "FROM read_parquet($p) ORDER BY template_id",
+            {"p": str(path)},
+        ).fetchall()
+    return {str(t): {"template": tpl, "example": ex, "capability": cap, "cot": cot} for t, tpl, ex, cap, cot in rows}
 
 
 def glob_columns(con: duckdb.DuckDBPyConnection, glob: str) -> list[str]:

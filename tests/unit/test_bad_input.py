@@ -321,15 +321,22 @@ def test_withheld_prompts_link_by_hash_only_when_shared(tmp_path: Path) -> None:
     report, store, ws = _load(tmp_path, {"accounts.csv": ACCOUNTS, "exchanges.jsonl": _exchanges(lines)})
     assert _counts(report, "exchanges") == (4, 4, 0, 0)
     templates = {n.key: n.props for n in store.iter_nodes("PromptTemplate")}
-    assert "h:aaa" in templates and "h:bbb" not in templates and "h:ccc" not in templates
+    # only the hash two accounts sent links anyone: the readable prompt a1 alone sent stays in staging
+    assert set(templates) == {"h:aaa"}
     assert templates["h:aaa"]["hashed"] is True
-    text = [k for k in templates if not k.startswith("h:")]
-    assert len(text) == 1 and templates[text[0]]["capability"] == "math"
     sent = {(r.start[1], r.end[1]) for r in store.iter_relationships("SENT_TEMPLATE")}
-    assert sent == {("a1", "h:aaa"), ("a2", "h:aaa"), ("a1", text[0])}
+    assert sent == {("a1", "h:aaa"), ("a2", "h:aaa")}
     import pyarrow.parquet as pq
+
+    from graph.staging import read_template_props, read_template_uses
 
     staged = {r["exchange_id"]: r for r in pq.read_table(next(table_dir(ws, "exchanges").glob("*.parquet"))).to_pylist()}
     assert staged["e3"]["template_id"] == "h:bbb" and staged["e3"]["capability"] is None
-    ids = pq.read_table(templates_path(ws)).column("template_id").to_pylist()
-    assert ids == text
+    text = pq.read_table(templates_path(ws)).column("template_id").to_pylist()
+    assert len(text) == 1 and staged["e4"]["template_id"] == text[0]
+    assert read_template_props(ws)[text[0]]["capability"] == "math"
+    uses = read_template_uses(ws)
+    assert uses is not None
+    # detection reads the one-sender readable template too, never a one-sender hash
+    assert sorted(zip(uses.column("account_id").to_pylist(), uses.column("template_id").to_pylist(), strict=True)) == sorted(
+        [("a1", "h:aaa"), ("a2", "h:aaa"), ("a1", text[0])])
