@@ -65,6 +65,7 @@ REAL_SENDS = 2
 # Recombined prompts: at most this many opening and closing words each come from one turn, so
 # the fixed part two recombined prompts can share stays under template_mining.MIN_FIXED_CHARS.
 EDGE_WORDS = 4
+EDGE_CHARS = 20  # and at most this many characters (a CJK "word" can be a whole sentence)
 WINDOW_WORDS = (6, 60)
 Notify = Callable[[str], None]
 
@@ -341,7 +342,8 @@ def _mix(x: np.ndarray, salt: int) -> np.ndarray:
 def recombined(pool: pa.Array, numbers: np.ndarray, seed: int) -> list[str]:
     """Recombined prompt ``n`` for each of ``numbers`` (see the module docstring): up to
     ``EDGE_WORDS`` opening words of one real turn, a window of a second, up to ``EDGE_WORDS``
-    closing words of a third; the turns and cuts drawn by hashing (seed, n)."""
+    closing words of a third (each edge at most ``EDGE_CHARS``); the turns and cuts drawn by
+    hashing (seed, n)."""
     size = len(pool)
     if size == 0 or len(numbers) == 0:
         return ["" for _ in numbers]
@@ -353,14 +355,15 @@ def recombined(pool: pa.Array, numbers: np.ndarray, seed: int) -> list[str]:
     out = []
     for i in range(count):
         head = texts[i].split(" ")
-        middle = texts[count + i].split(" ")
+        middle = texts[count + i].split()  # one line: a line end of the second turn would be a fixed part
         tail = texts[2 * count + i].split(" ")
         j = 1 + int(cuts[0][i] % np.uint64(EDGE_WORDS))
         width = WINDOW_WORDS[0] + int(cuts[1][i] % np.uint64(WINDOW_WORDS[1] - WINDOW_WORDS[0]))
         start = int(cuts[2][i] % np.uint64(max(1, len(middle) - 1)))
         m = 1 + int(cuts[3][i] % np.uint64(EDGE_WORDS))
-        words = head[:j] + middle[start:start + width] + (tail[-m:] if len(tail) > m else [])
-        out.append(" ".join(w for w in words if w))
+        opening = " ".join(head[:j])[:EDGE_CHARS]
+        closing = " ".join(tail[-m:])[-EDGE_CHARS:] if len(tail) > m else ""
+        out.append(" ".join(w for w in (opening, *middle[start:start + width], closing) if w))
     return out
 
 
