@@ -237,7 +237,8 @@ def hostile_strings(prompts: Sequence[str]) -> tuple[str, ...]:
 def partition(corpus: Corpus, operators: Sequence[str], seed: int, with_collection: bool,
               capabilities: Mapping[str, tuple[str, ...]]) -> RealText:
     """Split ``corpus`` for one world: dedupe, shuffle (seeded), then task bodies per operator by
-    capability, a collection (if prompt-commons), and the rest as the personal pool."""
+    capability, a collection (if prompt-commons), and the rest, back in corpus order, as the
+    personal pool."""
     seen: set[str] = set()
     unique = []
     for text in corpus.prompts:
@@ -264,7 +265,9 @@ def partition(corpus: Corpus, operators: Sequence[str], seed: int, with_collecti
         picks = [i for i in range(len(pool)) if not taken[i] and 40 <= len(pool[i]) <= 3000][:size]
         taken[picks] = True
         collection = tuple(pool[i] for i in picks)
-    personal = [pool[i] for i in range(len(pool)) if not taken[i]]
+    # the personal pool in corpus order: an account's run of prompts is a few consecutive
+    # conversations, so one person's habits (a closing line they always add) stay theirs
+    personal = [pool[i] for i in np.argsort(order, kind="stable") if not taken[i]]
     return RealText(corpus.name, pa.array(personal, pa.string()), bodies, collection, hostile_strings(personal))
 
 
