@@ -14,6 +14,9 @@ run of the same bundle replaces again). Per table:
    later different rows are quarantined;
 3. the good rows go to ``final/<table>/<bundle_id>-0000.parquet``, faults to the quarantine
    JSONL (raw rows re-read from the source file for table-rule faults), counts per file.
+   Exchanges first have their templates mined (``loaders.template_mining``): each filled-in
+   prompt of a wrapper gets the wrapper's template id, and templates.parquet gets the wrapper
+   (its text with the slot marked ``<*>``) instead of one row per fill.
 
 Personal data at rest: the quarantine keeps each faulty row's table, file, row number, reason
 and raw values, but e-mail, phone and billing name only as their keyed hashes
@@ -451,8 +454,9 @@ class Stager:
             return
         con = self.con
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE fine AS SELECT template_id, template, example, capability, cot FROM (
-                    SELECT DISTINCT ON (template_id) * FROM read_parquet({sql_str(str(directory / '*.parquet'))})
+            f"""CREATE OR REPLACE TEMP TABLE fine AS SELECT template_id, template, capability, cot FROM (
+                    SELECT DISTINCT ON (template_id) template_id, template, capability, cot
+                    FROM read_parquet({sql_str(str(directory / '*.parquet'))})
                     ORDER BY template_id, _seq) WHERE template IS NOT NULL"""  # noqa: S608
         )
         con.execute("CREATE OR REPLACE TEMP TABLE wrappers (template_id VARCHAR, template VARCHAR, kind VARCHAR, "
@@ -478,7 +482,11 @@ class Stager:
         con.execute(
             f"""COPY (SELECT w.template_id, w.template, left(f.example, {derive.EXAMPLE_CHARS}) AS example,
                        w.capability, w.cot, w.kind, w.prefix, w.suffix
-                FROM wrappers w LEFT JOIN fine f ON f.template_id = w.example_of
+                FROM wrappers w LEFT JOIN (
+                    SELECT DISTINCT ON (template_id) template_id, example
+                    FROM read_parquet({sql_str(str(directory / '*.parquet'))})
+                    WHERE template_id IN (SELECT example_of FROM wrappers) ORDER BY template_id, _seq
+                ) f ON f.template_id = w.example_of
                 WHERE w.example_of IS NOT NULL AND w.template_id IN (SELECT wrapper_id FROM wrapped)
                 ORDER BY w.template_id)
             TO {sql_str(str(self.tmp / 'wrappers_new.parquet'))} (FORMAT PARQUET)"""  # noqa: S608
