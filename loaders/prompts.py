@@ -10,7 +10,9 @@ different fills, so the reduction abstracts what varies:
 1. ``prekey``: the first 1,000 characters; when the first line is a long preamble (at least
    ``PREAMBLE_MIN_WORDS - 1`` spaces) followed by more text, the rest is the task body and
    becomes ``<BODY>`` (attack prompts are a fixed operator preamble plus a variable task). A
-   one-line prompt of more than ``LONG_WORDS`` spaces keeps its first ``HEAD_WORDS`` words.
+   one-line prompt of more than ``LONG_WORDS`` spaces keeps its first ``HEAD_WORDS`` words and
+   its last ``TAIL_WORDS`` (from its last ``TAIL_CHARS``) around ``<BODY>``, so a fixed
+   closing instruction stays visible to template mining (loaders.template_mining).
 2. ``normalise``: code blocks, quoted spans, numbers, e-mail addresses, URLs and mid-sentence
    capitalised words (names, places) become placeholders; whitespace collapses.
 
@@ -33,6 +35,8 @@ HEAD_CHARS = 1000
 PREAMBLE_MIN_WORDS = 8
 LONG_WORDS = 60
 HEAD_WORDS = 40
+TAIL_WORDS = 24
+TAIL_CHARS = 300
 TEMPLATE_CHARS = 600
 BODY = "<BODY>"
 
@@ -91,13 +95,17 @@ _COT = re.compile(COT, re.ASCII)
 
 def prekey(prompt: str) -> str:
     """The part of a prompt its template depends on (see the module docstring, step 1)."""
-    head = prompt[:HEAD_CHARS]
+    return _prekey(prompt[:HEAD_CHARS], prompt[-TAIL_CHARS:])
+
+
+def _prekey(head: str, end: str) -> str:
+    """``prekey`` from a prompt's first ``HEAD_CHARS`` and last ``TAIL_CHARS``."""
     first, sep, _rest = head.partition("\n")
     spaces = first.count(" ")
     if sep and spaces >= PREAMBLE_MIN_WORDS - 1:
         return first + "\n" + BODY
     if not sep and spaces > LONG_WORDS:
-        return " ".join(head.split(" ")[:HEAD_WORDS]) + " " + BODY
+        return " ".join([*head.split(" ")[:HEAD_WORDS], BODY, *end.split(" ")[-TAIL_WORDS:]])
     return head
 
 
@@ -117,9 +125,11 @@ def prekeys(prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
         # Rare (long one-line prompts): done in Python on just those rows.
         idx = np.flatnonzero(long_single.to_numpy(zero_copy_only=False))
         values = out.to_pylist()
-        raw = head.take(pa.array(idx)).to_pylist()
-        for i, text in zip(idx, raw, strict=True):
-            values[i] = prekey(text)
+        rows = pa.array(idx)
+        raw = head.take(rows).to_pylist()
+        ends = pc.utf8_slice_codeunits(prompts.take(rows), -TAIL_CHARS).to_pylist()
+        for i, text, end in zip(idx, raw, ends, strict=True):
+            values[i] = _prekey(text, end)
         out = pa.array(values, pa.string())
     return out
 

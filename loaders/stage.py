@@ -14,6 +14,9 @@ run of the same bundle replaces again). Per table:
    later different rows are quarantined;
 3. the good rows go to ``final/<table>/<bundle_id>-0000.parquet``, faults to the quarantine
    JSONL (raw rows re-read from the source file for table-rule faults), counts per file.
+   Exchanges first have their templates mined (``loaders.template_mining``): each filled-in
+   prompt of a wrapper gets the wrapper's template id, and templates.parquet gets the wrapper
+   (its text with the slot marked ``<*>``) instead of one row per fill.
 
 Personal data at rest: the quarantine keeps each faulty row's table, file, row number, reason
 and raw values, but e-mail, phone and billing name only as their keyed hashes
@@ -68,7 +71,7 @@ from graph.workspace import (
     staging_dir,
     templates_path,
 )
-from loaders import derive, prompts
+from loaders import derive, prompts, template_mining
 from loaders.enrich import (
     HASH_SCHEME,
     LEGACY_HASH_SCHEME,
@@ -256,6 +259,9 @@ class Stager:
         self.progress.phase(f"checking {spec.name}")
         final = self.tmp / "final" / spec.name / f"{self.bundle_id}-0000.parquet"
         final.parent.mkdir(parents=True)
+        if spec.name == "exchanges":
+            self.progress.phase("mining templates")
+            self._mine_templates()
         if checked:
             self._classify(spec, checked, final, {s.rel: s for s in files})
         if spec.name == "ip_intel":
@@ -332,7 +338,14 @@ class Stager:
 
     def _classify(self, spec: TableSpec, checked: list[Path], final: Path, sources: dict[str, SourceFile]) -> None:
         con = self.con
-        con.execute(f"CREATE OR REPLACE TEMP VIEW chk AS SELECT * FROM read_parquet({sql_list(checked)})")  # noqa: S608
+        source = f"SELECT * FROM read_parquet({sql_list(checked)})"  # noqa: S608
+        wrapped = self.tmp / "template_map.parquet"
+        if spec.name == "exchanges" and wrapped.exists():
+            # each filled-in prompt's exchange points at its wrapper (loaders.template_mining)
+            source = f"""SELECT c.* REPLACE (coalesce(m.wrapper_id, c.template_id) AS template_id)
+                FROM read_parquet({sql_list(checked)}) c
+                LEFT JOIN read_parquet({sql_str(str(wrapped))}) m ON c.template_id = m.template_id"""  # noqa: S608
+        con.execute(f"CREATE OR REPLACE TEMP VIEW chk AS {source}")  # noqa: S608
         keys = ", ".join(f'"{k}"' for k in spec.key)
         known = " AND account_id IN (SELECT account_id FROM known)" if spec.account_ref else ""
         if spec.account_ref:
@@ -430,8 +443,98 @@ class Stager:
         pq.write_table(table, directory / f"{self.template_parts:06d}.parquet")
         self.template_parts += 1
 
+    def _mine_templates(self) -> None:
+        """Map the fine templates of this bundle onto wrappers (``loaders.template_mining``):
+        first the wrappers staged before, then the ones mined here from prefix anchors, then
+        from suffix anchors. Writes ``template_map.parquet`` (template_id -> wrapper_id) and
+        ``wrappers_new.parquet`` (the wrappers with at least one member)."""
+        self._drain_templates()
+        directory = self.tmp / "templates"
+        if not directory.is_dir():
+            return
+        con = self.con
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE fine AS SELECT template_id, template, capability, cot FROM (
+                    SELECT DISTINCT ON (template_id) template_id, template, capability, cot
+                    FROM read_parquet({sql_str(str(directory / '*.parquet'))})
+                    ORDER BY template_id, _seq) WHERE template IS NOT NULL"""  # noqa: S608
+        )
+        con.execute("CREATE OR REPLACE TEMP TABLE wrappers (template_id VARCHAR, template VARCHAR, kind VARCHAR, "
+                    "prefix VARCHAR, suffix VARCHAR, capability VARCHAR, cot BOOLEAN, example_of VARCHAR)")
+        existing = templates_path(self.workspace)
+        if existing.exists() and "kind" in pq.read_schema(existing).names:
+            con.execute(
+                f"""INSERT INTO wrappers SELECT template_id, template, kind, prefix, suffix, capability, cot, NULL
+                    FROM read_parquet({sql_str(str(existing))}) WHERE kind IS NOT NULL"""  # noqa: S608
+            )
+        con.execute("CREATE OR REPLACE TEMP TABLE wrapped (template_id VARCHAR, wrapper_id VARCHAR)")
+        self._map_to_wrappers()
+        for kind, pattern in ((template_mining.PREFIX, template_mining.PREFIX_ANCHOR_RE),
+                              (template_mining.SUFFIX, template_mining.SUFFIX_ANCHOR_RE)):
+            found = self._mine_anchor_groups(kind, pattern)
+            if found:
+                con.register("found", pa.Table.from_pylist(found))
+                con.execute("INSERT INTO wrappers SELECT template_id, template, kind, prefix, suffix, capability, cot, "
+                            "example_of FROM found WHERE template_id NOT IN (SELECT template_id FROM wrappers)")
+                con.unregister("found")
+                self._map_to_wrappers()
+        con.execute(f"COPY wrapped TO {sql_str(str(self.tmp / 'template_map.parquet'))} (FORMAT PARQUET)")  # noqa: S608
+        con.execute(
+            f"""COPY (SELECT w.template_id, w.template, left(f.example, {derive.EXAMPLE_CHARS}) AS example,
+                       w.capability, w.cot, w.kind, w.prefix, w.suffix
+                FROM wrappers w LEFT JOIN (
+                    SELECT DISTINCT ON (template_id) template_id, example
+                    FROM read_parquet({sql_str(str(directory / '*.parquet'))})
+                    WHERE template_id IN (SELECT example_of FROM wrappers) ORDER BY template_id, _seq
+                ) f ON f.template_id = w.example_of
+                WHERE w.example_of IS NOT NULL AND w.template_id IN (SELECT wrapper_id FROM wrapped)
+                ORDER BY w.template_id)
+            TO {sql_str(str(self.tmp / 'wrappers_new.parquet'))} (FORMAT PARQUET)"""  # noqa: S608
+        )
+
+    def _map_to_wrappers(self) -> None:
+        """Add to ``wrapped`` the fine templates not yet mapped that belong to a known wrapper."""
+        self.con.execute(
+            "CREATE OR REPLACE TEMP VIEW fine_rest AS SELECT * FROM fine "
+            "WHERE template_id NOT IN (SELECT template_id FROM wrapped)"
+        )
+        self.con.execute(f"INSERT INTO wrapped {template_mining.match_sql('fine_rest', 'wrappers')}")
+
+    def _mine_anchor_groups(self, kind: str, pattern: str) -> list[dict[str, object]]:
+        """Wrappers mined from the unmapped fine templates grouped by their ``kind`` anchor; only
+        groups of ``MIN_VARIANTS`` or more are read, at most ``SAMPLE_MEMBERS`` of each.
+        Suffix anchors skip templates cut at ``TEMPLATE_CHARS`` (their end is not the prompt's)."""
+        cut = f"AND length(template) < {prompts.TEMPLATE_CHARS}" if kind == template_mining.SUFFIX else ""
+        reader = self.con.sql(
+            f"""SELECT anchor, template_id, template, capability, cot FROM (
+                    SELECT *, count(*) OVER (PARTITION BY anchor) AS n,
+                           row_number() OVER (PARTITION BY anchor ORDER BY template_id) AS r
+                    FROM (SELECT regexp_extract(template, {sql_str(pattern)}) AS anchor, * FROM fine_rest
+                          WHERE length(template) >= {template_mining.ANCHOR_CHARS} {cut}))
+                WHERE anchor <> '' AND n >= {template_mining.MIN_VARIANTS} AND r <= {template_mining.SAMPLE_MEMBERS}
+                ORDER BY anchor, template_id"""  # noqa: S608 - constants
+        ).to_arrow_reader(50_000)
+        found: list[template_mining.Wrapper] = []
+        group: dict[str, list[Any]] = {"anchor": []}
+
+        def flush() -> None:
+            if group["anchor"]:
+                found.extend(template_mining.mine_group(group["template"], group["template_id"],
+                                                        group["capability"], group["cot"], kind))
+
+        for batch in reader:
+            for row in batch.to_pylist():
+                if group["anchor"] and row["anchor"] != group["anchor"][0]:
+                    flush()
+                    group = {"anchor": []}
+                for key, value in row.items():
+                    group.setdefault(key, []).append(value)
+        flush()
+        return template_mining.rows(found)
+
     def _finish_templates(self) -> None:
-        """New templates (first occurrence wins) with their MinHash, for the commit to merge."""
+        """New templates (first occurrence wins) with their MinHash, for the commit to merge:
+        the wrappers mined, and the fine templates no wrapper took."""
         self._drain_templates()
         directory = self.tmp / "templates"
         if not directory.is_dir():
@@ -439,11 +542,21 @@ class Stager:
         existing = templates_path(self.workspace)
         skip = ""
         if existing.exists():
-            skip = f"WHERE template_id NOT IN (SELECT template_id FROM read_parquet({sql_str(str(existing))}))"  # noqa: S608
+            skip = f"AND template_id NOT IN (SELECT template_id FROM read_parquet({sql_str(str(existing))}))"  # noqa: S608
+        wrapped = self.tmp / "template_map.parquet"
+        taken = f"AND template_id NOT IN (SELECT template_id FROM read_parquet({sql_str(str(wrapped))}))" if wrapped.exists() else ""  # noqa: S608
+        wrappers = self.tmp / "wrappers_new.parquet"
+        mined = ""
+        if wrappers.exists():
+            mined = f"""UNION ALL SELECT template_id, template, example, capability, cot, kind, prefix, suffix
+                        FROM read_parquet({sql_str(str(wrappers))}) WHERE true {skip}"""  # noqa: S608
         reader = self.con.sql(
-            f"""SELECT template_id, template, example, capability, cot FROM (
+            f"""SELECT * FROM (
+                SELECT template_id, template, example, capability, cot, NULL::VARCHAR AS kind, NULL::VARCHAR AS prefix,
+                       NULL::VARCHAR AS suffix FROM (
                     SELECT DISTINCT ON (template_id) * FROM read_parquet({sql_str(str(directory / '*.parquet'))})
-                    ORDER BY template_id, _seq) {skip} ORDER BY template_id"""  # noqa: S608
+                    ORDER BY template_id, _seq) WHERE true {skip} {taken}
+                {mined}) ORDER BY template_id"""  # noqa: S608
         ).to_arrow_reader(50_000)
         writer: pq.ParquetWriter | None = None
         try:
@@ -495,8 +608,9 @@ class Stager:
         self.con = connect(temp_directory=self.tmp / "duckdb", preserve_insertion_order=False)
         try:
             self.con.execute(
-                f"""COPY (SELECT DISTINCT ON (template_id) template_id, template, example, capability, cot, minhash
-                    FROM read_parquet([{', '.join(parts)}]) ORDER BY template_id)
+                f"""COPY (SELECT DISTINCT ON (template_id) template_id, template, example, capability, cot, kind, prefix,
+                           suffix, minhash
+                    FROM read_parquet([{', '.join(parts)}], union_by_name = true) ORDER BY template_id)
                 TO {sql_str(str(tmp))} (FORMAT PARQUET, COMPRESSION ZSTD)"""  # noqa: S608
             )
         finally:

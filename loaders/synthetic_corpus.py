@@ -18,10 +18,14 @@ the sample (``--allow-sample-fallback``), in which case it says so on stderr and
 
 ``partition`` splits the prompts for one world (deterministic for a seed): each operator's task
 bodies, a popular prompt collection (prompt-commons), hostile strings, and the personal pool;
-``text_plan`` gives every account its own disjoint run of personal prompts (in proportion to
-its exchanges, while the pool lasts; accounts past the end keep the synthetic text; each prompt
-is sent at most twice, later rows keep the synthetic everyday text) and puts
-the hostile strings on the first exchange of a few ordinary accounts. Exact duplicate turns are
+``text_plan`` gives every account its own disjoint run of personal prompts, one for every
+``REAL_SENDS`` of its rows (each prompt is sent at most twice), and puts the hostile strings on
+the first exchange of a few ordinary accounts. When the pool is shorter than that (the seed
+scale needs millions of prompts, the full corpus has ~52,000), the runs go on past the pool's
+end into *recombined* prompts (``recombined``): a few opening words of one real turn, a window
+of words of a second and the closing words of a third, drawn by a hash of the prompt's number.
+Each is its own; no two share an opening or a closing long enough to read as one wrapper
+(``loaders.template_mining``), so a world of real people gives as many templates as people. Exact duplicate turns are
 dropped, so real-text alone shares no prompt across people; prompt-commons does that.
 """
 
@@ -58,6 +62,11 @@ HOSTILE_ACCOUNTS = 8
 # that keep their synthetic everyday text, so a small corpus never turns a heavy user into one
 # prompt repeated hundreds of times (which reads as automation).
 REAL_SENDS = 2
+# Recombined prompts: at most this many opening and closing words each come from one turn, so
+# the fixed part two recombined prompts can share stays under template_mining.MIN_FIXED_CHARS.
+EDGE_WORDS = 4
+EDGE_CHARS = 20  # and at most this many characters (a CJK "word" can be a whole sentence)
+WINDOW_WORDS = (6, 60)
 Notify = Callable[[str], None]
 
 
@@ -228,7 +237,8 @@ def hostile_strings(prompts: Sequence[str]) -> tuple[str, ...]:
 def partition(corpus: Corpus, operators: Sequence[str], seed: int, with_collection: bool,
               capabilities: Mapping[str, tuple[str, ...]]) -> RealText:
     """Split ``corpus`` for one world: dedupe, shuffle (seeded), then task bodies per operator by
-    capability, a collection (if prompt-commons), and the rest as the personal pool."""
+    capability, a collection (if prompt-commons), and the rest, back in corpus order, as the
+    personal pool."""
     seen: set[str] = set()
     unique = []
     for text in corpus.prompts:
@@ -255,7 +265,9 @@ def partition(corpus: Corpus, operators: Sequence[str], seed: int, with_collecti
         picks = [i for i in range(len(pool)) if not taken[i] and 40 <= len(pool[i]) <= 3000][:size]
         taken[picks] = True
         collection = tuple(pool[i] for i in picks)
-    personal = [pool[i] for i in range(len(pool)) if not taken[i]]
+    # the personal pool in corpus order: an account's run of prompts is a few consecutive
+    # conversations, so one person's habits (a closing line they always add) stay theirs
+    personal = [pool[i] for i in np.argsort(order, kind="stable") if not taken[i]]
     return RealText(corpus.name, pa.array(personal, pa.string()), bodies, collection, hostile_strings(personal))
 
 
@@ -274,6 +286,7 @@ class TextPlan:
     # the shortest entries: what rows that take nothing point at, so no long text is copied
     personal_filler: int = 0
     hostile_filler: int = 0
+    seed: int = 0  # of the recombined prompts (indices past the pool's end)
 
     @property
     def accounts_with_text(self) -> int:
@@ -296,8 +309,13 @@ class TextPlan:
         out = prompt
         if personal.any():
             index = np.where(personal, self.off[acc] + rank % np.maximum(1, self.k[acc]), self.personal_filler)
-            joined = pc.binary_join_element_wise(self.prefixes.take(pa.array(np.maximum(prefix, 0))),
-                                                 self.personal.take(pa.array(index)), "")
+            size = len(self.personal)
+            past = index >= size
+            body = self.personal.take(pa.array(np.where(past, self.personal_filler, index)))
+            if past.any():
+                made = recombined(self.personal, index[past] - size, self.seed)
+                body = pc.if_else(pa.array(past), pa.array(_spread(made, past), pa.string()), body)
+            joined = pc.binary_join_element_wise(self.prefixes.take(pa.array(np.maximum(prefix, 0))), body, "")
             out = pc.if_else(pa.array(personal), joined, prompt)
         hostile = self.hostile[acc]
         planted = (np.arange(n) == first) & (hostile >= 0)
@@ -306,32 +324,71 @@ class TextPlan:
         return out
 
 
+def _spread(values: list[str], where: np.ndarray) -> list[str | None]:
+    """``values`` at the True positions of ``where``, None elsewhere."""
+    out: list[str | None] = [None] * len(where)
+    for position, value in zip(np.flatnonzero(where).tolist(), values, strict=True):
+        out[position] = value
+    return out
+
+
+def _mix(x: np.ndarray, salt: int) -> np.ndarray:
+    """A 64-bit hash of each value (splitmix64 finaliser): the draws of a recombined prompt
+    depend on its number only, never on the block it falls in."""
+    with np.errstate(over="ignore"):
+        z = x.astype(np.uint64) + np.uint64((0x9E3779B97F4A7C15 * (salt + 1)) % (1 << 64))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def recombined(pool: pa.Array, numbers: np.ndarray, seed: int) -> list[str]:
+    """Recombined prompt ``n`` for each of ``numbers`` (see the module docstring): up to
+    ``EDGE_WORDS`` opening words of one real turn, a window of a second, up to ``EDGE_WORDS``
+    closing words of a third (each edge at most ``EDGE_CHARS``); the turns and cuts drawn by
+    hashing (seed, n)."""
+    size = len(pool)
+    if size == 0 or len(numbers) == 0:
+        return ["" for _ in numbers]
+    n = np.asarray(numbers, dtype=np.int64) + np.int64(seed) * np.int64(1_000_003)
+    picks = [(_mix(n, salt) % np.uint64(size)).astype(np.int64) for salt in (1, 2, 3)]
+    cuts = [_mix(n, salt) for salt in (4, 5, 6, 7)]
+    texts = pool.take(pa.array(np.concatenate(picks))).to_pylist()
+    count = len(numbers)
+    out = []
+    for i in range(count):
+        head = texts[i].split(" ")
+        middle = texts[count + i].split()  # one line: a line end of the second turn would be a fixed part
+        tail = texts[2 * count + i].split(" ")
+        j = 1 + int(cuts[0][i] % np.uint64(EDGE_WORDS))
+        width = WINDOW_WORDS[0] + int(cuts[1][i] % np.uint64(WINDOW_WORDS[1] - WINDOW_WORDS[0]))
+        start = int(cuts[2][i] % np.uint64(max(1, len(middle) - 1)))
+        m = 1 + int(cuts[3][i] % np.uint64(EDGE_WORDS))
+        opening = " ".join(head[:j])[:EDGE_CHARS]
+        closing = " ".join(tail[-m:])[-EDGE_CHARS:] if len(tail) > m else ""
+        out.append(" ".join(w for w in (opening, *middle[start:start + width], closing) if w))
+    return out
+
+
 def text_plan(real: RealText, rows_per_account: np.ndarray, ordinary: np.ndarray, seed: int,
               prefixes: Sequence[str], prefix_of_template: np.ndarray, eligible: np.ndarray | None = None) -> TextPlan:
-    """Give each eligible account (in a seeded order) ``max(1, rows * pool / all rows)`` prompts of
-    its own, never more than its rows, while the pool lasts (``eligible``: accounts that write
-    their own prompts; automated jobs do not); plant the hostile strings on ordinary accounts."""
+    """Give each eligible account (in a seeded order) one prompt of its own for every
+    ``REAL_SENDS`` of its rows (``eligible``: accounts that write their own prompts; automated
+    jobs do not): real turns while the pool lasts, recombined ones after it (module docstring);
+    plant the hostile strings on ordinary accounts."""
     n = len(rows_per_account)
     size = len(real.personal)
     rows_per_account = np.where(eligible if eligible is not None else True, rows_per_account, 0)
     usable = -(-rows_per_account // REAL_SENDS)  # prompts an account can send REAL_SENDS times each
 
-    def wanted(ratio: float) -> np.ndarray:
-        return np.minimum(usable, np.maximum(1, np.floor(usable * ratio))).astype(np.int64)
-
-    low, high = 0.0, 1.0  # the largest share of its rows each account can have with everyone served
-    if wanted(high).sum() > size:
-        for _ in range(40):
-            middle = (low + high) / 2
-            low, high = (middle, high) if wanted(middle).sum() <= size else (low, middle)
-    want = wanted(low if wanted(high).sum() > size else high)
+    want = usable.astype(np.int64)
     order = np.random.default_rng([seed, 6]).permutation(n)
     ends = np.cumsum(want[order])
-    fits = ends <= size
     off = np.zeros(n, dtype=np.int64)
     k = np.zeros(n, dtype=np.int64)
-    off[order[fits]] = (ends - want[order])[fits]
-    k[order[fits]] = want[order][fits]
+    if size:
+        off[order] = ends - want[order]
+        k[order] = want[order]
     hostile = np.full(n, -1, dtype=np.int64)
     candidates = [int(i) for i in order if ordinary[i] and rows_per_account[i] >= 2]
     for h, account in enumerate(candidates[: min(HOSTILE_ACCOUNTS, len(real.hostile))]):
@@ -339,7 +396,7 @@ def text_plan(real: RealText, rows_per_account: np.ndarray, ordinary: np.ndarray
     lengths = pc.utf8_length(real.personal).to_numpy(zero_copy_only=False) if size else np.zeros(1)
     return TextPlan(real.personal, off, k, hostile, pa.array(real.hostile, pa.string()), prefix_of_template,
                     pa.array(list(prefixes), pa.string()), int(np.argmin(lengths)),
-                    int(np.argmin([len(h) for h in real.hostile])))
+                    int(np.argmin([len(h) for h in real.hostile])), seed)
 
 
 # ---- the bundled sample ----------------------------------------------------------------------

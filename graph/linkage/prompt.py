@@ -6,7 +6,8 @@ are linked with weight falling with the template's popularity and rising with ho
 sent it (two strangers who each once typed the same short request are no evidence) (a one-liner that strangers all
 send is over the cap and reported as a hub). Templates whose MinHashes collide in LSH at a
 Jaccard of about ``NEAR_DUP_THRESHOLD`` form near-duplicate families, which link their users
-more weakly. Reasons carry an example prompt so an analyst sees what was shared.
+more weakly. Reasons carry the template text (a mined wrapper names its fixed part, the slot marked
+``<*>``, see loaders.template_mining) and an example prompt, so an analyst sees what was shared.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ LSH_BANDS = 16
 def _example(facts: Facts, template_id: str) -> str:
     props = facts.props(Label.PROMPT_TEMPLATE.value, template_id)
     return str(props.get("example") or props.get("template") or "")[:EXAMPLE_CHARS]
+
+
+def _template(facts: Facts, template_id: str) -> str:
+    """The template's text: for a mined wrapper its fixed part with the slot marked ``<*>``."""
+    return str(facts.props(Label.PROMPT_TEMPLATE.value, template_id).get("template") or "")[:EXAMPLE_CHARS]
 
 
 def read_minhashes(workspace: Path | None) -> dict[str, np.ndarray]:
@@ -113,7 +119,7 @@ def link_prompt(evidence: Evidence, facts: Facts, cap: int) -> int:
 
     def shared(key: str, a: str, b: str, users: Mapping[str, Use], n: int) -> Reason:
         ua, ub = users[a], users[b]
-        detail = {"counts": [ua.count, ub.count], "example": _example(facts, key)}
+        detail = {"counts": [ua.count, ub.count], "template": _template(facts, key), "example": _example(facts, key)}
         weight = TEMPLATE_BASE * rarity(n) * volume_factor(ua.count, ub.count)
         return Reason(FAMILY, "shared_template", label, key, n, weight, detail)
 

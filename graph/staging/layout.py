@@ -39,7 +39,10 @@ Columns beyond the contract's (input-bundle.md) that loaders add:
 - templates.parquet: ``template_id``, ``template`` (normalised text), ``example`` (one raw prompt,
   truncated to 2,000 characters), ``capability``, ``cot``, ``minhash`` (list<uint32>, 64 values:
   datasketch ``MinHash(64, seed=1, hashfunc=zlib.crc32)``, scheme ``affine32``, over
-  ``loaders.prompts.shingles``).
+  ``loaders.prompts.shingles``); ``kind``, ``prefix``, ``suffix``: null for a template of one
+  prompt, else the row is a mined wrapper (``kind`` prefix or suffix: the anchor that found it)
+  whose ``template`` is ``prefix`` + ``<*>`` + ``suffix`` and whose fills' exchanges all carry
+  its id (loaders.template_mining); older workspaces' files lack these three columns.
 - ip_intel: ``network`` normalised to its CIDR (host bits masked).
 """
 

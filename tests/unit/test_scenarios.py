@@ -247,11 +247,12 @@ def test_real_text_prompts_come_from_the_sample_one_person_each_with_hostile_str
     assert all(len(s) == 1 for s in real.values())  # each person their own prompts
     group = groups(bundle)
     ordinary = [r for r in rows if group[r["account_id"]] == "ordinary"]
-    # every ordinary person sends their own real prompts (each at most twice; further rows keep
-    # synthetic everyday text, as the sample is small)
-    assert {r["account_id"] for r in ordinary if r["prompt"] in sample} == {r["account_id"] for r in ordinary}
+    # every ordinary person sends only their own prompts, each at most twice: real turns while the
+    # sample lasts, recombined ones past its end (the sample is small)
+    assert all(len(senders[r["prompt"]]) == 1 for r in ordinary)
+    assert max(Counter(r["prompt"] for r in ordinary).values()) <= corpus.REAL_SENDS
     assert max(Counter(r["prompt"] for r in rows if r["prompt"] in sample).values()) <= corpus.REAL_SENDS
-    assert sum(r["prompt"] in sample for r in ordinary) > 0.35 * len(ordinary)
+    assert 0 < sum(r["prompt"] in sample for r in ordinary) < len(ordinary)
     # attack prompts: the operator's preamble around a real task body
     edu = [r["prompt"] for r in rows if owner[r["account_id"]] == "op-edufarm" and r["prompt"].startswith("Think step by step")]
     assert edu and all(p.split(": ", 1)[1] in sample for p in edu)
