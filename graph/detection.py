@@ -63,7 +63,16 @@ from typing import Any
 
 import numpy as np
 
-from graph import attribution, clustering, scoring
+from graph import attribution, clustering, decisions, saved_context, scoring
+from graph.figures import (
+    ANALYST_STATUS_DEFAULT,
+    ClusterOut,
+    FigureContext,
+    PairTable,
+    cluster_row,
+    figures_of,
+)
+from graph.figures import stability as stability_of
 from graph.linkage import FAMILIES, Evidence, Facts, Pair, link_accounts, read_facts
 from graph.linkage.timing import read_minute_regularity, read_model_onsets
 from graph.schema import Label, Rel
@@ -72,13 +81,7 @@ from graph.store import GraphStore
 from graph.workspace import detection_dir, hubs_path, last_run_path
 
 MATCH_JACCARD = 0.5
-FAMILY_MIN = 0.1  # a family counts as holding a pair together from this score up
-ANALYST_STATUS_DEFAULT = "open"
 WRITE_CHUNK = 5000
-# Each stability rebuild asks whether a cluster holds together without one family, not for the
-# best partition of what is left: one Leiden iteration answers that (a second one only
-# refines the pieces of a cluster that falls apart) at half the cost, six rebuilds per cluster.
-STABILITY_ITERATIONS = 1
 
 
 # ---- previous run -----------------------------------------------------------------------------
@@ -129,23 +132,28 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def assign_ids(clusters: Sequence[Sequence[str]], previous: Mapping[str, frozenset[str]]) -> list[str]:
-    """An id per cluster: the previous cluster it matches best (Jaccard >= MATCH_JACCARD,
-    one-to-one, best pairs first), else the hash of its members."""
+def assign_ids(clusters: Sequence[Sequence[str]], previous: Mapping[str, frozenset[str]],
+               fixed: Mapping[int, str] | None = None) -> list[str]:
+    """An id per cluster: ``fixed[i]`` for the analyst's clusters (graph/decisions.py), else the
+    previous cluster it matches best (Jaccard >= MATCH_JACCARD, one-to-one, best pairs first,
+    never an analyst cluster's id), else the hash of its members."""
+    fixed = fixed or {}
     where: dict[str, list[str]] = {}
     for cid, old in previous.items():
         for a in old:
             where.setdefault(a, []).append(cid)
     candidates: list[tuple[float, int, str]] = []
     for i, members in enumerate(clusters):
+        if i in fixed:
+            continue
         mset = frozenset(members)
         touched = sorted({cid for a in members for cid in where.get(a, [])})
         for cid in touched:
             j = jaccard(mset, previous[cid])
             if j >= MATCH_JACCARD:
                 candidates.append((-j, i, cid))
-    ids: list[str | None] = [None] * len(clusters)
-    used: set[str] = set()
+    ids: list[str | None] = [fixed.get(i) for i in range(len(clusters))]
+    used: set[str] = set(fixed.values())
     for _, i, cid in sorted(candidates):
         if ids[i] is None and cid not in used:
             ids[i] = cid
@@ -157,23 +165,8 @@ def assign_ids(clusters: Sequence[Sequence[str]], previous: Mapping[str, frozens
 
 
 def stability(members: Sequence[str], evidence: Evidence, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """For each signal family present, the Jaccard between the cluster and the best cluster
-    rebuilt from its own members' links without that family (1: the family is not needed)."""
-    misses = evidence.misses_of(pairs)
-    present = sorted(FAMILIES[f] for f in np.flatnonzero((misses < 1.0).any(axis=0)).tolist()) if len(pairs) else []
-    index = {name: i for i, name in enumerate(sorted(members))}
-    a = np.fromiter((index[p[0]] for p in pairs), dtype=np.int64, count=len(pairs))
-    b = np.fromiter((index[p[1]] for p in pairs), dtype=np.int64, count=len(pairs))
-    out: dict[str, Any] = {}
-    for family in present:
-        without = 1.0 - np.delete(misses, FAMILIES.index(family), axis=1).prod(axis=1)
-        rebuilt = clustering.cluster_indexed(len(index), a, b, without, iterations=STABILITY_ITERATIONS)
-        # every rebuilt cluster lies inside the members, so its Jaccard with them is its share
-        out[family] = round(max((len(c) / len(index) for c in rebuilt), default=0.0), 4)
-    if present:
-        weakest = min(present, key=lambda f: (out[f], f))
-        out["min"], out["weakest"] = out[weakest], weakest
-    return out
+    """``figures.stability`` of a cluster's internal ``pairs`` as ``evidence`` scores them."""
+    return stability_of(members, pairs, evidence.misses_of(pairs))
 
 
 # ---- the run ---------------------------------------------------------------------------------------
@@ -187,18 +180,6 @@ def _chunks(rows: list[dict[str, Any]], size: int = WRITE_CHUNK) -> list[list[di
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
-@dataclass
-class ClusterOut:
-    cluster_id: str
-    members: list[str]
-    score: scoring.ClusterScore
-    flagged: bool
-    bridges: set[str]
-    families: list[str]
-    stability: dict[str, Any]
-    suggestion: attribution.Suggestion | None
-
-
 def _internal_pairs(clusters: Sequence[Sequence[str]], evidence: Evidence) -> list[list[tuple[str, str]]]:
     where = {a: i for i, members in enumerate(clusters) for a in members}
     out: list[list[tuple[str, str]]] = [[] for _ in clusters]
@@ -209,72 +190,72 @@ def _internal_pairs(clusters: Sequence[Sequence[str]], evidence: Evidence) -> li
     return out
 
 
-def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Previous, store: GraphStore,
-            timings: dict[str, float]) -> tuple[list[ClusterOut], clustering.Clustering]:
-    """Cluster, score, measure stability and suggest operators (no writes)."""
-    started = time.perf_counter()
-    weights = evidence.weights()
-    found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
-    timings["cluster"] = round(time.perf_counter() - started, 3)
-    started = time.perf_counter()
+def figure_context(facts: Facts, settings: Settings, previous: Previous, store: GraphStore) -> FigureContext:
+    """What every cluster's figures are computed against (graph/figures.py): the accounts'
+    profiles, the benign baseline, template popularity, the flag threshold, the operators'
+    known and learned indicators and the analyst attributions of the previous run."""
     profiles = scoring.account_profiles(facts, read_model_onsets(facts.workspace), read_minute_regularity(facts.workspace))
-    base = scoring.baseline(profiles.values())
-    template_users = facts.template_table().sizes()
-    internal = _internal_pairs(found.clusters, evidence)
-    ids = assign_ids(found.clusters, previous.members)
-    threshold = float(settings["flag_threshold"])
     cap = int(settings["hub_max_accounts"])
     indicators = attribution.known_indicators(store, facts)
     indicators += attribution.learned_indicators(facts, previous.attributed, {k: sorted(v) for k, v in previous.members.items()}, cap)
     prior = {
         cid: (op, conf, previous.members.get(cid, frozenset())) for cid, (op, conf) in previous.attributed.items()
     }
+    return FigureContext(profiles=profiles, baseline=scoring.baseline(profiles.values()),
+                         template_users=facts.template_table().sizes(), threshold=float(settings["flag_threshold"]),
+                         indicators=indicators, usage=facts, prior=prior)
+
+
+@dataclass
+class Analysis:
+    """What ``analyse`` found: the clusters' figures, the clustering, the figure context and
+    what became of the analyst's decisions."""
+
+    results: list[ClusterOut]
+    found: clustering.Clustering
+    context: FigureContext
+    decisions: dict[str, list[dict[str, Any]]]
+
+
+def constrained_clusters(evidence: Evidence, placements: decisions.Placements, previous: Previous,
+                         ) -> tuple[clustering.Clustering, dict[int, str], dict[str, list[dict[str, Any]]]]:
+    """Cluster the linked accounts with the analyst's merges and splits as constraints
+    (graph/decisions.py): cannot-link pairs out of the candidate graph before clustering,
+    analyst clusters made whole after it. Returns the clustering, the positions of the analyst
+    clusters with their ids, and the report on the decisions."""
+    weights = evidence.weights()
+    removed = decisions.cut(weights, placements)
+    found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
+    if not placements:
+        return found, {}, decisions.report(placements, [], np.ones((0, len(FAMILIES))))
+    clusters, fixed = decisions.reconcile(found.clusters, placements, previous.members)
+    removed_misses = evidence.misses_of(removed)
+    bridges = decisions.bridges_after(clusters, weights, removed, 1.0 - removed_misses.prod(axis=1))
+    return clustering.Clustering(clusters, bridges), fixed, decisions.report(placements, removed, removed_misses)
+
+
+def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Previous, store: GraphStore,
+            timings: dict[str, float], placements: decisions.Placements | None = None) -> Analysis:
+    """Cluster (keeping the analyst's ``placements``), score, measure stability and suggest
+    operators (no writes)."""
+    started = time.perf_counter()
+    found, fixed, report = constrained_clusters(evidence, placements or decisions.Placements(), previous)
+    timings["cluster"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    ctx = figure_context(facts, settings, previous, store)
+    internal = _internal_pairs(found.clusters, evidence)
+    ids = assign_ids(found.clusters, previous.members, fixed)
     timings["score_prepare"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
-    out = []
-    stab_time = 0.0
-    for cid, members, pairs in zip(ids, found.clusters, internal, strict=True):
-        scores = evidence.scores_of(pairs)
-        timed = np.flatnonzero(scores[:, FAMILIES.index("timing")] > 0).tolist() if len(pairs) else []
-        lockstep = {a for i in timed for a in pairs[i]}
-        families = sorted(FAMILIES[f] for f in np.flatnonzero((scores > FAMILY_MIN).any(axis=0)).tolist()) if len(pairs) else []
-        score = scoring.score_cluster(members, profiles, base, template_users, len(lockstep), families)
-        flagged = score.score >= threshold
-        t0 = time.perf_counter()
-        stab = stability(members, evidence, pairs) if flagged else {}
-        stab_time += time.perf_counter() - t0
-        suggestion = attribution.suggest(members, facts, indicators, prior)
-        out.append(ClusterOut(cid, members, score, flagged, found.bridges & set(members), families, stab, suggestion))
+    clock: dict[str, float] = {}
+    out = [
+        figures_of(cid, members, pairs, evidence.misses_of(pairs), found.bridges, ctx, clock)
+        for cid, members, pairs in zip(ids, found.clusters, internal, strict=True)
+    ]
+    stab_time = clock.get("stability", 0.0)
     timings["score_attribute"] = round(time.perf_counter() - started - stab_time, 3)
     timings["stability"] = round(stab_time, 3)
-    return out, found
-
-
-def _cluster_row(c: ClusterOut, detected_at: str, is_new: bool) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "cluster_id": c.cluster_id,
-        "score": c.score.score,
-        "flagged": c.flagged,
-        "size": len(c.members),
-        "exchanges": c.score.exchanges,
-        "input_tokens": c.score.input_tokens,
-        "output_tokens": c.score.output_tokens,
-        "first_seen": c.score.first_seen,
-        "last_seen": c.score.last_seen,
-        "indicators": json.dumps(c.score.indicators),
-        "capability_profile": json.dumps(c.score.capability_profile, sort_keys=True),
-        "stability": json.dumps(c.stability, sort_keys=True),
-        "suggested_operator": c.suggestion.operator_id if c.suggestion else "",
-        "suggestion_confidence": c.suggestion.confidence if c.suggestion else 0.0,
-        "bridges": len(c.bridges),
-        "families": c.families,
-        "detected_at": detected_at,
-        "retired": False,
-        "superseded_by": "",
-    }
-    if is_new:
-        row["status"] = ANALYST_STATUS_DEFAULT
-    return row
+    return Analysis(out, found, ctx, report)
 
 
 def links_to_write(pairs: Sequence[Pair], weights: np.ndarray, owner: Mapping[str, str], per_account: int) -> np.ndarray:
@@ -308,10 +289,11 @@ def links_to_write(pairs: Sequence[Pair], weights: np.ndarray, owner: Mapping[st
 
 
 def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evidence, previous: Previous,
-               operators: set[str], per_account: int = 20) -> dict[str, int]:
-    """Replace detection outputs in one bulk write, keeping analyst decisions. Not atomic on
-    Neo4j (half a million LINKED do not fit one transaction): after a failure, run it again."""
-    detected_at = _now()
+               operators: set[str], per_account: int = 20, detected_at: str | None = None) -> dict[str, int]:
+    """Replace detection outputs in one bulk write, keeping analyst decisions (an analyst
+    cluster keeps its id: ``assign_ids``). Not atomic on Neo4j (half a million LINKED do not
+    fit one transaction): after a failure, run it again."""
+    detected_at = detected_at or _now()
     current = {c.cluster_id for c in results}
     owner: dict[str, str] = {a: c.cluster_id for c in results for a in c.members}
     stale = sorted(set(previous.props) - current)
@@ -323,7 +305,7 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
             store.delete_relationships(rel)
         if dropped:
             store.delete_nodes([(Label.CLUSTER.value, cid) for cid in dropped])
-        rows = [_cluster_row(c, detected_at, c.cluster_id not in previous.props) for c in results]
+        rows = [cluster_row(c, detected_at, c.cluster_id not in previous.props) for c in results]
         for chunk in _chunks(rows):
             store.upsert_nodes(Label.CLUSTER, chunk)
         retired_rows = []
@@ -393,15 +375,23 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
     say("reading accounts, shared values and uses")
     facts = read_facts(store, workspace if workspace.exists() else None)
     previous = read_previous(store)
+    placements = decisions.read(store, previous.members, facts.accounts)
     timings["read"] = round(time.perf_counter() - started, 3)
     evidence = link_accounts(facts, int(settings["hub_max_accounts"]), timings, keep_floor=clustering.MIN_WEIGHT, phase=say)
     say(f"clustering and scoring {len(evidence):,} linked pairs")
-    results, found = analyse(facts, evidence, settings, previous, store, timings)
+    analysis = analyse(facts, evidence, settings, previous, store, timings, placements)
+    results, found = analysis.results, analysis.found
     say(f"writing {len(results):,} clusters and their links")
     started = time.perf_counter()
+    detected_at = _now()
     operators = {n.key for n in store.iter_nodes(Label.OPERATOR)}
-    written = write_back(store, results, evidence, previous, operators, int(settings["links_per_account"]))
+    written = write_back(store, results, evidence, previous, operators, int(settings["links_per_account"]), detected_at)
     timings["write"] = round(time.perf_counter() - started, 3)
+    if workspace.exists():
+        started = time.perf_counter()
+        clustered = {a for c in results for a in c.members}
+        saved_context.save(workspace, detected_at, analysis.context, PairTable.from_evidence(evidence, clustered))
+        timings["save_figure_context"] = round(time.perf_counter() - started, 3)
     timings["total"] = round(time.perf_counter() - t_all, 3)
     flagged = [c for c in results if c.flagged]
     summary = {
@@ -417,6 +407,7 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
         "suppressed_hubs": _hub_summary(evidence),
         "suggestions": written["suggestions"],
         "retired_clusters": written["retired"],
+        "analyst_decisions": analysis.decisions,
         "families": list(FAMILIES),
         "top_clusters": [
             {"cluster_id": c.cluster_id, "size": len(c.members), "score": c.score.score, "flagged": c.flagged,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -12,14 +13,16 @@ from graph import cases
 from graph.schema import Label
 
 
-def _do(action: Any, success: str) -> None:
-    """Run one case action; show its error inline, or rerun with a success message."""
+def _do(action: Any, success: str | Callable[[Any], str], opens: Callable[[Any], str] | None = None) -> None:
+    """Run one case action; show its error inline, or rerun with a success message (made
+    from the action's result when ``success`` is a function) and, with ``opens``, a button
+    that opens the cluster it names."""
     try:
-        action()
+        result = action()
     except cases.CaseError as exc:
         st.error(str(exc))
         return
-    common.flash(success)
+    common.flash(success(result) if callable(success) else success, cluster=opens(result) if opens else None)
     st.rerun()
 
 
@@ -68,14 +71,17 @@ def _merge_split(cluster: dict[str, Any], cluster_ids: list[str], members: list[
         other = st.selectbox("Cluster to absorb", others, key="merge_other") if others else None
         why = st.text_input("Merge rationale", key="merge_rationale")
         if st.button("Merge", key="merge_apply") and other:
-            _do(lambda: cases.merge_clusters(common.store(), cluster["cluster_id"], str(other), who=common.who(), rationale=why),
-                f"Merged {other} into {cluster['cluster_id']}")
+            _do(lambda: cases.merge_clusters(common.store(), cluster["cluster_id"], str(other), who=common.who(), rationale=why,
+                                             settings=common.settings()),
+                lambda e: f"Merged {other} into {cluster['cluster_id']}: now {e.after['size']} accounts, "
+                          f"score {e.after['score']:.2f}")
     with st.expander("Split accounts off into a new cluster"):
         chosen = st.multiselect("Accounts", members, key="split_accounts")
         why = st.text_input("Split rationale", key="split_rationale")
         if st.button("Split", key="split_apply"):
-            _do(lambda: cases.split_accounts(common.store(), cluster["cluster_id"], chosen, who=common.who(), rationale=why),
-                f"Split {len(chosen)} accounts off")
+            _do(lambda: cases.split_accounts(common.store(), cluster["cluster_id"], chosen, who=common.who(), rationale=why,
+                                             settings=common.settings()),
+                lambda e: f"Split {len(chosen)} accounts off into {e.after['new_cluster']}", opens=lambda e: e.after["new_cluster"])
 
 
 def _notes(cluster: dict[str, Any]) -> None:
