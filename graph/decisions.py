@@ -9,16 +9,23 @@ it is append-only and detection never deletes it, so no failed or partial detect
 (write_back is not atomic on Neo4j) can lose a decision; every placement carries who made it,
 when and why; and there is no second copy to fall out of step with the trail reviewers read.
 
-The constraints act on the candidate graph, never on the exchanges:
+The constraints act on what clustering found and the candidate pairs, never on the
+exchanges (``reconcile``, after clustering):
 
-- cannot-link (``cut``): before clustering, the pairs between accounts placed in different
-  analyst clusters leave the weights clustering sees (one pass over the pairs, and only when
-  there are placements);
-- must-link (``reconcile``): after clustering, the accounts placed in one analyst cluster form
-  that cluster under its id. A cluster detection found goes with the analyst cluster holding
-  most of its placed accounts, so new accounts that link to an analyst's cluster join it;
-  unless its unplaced accounts are themselves a cluster of the previous run (an operator that
-  took in a stray placed account is not swallowed), which then stays apart.
+- must-link: the accounts placed in one analyst cluster form that cluster, under its id;
+- cannot-link: accounts placed in different analyst clusters never share one. A cluster
+  detection found that holds placed accounts of one analyst cluster joins it (new accounts
+  that link to an analyst's cluster follow it); one that holds placed accounts of several is
+  divided, each unplaced account going to the analyst cluster it has the most link weight to;
+  and the unplaced accounts of a found cluster that are themselves a cluster of the previous
+  run stay apart (an operator that took in a stray placed account is not swallowed).
+
+Clustering itself runs on the unchanged candidate graph: taking the cannot-link pairs out of it
+would make Leiden partition the rest of their candidate group differently, so a re-run over the
+same data would move accounts no analyst touched. This way a re-run over unchanged data writes
+the analyst's clusters and every other cluster exactly as before. With placements, the cost is
+a few passes over the linked pairs (``cannot_links``, the bridges, and the links inside found
+clusters shared by several analyst clusters); without, nothing.
 
 ``report`` says what was kept: every decision still in force with how many of its accounts are
 where it put them (``kept``), decisions all of whose accounts a later decision placed elsewhere
@@ -133,16 +140,12 @@ def read(store: GraphStore, members_now: Mapping[str, frozenset[str]], accounts:
     return out
 
 
-def cut(weights: dict[Pair, float], placements: Placements) -> list[Pair]:
-    """Take the cannot-link pairs (accounts placed in different analyst clusters) out of
-    ``weights``, in place; returns them."""
+def cannot_links(weights: Mapping[Pair, float], placements: Placements) -> list[Pair]:
+    """The linked pairs of accounts placed in different analyst clusters (one pass)."""
     where = placements.cluster_of
     if not where:
         return []
-    removed = [p for p in weights if (x := where.get(p[0])) is not None and (y := where.get(p[1])) is not None and x != y]
-    for pair in removed:
-        del weights[pair]
-    return removed
+    return [p for p in weights if (x := where.get(p[0])) is not None and (y := where.get(p[1])) is not None and x != y]
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -156,11 +159,36 @@ def _a_previous_cluster(accounts: Sequence[str], previous: Mapping[str, frozense
     return any(_jaccard(mine, previous[cid]) >= MATCH_JACCARD for cid in sorted(touched))
 
 
-def reconcile(clusters: Sequence[Sequence[str]], placements: Placements,
-              previous: Mapping[str, frozenset[str]]) -> tuple[list[list[str]], dict[int, str]]:
-    """The clusters with every analyst cluster made whole (see the module doc), largest first,
-    and which of them (by position) carry an analyst cluster's id. A cluster of one account
-    is kept when an analyst made it."""
+def _by_links(members: Sequence[str], label: dict[str, str], links: Mapping[str, dict[str, float]]) -> dict[str, str]:
+    """Each unplaced account of ``members`` labelled with the analyst cluster it has the most
+    link weight to, in rounds (an account linked only to unplaced ones waits for them); the
+    accounts left over go to the cluster holding most of the placed accounts."""
+    label = dict(label)
+    counts = Counter(label.values())
+    largest = min(counts, key=lambda cid: (-counts[cid], cid))
+    waiting = sorted(a for a in members if a not in label)
+    while waiting:
+        chosen: dict[str, str] = {}
+        for a in waiting:
+            pull: dict[str, float] = {}
+            for b, w in links.get(a, {}).items():
+                if b in label:
+                    pull[label[b]] = pull.get(label[b], 0.0) + w
+            if pull:
+                chosen[a] = min(pull, key=lambda cid: (-pull[cid], cid))
+        if not chosen:
+            break
+        label.update(chosen)
+        waiting = [a for a in waiting if a not in chosen]
+    label.update(dict.fromkeys(waiting, largest))
+    return label
+
+
+def reconcile(clusters: Sequence[Sequence[str]], placements: Placements, previous: Mapping[str, frozenset[str]],
+              weights: Mapping[Pair, float]) -> tuple[list[list[str]], dict[int, str]]:
+    """The clusters with every analyst cluster made whole and kept apart from the others (see
+    the module doc), largest first, and which of them (by position) carry an analyst cluster's
+    id. A cluster of one account is kept when an analyst made it."""
     where_placed = placements.cluster_of
     analyst = set(where_placed.values())
     groups: dict[str, set[str]] = {}
@@ -171,6 +199,7 @@ def reconcile(clusters: Sequence[Sequence[str]], placements: Placements,
         for a in old:
             where.setdefault(a, []).append(cid)
     free: list[list[str]] = []
+    shared: list[Sequence[str]] = []  # found clusters holding accounts of several analyst clusters
     for members in clusters:
         placed = Counter(where_placed[a] for a in members if a in where_placed)
         rest = [a for a in members if a not in where_placed]
@@ -179,23 +208,24 @@ def reconcile(clusters: Sequence[Sequence[str]], placements: Placements,
         elif rest and _a_previous_cluster(rest, previous, analyst, where):
             if len(rest) >= 2:
                 free.append(rest)
+        elif rest and len(placed) == 1:
+            groups[next(iter(placed))].update(rest)
         elif rest:
-            groups[min(placed, key=lambda cid: (-placed[cid], cid))].update(rest)
+            shared.append(members)
+    if shared:
+        inside = {a for members in shared for a in members}
+        links: dict[str, dict[str, float]] = {}
+        for (x, y), w in weights.items():
+            if x in inside and y in inside:
+                links.setdefault(x, {})[y] = w
+                links.setdefault(y, {})[x] = w
+        for members in shared:
+            label = {a: where_placed[a] for a in members if a in where_placed}
+            for a, cid in _by_links(members, label, links).items():
+                groups[cid].add(a)
     labelled = [(sorted(g), cid) for cid, g in groups.items() if g] + [(sorted(m), "") for m in free]
     labelled.sort(key=lambda t: (-len(t[0]), t[0][0]))
     return [m for m, _ in labelled], {i: cid for i, (_, cid) in enumerate(labelled) if cid}
-
-
-def bridges_after(clusters: Sequence[Sequence[str]], weights: Mapping[Pair, float], removed: Sequence[Pair],
-                  removed_weights: np.ndarray) -> set[str]:
-    """Accounts with a strong link into another cluster once the analyst clusters are whole:
-    those of the remaining weights, plus both ends of every strong cannot-link pair (placed
-    apart, so always in two clusters)."""
-    out = clustering.find_bridges(list(map(list, clusters)), weights, clustering.STRONG)
-    for pair, w in zip(removed, removed_weights.tolist(), strict=True):
-        if w >= clustering.STRONG:
-            out.update(pair)
-    return out
 
 
 def _entry(d: Decision, **extra: Any) -> dict[str, Any]:
@@ -203,8 +233,9 @@ def _entry(d: Decision, **extra: Any) -> dict[str, Any]:
     return {"event_id": d.event_id, "action": d.action, "cluster_id": d.cluster_id, **where, "by": d.who, "at": d.at, **extra}
 
 
-def report(placements: Placements, removed: Sequence[Pair], removed_misses: np.ndarray) -> dict[str, list[dict[str, Any]]]:
-    """``kept``, ``superseded`` and ``conflicts`` (see the module doc) for the run's summary."""
+def report(placements: Placements, apart: Sequence[Pair], apart_misses: np.ndarray) -> dict[str, list[dict[str, Any]]]:
+    """``kept``, ``superseded`` and ``conflicts`` (see the module doc) for the run's summary;
+    ``apart`` are the ``cannot_links`` pairs and ``apart_misses`` their misses."""
     where = placements.cluster_of
     out: dict[str, list[dict[str, Any]]] = {"kept": [], "superseded": [], "conflicts": []}
     for d in placements.decisions:
@@ -222,11 +253,11 @@ def report(placements: Placements, removed: Sequence[Pair], removed_misses: np.n
             continue
         moved = {a for a in d.moved if a in where}
         stayed = {a for a in d.stayed if a in where}
-        rows = [k for k, (x, y) in enumerate(removed) if (x in moved and y in stayed) or (x in stayed and y in moved)]
+        rows = [k for k, (x, y) in enumerate(apart) if (x in moved and y in stayed) or (x in stayed and y in moved)]
         if not rows:
             continue
-        pairs = [removed[k] for k in rows]
-        now = ties(pairs, removed_misses[np.asarray(rows, dtype=np.int64)], moved)
+        pairs = [apart[k] for k in rows]
+        now = ties(pairs, apart_misses[np.asarray(rows, dtype=np.int64)], moved)
         then_families = _json(d.ties_then.get("families"))
         then_strong = int(d.ties_then.get("strong_pairs") or 0)
         new_families = sorted(f for f, s in now["families"].items()

@@ -47,7 +47,15 @@ Kept across re-runs: ATTRIBUTED_TO, status, notes / ``notes`` property and audit
 clusters; analyst-only properties are never in the written rows. Everything else of detection
 (LINKED, MEMBER_OF, SUGGESTED_OPERATOR, untouched Cluster nodes) is deleted and rewritten, so a
 re-run never duplicates. The run also writes ``<workspace>/detection/last_run.json`` (the
-summary) and ``<workspace>/detection/hubs.json`` (every suppressed hub).
+summary), ``<workspace>/detection/hubs.json`` (every suppressed hub) and
+``<workspace>/detection/figures.npz`` (the figure context merges and splits refigure clusters
+with: graph/saved_context.py; a cluster's figures are computed by graph/figures.py for both).
+
+The analyst's merges and splits are kept as constraints (graph/decisions.py, read from the
+audit trail): cannot-link pairs leave the candidate graph before clustering, each analyst
+cluster is made whole after it and keeps its id (``assign_ids``). The summary's
+``analyst_decisions`` lists the decisions ``kept``, ``superseded`` by later ones, and in
+``conflicts`` with new evidence (kept all the same, for review).
 """
 
 from __future__ import annotations
@@ -219,19 +227,18 @@ class Analysis:
 
 def constrained_clusters(evidence: Evidence, placements: decisions.Placements, previous: Previous,
                          ) -> tuple[clustering.Clustering, dict[int, str], dict[str, list[dict[str, Any]]]]:
-    """Cluster the linked accounts with the analyst's merges and splits as constraints
-    (graph/decisions.py): cannot-link pairs out of the candidate graph before clustering,
-    analyst clusters made whole after it. Returns the clustering, the positions of the analyst
+    """Cluster the linked accounts, then keep the analyst's merges and splits
+    (graph/decisions.py): each analyst cluster made whole, kept apart from the others, and its
+    strong links across are bridges. Returns the clustering, the positions of the analyst
     clusters with their ids, and the report on the decisions."""
     weights = evidence.weights()
-    removed = decisions.cut(weights, placements)
     found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
     if not placements:
         return found, {}, decisions.report(placements, [], np.ones((0, len(FAMILIES))))
-    clusters, fixed = decisions.reconcile(found.clusters, placements, previous.members)
-    removed_misses = evidence.misses_of(removed)
-    bridges = decisions.bridges_after(clusters, weights, removed, 1.0 - removed_misses.prod(axis=1))
-    return clustering.Clustering(clusters, bridges), fixed, decisions.report(placements, removed, removed_misses)
+    clusters, fixed = decisions.reconcile(found.clusters, placements, previous.members, weights)
+    apart = decisions.cannot_links(weights, placements)
+    bridges = clustering.find_bridges(clusters, weights, clustering.STRONG)
+    return clustering.Clustering(clusters, bridges), fixed, decisions.report(placements, apart, evidence.misses_of(apart))
 
 
 def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Previous, store: GraphStore,

@@ -30,15 +30,11 @@ from graph import scoring
 from graph.attribution import EntityRef, Indicator
 from graph.figures import FigureContext, PairTable
 from graph.linkage import FAMILIES
-from graph.workspace import detection_dir
+from graph.workspace import figures_path
 
 FORMAT = 1
 INT_FIELDS = ("exchanges", "tokens", "input_tokens", "output_tokens", "cot", "ip_uses", "minute_top", "minute_total")
 TIME_FIELDS = ("created", "first", "last", "model_onset")
-
-
-def figures_path(workspace: Path) -> Path:
-    return detection_dir(workspace) / "figures.npz"
 
 
 @dataclass

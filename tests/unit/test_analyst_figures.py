@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from graph import cases, decisions, saved_context
+from graph import cases, decisions
 from graph.detection import run_detection
 from graph.refigure import Refigure, rebuild
 from graph.schema import Label, Rel
 from graph.settings import Settings
 from graph.store import GraphStore
 from graph.stores.embedded import EmbeddedStore
-from graph.workspace import embedded_dir
+from graph.workspace import embedded_dir, figures_path
 from tests.unit.detection_world import WorldWriter, build_world, settings_for
 
 FIGURES = ("size", "exchanges", "input_tokens", "output_tokens", "first_seen", "last_seen", "score", "flagged",
@@ -140,7 +140,7 @@ def test_the_saved_context_and_one_rebuilt_from_the_store_give_the_same_figures(
     store.upsert_nodes(Label.CLUSTER, [{"cluster_id": op, "detected_at": "2000-01-01T00:00:00Z"}])
     assert Refigure.of(store, settings, [op], accounts).source == "rebuilt"
     assert Refigure.of(store, settings, [uni], accounts).source == "saved"
-    saved_context.figures_path(settings.workspace).unlink()
+    figures_path(settings.workspace).unlink()
     assert Refigure.of(store, settings, [uni], accounts).source == "rebuilt"
 
 
@@ -206,7 +206,7 @@ def test_reconcile_lets_new_accounts_join_an_analyst_cluster_but_not_swallow_ano
     placements = decisions.Placements(cluster_of={"a1": "K", "a2": "K", "a3": "K", "b1": "N"})
     previous = {"K": frozenset({"a1", "a2", "a3"}), "X": frozenset({"x1", "x2", "x3", "x4"}), "N": frozenset({"b1"})}
     found = [["a1", "a2", "new1", "new2"], ["a3", "x1", "x2", "x3", "x4"], ["b1", "b2"]]
-    clusters, fixed = decisions.reconcile(found, placements, previous)
+    clusters, fixed = decisions.reconcile(found, placements, previous, {})
     by_id = {fixed.get(i, ""): members for i, members in enumerate(clusters)}
     # new accounts follow the analyst's cluster they were found with; the old cluster X that
     # took in a3 stays apart (a3 goes to K); b2 follows N
@@ -215,12 +215,17 @@ def test_reconcile_lets_new_accounts_join_an_analyst_cluster_but_not_swallow_ano
     assert by_id[""] == ["x1", "x2", "x3", "x4"]
 
 
-def test_a_cannot_link_pair_leaves_the_candidate_graph() -> None:
-    placements = decisions.Placements(cluster_of={"a": "P", "b": "N", "c": "P"})
-    weights = {("a", "b"): 0.9, ("a", "c"): 0.8, ("b", "d"): 0.5}
-    assert decisions.cut(weights, placements) == [("a", "b")]
-    assert weights == {("a", "c"): 0.8, ("b", "d"): 0.5}
-    assert decisions.cut(weights, decisions.Placements()) == []
+def test_reconcile_divides_a_found_cluster_holding_two_analyst_clusters_by_links() -> None:
+    """P and N were split apart; detection still finds them as one, with newcomers: each
+    newcomer goes where its links pull (q2 only through q1), an unlinked one to the larger."""
+    placements = decisions.Placements(cluster_of={"p1": "P", "p2": "P", "p3": "P", "n1": "N"})
+    weights = {("n1", "q1"): 0.9, ("p1", "q1"): 0.2, ("q1", "q2"): 0.8, ("p2", "q3"): 0.5, ("n1", "p1"): 0.9}
+    found = [["n1", "p1", "p2", "p3", "q1", "q2", "q3", "q4"]]
+    clusters, fixed = decisions.reconcile(found, placements, {}, weights)
+    by_id = {fixed[i]: members for i, members in enumerate(clusters)}
+    assert by_id == {"P": ["p1", "p2", "p3", "q3", "q4"], "N": ["n1", "q1", "q2"]}
+    assert decisions.cannot_links(weights, placements) == [("n1", "p1")]
+    assert decisions.cannot_links(weights, decisions.Placements()) == []
 
 
 def test_a_split_recorded_before_kept_accounts_were_uses_the_parents_members(tmp_path: Path) -> None:
