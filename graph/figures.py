@@ -66,6 +66,7 @@ class PairTable:
         self.names = list(names)
         self.index = {name: i for i, name in enumerate(self.names)}
         self.a, self.b, self.misses = a, b, misses
+        self._weights: np.ndarray | None = None
 
     @classmethod
     def from_evidence(cls, evidence: Evidence, accounts: Iterable[str] | None = None) -> PairTable:
@@ -106,8 +107,9 @@ class PairTable:
         """Pairs with exactly one account among ``members`` and a weight of at least
         ``clustering.STRONG`` (the member first)."""
         inside = self._mask(members)
-        weights = 1.0 - self.misses.prod(axis=1)
-        rows = np.flatnonzero((inside[self.a] != inside[self.b]) & (weights >= clustering.STRONG))
+        if self._weights is None:
+            self._weights = 1.0 - self.misses.prod(axis=1)
+        rows = np.flatnonzero((inside[self.a] != inside[self.b]) & (self._weights >= clustering.STRONG))
         out = []
         for x, y in zip(self.a[rows].tolist(), self.b[rows].tolist(), strict=True):
             out.append((self.names[x], self.names[y]) if inside[x] else (self.names[y], self.names[x]))

@@ -140,6 +140,8 @@ def test_the_saved_context_and_one_rebuilt_from_the_store_give_the_same_figures(
     store.upsert_nodes(Label.CLUSTER, [{"cluster_id": op, "detected_at": "2000-01-01T00:00:00Z"}])
     assert Refigure.of(store, settings, [op], accounts).source == "rebuilt"
     assert Refigure.of(store, settings, [uni], accounts).source == "saved"
+    figures_path(settings.workspace).write_bytes(b"not a figure context")
+    assert Refigure.of(store, settings, [uni], accounts).source == "rebuilt"
     figures_path(settings.workspace).unlink()
     assert Refigure.of(store, settings, [uni], accounts).source == "rebuilt"
 
