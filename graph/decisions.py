@@ -29,11 +29,10 @@ clusters shared by several analyst clusters); without, nothing.
 
 ``report`` says what was kept: every decision still in force with how many of its accounts are
 where it put them (``kept``), decisions all of whose accounts a later decision placed elsewhere
-(``superseded``),
-and ``conflicts`` for review: a split whose two sides the evidence now ties by more strong pairs
-than when the analyst split them, or strongly by a family that did not tie them strongly then
-(``new_families``); and decisions whose accounts are all gone from the store. A conflicting
-split is kept all the same: a decision is never silently undone.
+(``superseded``), and ``conflicts`` for review: a split whose two sides the evidence now ties
+by more strong pairs than when the analyst split them, or strongly by a family that did not tie
+them strongly then (``new_families``); and decisions whose accounts are all gone from the
+store. A conflicting split is kept all the same: a decision is never silently undone.
 """
 
 from __future__ import annotations
