@@ -6,7 +6,6 @@ the store is opened once per server (``st.cache_resource``) and shared by every 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from app import auth  # noqa: E402
-from app.views import audit, cluster, common, search, triage  # noqa: E402
+from app.views import audit, cluster, common, export, queries, search, triage  # noqa: E402
 from graph import cases  # noqa: E402
 
 
@@ -86,15 +85,6 @@ def _sign_in_form(mode: auth.AuthMode) -> None:
     st.error("Unknown investigator or wrong password." + wait)
 
 
-def _optional_page(module: str, title: str, icon: str) -> st.Page | None:
-    """Pages colleagues own (saved queries, export) appear once their module exists."""
-    if importlib.util.find_spec(module) is None:
-        return None
-    mod = importlib.import_module(module)
-    render = getattr(mod, "render", None)
-    return st.Page(render, title=title, icon=icon, url_path=module.rsplit(".", 1)[-1]) if render else None
-
-
 def main() -> None:
     # An emoji favicon is drawn in the page; a ":material/…:" one is fetched from fonts.gstatic.com.
     st.set_page_config(page_title="Sybilscope", page_icon="🕸️", layout="wide")
@@ -105,14 +95,9 @@ def main() -> None:
         "cluster": st.Page(cluster.render, title="Cluster", icon=":material/hub:", url_path="cluster"),
         "search": st.Page(search.render, title="Search & paths", icon=":material/search:", url_path="search"),
         "audit": st.Page(audit.render, title="Audit trail", icon=":material/history:", url_path="audit"),
+        "queries": st.Page(queries.render, title="Saved queries", icon=":material/bookmark:", url_path="queries"),
+        "export": st.Page(export.render, title="Export", icon=":material/download:", url_path="export"),
     }
-    for name, module, title, icon in (
-        ("queries", "app.views.queries", "Saved queries", ":material/bookmark:"),
-        ("export", "app.views.export", "Export", ":material/download:"),
-    ):
-        page = _optional_page(module, title, icon)
-        if page is not None:
-            pages[name] = page
     st.session_state["pages"] = pages
     with st.sidebar:
         mode = st.session_state.get("auth_mode")

@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--fixture", type=int, default=0, help="build the test world with an N-account ring")
     args = parser.parse_args()
     if args.fixture:
-        from tests.ui_world import build_world
+        from tests.worlds.ui import build_world
 
         tmp = Path(tempfile.mkdtemp(prefix="bench-ui-"))
         settings = Settings({"workspace": str(tmp), "store": args.store})

@@ -24,9 +24,9 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from graph.props import now_iso
 from graph.refigure import Changes, Refigure
 from graph.schema import Label, Rel
 from graph.settings import Settings
@@ -87,11 +87,6 @@ class AuditEvent:
         }
 
 
-def now_iso() -> str:
-    """The current time as the schema's ISO-8601 UTC text (sorts as text)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def target_text(ref: NodeKey) -> str:
     """How an audit event names its target: ``Label:key``."""
     return f"{ref[0]}:{ref[1]}"
@@ -131,7 +126,7 @@ def _record(
         raise CaseError("an audit event needs the investigator's name")
     event = AuditEvent(
         event_id=uuid.uuid4().hex,
-        at=now_iso(),
+        at=now_iso(microseconds=True),
         who=who,
         action=action,
         target=target_text(target),
@@ -240,7 +235,7 @@ def attribute(
         before = {"operator_id": previous.end[1], **previous.props} if previous else {}
         if previous is not None and previous.end[1] != op_id:
             store.delete_relationship_refs([previous.ref])
-        at = now_iso()
+        at = now_iso(microseconds=True)
         rel = {"confidence": float(confidence), "rationale": rationale.strip(), "by": who, "at": at}
         store.upsert_relationships(
             Rel.ATTRIBUTED_TO, Label.CLUSTER, Label.OPERATOR, [{"start": cluster_id, "end": op_id, **rel}]
@@ -292,7 +287,7 @@ def add_note(store: GraphStore, target: NodeKey, text: str, *, who: str) -> Audi
         note_id = uuid.uuid4().hex
         store.upsert_nodes(
             Label.NOTE,
-            [{"note_id": note_id, "text": text.strip(), "who": who, "at": now_iso(), "target": target_text(target)}],
+            [{"note_id": note_id, "text": text.strip(), "who": who, "at": now_iso(microseconds=True), "target": target_text(target)}],
         )
         store.upsert_relationships(Rel.ABOUT, Label.NOTE, target[0], [{"start": note_id, "end": target[1]}])
         return _record(store, who, "note", target, {}, {"note_id": note_id, "text": text.strip()})
@@ -313,17 +308,20 @@ def members(store: GraphStore, cluster_id: str) -> list[str]:
 
 def _write_changes(store: GraphStore, changes: Changes) -> None:
     """Write refigured clusters (graph/refigure.py): their properties, their members' MEMBER_OF
-    (bridge flags) and their suggested operator, replacing the one detection or an earlier
-    action left."""
+    (bridge and takeover flags), their suggested operator and what they share of provider
+    infrastructure with other clusters, replacing what detection or an earlier action left."""
     store.upsert_nodes(Label.CLUSTER, changes.clusters)
     store.upsert_relationships(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, changes.members)
     touched = {row["cluster_id"] for row in changes.clusters}
     refs = [(Label.CLUSTER.value, cid) for cid in sorted(touched)]
-    old = [r.ref for r in store.neighbours(refs, [Rel.SUGGESTED_OPERATOR], limit=_ALL_NODES_LIMIT).relationships
-           if r.type == Rel.SUGGESTED_OPERATOR and r.start in refs]
+    around = store.neighbours(refs, [Rel.SUGGESTED_OPERATOR, Rel.SHARES_INFRASTRUCTURE], limit=_ALL_NODES_LIMIT).relationships
+    old = [r.ref for r in around if (r.type == Rel.SUGGESTED_OPERATOR and r.start in refs)
+           or (r.type == Rel.SHARES_INFRASTRUCTURE and (r.start in refs or r.end in refs))]
     store.delete_relationship_refs(old)
     known = [row for row in changes.suggestions if store.get_node(Label.OPERATOR, row["end"]) is not None]
     store.upsert_relationships(Rel.SUGGESTED_OPERATOR, Label.CLUSTER, Label.OPERATOR, known)
+    if changes.infrastructure:
+        store.upsert_relationships(Rel.SHARES_INFRASTRUCTURE, Label.CLUSTER, Label.CLUSTER, changes.infrastructure)
 
 
 def _headline(node: Node) -> dict[str, Any]:

@@ -14,7 +14,8 @@ What it writes — the property names the UI and the exports read:
   input_tokens, output_tokens, first_seen, last_seen (ISO UTC), status ('open' on creation; an
   analyst's status is never touched), indicators (JSON list of {name, value, contribution},
   strongest first; contributions sum to the score; names are scoring.WEIGHTS' keys plus the
-  negative ``behaviour_only`` and ``clockwork_schedule``), capability_profile (JSON {capability:
+  negative ``behaviour_only`` and ``clockwork_schedule`` and, on a takeover campaign,
+  ``synchronised_takeover`` (see graph.takeover)), capability_profile (JSON {capability:
   share of the exchanges whose prompt text is readable}), stability (JSON {family: Jaccard of
   the membership rebuilt without that signal family vs the full one, "min": lowest, "weakest": family}; flagged clusters only,
   else "{}"), suggested_operator ('' when none), suggestion_confidence (0-1), bridges (int:
@@ -22,10 +23,19 @@ What it writes — the property names the UI and the exports read:
   internal links), detected_at (ISO UTC of the run), retired (bool: true on an
   analyst-touched cluster that no current cluster matches; it keeps its decisions but no
   members), superseded_by (on a retired cluster: the current cluster holding most of its old
-  members, or '')}.
+  members, or ''), takeover_onset (ISO UTC of the earliest onset of its takeover campaign, ''
+  when none), compromised_members (int: members in that campaign)}. A takeover campaign's
+  members are scored on their activity from their onset on (graph.takeover).
   Cluster ids: a cluster whose membership matches a previous cluster's (Jaccard >= 0.5, best
   match first) keeps that id; otherwise ``cl-`` + 12 hex of a hash of its sorted members.
-``(Account)-[MEMBER_OF {bridge: bool}]->(Cluster)``.
+``(Account)-[MEMBER_OF {bridge: bool, compromised: bool (in the cluster's takeover campaign),
+  onset: ISO UTC of its behaviour change, or ''}]->(Cluster)``.
+``(Cluster)-[SHARES_INFRASTRUCTURE {weight (0-1: the strongest provider evidence of one pair
+  across the two), accounts (of both clusters, sharing any of the values), values (JSON list of
+  {label, key, accounts}: the provider IPs / networks shared, most shared first), families
+  (list)}]->(Cluster)``, start id < end id: what two clusters share of a provider's pool (proxy,
+  residential proxy, VPN, hosting, Tor exits), which never merges them (graph.separation).
+  Prompt-only links (shared prompts and nothing else) never hold a member in a cluster either.
 ``(Account)-[LINKED {weight, families (list), reasons (JSON list)}]->(Account)``, start key <
   end key, weight >= clustering.MIN_WEIGHT: inside a cluster each member's ``links_per_account``
   (setting) strongest links, across clusters every strong one (``links_to_write``). A reason is {family, kind,
@@ -45,17 +55,18 @@ What it writes — the property names the UI and the exports read:
 
 Kept across re-runs: ATTRIBUTED_TO, status, notes / ``notes`` property and audit events of
 clusters; analyst-only properties are never in the written rows. Everything else of detection
-(LINKED, MEMBER_OF, SUGGESTED_OPERATOR, untouched Cluster nodes) is deleted and rewritten, so a
+(LINKED, MEMBER_OF, SUGGESTED_OPERATOR, SHARES_INFRASTRUCTURE, untouched Cluster nodes) is deleted and rewritten, so a
 re-run never duplicates. The run also writes ``<workspace>/detection/last_run.json`` (the
 summary), ``<workspace>/detection/hubs.json`` (every suppressed hub) and
 ``<workspace>/detection/figures.npz`` (the figure context merges and splits refigure clusters
 with: graph/saved_context.py; a cluster's figures are computed by graph/figures.py for both).
 
 The analyst's merges and splits are kept as constraints (graph/decisions.py, read from the
-audit trail): cannot-link pairs leave the candidate graph before clustering, each analyst
-cluster is made whole after it and keeps its id (``assign_ids``). The summary's
-``analyst_decisions`` lists the decisions ``kept``, ``superseded`` by later ones, and in
-``conflicts`` with new evidence (kept all the same, for review).
+audit trail), applied to what clustering and separation found: each analyst cluster is made
+whole (must-link), no cluster holds accounts of two of them (cannot-link), and each keeps its
+id (``assign_ids``). The summary's ``analyst_decisions`` lists the decisions ``kept``,
+``superseded`` by later ones, and in ``conflicts`` any split that new evidence ties back
+together (kept all the same, for review).
 """
 
 from __future__ import annotations
@@ -65,27 +76,29 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from graph import attribution, clustering, decisions, saved_context, scoring
+from graph import attribution, clustering, decisions, saved_context, scoring, separation, takeover
 from graph.figures import (
     ANALYST_STATUS_DEFAULT,
     ClusterOut,
     FigureContext,
     PairTable,
+    ProviderPairs,
     cluster_row,
     figures_of,
 )
+from graph.figures import member_rows as member_rows_of
 from graph.figures import stability as stability_of
 from graph.linkage import FAMILIES, Evidence, Facts, Pair, link_accounts, read_facts
 from graph.linkage.timing import read_minute_regularity, read_model_onsets
+from graph.props import now_iso
 from graph.schema import Label, Rel
 from graph.settings import Settings
-from graph.store import GraphStore
+from graph.store import GraphStore, chunked
 from graph.workspace import detection_dir, hubs_path, last_run_path
 
 MATCH_JACCARD = 0.5
@@ -180,12 +193,6 @@ def stability(members: Sequence[str], evidence: Evidence, pairs: Sequence[tuple[
 # ---- the run ---------------------------------------------------------------------------------------
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _chunks(rows: list[dict[str, Any]], size: int = WRITE_CHUNK) -> list[list[dict[str, Any]]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
 def _internal_pairs(clusters: Sequence[Sequence[str]], evidence: Evidence) -> list[list[tuple[str, str]]]:
@@ -201,7 +208,8 @@ def _internal_pairs(clusters: Sequence[Sequence[str]], evidence: Evidence) -> li
 def figure_context(facts: Facts, settings: Settings, previous: Previous, store: GraphStore) -> FigureContext:
     """What every cluster's figures are computed against (graph/figures.py): the accounts'
     profiles, the benign baseline, template popularity, the flag threshold, the operators'
-    known and learned indicators and the analyst attributions of the previous run."""
+    known and learned indicators, the analyst attributions of the previous run and the
+    accounts' behaviour-change onsets (graph/takeover.py)."""
     profiles = scoring.account_profiles(facts, read_model_onsets(facts.workspace), read_minute_regularity(facts.workspace))
     cap = int(settings["hub_max_accounts"])
     indicators = attribution.known_indicators(store, facts)
@@ -211,28 +219,32 @@ def figure_context(facts: Facts, settings: Settings, previous: Previous, store: 
     }
     return FigureContext(profiles=profiles, baseline=scoring.baseline(profiles.values()),
                          template_users=facts.template_table().sizes(), threshold=float(settings["flag_threshold"]),
-                         indicators=indicators, usage=facts, prior=prior)
+                         indicators=indicators, usage=facts, prior=prior, onsets=takeover.read_onsets(facts.workspace))
 
 
 @dataclass
 class Analysis:
-    """What ``analyse`` found: the clusters' figures, the clustering, the figure context and
-    what became of the analyst's decisions."""
+    """What ``analyse`` found: the clusters' figures, the clustering, the figure context, the
+    provider evidence between accounts (for SHARES_INFRASTRUCTURE) and what became of the
+    analyst's decisions."""
 
     results: list[ClusterOut]
     found: clustering.Clustering
     context: FigureContext
+    providers: ProviderPairs
     decisions: dict[str, list[dict[str, Any]]]
 
 
-def constrained_clusters(evidence: Evidence, placements: decisions.Placements, previous: Previous,
+def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions.Placements, previous: Previous,
                          ) -> tuple[clustering.Clustering, dict[int, str], dict[str, list[dict[str, Any]]]]:
-    """Cluster the linked accounts, then keep the analyst's merges and splits
-    (graph/decisions.py): each analyst cluster made whole, kept apart from the others, and its
-    strong links across are bridges. Returns the clustering, the positions of the analyst
-    clusters with their ids, and the report on the decisions."""
-    weights = evidence.weights()
+    """Cluster the linked accounts without prompt-only links, split what only provider
+    infrastructure held together (graph/separation.py), then keep the analyst's merges and
+    splits (graph/decisions.py): each analyst cluster made whole, kept apart from the others,
+    and its strong links across are bridges. Returns the clustering, the positions of the
+    analyst clusters with their ids, and the report on the decisions."""
+    weights = separation.clustering_weights(evidence)
     found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
+    found = separation.separate(found, weights, evidence, facts)
     if not placements:
         return found, {}, decisions.report(placements, [], np.ones((0, len(FAMILIES))))
     clusters, fixed = decisions.reconcile(found.clusters, placements, previous.members, weights)
@@ -246,7 +258,7 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
     """Cluster (keeping the analyst's ``placements``), score, measure stability and suggest
     operators (no writes)."""
     started = time.perf_counter()
-    found, fixed, report = constrained_clusters(evidence, placements or decisions.Placements(), previous)
+    found, fixed, report = constrained_clusters(evidence, facts, placements or decisions.Placements(), previous)
     timings["cluster"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     ctx = figure_context(facts, settings, previous, store)
@@ -262,7 +274,8 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
     stab_time = clock.get("stability", 0.0)
     timings["score_attribute"] = round(time.perf_counter() - started - stab_time, 3)
     timings["stability"] = round(stab_time, 3)
-    return Analysis(out, found, ctx, report)
+    clustered = {a for c in out for a in c.members}
+    return Analysis(out, found, ctx, ProviderPairs.from_evidence(evidence, facts, clustered), report)
 
 
 def links_to_write(pairs: Sequence[Pair], weights: np.ndarray, owner: Mapping[str, str], per_account: int) -> np.ndarray:
@@ -300,7 +313,7 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
     """Replace detection outputs in one bulk write, keeping analyst decisions (an analyst
     cluster keeps its id: ``assign_ids``). Not atomic on Neo4j (half a million LINKED do not
     fit one transaction): after a failure, run it again."""
-    detected_at = detected_at or _now()
+    detected_at = detected_at or now_iso()
     current = {c.cluster_id for c in results}
     owner: dict[str, str] = {a: c.cluster_id for c in results for a in c.members}
     stale = sorted(set(previous.props) - current)
@@ -313,7 +326,7 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
         if dropped:
             store.delete_nodes([(Label.CLUSTER.value, cid) for cid in dropped])
         rows = [cluster_row(c, detected_at, c.cluster_id not in previous.props) for c in results]
-        for chunk in _chunks(rows):
+        for chunk in chunked(rows, WRITE_CHUNK):
             store.upsert_nodes(Label.CLUSTER, chunk)
         retired_rows = []
         for cid in retired:
@@ -324,10 +337,8 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
             heir = min(votes, key=lambda k: (-votes[k], k)) if votes else ""
             retired_rows.append({"cluster_id": cid, "retired": True, "flagged": False, "size": 0, "superseded_by": heir})
         store.upsert_nodes(Label.CLUSTER, retired_rows)
-        member_rows = [
-            {"start": a, "end": c.cluster_id, "bridge": a in c.bridges} for c in results for a in c.members
-        ]
-        for chunk in _chunks(member_rows):
+        member_rows = [row for c in results for row in member_rows_of(c)]
+        for chunk in chunked(member_rows, WRITE_CHUNK):
             store.upsert_relationships(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, chunk)
         link_rows: list[dict[str, Any]] = []
         pairs = evidence.pairs()
@@ -390,14 +401,17 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
     results, found = analysis.results, analysis.found
     say(f"writing {len(results):,} clusters and their links")
     started = time.perf_counter()
-    detected_at = _now()
+    detected_at = now_iso()
     operators = {n.key for n in store.iter_nodes(Label.OPERATOR)}
     written = write_back(store, results, evidence, previous, operators, int(settings["links_per_account"]), detected_at)
+    owner = {a: c.cluster_id for c in results for a in c.members}
+    written["infrastructure"] = separation.write_relations(store, analysis.providers.relations(owner))
     timings["write"] = round(time.perf_counter() - started, 3)
     if workspace.exists():
         started = time.perf_counter()
         clustered = {a for c in results for a in c.members}
-        saved_context.save(workspace, detected_at, analysis.context, PairTable.from_evidence(evidence, clustered))
+        saved_context.save(workspace, detected_at, analysis.context, PairTable.from_evidence(evidence, clustered),
+                           analysis.providers)
         timings["save_figure_context"] = round(time.perf_counter() - started, 3)
     timings["total"] = round(time.perf_counter() - t_all, 3)
     flagged = [c for c in results if c.flagged]
@@ -415,6 +429,7 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
         "suggestions": written["suggestions"],
         "retired_clusters": written["retired"],
         "analyst_decisions": analysis.decisions,
+        "shared_infrastructure": written["infrastructure"],
         "families": list(FAMILIES),
         "top_clusters": [
             {"cluster_id": c.cluster_id, "size": len(c.members), "score": c.score.score, "flagged": c.flagged,

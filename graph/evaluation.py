@@ -10,6 +10,15 @@ truth puts every benign account); and, for detection, attribution accuracy: the 
 accounts of operators with known indicators whose cluster is attributed (by an analyst) or
 suggested to their true operator.
 
+Failure modes (added with the scenario library, loaders/synthetic_world.py):
+- ``mixed_clusters`` (every method): flagged clusters holding more than one operator's accounts,
+  or an operator's accounts together with benign ones; how many, their accounts, the accounts
+  not of the cluster's majority label, and flagged clusters of benign accounts only;
+- ``misattribution`` (detection): accounts in a cluster attributed (or suggested) to an operator
+  that does not run them, per true operator, over all live clusters and over flagged ones;
+- ``takeover`` (detection, when ``takeovers.csv`` lies beside the labels): whether each
+  taken-over account was flagged, per operator, and the best score of a cluster holding one.
+
 Baselines:
 - ``shared_infrastructure``: connected components over any shared IP, card or device.
 - ``neo4j_fraud_rule``: the public Neo4j fraud-detection example: accounts that share at least
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,7 +59,47 @@ def read_groups(path: Path) -> dict[str, str]:
         return {row["account_id"]: (row.get("group") or "").split(":", 1)[0] for row in csv.DictReader(fh)}
 
 
+def read_takeovers(path: Path) -> dict[str, tuple[str, str]]:
+    """account_id -> (operator_id, onset) from takeovers.csv; empty when absent."""
+    if not path.exists():
+        return {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        return {row["account_id"]: ((row.get("operator_id") or "").strip(), row.get("onset") or "") for row in csv.DictReader(fh)}
+
+
 # ---- metrics --------------------------------------------------------------------------------------
+
+
+MIXED_CLUSTER_DETAILS = 20
+
+
+def mixed_clusters(flagged_clusters: Sequence[Sequence[str]], labels: Mapping[str, str]) -> dict[str, Any]:
+    """Flagged clusters whose members belong to more than one operator, or to an operator and
+    to nobody (benign); plus flagged clusters of benign accounts only, counted apart."""
+    mixed: list[dict[str, Any]] = []
+    benign_only = benign_only_accounts = 0
+    for members in flagged_clusters:
+        counts = Counter(labels.get(a, BENIGN) for a in members)
+        operators = sorted(o for o in counts if o)
+        if not operators:
+            benign_only += 1
+            benign_only_accounts += len(members)
+            continue
+        if len(operators) > 1 or counts[BENIGN]:
+            majority = max(counts.values())
+            mixed.append({"size": len(members), "operators": {o: counts[o] for o in operators},
+                          "benign": counts[BENIGN], "minority": len(members) - majority})
+    mixed.sort(key=lambda m: (-m["minority"], -m["size"]))
+    return {
+        "count": len(mixed),
+        "accounts": sum(m["size"] for m in mixed),
+        "minority_accounts": sum(m["minority"] for m in mixed),
+        "benign_accounts": sum(m["benign"] for m in mixed),
+        "multi_operator": sum(1 for m in mixed if len(m["operators"]) > 1),
+        "benign_only_clusters": benign_only,
+        "benign_only_accounts": benign_only_accounts,
+        "largest": mixed[:MIXED_CLUSTER_DETAILS],
+    }
 
 
 def _comb2(n: int) -> float:
@@ -135,6 +185,7 @@ def score_method(
         "purity": round(purity(all_clusters, labels), 4),
         "flagged_purity": round(purity(flagged_clusters, labels), 4),
         "ari": round(ari, 4),
+        "mixed_clusters": mixed_clusters(flagged_clusters, labels),
     }
 
 
@@ -173,6 +224,57 @@ def attribution_accuracy(
         "accuracy_of_detected": round(right_detected / detected, 4) if detected else 0.0,
         "per_operator": per_op,
     }
+
+
+def misattribution(labels: Mapping[str, str], members: Mapping[str, list[str]], flagged: set[str],
+                   operator: Mapping[str, str]) -> dict[str, Any]:
+    """Accounts in a cluster attributed or suggested to an operator that does not run them:
+    another operator's accounts (``accounts``) and benign ones (``benign_accounts``), over every
+    live cluster with an operator, and over the flagged ones (``flagged``)."""
+    per_operator: dict[str, dict[str, int]] = {}
+    totals = {"accounts": 0, "benign_accounts": 0, "clusters": 0}
+    flagged_totals = {"accounts": 0, "benign_accounts": 0, "clusters": 0}
+    for cid in sorted(members):
+        named = operator.get(cid) or ""
+        if not named:
+            continue
+        wrong = [a for a in members[cid] if labels.get(a, BENIGN) != named]
+        if not wrong:
+            continue
+        for bucket in (totals, *((flagged_totals,) if cid in flagged else ())):
+            bucket["clusters"] += 1
+            for a in wrong:
+                bucket["accounts" if labels.get(a, BENIGN) else "benign_accounts"] += 1
+        for a in wrong:
+            true = labels.get(a, BENIGN) or "benign"
+            per_operator.setdefault(true, {})[named] = per_operator.setdefault(true, {}).get(named, 0) + 1
+    return {**totals, "flagged": flagged_totals,
+            "per_operator": {op: dict(sorted(v.items())) for op, v in sorted(per_operator.items())}}
+
+
+def takeover_report(takeovers: Mapping[str, tuple[str, str]], members: Mapping[str, list[str]], flagged: set[str],
+                    props: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Whether taken-over accounts were flagged, per operator, with the best score of any
+    cluster that holds one (how far under the flag a campaign found but not flagged stayed)."""
+    cluster_of = {a: cid for cid, ms in members.items() for a in ms}
+    per_operator: dict[str, dict[str, Any]] = {}
+    for account, (op, _onset) in sorted(takeovers.items()):
+        entry = per_operator.setdefault(op or "?", {"accounts": 0, "clustered": 0, "flagged": 0, "best_cluster_score": None})
+        entry["accounts"] += 1
+        cid = cluster_of.get(account)
+        if cid is None:
+            continue
+        entry["clustered"] += 1
+        entry["flagged"] += int(cid in flagged)
+        score = props.get(cid, {}).get("score")
+        if isinstance(score, int | float) and (entry["best_cluster_score"] is None or score > entry["best_cluster_score"]):
+            entry["best_cluster_score"] = round(float(score), 4)
+    for entry in per_operator.values():
+        entry["recall"] = round(entry["flagged"] / entry["accounts"], 4) if entry["accounts"] else 0.0
+    total = sum(e["accounts"] for e in per_operator.values())
+    found = sum(e["flagged"] for e in per_operator.values())
+    return {"accounts": total, "flagged": found, "recall": round(found / total, 4) if total else 0.0,
+            "per_operator": per_operator}
 
 
 # ---- baselines ---------------------------------------------------------------------------------------
@@ -220,6 +322,10 @@ def evaluate(store: GraphStore, labels_path: Path) -> dict[str, Any]:
     detection = score_method([live[c] for c in sorted(flagged)], [live[c] for c in sorted(live)], labels, groups)
     known = known_operator_ids(store) & {o for o in labels.values() if o}
     detection["attribution"] = attribution_accuracy(labels, known, live, flagged, operator)
+    detection["misattribution"] = misattribution(labels, live, flagged, operator)
+    takeovers = read_takeovers(labels_path.with_name("takeovers.csv"))
+    if takeovers:
+        detection["takeover"] = takeover_report(takeovers, live, flagged, props)
     facts = read_facts(store, only=BASELINE_LABELS)  # the baselines look at IPs, cards and devices only
     baselines = {}
     for name, clusters in (
@@ -247,4 +353,11 @@ def table_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
         rows.append((f"FP rate {kind}", *(str(m["fp_rate_per_group"].get(kind, {}).get("fp_rate", "")) for m in methods)))
     att = report["detection"].get("attribution", {})
     rows.append(("attribution accuracy", str(att.get("accuracy", "")), "-", "-"))
+    rows.append(("mixed flagged clusters", *(str(m.get("mixed_clusters", {}).get("count", "")) for m in methods)))
+    rows.append(("accounts in mixed clusters", *(str(m.get("mixed_clusters", {}).get("accounts", "")) for m in methods)))
+    mis = report["detection"].get("misattribution", {})
+    rows.append(("misattributed accounts", str(mis.get("accounts", "")), "-", "-"))
+    rows.append(("benign in attributed clusters", str(mis.get("benign_accounts", "")), "-", "-"))
+    if "takeover" in report["detection"]:
+        rows.append(("takeover accounts flagged", str(report["detection"]["takeover"]["recall"]), "-", "-"))
     return rows

@@ -5,8 +5,12 @@ A cluster's row (size, exchanges, tokens, first/last seen, score, indicators, fl
 profile, stability, families, bridges, suggested operator) is a function of its members and a
 ``FigureContext``: what the members did (their ``scoring.AccountProfile``), the benign baseline
 and the template popularity they are compared with, the flag threshold, the known and learned
-operator indicators, and the pair evidence between accounts (``PairTable``: each linked pair's
-per-family misses). Detection builds the context from the whole store and staging; a merge or
+operator indicators, the accounts' behaviour-change onsets (a takeover campaign among the
+members is scored on its post-onset activity and marks them compromised: graph/takeover.py),
+and the pair evidence between accounts (``PairTable``: each linked pair's per-family misses).
+What clusters share of a provider's infrastructure (``SHARES_INFRASTRUCTURE``,
+graph/separation.py) is a function of who is in which cluster and ``ProviderPairs``: each pair's
+provider evidence. Detection builds the context from the whole store and staging; a merge or
 split reads the one the last detection run saved (graph/saved_context.py), so a re-run of
 detection over the same membership writes exactly the figures the analyst's action wrote.
 """
@@ -21,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from graph import attribution, clustering, scoring
-from graph.linkage import FAMILIES, Evidence, Pair
+from graph import attribution, clustering, scoring, separation, takeover
+from graph.linkage import FAMILIES, Evidence, Facts, Pair
+from graph.linkage.evidence import noisy_or
 
 FAMILY_MIN = 0.1  # a family counts as holding a pair together from this score up
 ANALYST_STATUS_DEFAULT = "open"
@@ -42,6 +47,7 @@ class ClusterOut:
     families: list[str]
     stability: dict[str, Any]
     suggestion: attribution.Suggestion | None
+    compromised: dict[str, str] = field(default_factory=dict)  # member -> takeover onset (ISO)
 
 
 @dataclass
@@ -55,6 +61,7 @@ class FigureContext:
     indicators: Sequence[attribution.Indicator]
     usage: attribution.AccountsUsing
     prior: Mapping[str, tuple[str, float, frozenset[str]]] = field(default_factory=dict)
+    onsets: Mapping[str, takeover.Onset] = field(default_factory=dict)
 
 
 class PairTable:
@@ -104,16 +111,96 @@ class PairTable:
         return pairs, self.misses[rows]
 
     def strong_across(self, members: Iterable[str]) -> list[Pair]:
-        """Pairs with exactly one account among ``members`` and a weight of at least
-        ``clustering.STRONG`` (the member first)."""
+        """Pairs with exactly one account among ``members`` and a clustering weight (prompt-only
+        pairs count 0: ``clustering_weights``) of at least ``clustering.STRONG``, the member
+        first: the links that make a member a bridge, as detection finds them."""
         inside = self._mask(members)
         if self._weights is None:
-            self._weights = 1.0 - self.misses.prod(axis=1)
+            self._weights = clustering_weights(self.misses)
         rows = np.flatnonzero((inside[self.a] != inside[self.b]) & (self._weights >= clustering.STRONG))
         out = []
         for x, y in zip(self.a[rows].tolist(), self.b[rows].tolist(), strict=True):
             out.append((self.names[x], self.names[y]) if inside[x] else (self.names[y], self.names[x]))
         return out
+
+
+def clustering_weights(misses: np.ndarray) -> np.ndarray:
+    """Each pair's weight as clustering sees it (graph/separation.py ``clustering_weights``):
+    its combined weight, 0 for a pair that shares prompts and nothing else."""
+    weights = 1.0 - misses.prod(axis=1)
+    weights[separation.prompt_only(misses)] = 0.0
+    return weights
+
+
+class ProviderPairs:
+    """The linked pairs whose accounts share provider infrastructure (graph/separation.py
+    ``is_provider_value``): ``names`` sorted, ``a[k] < b[k]`` indices into it, ``weight[k]`` the
+    combined weight of the shared provider values, ``codes[offsets[k]:offsets[k+1]]`` indices
+    into ``values`` ((label, key) of each value). Who is in which cluster then gives the
+    ``SHARES_INFRASTRUCTURE`` rows (``relations``), in detection and after a merge or split."""
+
+    def __init__(self, names: Sequence[str], a: np.ndarray, b: np.ndarray, weight: np.ndarray,
+                 values: Sequence[tuple[str, str]], codes: np.ndarray, offsets: np.ndarray) -> None:
+        self.names = list(names)
+        self.a, self.b, self.weight = a, b, weight
+        self.values = [(str(label), str(key)) for label, key in values]
+        self.codes, self.offsets = codes, offsets
+
+    @classmethod
+    def from_evidence(cls, evidence: Evidence, facts: Facts, accounts: Iterable[str]) -> ProviderPairs:
+        """The provider evidence of the pairs of ``evidence`` between two of ``accounts``."""
+        names = sorted(set(accounts))
+        index = {name: i for i, name in enumerate(names)}
+        pairs = evidence.pairs()
+        misses = evidence.misses()
+        value_index: dict[tuple[str, str], int] = {}
+        a: list[int] = []
+        b: list[int] = []
+        weight: list[float] = []
+        codes: list[int] = []
+        offsets = [0]
+        for i in np.flatnonzero(misses[:, separation.NETWORK] < 1.0).tolist() if len(pairs) else []:
+            x, y = pairs[i]
+            if x not in index or y not in index:
+                continue
+            shared = [r for r in evidence.reasons(pairs[i])
+                      if r.family == "network" and separation.is_provider_value(facts, r.label, r.key)]
+            if not shared:
+                continue
+            a.append(index[x])
+            b.append(index[y])
+            weight.append(noisy_or(r.weight for r in shared))
+            codes += [value_index.setdefault((r.label, r.key), len(value_index)) for r in shared]
+            offsets.append(len(codes))
+        return cls(names, np.asarray(a, dtype=np.int32), np.asarray(b, dtype=np.int32), np.asarray(weight, dtype=np.float64),
+                   list(value_index), np.asarray(codes, dtype=np.int64), np.asarray(offsets, dtype=np.int64))
+
+    def partners(self, members: Iterable[str]) -> set[str]:
+        """The accounts not among ``members`` that share provider values with one of them."""
+        inside = np.zeros(len(self.names), dtype=bool)
+        index = {name: i for i, name in enumerate(self.names)}
+        inside[[index[m] for m in members if m in index]] = True
+        rows = np.flatnonzero(inside[self.a] != inside[self.b])
+        return {self.names[x] for x in np.r_[self.a[rows], self.b[rows]].tolist() if not inside[x]}
+
+    def relations(self, owner: Mapping[str, str], touching: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The ``SHARES_INFRASTRUCTURE`` rows (start id < end) between the clusters of
+        ``owner`` (account -> cluster id), as graph/separation.py ``infrastructure_relations``
+        makes them; with ``touching``, only those with an end among those cluster ids."""
+        wanted = None if touching is None else set(touching)
+        found: dict[tuple[str, str], separation.Relation] = {}
+        for k, (x, y) in enumerate(zip(self.a.tolist(), self.b.tolist(), strict=True)):
+            a, b = self.names[x], self.names[y]
+            ca, cb = owner.get(a), owner.get(b)
+            if ca is None or cb is None or ca == cb or (wanted is not None and ca not in wanted and cb not in wanted):
+                continue
+            key = (ca, cb) if ca < cb else (cb, ca)
+            rel = found.setdefault(key, separation.Relation(*key))
+            rel.weight = max(rel.weight, float(self.weight[k]))
+            rel.accounts.update((a, b))
+            for code in self.codes[self.offsets[k] : self.offsets[k + 1]].tolist():
+                rel.values.setdefault(self.values[code], set()).update((a, b))
+        return [found[k].row() for k in sorted(found)]
 
 
 def stability(members: Sequence[str], pairs: Sequence[Pair], misses: np.ndarray) -> dict[str, Any]:
@@ -139,21 +226,27 @@ def stability(members: Sequence[str], pairs: Sequence[Pair], misses: np.ndarray)
 def figures_of(cluster_id: str, members: Sequence[str], pairs: Sequence[Pair], misses: np.ndarray, bridges: set[str],
                ctx: FigureContext, clock: dict[str, float] | None = None) -> ClusterOut:
     """Score one cluster, measure its stability (flagged clusters only) and suggest an operator.
-    ``pairs``/``misses``: its internal pairs, sorted; ``bridges``: its members with strong
-    links into another cluster; ``clock`` (if given) adds the seconds stability took under
-    ``"stability"``."""
+    A takeover campaign among the members (graph/takeover.py) is scored on its post-onset
+    activity and adds ``synchronised_takeover``. ``pairs``/``misses``: its internal pairs,
+    sorted; ``bridges``: its members with strong links into another cluster; ``clock`` (if
+    given) adds the seconds stability took under ``"stability"``."""
     scores = 1.0 - misses
     timed = np.flatnonzero(scores[:, FAMILIES.index("timing")] > 0).tolist() if len(pairs) else []
     lockstep = {a for i in timed for a in pairs[i]}
     families = sorted(FAMILIES[f] for f in np.flatnonzero((scores > FAMILY_MIN).any(axis=0)).tolist()) if len(pairs) else []
-    score = scoring.score_cluster(members, ctx.profiles, ctx.baseline, ctx.template_users, len(lockstep), families)
+    changed = takeover.campaign(members, ctx.onsets)
+    profiles = takeover.post_onset_profiles(ctx.profiles, ctx.onsets, members, changed) if changed else ctx.profiles
+    score = scoring.score_cluster(members, profiles, ctx.baseline, ctx.template_users, len(lockstep), families)
+    if changed:
+        score = takeover.with_takeover(score, len(changed), len(members))
     flagged = score.score >= ctx.threshold
     started = time.perf_counter()
     stab = stability(members, pairs, misses) if flagged else {}
     if clock is not None:
         clock["stability"] = clock.get("stability", 0.0) + time.perf_counter() - started
     suggestion = attribution.suggest(members, ctx.usage, ctx.indicators, ctx.prior)
-    return ClusterOut(cluster_id, list(members), score, flagged, bridges & set(members), families, stab, suggestion)
+    return ClusterOut(cluster_id, list(members), score, flagged, bridges & set(members), families, stab, suggestion,
+                      {a: ctx.onsets[a].iso for a in changed})
 
 
 def cluster_row(c: ClusterOut, detected_at: str, is_new: bool) -> dict[str, Any]:
@@ -178,6 +271,8 @@ def cluster_row(c: ClusterOut, detected_at: str, is_new: bool) -> dict[str, Any]
         "detected_at": detected_at,
         "retired": False,
         "superseded_by": "",
+        "takeover_onset": min(c.compromised.values(), default=""),
+        "compromised_members": len(c.compromised),
     }
     if is_new:
         row["status"] = ANALYST_STATUS_DEFAULT
@@ -191,16 +286,26 @@ def empty_row(cluster_id: str) -> dict[str, Any]:
         "cluster_id": cluster_id, "score": 0.0, "flagged": False, "size": 0, "exchanges": 0, "input_tokens": 0,
         "output_tokens": 0, "first_seen": "", "last_seen": "", "indicators": "[]", "capability_profile": "{}",
         "stability": "{}", "suggested_operator": "", "suggestion_confidence": 0.0, "bridges": 0, "families": [],
+        "takeover_onset": "", "compromised_members": 0,
     }
+
+
+def member_rows(c: ClusterOut) -> list[dict[str, Any]]:
+    """The MEMBER_OF rows of a cluster: bridge flag, and whether the member is in its
+    takeover campaign with its onset."""
+    return [{"start": a, "end": c.cluster_id, "bridge": a in c.bridges, "compromised": a in c.compromised,
+             "onset": c.compromised.get(a, "")} for a in c.members]
 
 
 def ties(pairs: Sequence[Pair], misses: np.ndarray, side: Iterable[str]) -> dict[str, Any]:
     """How strongly the pairs crossing between ``side`` and the other accounts of ``pairs`` tie
     them: ``strong_pairs`` (weight >= clustering.STRONG), ``max_weight`` and each family's
-    strongest score (``families``). A split records this so a later detection run can tell new
+    strongest score (``families``); pairs that share prompts and nothing else tie nothing, as
+    in clustering. A split records this so a later detection run can tell new
     evidence from what the analyst already saw."""
     chosen = set(side)
-    rows = [k for k, (x, y) in enumerate(pairs) if (x in chosen) != (y in chosen)]
+    shared_prompts_only = separation.prompt_only(misses)
+    rows = [k for k, (x, y) in enumerate(pairs) if (x in chosen) != (y in chosen) and not shared_prompts_only[k]]
     if not rows:
         return {"strong_pairs": 0, "max_weight": 0.0, "families": {}}
     cross = misses[np.asarray(rows, dtype=np.int64)]

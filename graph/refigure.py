@@ -5,8 +5,9 @@ clusters were computed in: the one the last detection run saved (graph/saved_con
 it is that of the run the clusters carry in ``detected_at``; otherwise it builds one from the
 store and staging exactly as detection does (graph/detection.py ``figure_context``: it reads and
 links every account, so it is slower, but the figures are right either way). ``changes``
-then gives each changed cluster's properties, its members' MEMBER_OF rows (with the bridge
-flag) and its suggested operator; ``ties`` what holds the two sides of a split together.
+then gives each changed cluster's properties, its members' MEMBER_OF rows (bridge flag,
+takeover campaign), its suggested operator and the SHARES_INFRASTRUCTURE relations it has
+with any cluster; ``ties`` what holds the two sides of a split together.
 
 The figures of a cluster are those detection computes for the same members: a re-run of
 detection over unchanged data writes them again unchanged.
@@ -20,7 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graph import clustering, detection, saved_context
-from graph.figures import PairTable, cluster_row, empty_row, figures_of, ties
+from graph.figures import (
+    PairTable,
+    ProviderPairs,
+    cluster_row,
+    empty_row,
+    figures_of,
+    member_rows,
+    ties,
+)
 from graph.linkage import link_accounts, read_facts
 from graph.saved_context import SavedContext
 from graph.schema import Label, Rel
@@ -38,7 +47,8 @@ def rebuild(store: GraphStore, settings: Settings | None) -> SavedContext:
     facts = read_facts(store, workspace)
     evidence = link_accounts(facts, int(settings["hub_max_accounts"]), keep_floor=clustering.MIN_WEIGHT)
     ctx = detection.figure_context(facts, settings, detection.read_previous(store), store)
-    return SavedContext("", ctx, PairTable.from_evidence(evidence, facts.accounts))
+    return SavedContext("", ctx, PairTable.from_evidence(evidence, facts.accounts),
+                        ProviderPairs.from_evidence(evidence, facts, facts.accounts))
 
 
 @dataclass
@@ -97,23 +107,35 @@ class Refigure:
             row = cluster_row(figures, "", is_new=False)
             row.pop("detected_at")
             out.clusters.append(row)
-            out.members += [{"start": a, "end": cid, "bridge": a in figures.bridges} for a in ordered]
+            out.members += member_rows(figures)
             if figures.suggestion is not None:
                 s = figures.suggestion
                 out.suggestions.append({"start": cid, "end": s.operator_id, "confidence": s.confidence,
                                         "indicators": json.dumps(s.indicators)})
+        out.infrastructure = self._infrastructure(memberships)
         return out
+
+    def _infrastructure(self, memberships: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+        """The SHARES_INFRASTRUCTURE rows with an end among the clusters of ``memberships``,
+        their other ends where the store has their accounts now."""
+        providers = self.saved.providers
+        owner = {a: cid for cid, members in memberships.items() for a in members}
+        partners = sorted(providers.partners(owner) - set(owner))
+        owner.update({a: cid for a, cid in self._clusters_of(partners).items() if a not in owner})
+        return providers.relations(owner, touching=memberships)
 
 
 @dataclass
 class Changes:
     """What to write for the refigured clusters: Cluster rows (detection's properties, less
-    ``detected_at`` and ``status``), MEMBER_OF rows with the bridge flag, and the
-    SUGGESTED_OPERATOR rows (before checking the operator exists)."""
+    ``detected_at`` and ``status``), MEMBER_OF rows (bridge flag, takeover campaign), the
+    SUGGESTED_OPERATOR rows (before checking the operator exists) and the SHARES_INFRASTRUCTURE
+    rows of every relation with an end among them (which replace all they had)."""
 
     clusters: list[dict[str, Any]] = field(default_factory=list)
     members: list[dict[str, Any]] = field(default_factory=list)
     suggestions: list[dict[str, Any]] = field(default_factory=list)
+    infrastructure: list[dict[str, Any]] = field(default_factory=list)
 
     def figures(self, cluster_id: str) -> dict[str, Any]:
         """The headline figures of one refigured cluster, for its audit event."""

@@ -8,7 +8,9 @@ with a workspace. For every account detection placed in a cluster it holds the s
 per-family misses, float64 exactly as detection held them (a family scoring 0.1 must stay on
 the same side of the 0.1 threshold); plus the benign baseline, each template's user count, the
 flag threshold, the operator indicators with the clustered accounts using each, the analyst
-attributions detection saw, and the run's ``detected_at``. Merges and splits only move accounts
+attributions detection saw, the clustered accounts' behaviour-change onsets (graph/takeover.py),
+the provider evidence of each pair of them (graph/figures.py ``ProviderPairs``, for
+SHARES_INFRASTRUCTURE), and the run's ``detected_at``. Merges and splits only move accounts
 between clusters, so every account they touch is in it. Its size is about 56 bytes per pair
 (the seed world's 9M linked pairs: about half a gigabyte), written in a second or two.
 
@@ -27,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from graph import scoring
+from graph import scoring, takeover
 from graph.attribution import EntityRef, Indicator
-from graph.figures import FigureContext, PairTable
+from graph.figures import FigureContext, PairTable, ProviderPairs
 from graph.linkage import FAMILIES
 from graph.workspace import figures_path
 
-FORMAT = 1
+FORMAT = 2  # 2: onsets and provider pairs
 INT_FIELDS = ("exchanges", "tokens", "input_tokens", "output_tokens", "cot", "ip_uses", "minute_top", "minute_total")
 TIME_FIELDS = ("created", "first", "last", "model_onset")
 
@@ -45,6 +47,7 @@ class SavedContext:
     detected_at: str
     context: FigureContext
     pairs: PairTable
+    providers: ProviderPairs
 
 
 class SavedUsage:
@@ -69,7 +72,35 @@ def _ragged(parts: Sequence[np.ndarray], dtype: Any) -> tuple[np.ndarray, np.nda
     return flat.astype(dtype), offsets
 
 
-def save(workspace: Path, detected_at: str, ctx: FigureContext, pairs: PairTable) -> Path:
+def _onset_rows(onsets: Mapping[str, takeover.Onset], accounts: Iterable[str]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for a in accounts:
+        o = onsets.get(a)
+        if o is not None:
+            out[a] = [o.at, o.exchanges, o.input_tokens, o.output_tokens, o.last, o.cot, dict(sorted(o.capabilities.items())),
+                      sorted(o.networks), o.client_changed]
+    return out
+
+
+def _onsets(rows: Mapping[str, list[Any]]) -> dict[str, takeover.Onset]:
+    return {a: takeover.Onset(at=float(at), exchanges=int(n), input_tokens=int(i), output_tokens=int(o), last=float(last),
+                              cot=int(cot), capabilities={str(k): int(v) for k, v in caps.items()},
+                              networks=frozenset(map(str, nets)), client_changed=bool(changed))
+            for a, (at, n, i, o, last, cot, caps, nets, changed) in rows.items()}
+
+
+def _provider_arrays(providers: ProviderPairs, index: Mapping[str, int]) -> dict[str, np.ndarray]:
+    """``providers`` re-indexed onto the saved accounts (pairs with an account not saved are
+    left out: they can hold no cluster relation)."""
+    a = np.asarray([index.get(n, -1) for n in providers.names], dtype=np.int64)
+    pa, pb = a[providers.a] if len(providers.a) else a[:0], a[providers.b] if len(providers.b) else a[:0]
+    keep = np.flatnonzero((pa >= 0) & (pb >= 0))
+    codes, offsets = _ragged([providers.codes[providers.offsets[k] : providers.offsets[k + 1]] for k in keep.tolist()], np.int64)
+    return {"provider_a": pa[keep].astype(np.int32), "provider_b": pb[keep].astype(np.int32),
+            "provider_weight": providers.weight[keep].astype(np.float64), "provider_codes": codes, "provider_offsets": offsets}
+
+
+def save(workspace: Path, detected_at: str, ctx: FigureContext, pairs: PairTable, providers: ProviderPairs) -> Path:
     """Write the context for the accounts of ``pairs.names`` (the clustered accounts)."""
     accounts = pairs.names
     profiles = [ctx.profiles[a] for a in accounts]
@@ -92,6 +123,8 @@ def save(workspace: Path, detected_at: str, ctx: FigureContext, pairs: PairTable
                      "tokens": ctx.baseline.tokens},
         "indicators": indicators,
         "prior": {cid: [op, conf, sorted(members)] for cid, (op, conf, members) in ctx.prior.items()},
+        "onsets": _onset_rows(ctx.onsets, accounts),
+        "provider_values": [list(v) for v in providers.values],
     }
     template_ids, template_offsets = _ragged([p.template_ids for p in profiles], np.int64)
     template_counts, _ = _ragged([p.template_counts for p in profiles], np.int64)
@@ -108,6 +141,7 @@ def save(workspace: Path, detected_at: str, ctx: FigureContext, pairs: PairTable
         "template_counts": template_counts, "payment_codes": pay_codes, "payment_offsets": pay_offsets,
         "template_users": ctx.template_users.astype(np.int64),
         "pair_a": pairs.a.astype(np.int32), "pair_b": pairs.b.astype(np.int32), "pair_misses": pairs.misses.astype(np.float64),
+        **_provider_arrays(providers, index),
     }
     path = figures_path(workspace)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +204,10 @@ def load(workspace: Path | None) -> SavedContext | None:
         indicators=indicators,
         usage=SavedUsage(users),
         prior={cid: (str(op), float(conf), frozenset(members)) for cid, (op, conf, members) in meta["prior"].items()},
+        onsets=_onsets(meta["onsets"]),
     )
     pairs = PairTable(accounts, arrays["pair_a"], arrays["pair_b"], arrays["pair_misses"])
-    return SavedContext(str(meta["detected_at"]), ctx, pairs)
+    providers = ProviderPairs(accounts, arrays["provider_a"], arrays["provider_b"], arrays["provider_weight"],
+                              [(str(label), str(key)) for label, key in meta["provider_values"]],
+                              arrays["provider_codes"], arrays["provider_offsets"])
+    return SavedContext(str(meta["detected_at"]), ctx, pairs, providers)

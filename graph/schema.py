@@ -50,6 +50,7 @@ class Rel(StrEnum):
     MEMBER_OF = "MEMBER_OF"  # Account -> Cluster {bridge}
     SUGGESTED_OPERATOR = "SUGGESTED_OPERATOR"  # Cluster -> Operator {confidence, indicators (JSON)}
     ATTRIBUTED_TO = "ATTRIBUTED_TO"  # Cluster -> Operator {confidence, rationale, by, at}
+    SHARES_INFRASTRUCTURE = "SHARES_INFRASTRUCTURE"  # Cluster -> Cluster {weight, accounts, values (JSON), families}
     HAS_INDICATOR = "HAS_INDICATOR"  # Operator -> Indicator {source, confidence}
     ABOUT = "ABOUT"  # AuditEvent / Note -> any node
 
@@ -109,6 +110,7 @@ RELATIONSHIPS: tuple[RelSpec, ...] = (
     RelSpec(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER),
     RelSpec(Rel.SUGGESTED_OPERATOR, Label.CLUSTER, Label.OPERATOR),
     RelSpec(Rel.ATTRIBUTED_TO, Label.CLUSTER, Label.OPERATOR),
+    RelSpec(Rel.SHARES_INFRASTRUCTURE, Label.CLUSTER, Label.CLUSTER),
     RelSpec(Rel.HAS_INDICATOR, Label.OPERATOR, Label.INDICATOR),
     *(RelSpec(Rel.ABOUT, Label.AUDIT_EVENT, label) for label in Label),
     *(RelSpec(Rel.ABOUT, Label.NOTE, label) for label in Label),

@@ -17,12 +17,12 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from graph.linkage.facts import Facts
+from graph.props import epoch
 from graph.schema import Label
 
 HIGH_VALUE = ("coding", "agentic", "reasoning", "math")
@@ -51,16 +51,6 @@ BEHAVIOUR_ONLY_PENALTY = 0.2
 CLOCKWORK_PENALTY = 0.25
 ONSET_WINDOW_S = 24 * 3600
 YOUNG_S = 3 * 86400
-
-
-def epoch(ts: Any) -> float | None:
-    """Epoch seconds of an ISO text (None when missing or unparseable)."""
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(str(ts).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 @dataclass

@@ -46,7 +46,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("neo4j_cache_dir", "", "Where gathered Neo4j jars are cached; empty means ~/.cache/sybilscope."),
     # Loading
     Setting("batch_size", 2000, "Rows per write batch (UNWIND $rows) when writing to the graph store.", int),
-    Setting("hash_salt", "", "Salt for hashing e-mails, phones and billing names; empty means a random salt kept in the workspace."),
+    Setting("hash_salt", "", "Key (HMAC-SHA-256) for hashing e-mails, phones and billing names; empty means a random key kept in <workspace>/salt (mode 0600)."),
+    Setting("max_line_bytes", 64 << 20, "Longest input line (JSONL) or CSV field/line in bytes the loader reads; a longer one stops the load naming file and line.", int),
+    Setting("max_decompressed_bytes", 200 << 30, "Most bytes the loader decompresses from one .gz input file (or a Parquet file declares uncompressed); more stops the load naming the file.", int),
     # Detection
     Setting("hub_max_accounts", 50, "A shared value (IP, network, card, device, template) used by more accounts than this is a hub: suppressed as link evidence and reported.", int),
     Setting("flag_threshold", 0.5, "A cluster is flagged when its score is at least this (0-1).", float),

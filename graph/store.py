@@ -36,7 +36,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, final
+from typing import Any, Literal, TypeVar, final
 
 from graph.schema import (
     SchemaError,
@@ -48,6 +48,7 @@ from graph.schema import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NodeKey = tuple[str, str]
 """(label, key value): how a node is named across the stores."""
@@ -122,6 +123,23 @@ class _Scope:
     kind: ScopeKind
     handle: Any = None
     failed: bool = False
+
+
+def chunked(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``rows`` in lists of at most ``size``, in order: how writes reach a store (one round trip
+    or one UNWIND per list), so memory stays bounded whatever the number of rows.
+
+    >>> list(chunked(range(5), 2))
+    [[0, 1], [2, 3], [4]]
+    """
+    chunk: list[T] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _sorted_nodes(nodes: Iterable[Node]) -> list[Node]:

@@ -12,7 +12,9 @@ Layout (``<workspace>/``)::
         .<job>-duckdb/             DuckDB spill space of a big job (graph writing, detection)
     quarantine/<bundle_id>.jsonl   the rows a load refused, one JSON object per row
     salt                           the hashing salt generated for this workspace
-    embedded/                      the embedded graph store
+    embedded/                      the embedded graph store (graph.stores.embedded)
+        graph.jsonl.gz             the graph, as data (graph.stores.embedded_format)
+        graph.lock                 held by the store's writers
     neo4j/                         the local Neo4j server's home (data, logs, pid file)
     detection/hubs.json            every shared value detection refused as evidence
     detection/last_run.json        the last detection run's summary
@@ -20,7 +22,8 @@ Layout (``<workspace>/``)::
     demo-bundle-<scale>-<seed>/    the bundle ``sybilscope demo`` generated
     demo-load-report.json          that demo load's report
 
-The paths are plain: nothing here creates, checks or reads anything.
+The paths are plain: nothing here creates, checks or reads anything (graph.trust checks that
+what is trusted is this user's and writable by no one else).
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ def templates_path(workspace: Path) -> Path:
 def bundles_path(workspace: Path) -> Path:
     """The record of the bundles loaded: id, path, loaded_at, counts."""
     return staging_dir(workspace) / "bundles.json"
+
+
+def graph_pending_path(workspace: Path) -> Path:
+    """The marker of a load whose graph write has not finished (graph.staging.pending)."""
+    return staging_dir(workspace) / ".graph-pending.json"
 
 
 def load_lock_path(workspace: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Enrichment on ingest: IP parsing and longest-prefix intel match, e-mail/phone/name hashing.
+"""Enrichment on ingest: IP parsing and longest-prefix intel match, e-mail/phone/name keyed hashing.
 
 Everything here works on *distinct* values (a batch's unique IPs, a table's e-mails), so the
 per-row cost stays in vectorised code. The IP match keeps one dict per prefix length and probes
@@ -8,7 +8,7 @@ networks the intel lists, which scales to millions of distinct addresses.
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import ipaddress
 import os
 import re
@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graph.private_files import open_private, private_dir, private_file
 from graph.workspace import salt_path
 
 WEBMAIL = frozenset(
@@ -39,17 +40,28 @@ DERIVED_V6_PREFIX = 48
 # ---- salt and hashing ---------------------------------------------------------------------------
 
 
+HASH_SCHEME = "hmac-sha256"
+"""How e-mail, phone and billing-name hashes are made (recorded in staging/bundles.json).
+Workspaces staged before it was recorded used ``LEGACY_HASH_SCHEME``."""
+LEGACY_HASH_SCHEME = "sha256-salt-prefix"
+_KEY_CHECK_MESSAGE = "sybilscope key check"
+
+
 def load_salt(setting: str, workspace: Path) -> str:
-    """The hashing salt: the ``hash_salt`` setting, else a random salt generated once and kept in
-    ``<workspace>/salt`` (so hashes stay comparable across loads of one workspace)."""
+    """The hashing key: the ``hash_salt`` setting, else a random key generated once and kept
+    in ``<workspace>/salt`` (so hashes stay comparable across loads of one workspace). The
+    file is created 0600 in a 0700 workspace (and narrowed so when an older version left it
+    wider): with it, anyone holding the staging area could test guesses against the hashes."""
     if setting:
         return setting
     path = salt_path(workspace)
+    private_dir(workspace)
     if path.exists():
+        private_file(path)
         return path.read_text(encoding="utf-8").strip()
-    workspace.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".salt.{os.getpid()}")
-    tmp.write_text(secrets.token_hex(16), encoding="utf-8")
+    with open_private(tmp) as fh:
+        fh.write(secrets.token_hex(16))
     try:
         os.link(tmp, path)  # fails if another load created it first: keep theirs
     except FileExistsError:
@@ -60,10 +72,38 @@ def load_salt(setting: str, workspace: Path) -> str:
 
 
 def salted_hash(salt: str, value: str | None) -> str | None:
-    """SHA-256 of salt + value as hex; None for a missing value."""
+    """HMAC-SHA-256 of ``value`` keyed with ``salt``, as hex; None for a missing value. A keyed
+    hash, not a salted digest: without the key a leaked staging area or graph cannot be
+    matched against guessed addresses, and with a digest the salt would only slow that down."""
     if value is None or value == "":
         return None
-    return hashlib.sha256((salt + "\x00" + value).encode("utf-8")).hexdigest()
+    # surrogatepass: a quarantined value with a lone surrogate still hashes, deterministically
+    return hmac.digest(salt.encode("utf-8"), value.encode("utf-8", "surrogatepass"), "sha256").hex()
+
+
+def key_check(salt: str) -> str:
+    """A fingerprint of the hashing key (the HMAC of a fixed text): two loads with different
+    keys make hashes that never match, so the staging area records it and refuses a mix. It
+    says nothing about the key itself."""
+    return hmac.digest(salt.encode("utf-8"), _KEY_CHECK_MESSAGE.encode("utf-8"), "sha256").hex()[:16]
+
+
+def hash_personal(column: str, salt: str, raw: Any) -> str | None:
+    """The keyed hash of a raw e-mail, phone or billing name exactly as staging hashes it
+    (normalised first, so a quarantined row can be matched to staged ones by its hash); a
+    value that does not normalise is hashed as it is, trimmed."""
+    if raw is None:
+        return None
+    text = raw if isinstance(raw, str) else str(raw)
+    normalised: str | None
+    if column == "email":
+        parsed = parse_email(text)
+        normalised = parsed.normalised if parsed else None
+    elif column == "phone":
+        normalised = normalise_phone(text)
+    else:
+        normalised = normalise_name(text)
+    return salted_hash(salt, normalised or text.strip())
 
 
 _CARD = re.compile(r"(?<![0-9])([0-9])((?:[ -]?[0-9]){11,17})([ -]?[0-9]{4})(?![0-9])")
@@ -78,6 +118,29 @@ def mask_card_numbers(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: mask_card_numbers(v) for k, v in value.items()}
     return value
+
+
+UNSPLIT_ROW = "row could not be split into columns, so its e-mail, phone or billing name could not be hashed: see the source file at this row"
+
+
+def redact_personal(value: Any, columns: Iterable[str], salt: str) -> Any:
+    """A quarantined raw row without raw personal data: each of ``columns`` (e-mail, phone,
+    billing name) replaced by ``<column>_hash``, its keyed hash (``hash_personal``). A row of
+    such a table that never split into columns (malformed JSON, wrong CSV field count) is
+    replaced by its length and keyed hash: the personal values in it cannot be told apart."""
+    wanted = tuple(columns)
+    if not wanted:
+        return value
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in wanted:
+                out[key + "_hash"] = hash_personal(key, salt, item)
+            else:
+                out[key] = item
+        return out
+    text = value if isinstance(value, str) else repr(value)
+    return {"redacted": UNSPLIT_ROW, "chars": len(text), "hash": salted_hash(salt, text)}
 
 
 # ---- e-mail -------------------------------------------------------------------------------------

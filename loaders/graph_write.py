@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from graph.private_files import private_dir
 from graph.schema import Label, Rel
 from graph.staging import (
     SENT_TEMPLATES,
@@ -27,7 +28,7 @@ from graph.staging import (
     read_bundles,
     sql_str,
 )
-from graph.store import GraphStore
+from graph.store import GraphStore, chunked
 from graph.workspace import scratch_dir, templates_path
 from loaders.enrich import WEBMAIL, IntelIndex, IpResolver
 
@@ -52,8 +53,7 @@ class GraphWriter:
         return create_staged_view(con, self.workspace, table)
 
     def write(self) -> dict[str, int]:
-        tmp = scratch_dir(self.workspace, "graph")
-        tmp.mkdir(parents=True, exist_ok=True)
+        tmp = private_dir(scratch_dir(self.workspace, "graph"))
         con = connect(temp_directory=tmp / "duckdb", preserve_insertion_order=False)
         try:
             bundles = read_bundles(self.workspace)
@@ -93,13 +93,13 @@ class GraphWriter:
 
     def _emit_nodes(self, label: Label, rows: Iterable[dict[str, Any]]) -> None:
         n = 0
-        for chunk in _chunks(rows):
+        for chunk in chunked(rows, BATCH_ROWS):
             n += self.store.upsert_nodes(label, chunk)
         self.counts[label.value] = self.counts.get(label.value, 0) + n
 
     def _emit_rels(self, rel: Rel, start: Label, end: Label, rows: Iterable[dict[str, Any]]) -> None:
         n = 0
-        for chunk in _chunks(rows):
+        for chunk in chunked(rows, BATCH_ROWS):
             n += self.store.upsert_relationships(rel, start, end, chunk)
         self.counts[rel.value] = self.counts.get(rel.value, 0) + n
 
@@ -314,14 +314,3 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict[str, Any]]:
     for batch in reader:
         for row in batch.to_pylist():
             yield {k: v for k, v in row.items()}
-
-
-def _chunks(rows: Iterable[dict[str, Any]], size: int = BATCH_ROWS) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

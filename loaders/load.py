@@ -6,9 +6,14 @@ faulty bundle never touches the store and a killed load converges when run again
 1. ``Stager`` discovers the files, checks names and headers, streams and checks every row into
    a temporary staging directory (``BundleError`` on any file-level fault: nothing committed);
 2. the staged files replace this bundle's previous ones (write, then rename);
-3. ``GraphWriter`` recomputes every aggregate from all staged bundles and MERGEs it.
+3. ``GraphWriter`` recomputes every aggregate from all staged bundles and MERGEs it; only
+   then is the load finished (step 2 marks the graph pending, see ``loaders.stage``), so a
+   graph write that fails midway (a full disk, a lost connection) leaves a staging area that
+   detection refuses with a message to run the load again, never a silent half-state.
 
-A workspace lock keeps two loads into one workspace from interleaving.
+Before step 1 the workspace is checked to hold hashes this load can match (same scheme, same
+key), and its staging area, quarantine and salt are narrowed to owner-only modes. A workspace
+lock keeps two loads into one workspace from interleaving.
 """
 
 from __future__ import annotations
@@ -21,14 +26,17 @@ from typing import Any
 
 from filelock import FileLock
 
+from graph.private_files import PRIVATE_FILE, private_dir, secure_tree
 from graph.settings import Settings
+from graph.staging import finish_graph
 from graph.store import GraphStore
-from graph.workspace import load_lock_path, stage_tmp_dirs, staging_dir
+from graph.workspace import load_lock_path, quarantine_dir, stage_tmp_dirs, staging_dir
 from loaders.enrich import load_salt
-from loaders.errors import BundleError
+from loaders.errors import BundleError, LoadIncomplete
 from loaders.graph_write import GraphWriter
 from loaders.progress import LoadProgress, RichProgress
-from loaders.stage import Stager
+from loaders.reader import ReadLimits
+from loaders.stage import Stager, check_hash_scheme
 
 __all__ = ["BundleError", "LoadReport", "load_bundle"]
 
@@ -62,22 +70,29 @@ def load_bundle(bundle_dir: Path, settings: Settings, store: GraphStore, *, prog
     """Load ``bundle_dir`` into the staging area of the settings' workspace and into ``store``.
     Raises BundleError (store and staging untouched) on a file-level fault."""
     workspace = settings.workspace
-    staging_dir(workspace).mkdir(parents=True, exist_ok=True)
     salt = load_salt(str(settings["hash_salt"] or ""), workspace)
+    private_dir(staging_dir(workspace))
+    limits = ReadLimits(max_line_bytes=int(settings["max_line_bytes"]),
+                        max_decompressed_bytes=int(settings["max_decompressed_bytes"]))
     sink: LoadProgress = RichProgress() if progress else LoadProgress()
     try:
-        with FileLock(str(load_lock_path(workspace))):
-            return _load_locked(Path(bundle_dir), workspace, salt, store, sink)
+        with FileLock(str(load_lock_path(workspace)), mode=PRIVATE_FILE):
+            return _load_locked(Path(bundle_dir), workspace, salt, store, sink, limits)
     finally:
         sink.close()
 
 
-def _load_locked(bundle: Path, workspace: Path, salt: str, store: GraphStore, sink: LoadProgress) -> LoadReport:
+def _load_locked(bundle: Path, workspace: Path, salt: str, store: GraphStore, sink: LoadProgress,
+                 limits: ReadLimits) -> LoadReport:
     started = time.perf_counter()
     # Under the lock no other load runs: temporary directories left here were killed loads'.
     for stale in stage_tmp_dirs(workspace):
         shutil.rmtree(stale, ignore_errors=True)
-    stager = Stager(bundle, workspace, salt, sink)
+    check_hash_scheme(workspace, salt)
+    # workspaces of earlier versions: 0644 staging and quarantine files
+    secure_tree(staging_dir(workspace))
+    secure_tree(quarantine_dir(workspace))
+    stager = Stager(bundle, workspace, salt, sink, limits)
     try:
         result = stager.stage()
     except BaseException:
@@ -87,14 +102,22 @@ def _load_locked(bundle: Path, workspace: Path, salt: str, store: GraphStore, si
     sink.phase("committing staging")
     stager.commit()
     committed = time.perf_counter()
-    graph_counts = GraphWriter(workspace, store, sink.phase).write()
+    try:
+        graph_counts = GraphWriter(workspace, store, sink.phase).write()
+    except Exception as exc:
+        raise LoadIncomplete(
+            f"writing the graph failed ({' '.join(str(exc).split()) or type(exc).__name__}); {bundle} is staged but "
+            "the graph holds only part of it, and detection refuses to run until the load is run again"
+        ) from exc
+    finish_graph(workspace)
     done = time.perf_counter()
     seconds = dict(result.seconds)
     seconds.update(staging=staged - started, commit=committed - staged, graph=done - committed, total=done - started)
     report = LoadReport(
         bundle_id=result.bundle_id,
         tables=result.tables(),
-        files={rel: {"table": c.table, **c.as_dict()} for rel, c in sorted(result.files.items())},
+        files={rel: {"table": c.table, **c.as_dict(), "extra_columns": c.extra_columns}
+               for rel, c in sorted(result.files.items())},
         ignored_files=sorted(result.ignored),
         quarantine_path=result.quarantine_path,
         seconds=seconds,

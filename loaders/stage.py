@@ -14,6 +14,19 @@ run of the same bundle replaces again). Per table:
    later different rows are quarantined;
 3. the good rows go to ``final/<table>/<bundle_id>-0000.parquet``, faults to the quarantine
    JSONL (raw rows re-read from the source file for table-rule faults), counts per file.
+
+Personal data at rest: the quarantine keeps each faulty row's table, file, row number, reason
+and raw values, but e-mail, phone and billing name only as their keyed hashes
+(``loaders.enrich.redact_personal``). The staging area and the quarantine are owner-only (0700
+directories, 0600 files, ``graph.private_files``), and ``bundles.json`` records the hash
+scheme and a fingerprint of the key, so a load never mixes hashes that cannot match
+(``check_hash_scheme``).
+
+A load is finished only once the graph is written: ``commit`` first writes the marker
+``staging/.graph-pending.json`` and the loader removes it after the graph write succeeded
+(``finish_graph``). A graph write that fails or is killed leaves it, and detection refuses a
+staging area with the marker (``require_finished_load``): the graph holds part of what staging
+says. Running the load again rewrites every aggregate from the staging area and removes it.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import shutil
 import threading
 import time
@@ -35,28 +49,48 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from graph.private_files import open_private, private_dir, private_file, write_private_text
 from graph.staging import (
     MINHASH_PERMUTATIONS,
     TABLES,
     connect,
+    mark_graph_pending,
     read_bundles,
     sql_list,
     sql_str,
     staged_files,
     table_dir,
 )
-from graph.workspace import bundles_path, quarantine_path, stage_tmp_dir, templates_path
+from graph.workspace import (
+    bundles_path,
+    quarantine_path,
+    stage_tmp_dir,
+    staging_dir,
+    templates_path,
+)
 from loaders import derive, prompts
-from loaders.enrich import IntelIndex, IpResolver, mask_card_numbers
-from loaders.errors import BundleError
+from loaders.enrich import (
+    HASH_SCHEME,
+    LEGACY_HASH_SCHEME,
+    IntelIndex,
+    IpResolver,
+    key_check,
+    mask_card_numbers,
+    redact_personal,
+)
+from loaders.errors import BundleError, WorkspaceError
 from loaders.progress import LoadProgress
 from loaders.reader import (
+    DEFAULT_LIMITS,
     Discovery,
+    ReadLimits,
     SlowPathNeeded,
     SourceFile,
     check_columns,
     discover,
     file_columns,
+    first_object_keys,
+    has_surrogate,
     iter_chunks,
 )
 from loaders.validate import TABLE_SPECS, TableSpec, row_check_sql
@@ -73,6 +107,9 @@ class FileCounts:
     loaded: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    """Columns beyond the contract, ignored (input-bundle.md); names the loader uses itself
+    (``_row``, ``_reason``…) land here too, never in the checks (JSONL: the first object's)."""
 
     def as_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in COUNT_KEYS}
@@ -148,12 +185,15 @@ def fingerprint(discovery: Discovery) -> str:
 class Stager:
     """Stages one bundle into a workspace (see the module docstring)."""
 
-    def __init__(self, bundle: Path, workspace: Path, salt: str, progress: LoadProgress | None = None) -> None:
+    def __init__(self, bundle: Path, workspace: Path, salt: str, progress: LoadProgress | None = None,
+                 limits: ReadLimits = DEFAULT_LIMITS) -> None:
         self.bundle = bundle.resolve()
         self.workspace = workspace
         self.salt = salt
         self.progress = progress or LoadProgress()
+        self.limits = limits
         self.discovery = discover(self.bundle)
+        self.extra_columns: dict[str, list[str]] = {}
         self._check_headers()
         self.bundle_id = fingerprint(self.discovery)
         self.tmp = stage_tmp_dir(workspace, self.bundle_id)
@@ -167,17 +207,22 @@ class Stager:
 
     def _check_headers(self) -> None:
         for table, files in self.discovery.files.items():
+            spec = TABLE_SPECS[table]
             for src in files:
-                columns = file_columns(src)
+                columns = file_columns(src, self.limits)
                 if columns is not None:
-                    check_columns(src, columns, TABLE_SPECS[table].required)
+                    check_columns(src, columns, spec.required)
+                else:
+                    columns = first_object_keys(src, self.limits) if src.fmt == "jsonl" else []
+                self.extra_columns[src.rel] = [c for c in columns if c not in spec.columns]
 
     def stage(self) -> StageResult:
         """Read, check and classify every table into the temporary directory."""
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
-        (self.tmp / "duckdb").mkdir(parents=True)
-        (self.tmp / "quarantine.jsonl").touch()
+        private_dir(staging_dir(self.workspace))
+        private_dir(self.tmp / "duckdb")
+        open_private(self.tmp / "quarantine.jsonl").close()
         self.con = connect(temp_directory=self.tmp / "duckdb", preserve_insertion_order=False)
         try:
             for table in TABLE_ORDER:
@@ -203,7 +248,7 @@ class Stager:
         checked_dir.mkdir(parents=True)
         checked: list[Path] = []
         for i, src in enumerate(files):
-            self.result.files[src.rel] = FileCounts(spec.name)
+            self.result.files[src.rel] = FileCounts(spec.name, extra_columns=self.extra_columns.get(src.rel, []))
             out = checked_dir / f"{i:05d}.parquet"
             if self._check_file(src, spec, out):
                 checked.append(out)
@@ -232,7 +277,8 @@ class Stager:
         writer: pq.ParquetWriter | None = None
         rows = 0
         try:
-            for chunk in prefetch(iter_chunks(src, fast=fast, columns=spec.columns)):
+            chunks = iter_chunks(src, fast=fast, columns=spec.columns, limits=self.limits, free_text=spec.free_text)
+            for chunk in prefetch(chunks):
                 prepared = self._derive(spec, derive.ensure_columns(chunk, spec))
                 self.con.register("chunk", prepared)
                 result = self.con.sql(sql, params={"file": src.rel}).to_arrow_table()
@@ -342,16 +388,17 @@ class Stager:
             if raw is None:
                 missing.setdefault(rel, set()).add(int(row))
         raws = {rel: self._raw_rows(sources[rel], wanted) for rel, wanted in missing.items()}
-        with open(self.tmp / "quarantine.jsonl", "a", encoding="utf-8") as fh:
+        with open_private(self.tmp / "quarantine.jsonl", "a") as fh:
             for rel, row, reason, raw in rows:
                 if raw is None:
                     value: Any = raws[rel].get(int(row))
                 else:
                     try:
                         value = json.loads(raw)
-                    except ValueError:
+                    except (ValueError, RecursionError):
                         value = raw  # a malformed JSON line: kept as its text
-                record = {"table": spec.name, "file": rel, "row": int(row), "reason": reason, "raw": mask_card_numbers(value)}
+                value = redact_personal(mask_card_numbers(value), spec.personal, self.salt)
+                record = {"table": spec.name, "file": rel, "row": int(row), "reason": reason, "raw": value}
                 fh.write(json_line(record))
 
     def _raw_rows(self, src: SourceFile, wanted: set[int]) -> dict[int, dict[str, Any]]:
@@ -359,7 +406,10 @@ class Stager:
         out: dict[int, dict[str, Any]] = {}
         targets = pa.array(sorted(wanted), pa.int64())
         columns = TABLE_SPECS[src.table].columns
-        for chunk in iter_chunks(src, fast=src.rel not in self.slow_files, columns=columns):
+        spec = TABLE_SPECS[src.table]
+        chunks = iter_chunks(src, fast=src.rel not in self.slow_files, columns=columns, limits=self.limits,
+                             free_text=spec.free_text)
+        for chunk in chunks:
             picked = chunk.filter(pc.is_in(chunk["_row"], value_set=targets))
             for record in picked.to_pylist():
                 row = int(record.pop("_row"))
@@ -414,19 +464,21 @@ class Stager:
     # ---- commit ------------------------------------------------------------------------------
 
     def commit(self) -> None:
-        """Move the staged files into place, merge templates, record the bundle."""
+        """Mark the graph as pending, move the staged files into place (each narrowed to 0600
+        first), merge templates, record the bundle."""
+        mark_graph_pending(self.workspace, self.bundle_id, self.result.bundle_path)
         for table in TABLES:
             final = self.tmp / "final" / table / f"{self.bundle_id}-0000.parquet"
             dest = table_dir(self.workspace, table)
             for old in dest.glob(f"{self.bundle_id}-*.parquet") if dest.is_dir() else []:
                 old.unlink()
             if final.exists():
-                dest.mkdir(parents=True, exist_ok=True)
-                os.replace(final, dest / final.name)
+                private_dir(dest)
+                os.replace(private_file(final), dest / final.name)
         self._merge_templates()
         qpath = quarantine_path(self.workspace, self.bundle_id)
-        qpath.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.tmp / "quarantine.jsonl", qpath)
+        private_dir(qpath.parent)
+        os.replace(private_file(self.tmp / "quarantine.jsonl"), qpath)
         self.result.quarantine_path = str(qpath)
         self._record_bundle()
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -449,7 +501,7 @@ class Stager:
             )
         finally:
             self.con.close()
-        os.replace(tmp, path)
+        os.replace(private_file(tmp), path)
 
     def _record_bundle(self) -> None:
         path = bundles_path(self.workspace)
@@ -466,14 +518,53 @@ class Stager:
             quarantine_path=self.result.quarantine_path,
         )
         tmp = path.with_name(f".bundles.{self.bundle_id}.json")
-        tmp.write_text(json.dumps({"bundles": bundles}, indent=2), encoding="utf-8")
+        document = {"hash_scheme": HASH_SCHEME, "key_check": key_check(self.salt), "bundles": bundles}
+        write_private_text(tmp, json.dumps(document, indent=2))
         os.replace(tmp, path)
 
 
+_SURROGATE_CHAR = re.compile("[\ud800-\udfff]")
 _LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def json_line(record: dict[str, Any]) -> str:
     """One JSONL line: UTF-8 kept readable, but the Unicode line breaks JSON leaves raw are
-    escaped so that no line-splitting reader breaks a record in two."""
-    return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
+    escaped so that no line-splitting reader breaks a record in two, and so are lone
+    surrogates (a quarantined ``"\\ud800"``), which UTF-8 cannot hold: the line reads back
+    to the same strings."""
+    text = json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS)
+    if has_surrogate(text):
+        text = _SURROGATE_CHAR.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text + "\n"
+
+
+def _read_document(workspace: Path) -> dict[str, Any] | None:
+    path = bundles_path(workspace)
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def check_hash_scheme(workspace: Path, salt: str) -> None:
+    """Refuse a load whose hashes could not match the ones staged before: a staging area made
+    with another hash scheme (before ``hash_scheme`` was recorded: ``LEGACY_HASH_SCHEME``) or
+    another key. Hashes cannot be remade without the raw values, which staging never kept, so
+    the way out is a fresh workspace (or the original key)."""
+    data = _read_document(workspace)
+    if not data or not data.get("bundles"):
+        return
+    scheme = data.get("hash_scheme", LEGACY_HASH_SCHEME)
+    if scheme != HASH_SCHEME:
+        raise WorkspaceError(
+            f"workspace {workspace}: its staged e-mail, phone and billing-name hashes use the scheme {scheme!r}, "
+            f"this version writes {HASH_SCHEME!r}, and the two never match; load the bundles again into a "
+            "fresh workspace (--workspace NEW_DIR)"
+        )
+    recorded = data.get("key_check")
+    if recorded and recorded != key_check(salt):
+        raise WorkspaceError(
+            f"workspace {workspace}: its staged hashes were made with another hashing key (setting hash_salt "
+            "or <workspace>/salt changed), and the two never match; load with the original key, or load the "
+            "bundles again into a fresh workspace (--workspace NEW_DIR)"
+        )

@@ -16,14 +16,18 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from loaders.synthetic_spec import FIRST_NAMES, LAST_NAMES
+from loaders.synthetic_spec import CAMPAIGN_START, FIRST_NAMES, LAST_NAMES
 
 T = TypeVar("T")
 
 # Prompt profiles: which template families an account draws from (see synthetic_traffic).
 PROFILE_ORDINARY, PROFILE_UNIVERSITY, PROFILE_VIRAL, PROFILE_JOB = 0, 1, 2, 3  # JOB..JOB+2
 PROFILE_OPERATOR = 6  # + operator index
-TIMING_HUMAN, TIMING_CRON, TIMING_ATTACK = 0, 1, 2
+TIMING_HUMAN, TIMING_CRON, TIMING_ATTACK, TIMING_TAKEOVER = 0, 1, 2, 3
+# Per-account plan values only some accounts set (scenario worlds), with their defaults: the
+# last day (epoch day number) and time zone of a stolen account's benign history, and the
+# moment it was taken over (0: never).
+EXTRA_DEFAULTS: dict[str, float] = {"history_last_day": CAMPAIGN_START // 86400 - 1, "history_tz": -5.0, "onset": 0.0}
 ACCOUNT_COLUMNS = ("account_id", "created_at", "email", "phone", "signup_ip", "country", "org_id", "verification", "status")
 
 
@@ -52,6 +56,7 @@ class AccountBook:
     key_spans: list[tuple[int, int]] = field(default_factory=list)
     payments: list[dict[str, Any]] = field(default_factory=list)
     devices: list[tuple[int, str, int, int]] = field(default_factory=list)
+    extras: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def hex(self, n: int = 16) -> str:
         """A random lowercase hex token (ids, fingerprints) from the world's seeded stream."""
@@ -81,12 +86,16 @@ class AccountBook:
         timing: int,
         op_index: int = -1,
         history: tuple[int, int, int] = (0, 0, 0),
+        ip_span: tuple[int, int] | None = None,
+        extra: dict[str, float] | None = None,
         **account: Any,
     ) -> int:
         """Record one account; returns its internal index (for payments and devices).
 
         ``history`` is (exchanges, home IP, client) of a benign past before the campaign: the
-        rightful owner's use of an account that an operator later stole.
+        rightful owner's use of an account that an operator later stole. ``ip_span`` points at
+        a run of the IP table that many accounts share (``shared_span``) instead of copying
+        ``ips``; ``extra`` sets plan values of ``EXTRA_DEFAULTS``.
         """
         index = len(self.fields)
         account["created_at"] = iso(created)
@@ -96,11 +105,21 @@ class AccountBook:
         n_keys = 1 + int(self.rng.random() < 0.3)
         key_off = len(self.api_keys)
         self.api_keys.extend(f"ak_{self.hex(20)}" for _ in range(n_keys))
-        ip_off = len(self.ip_table)
-        self.ip_table.extend(ips)
-        self.plans.append((n_exchanges, ip_off, len(ips), tz, client, profile, timing, op_index, created, *history))
+        if ip_span is None:
+            ip_span = (len(self.ip_table), len(ips))
+            self.ip_table.extend(ips)
+        self.plans.append((n_exchanges, *ip_span, tz, client, profile, timing, op_index, created, *history))
         self.key_spans.append((key_off, n_keys))
+        if extra:
+            self.extras[index] = dict(extra)
         return index
+
+    def shared_span(self, ips: Sequence[int] | np.ndarray) -> tuple[int, int]:
+        """Put ``ips`` into the IP table once and return its (offset, length) for ``ip_span``:
+        accounts whose every request may come from any address of a large pool."""
+        span = (len(self.ip_table), len(ips))
+        self.ip_table.extend(int(x) for x in ips)
+        return span
 
     def pay(self, index: int, payment_id: str, bin6: str, last4: str, country: str, name: str, postal: str, first_seen: int) -> None:
         self.payments.append(
@@ -137,6 +156,9 @@ class Plan:
     history_n: np.ndarray  # benign pre-theft exchanges, before the account's own plan
     history_ip: np.ndarray
     history_client: np.ndarray
+    history_last_day: np.ndarray
+    history_tz: np.ndarray
+    onset: np.ndarray  # epoch seconds an account was taken over (0: never)
     key_off: np.ndarray
     key_k: np.ndarray
     ip_table: np.ndarray
@@ -151,6 +173,8 @@ def freeze(book: AccountBook) -> tuple[Plan, np.ndarray, list[str]]:
     order = np.argsort(numbers, kind="stable")
     plans = np.array(book.plans, dtype=np.float64).reshape(n, 12)[order]
     spans = np.array(book.key_spans, dtype=np.int64).reshape(n, 2)[order]
+    extras = {name: np.array([book.extras.get(i, {}).get(name, default) for i in order], dtype=np.float64)
+              for name, default in EXTRA_DEFAULTS.items()}
     plan = Plan(
         account_ids=pa.array([ids[i] for i in order], pa.string()),
         n_exchanges=plans[:, 0].astype(np.int64),
@@ -165,6 +189,9 @@ def freeze(book: AccountBook) -> tuple[Plan, np.ndarray, list[str]]:
         history_n=plans[:, 9].astype(np.int64),
         history_ip=plans[:, 10].astype(np.int64),
         history_client=plans[:, 11].astype(np.int64),
+        history_last_day=extras["history_last_day"].astype(np.int64),
+        history_tz=extras["history_tz"],
+        onset=extras["onset"].astype(np.int64),
         key_off=spans[:, 0],
         key_k=spans[:, 1],
         ip_table=np.array(book.ip_table, dtype=np.uint32),

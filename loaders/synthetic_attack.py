@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,11 @@ from loaders.synthetic_spec import (
     epoch,
 )
 from loaders.synthetic_text import PREAMBLES, WORDS
+
+if TYPE_CHECKING:
+    from loaders.synthetic_world import World
+
+Builder = Callable[..., list[dict[str, Any]]]
 
 HYDRA_DOMAINS = ("inboxly.example", "mailpod.example", "quickpost.example")
 
@@ -57,9 +62,11 @@ def proxy_pool(rng: np.random.Generator, scale: Scale) -> np.ndarray:
     return (firsts[picks // per_net] + picks % per_net).astype(np.int64)
 
 
-def account_counts(scale: Scale) -> list[int]:
-    counts = [max(3, round(op.account_share * scale.attack_accounts)) for op in OPERATORS]
-    counts[0] += scale.attack_accounts - sum(counts)
+def account_counts(scale: Scale, operators: Sequence[Operator] = OPERATORS) -> list[int]:
+    """Accounts per operator: the baseline five share ``attack_accounts`` exactly (the hydra
+    takes the rest); a scenario's extra operators come on top."""
+    counts = [max(3, round(op.account_share * scale.attack_accounts)) for op in operators]
+    counts[0] += scale.attack_accounts - sum(c for c, op in zip(counts, operators, strict=True) if op in OPERATORS)
     return counts
 
 
@@ -83,26 +90,38 @@ def _spread(rng: np.random.Generator, n: int, start: str, end: str, burst: int, 
     return sorted(int(starts[i // burst] + rng.integers(0, burst_s)) for i in range(n))
 
 
-def build_attack(book: AccountBook, scale: Scale, pool: np.ndarray) -> dict[str, Any]:
-    """Invent every operator's accounts; returns the known-operator indicator rows."""
+def build_attack(book: AccountBook, scale: Scale, pool: np.ndarray, world: World | None = None,
+                 extra_builders: Mapping[str, Builder] | None = None) -> dict[str, Any]:
+    """Invent every operator's accounts; returns the known-operator indicator rows.
+
+    ``world`` (a scenario world) may add operators, built by ``extra_builders``, and may drop
+    every indicator (``no-indicators``)."""
     offsets = client_offsets()
-    builders: dict[str, Callable[..., list[dict[str, Any]]]] = {
+    clients = {op: tuple(offsets[op] + k for k in range(len(c))) for op, c in OPERATOR_CLIENTS.items()}
+    if world is not None:
+        clients = dict(world.operator_clients)
+    builders: dict[str, Builder] = {
         "op-hydra": _hydra, "op-dcfarm": _dcfarm, "op-edufarm": _edufarm, "op-reseller": _reseller, "op-startup": _startup,
+        **(extra_builders or {}),
     }
+    operators = world.operators if world is not None else OPERATORS
+    listed = world is None or not world.has("no-indicators")
     indicators: list[dict[str, Any]] = []
-    for index, (op, n) in enumerate(zip(OPERATORS, account_counts(scale), strict=True)):
+    for index, (op, n) in enumerate(zip(operators, account_counts(scale, operators), strict=True)):
         volumes = exchange_counts(book.rng, op, n, scale)
 
         def add(created: int, ips: list[int], i: int, _op: Operator = op, _index: int = index,
                 _volumes: list[int] = volumes, **account: Any) -> int:
-            client = offsets[_op.operator_id] + int(book.rng.integers(0, len(OPERATOR_CLIENTS[_op.operator_id])))
+            own = clients[_op.operator_id]
+            client = own[int(book.rng.integers(0, len(own)))]
+            timing = account.pop("timing", TIMING_ATTACK)
             return book.add(group="attack", operator=_op.operator_id, created=created, ips=ips,
                             n_exchanges=_volumes[i], tz=0.0, client=client, profile=PROFILE_OPERATOR + _index,
-                            timing=TIMING_ATTACK, op_index=_index, status="active" if book.rng.random() > 0.03 else "suspended",
+                            timing=timing, op_index=_index, status="active" if book.rng.random() > 0.03 else "suspended",
                             **account)
 
         rows = builders[op.operator_id](book, n, add, pool)
-        if op.known:
+        if op.known and listed:
             indicators.extend({"operator_id": op.operator_id, "name": op.name, **row} for row in rows)
     return {"indicators": indicators}
 

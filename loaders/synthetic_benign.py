@@ -9,6 +9,8 @@ residential-proxy exits the hydra uses (at low volume).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import numpy as np
 
 from loaders.synthetic_accounts import (
@@ -88,15 +90,17 @@ def _own_devices(book: AccountBook, index: int, since: int) -> None:
 
 def person(book: AccountBook, scale: Scale, group: str, *, ips: list[int] | None = None, tz: float | None = None,
            domain: str | None = None, org: str = "", verification: str | None = None, profile: int = PROFILE_ORDINARY,
-           factor: float = 1.0, card: bool = True, client: int | None = None, timing: int = TIMING_HUMAN) -> int:
-    """One benign human account with its own e-mail, devices and (usually) card."""
+           factor: float = 1.0, card: bool = True, client: int | None = None, timing: int = TIMING_HUMAN,
+           ip_span: tuple[int, int] | None = None) -> int:
+    """One benign human account with its own e-mail, devices and (usually) card (``ip_span``:
+    its requests come from a shared run of the IP table, e.g. rotating proxy exits)."""
     home, isp = home_ips(book, 1 + int(book.rng.integers(0, 3)))
     ips = ips if ips is not None else home
     when = created(book)
     email, name = _email(book, domain)
     country = ISPS[isp].country
     index = book.add(
-        group=group, operator="", created=when, ips=ips, n_exchanges=usage(book, scale.benign_mean_exchanges, factor),
+        group=group, operator="", created=when, ips=ips, ip_span=ip_span, n_exchanges=usage(book, scale.benign_mean_exchanges, factor),
         tz=ISP_TZ[isp] if tz is None else tz, profile=profile, timing=timing,
         client=book.pick(range(5), _CLIENT_P) if client is None else client, email=email, phone=_phone(book), signup_ip=ip_str(ips[0]), country=country, org_id=org,
         verification=verification or book.pick(("none", "phone"), (0.6, 0.4)),
@@ -108,16 +112,20 @@ def person(book: AccountBook, scale: Scale, group: str, *, ips: list[int] | None
     return index
 
 
-def kind_sizes(scale: Scale) -> dict[str, int]:
-    """Accounts per hard-negative kind; every kind present even at the tiny scale."""
+def kind_sizes(scale: Scale, extra_shares: Mapping[str, float] | None = None) -> dict[str, int]:
+    """Accounts per hard-negative kind; every kind present even at the tiny scale. A scenario's
+    extra groups (``extra_shares``: group -> share of benign accounts) come out of "ordinary"."""
     sizes = {k: max(3, round(share * scale.benign_accounts)) for k, share in HARD_NEGATIVE_SHARES.items()}
-    sizes["ordinary"] = scale.benign_accounts - sum(sizes.values())
-    return sizes
+    extra = {group: max(3, round(share * scale.benign_accounts)) for group, share in (extra_shares or {}).items()}
+    sizes["ordinary"] = scale.benign_accounts - sum(sizes.values()) - sum(extra.values())
+    return {**sizes, **extra}
 
 
-def build_benign(book: AccountBook, scale: Scale, proxy_pool: np.ndarray) -> None:
-    """Invent every benign account, group by group."""
-    sizes = kind_sizes(scale)
+def build_benign(book: AccountBook, scale: Scale, proxy_pool: np.ndarray, extra_shares: Mapping[str, float] | None = None,
+                 build_extra: Callable[[str, int], None] | None = None) -> None:
+    """Invent every benign account, group by group (a scenario's extra groups last, each built
+    by ``build_extra(group, size)``)."""
+    sizes = kind_sizes(scale, extra_shares)
     for _ in range(sizes["ordinary"]):
         person(book, scale, "ordinary")
     _universities(book, scale, sizes["university"])
@@ -134,6 +142,9 @@ def build_benign(book: AccountBook, scale: Scale, proxy_pool: np.ndarray) -> Non
     for _ in range(sizes["resproxy_benign"]):
         exits = [int(x) for x in proxy_pool[book.rng.integers(0, len(proxy_pool), size=6)]]
         person(book, scale, "resproxy_benign", ips=exits, factor=0.5)
+    for group in extra_shares or {}:
+        assert build_extra is not None
+        build_extra(group, sizes[group])
 
 
 def _split(book: AccountBook, total: int, parts: int) -> list[int]:

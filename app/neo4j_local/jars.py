@@ -1,4 +1,9 @@
-"""The tools and the jars: finding Java 17 and Maven, and gathering the Neo4j Community jars from Maven Central into the cache once (a temporary directory renamed only when Maven succeeded)."""
+"""The Neo4j jars of one version, gathered from Maven Central into the cache once.
+
+``mvn dependency:copy-dependencies`` on ``deploy/neo4j/pom.xml`` writes them into a temporary
+directory that is renamed to ``<cache>/neo4j-<version>/lib`` only when Maven succeeded and both
+the server and Bolt jars are there, so an interrupted download is never taken for a complete cache.
+"""
 
 from __future__ import annotations
 
@@ -10,63 +15,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from app.neo4j_local.paths import (
-    INSTALL_HINT,
-    MIN_JAVA,
-    LocalNeo4jError,
-    _locked,
-    _version,
-    cache_root,
-    deploy_dir,
-    version_dir,
-)
+from app.neo4j_local.errors import LocalNeo4jError
+from app.neo4j_local.paths import cache_root, deploy_dir, locked, neo4j_version, version_dir
+from app.neo4j_local.tools import find_java, find_mvn
 from graph.settings import Settings
-
-
-def find_java() -> str:
-    """The ``java`` to use: ``$JAVA_HOME/bin/java``, else the one on PATH; must be Java 17+."""
-    java_home = os.environ.get("JAVA_HOME", "").strip()
-    java: str | None = None
-    if java_home and os.access(Path(java_home) / "bin" / "java", os.X_OK):
-        java = str(Path(java_home) / "bin" / "java")
-    if java is None:
-        java = shutil.which("java")
-    if java is None:
-        raise LocalNeo4jError(
-            f"java not found on PATH; the local Neo4j needs Java {MIN_JAVA}+ ({INSTALL_HINT})"
-        )
-    major = java_major_version(java)
-    if major is not None and major < MIN_JAVA:
-        raise LocalNeo4jError(
-            f"{java} is Java {major}; the local Neo4j needs Java {MIN_JAVA}+ ({INSTALL_HINT})"
-        )
-    return java
-
-
-def java_major_version(java: str) -> int | None:
-    """The major version ``java -version`` reports, or None when it cannot be told."""
-    try:
-        proc = subprocess.run(
-            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise LocalNeo4jError(f"cannot run {java}: {exc} ({INSTALL_HINT})") from exc
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', proc.stderr + proc.stdout)
-    if not match:
-        return None
-    major = int(match.group(1))
-    if major == 1 and match.group(2):  # "1.8.0_x" is Java 8
-        major = int(match.group(2))
-    return major
-
-
-def find_mvn() -> str:
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise LocalNeo4jError(
-            f"mvn (Maven) not found on PATH; it is needed once to gather the Neo4j jars ({INSTALL_HINT})"
-        )
-    return mvn
 
 
 def _lib_complete(lib: Path, version: str) -> bool:
@@ -77,12 +29,12 @@ def _lib_complete(lib: Path, version: str) -> bool:
 
 def gather_jars(settings: Settings, *, echo: Callable[[str], None] = print) -> Path:
     """The directory of Neo4j jars for ``settings["neo4j_version"]``; runs Maven the first time."""
-    version = _version(settings)
+    version = neo4j_version(settings)
     vdir = version_dir(settings)
     lib = vdir / "lib"
     if _lib_complete(lib, version):
         return lib
-    with _locked(cache_root(settings) / f"neo4j-{version}.lock"):
+    with locked(cache_root(settings) / f"neo4j-{version}.lock"):
         if _lib_complete(lib, version):  # another process gathered them meanwhile
             return lib
         find_java()  # Maven runs on it; say so plainly if it is missing
@@ -127,6 +79,7 @@ def gather_jars(settings: Settings, *, echo: Callable[[str], None] = print) -> P
 
 
 def _mvn_failure(version: str, rc: int, log: Path) -> str:
+    """One line for a failed Maven run: an unknown version said plainly, else Maven's first error."""
     text = log.read_text(errors="replace") if log.is_file() else ""
     errors = [
         line.strip()

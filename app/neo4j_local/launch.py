@@ -1,10 +1,18 @@
-"""How the server is launched: the compiled Launcher jar or Java's source-file mode, the class-data sharing archive, and the JVM arguments from the settings."""
+"""How a server is launched: the JVM options and how the Launcher runs.
+
+``deploy/neo4j/Launcher.java`` (embedded API, Bolt on 127.0.0.1 only, no auth, no HTTP, no usage
+reporting) is compiled once into a jar in the cache when ``javac`` is there (the JVM then also
+keeps a class-data sharing archive there, see :func:`launch_plan`), else run in Java's
+source-file mode (about 2 s slower per start). Every JVM option keeps the server's files inside
+its home, and the home is marked on the command line so the process can be recognised later.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -14,19 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.neo4j_local.paths import (
-    _CDS_DUMP_RE,
-    _MEMORY_RE,
-    HOME_MARK,
-    LAUNCHER_CLASS,
-    LocalNeo4jError,
-    deploy_dir,
-)
+from app.neo4j_local.errors import LocalNeo4jError
+from app.neo4j_local.paths import deploy_dir
 from graph.settings import Settings
+
+LAUNCHER_CLASS = "Launcher"
+HOME_MARK = "-Dsybilscope.neo4j.home="
+# The line the Launcher prints once the default database is available.
+READY_MARK = "sybilscope-neo4j ready"
+
+_MEMORY_RE = re.compile(r"^[0-9]+[kKmMgG]?$")
+_CDS_DUMP_RE = re.compile(r"^launcher-[0-9a-f]{12}-[0-9a-f]{8}\.jsa\.tmp-[0-9a-f]{8}$")
 
 
 @dataclass
-class _LaunchPlan:
+class LaunchPlan:
     classpath: str
     main: str
     jvm_args: list[str]
@@ -63,7 +73,7 @@ def _launcher_jar(lib: Path, java: str) -> Path | None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _launch_plan(lib: Path, java: str) -> _LaunchPlan:
+def launch_plan(lib: Path, java: str) -> LaunchPlan:
     """How to run the Launcher: from its compiled jar with a class-data sharing (CDS) archive
     when javac is there, else in Java's source-file mode.
 
@@ -74,30 +84,30 @@ def _launch_plan(lib: Path, java: str) -> _LaunchPlan:
     """
     jar = _launcher_jar(lib, java)
     if jar is None:
-        return _LaunchPlan(str(lib / "*"), str(deploy_dir() / "Launcher.java"), [])
+        return LaunchPlan(str(lib / "*"), str(deploy_dir() / "Launcher.java"), [])
     java_key = hashlib.sha256(os.path.realpath(java).encode()).hexdigest()[:8]
     cds_dir = lib.parent / "cds"
     archive = cds_dir / f"{jar.stem}-{java_key}.jsa"
     quiet = ["-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
     classpath = f"{lib / '*'}{os.pathsep}{jar}"
     if archive.is_file():
-        return _LaunchPlan(classpath, LAUNCHER_CLASS, [f"-XX:SharedArchiveFile={archive}", *quiet])
+        return LaunchPlan(classpath, LAUNCHER_CLASS, [f"-XX:SharedArchiveFile={archive}", *quiet])
     cds_dir.mkdir(exist_ok=True)
     for old in cds_dir.glob("*.tmp-*"):  # left by servers that were killed or died
         with contextlib.suppress(OSError):
             if time.time() - old.stat().st_mtime > 600:
                 old.unlink()
     dump = cds_dir / f"{archive.name}.tmp-{secrets.token_hex(4)}"
-    return _LaunchPlan(
+    return LaunchPlan(
         classpath, LAUNCHER_CLASS, [f"-XX:ArchiveClassesAtExit={dump}", *quiet], dump
     )
 
 
-def _keep_cds_archive(state: dict[str, Any], clean_exit: bool) -> None:
+def keep_cds_archive(state: dict[str, Any], clean_exit: bool) -> None:
     """After the server ended: move the archive it dumped into place, or drop a partial one."""
     dump = Path(str(state.get("cds_dump") or ""))
     if dump.parent.name != "cds" or not _CDS_DUMP_RE.match(dump.name):
-        return  # only ever touch a file this module named
+        return  # only ever touch a file this package named
     with contextlib.suppress(OSError):
         if clean_exit and dump.is_file() and dump.stat().st_size > 1 << 20:
             os.replace(dump, dump.with_name(dump.name.split(".tmp-")[0]))
@@ -105,7 +115,8 @@ def _keep_cds_archive(state: dict[str, Any], clean_exit: bool) -> None:
             dump.unlink()
 
 
-def _jvm_args(settings: Settings, home: Path) -> list[str]:
+def jvm_args(settings: Settings, home: Path) -> list[str]:
+    """The JVM options of a server whose home is ``home`` (heap from ``neo4j_heap``)."""
     heap = str(settings["neo4j_heap"]).strip()
     if not _MEMORY_RE.match(heap):
         raise LocalNeo4jError(

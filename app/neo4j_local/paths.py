@@ -1,88 +1,34 @@
-"""Where the local Neo4j lives: the deploy files, the jar cache, this workspace's server home, its port and URI, and the small file helpers (lock, atomic write) the other modules share."""
+"""Where the local Neo4j's pieces live, read from settings and checked before use.
+
+The deploy files (pom.xml, Launcher.java) ship with the source tree, or inside the wheel; the jar
+cache is per user and per Neo4j version; everything a server writes is under
+``<workspace>/neo4j/``.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from app.neo4j_local.errors import LocalNeo4jError
 from graph.settings import Settings
 from graph.workspace import neo4j_dir
 
-INSTALL_HINT = "install with: apt-get install openjdk-17-jre-headless maven"
-
-
-MIN_JAVA = 17
-
-
-LAUNCHER_CLASS = "Launcher"
-
-
-HOME_MARK = "-Dsybilscope.neo4j.home="
-
-
-READY_MARK = "sybilscope-neo4j ready"
-
-
 PID_FILE = "neo4j.pid"
-
-
 STATE_FILE = "server.json"
-
-
 CONSOLE_LOG = "console.log"
-
-
-LOG_TAIL_LINES = 20
-
 
 _VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+){1,3}$")
 
 
-_MEMORY_RE = re.compile(r"^[0-9]+[kKmMgG]?$")
-
-
-_CDS_DUMP_RE = re.compile(r"^launcher-[0-9a-f]{12}-[0-9a-f]{8}\.jsa\.tmp-[0-9a-f]{8}$")
-
-
-class LocalNeo4jError(Exception):
-    """A user-facing failure of the local server, with a one-line message.
-
-    ``log_tail`` holds the last lines of the server's console log when there is one.
-    """
-
-    def __init__(self, message: str, *, log_tail: str = "") -> None:
-        super().__init__(message)
-        self.log_tail = log_tail
-
-
-@dataclass
-class ServerStatus:
-    running: bool
-    pid: int | None
-    bolt_uri: str
-    version: str
-    home: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "running": self.running,
-            "pid": self.pid,
-            "bolt_uri": self.bolt_uri,
-            "version": self.version,
-            "home": self.home,
-        }
-
-
 def deploy_dir() -> Path:
     """``deploy/neo4j`` of the source tree, else the copy the wheel carries in ``app/_deploy``."""
+    here = Path(__file__).resolve()
     candidates = [
-        Path(__file__).resolve().parents[2] / "deploy" / "neo4j",
-        Path(__file__).resolve().parents[1] / "_deploy" / "neo4j",
+        here.parents[2] / "deploy" / "neo4j",
+        here.parents[1] / "_deploy" / "neo4j",
     ]
     for candidate in candidates:
         if (candidate / "pom.xml").is_file() and (candidate / "Launcher.java").is_file():
@@ -94,15 +40,18 @@ def deploy_dir() -> Path:
 
 
 def server_home(settings: Settings) -> Path:
+    """The directory this workspace's server writes to (data, logs, tmp, pid and state files)."""
     return neo4j_dir(settings.workspace)
 
 
 def cache_root(settings: Settings) -> Path:
+    """The per-user jar cache: ``neo4j_cache_dir`` when set, else ``~/.cache/sybilscope``."""
     raw = str(settings["neo4j_cache_dir"] or "").strip()
     return Path(raw).expanduser().resolve() if raw else Path.home() / ".cache" / "sybilscope"
 
 
-def _version(settings: Settings) -> str:
+def neo4j_version(settings: Settings) -> str:
+    """``neo4j_version``, refused unless it is a plain release number (it becomes a path)."""
     version = str(settings["neo4j_version"]).strip()
     if not _VERSION_RE.match(version):
         raise LocalNeo4jError(
@@ -113,10 +62,12 @@ def _version(settings: Settings) -> str:
 
 
 def version_dir(settings: Settings) -> Path:
-    return cache_root(settings) / f"neo4j-{_version(settings)}"
+    """The cache directory of one Neo4j version (its ``lib/``, launcher jar and CDS archives)."""
+    return cache_root(settings) / f"neo4j-{neo4j_version(settings)}"
 
 
-def _port(settings: Settings) -> int:
+def bolt_port(settings: Settings) -> int:
+    """``neo4j_bolt_port``, refused unless it is a TCP port."""
     port = int(settings["neo4j_bolt_port"])
     if not 1 <= port <= 65535:
         raise LocalNeo4jError(
@@ -125,20 +76,16 @@ def _port(settings: Settings) -> int:
     return port
 
 
-def _bolt_uri(port: int) -> str:
+def bolt_uri(port: int) -> str:
+    """The server only ever listens on loopback."""
     return f"bolt://127.0.0.1:{port}"
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
+    """Hold the lock file ``path`` so two processes never gather or start at once."""
     from filelock import FileLock
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path)):
         yield
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -40,11 +40,28 @@ def _status(cluster: dict[str, Any]) -> None:
             f"Status set to {new}")
 
 
+def _current_attribution(cluster: dict[str, Any]) -> None:
+    """The attribution in force: operator, confidence, who made it and when, and the rationale
+    in full (what a reviewer must read before acting on it)."""
+    with st.container(border=True):
+        c1, c2, c3 = st.columns([3, 1, 2])
+        c1.markdown(f"Attributed to **{cluster['attributed_name']}** (`{cluster['attributed_operator']}`)")
+        c2.metric("Confidence", f"{cluster['attribution_confidence']:.2f}")
+        when = cluster["attributed_at"][:19].replace("T", " ")
+        c3.markdown(f"by **{cluster['attributed_by'] or 'unknown'}**  \n{when + ' UTC' if when else 'time not recorded'}")
+        if cluster["attribution_rationale"]:
+            st.markdown("**Rationale**")
+            st.text(cluster["attribution_rationale"])
+        else:
+            st.caption("No rationale recorded.")
+
+
 def _attribution(cluster: dict[str, Any]) -> None:
     st.markdown("**Attribution**")
     if cluster["attributed_operator"]:
-        st.write(f"Attributed to **{cluster['attributed_name']}** (`{cluster['attributed_operator']}`), "
-                 f"confidence {cluster['attribution_confidence']:.2f}")
+        _current_attribution(cluster)
+    else:
+        st.caption("Not attributed yet.")
     if cluster["suggested_operator"] and cluster["suggested_operator"] != cluster["attributed_operator"]:
         st.write(f"Detector suggests **{cluster['suggested_name']}** with confidence {cluster['suggestion_confidence']:.2f}")
         if st.button("Confirm suggestion", key="confirm_suggestion"):
@@ -108,5 +125,7 @@ def render(cluster: dict[str, Any], cluster_ids: list[str], members: list[str]) 
     _notes(cluster)
     st.divider()
     st.markdown("**Audit trail of this cluster**")
+    from app.views import audit
+
     events = cases.audit_trail(common.store(), target=f"Cluster:{cluster['cluster_id']}")
-    st.dataframe([e.row() for e in events if e.target == f"Cluster:{cluster['cluster_id']}"], hide_index=True)
+    audit.events_table([e for e in events if e.target == f"Cluster:{cluster['cluster_id']}"], key="case_audit")

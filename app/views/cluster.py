@@ -11,8 +11,9 @@ import streamlit as st
 from st_link_analysis import EdgeStyle, Event, NodeStyle, st_link_analysis
 
 from app import canvas
-from app.views import case_panel, common
-from graph.investigate import evidence, timeline, triage
+from app import format as fmt
+from app.views import case_panel, common, links
+from graph.investigate import evidence, search, timeline, triage
 from graph.schema import Label
 
 NODE_STYLES = [
@@ -112,9 +113,10 @@ def _header(cluster: dict[str, Any]) -> None:
     st.title(f"Cluster {cluster['cluster_id']}")
     cols = st.columns(6)
     cols[0].metric("Score", f"{cluster['score']:.2f}", "flagged" if cluster["flagged"] else None)
-    cols[1].metric("Accounts", f"{cluster['size']:,}")
-    cols[2].metric("Exchanges", f"{cluster['exchanges']:,}")
-    cols[3].metric("Tokens", f"{cluster['input_tokens'] + cluster['output_tokens']:,}")
+    tokens = cluster["input_tokens"] + cluster["output_tokens"]
+    cols[1].metric("Accounts", fmt.short_number(cluster["size"]), help=f"{cluster['size']:,}")
+    cols[2].metric("Exchanges", fmt.short_number(cluster["exchanges"]), help=f"{cluster['exchanges']:,}")
+    cols[3].metric("Tokens", fmt.short_number(tokens), help=f"{tokens:,}")
     cols[4].metric("Active days", triage.span_days(cluster["first_seen"], cluster["last_seen"]))
     cols[5].metric("Status", cluster["status"])
     if cluster["retired"] or cluster["status"] == "merged":
@@ -168,25 +170,92 @@ def _graph_controls(state: canvas.GraphState) -> None:
         st.caption("Some expansions were cut at the neighbour limit.")
 
 
+# The evidence panel shows this much at first; the rest is one "show more" away.
+TOP_REASONS = 5
+TOP_SHARED = 5
+TOP_EXAMPLES = 2
+REASON_COLUMNS = ["kind", "entity", "accounts", "weight", "family"]
+SHARED_COLUMNS = ["label", "value", "accounts_using", "a_count", "b_count", "first_seen", "last_seen", "hub"]
+
+
+def _top_and_rest(items: list[Any], top: int, show: Any, more_label: str) -> None:
+    """The first ``top`` items shown, the rest behind an expander that says how many."""
+    show(items[:top], "top")
+    if len(items) > top:
+        with st.expander(f"Show {len(items) - top} more {more_label}"):
+            show(items[top:], "rest")
+
+
 def _show_pair(ev: dict[str, Any]) -> None:
+    """One pair's evidence, the strongest first: whether the detector linked them (and why),
+    the values they share, example prompts, and the source rows behind each value."""
     st.markdown(f"**{ev['a']} ↔ {ev['b']}**")
+    verdict = ev.get("verdict") or evidence.pair_verdict(ev)
+    {"direct": st.success, "shared": st.info}.get(verdict["case"], st.warning)(verdict["text"])
     link = ev["link"]
+    key = f"{ev['a']}-{ev['b']}"
     if link:
         st.markdown(f"Link weight **{float(link.get('weight') or 0):.2f}**, families: {', '.join(link['families']) or '—'}")
-        st.dataframe(evidence.reason_rows(link["reasons"]), hide_index=True)
-    else:
-        st.caption("The detector did not link these two accounts directly.")
-    st.markdown("**Shared infrastructure**")
+        rows = evidence.reason_rows(link["reasons"])
+        order = [c for c in REASON_COLUMNS if any(c in r for r in rows)] + sorted({k for r in rows for k in r} - set(REASON_COLUMNS))
+        widths = {"kind": st.column_config.TextColumn("kind", width=130), "accounts": st.column_config.NumberColumn("accounts", width=70),
+                  "weight": st.column_config.NumberColumn("weight", format="%.2f", width=60)}
+        _top_and_rest(rows, TOP_REASONS, lambda part, tag: links.dataframe(part, key=f"reasons-{tag}-{key}", column_order=order,
+                                                                          column_config=widths, link_widths={"entity": 200}), "reasons")
     if ev["shared"]:
-        st.dataframe(ev["shared"], hide_index=True)
+        st.markdown(f"**Shared infrastructure** ({len(ev['shared'])} values, strongest first)")
+        _top_and_rest(ev["shared"], TOP_SHARED,
+                      lambda part, tag: links.dataframe(part, value_kind_column="label", key=f"shared-{tag}-{key}", column_order=SHARED_COLUMNS,
+                                                        column_config={"label": st.column_config.TextColumn("label", width=110),
+                                                                       "accounts_using": st.column_config.NumberColumn("accounts", width=70)},
+                                                        link_widths={"value": 190}),
+                      "shared values")
     else:
+        st.markdown("**Shared infrastructure**")
         st.caption("No shared infrastructure value.")
-    for tid, text in ev["examples"].items():
-        st.markdown(f"Example prompt of template `{tid}`")
-        st.code(text[:800], language=None)
-    for key, rows in ev["source_rows"].items():
-        with st.expander(f"Source rows for {key} ({len(rows)})"):
-            st.dataframe(rows, hide_index=True)
+    examples = list(ev["examples"].items())
+    if examples:
+        def show_examples(part: list[tuple[str, str]], _tag: str) -> None:
+            for tid, text in part:
+                st.markdown(f"Example prompt of template `{tid}`")
+                st.code(text[:800], language=None, wrap_lines=True)
+
+        _top_and_rest(examples, TOP_EXAMPLES, show_examples, "example prompts")
+    sources = ev["source_rows"]
+    if sources:
+        total = sum(len(r) for r in sources.values())
+        with st.expander(f"Source rows behind these values ({len(sources)} values, {total:,} rows)"):
+            names = list(sources)
+            pick = st.selectbox("Value", names, format_func=lambda k: f"{k} ({len(sources[k])} rows)", key=f"src-{key}")
+            links.dataframe(sources[str(pick)], key=f"src-rows-{key}")
+
+
+def _node_evidence(state: canvas.GraphState, node: str) -> None:
+    """One node: its properties, relationship counts, the pivot to every account behind it and,
+    for an account, its activity."""
+    ws = common.workspace()
+    data = state.nodes[node]
+    if data["label"] == canvas.GROUP_LABEL:
+        accts = state.groups.get(data["key"], [])
+        st.markdown(f"**Group {data['key']}**: {len(accts)} accounts sharing it; double-click to open.")
+        links.dataframe([{"account_id": a} for a in accts], height=200, key="group_members")
+        return
+    ref = canvas.parse_node_id(node)
+    details = evidence.node_details(common.store(), ref)
+    st.markdown(f"**{details.get('label')} {details.get('key')}**")
+    target = search.entity_pivot(ref[0], ref[1])
+    if target:
+        links.page_link(*target, label=("All values this account uses" if target[0] == "account"
+                                        else f"Every account using this {search.KINDS[target[0]].title}"))
+    st.json(details.get("properties", {}), expanded=1)
+    st.write({"relationships": details.get("relationships", {})})
+    if data["kind"] == Label.ACCOUNT:
+        series = timeline.cluster_timeline(ws, [data["key"]], "day", "model")
+        if series:
+            st.caption("Exchanges per day by model")
+            frame = pd.DataFrame(series)
+            frame["t"] = pd.to_datetime(frame["t"], utc=True)
+            st.line_chart(frame.pivot_table(index="t", columns="group", values="exchanges", aggfunc="sum"))
 
 
 def _evidence(state: canvas.GraphState, members: list[str]) -> None:
@@ -201,25 +270,12 @@ def _evidence(state: canvas.GraphState, members: list[str]) -> None:
         else:
             st.markdown(f"**{ev['start'][0]} {ev['start'][1]} —{ev['type']}→ {ev['end'][0]} {ev['end'][1]}**")
             st.json(ev["properties"])
-            st.dataframe(ev["source_rows"], hide_index=True)
+            if ev["source_rows"]:
+                links.dataframe(ev["source_rows"], key="edge_source_rows")
+            else:
+                st.caption("No staged source rows for this relationship.")
     elif node and node in state.nodes:
-        data = state.nodes[node]
-        if data["label"] == canvas.GROUP_LABEL:
-            accts = state.groups.get(data["key"], [])
-            st.markdown(f"**Group {data['key']}**: {len(accts)} accounts sharing it; double-click to open.")
-            st.dataframe({"account_id": accts}, hide_index=True, height=200)
-        else:
-            details = evidence.node_details(common.store(), canvas.parse_node_id(node))
-            st.markdown(f"**{details.get('label')} {details.get('key')}**")
-            st.json(details.get("properties", {}), expanded=1)
-            st.write({"relationships": details.get("relationships", {})})
-            if data["kind"] == Label.ACCOUNT:
-                series = timeline.cluster_timeline(ws, [data["key"]], "day", "model")
-                if series:
-                    st.caption("Exchanges per day by model")
-                    frame = pd.DataFrame(series)
-                    frame["t"] = pd.to_datetime(frame["t"], utc=True)
-                    st.line_chart(frame.pivot_table(index="t", columns="group", values="exchanges", aggfunc="sum"))
+        _node_evidence(state, node)
     else:
         st.caption("Click a node or a link in the graph (or pick one below it) to see its evidence.")
     with st.expander("Why are two accounts linked?"):
@@ -227,7 +283,10 @@ def _evidence(state: canvas.GraphState, members: list[str]) -> None:
             a = st.selectbox("Account A", members, key="pair_a")
             b = st.selectbox("Account B", members, index=1, key="pair_b")
             if st.button("Show evidence", key="btn_pair"):
-                _show_pair(evidence.pair_evidence(common.store(), ws, a, b, hub_cap=int(common.settings()["hub_max_accounts"])))
+                st.session_state["pair_shown"] = (a, b)
+            shown = st.session_state.get("pair_shown")
+            if shown and shown[0] in members and shown[1] in members:
+                _show_pair(evidence.pair_evidence(common.store(), ws, shown[0], shown[1], hub_cap=int(common.settings()["hub_max_accounts"])))
 
 
 def _timeline(members: list[str]) -> None:
@@ -258,7 +317,7 @@ def _timeline(members: list[str]) -> None:
             st.dataframe(timeline.model_switches(series), hide_index=True)
     with right:
         st.markdown("**Onsets** (first activity per account)")
-        st.dataframe(timeline.onsets(ws, members), hide_index=True, height=300)
+        links.dataframe(timeline.onsets(ws, members), height=300, key="onsets")
 
 
 def _graph_widget(view_id: str, state: canvas.GraphState) -> None:

@@ -6,13 +6,15 @@ investigator; replacing a colleague's query needs the explicit "overwrite" box).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import streamlit as st
 
-from app.views import common
+from app.views import common, links
 from graph.queries.library import Parameter, QueryError, QuerySpec
-from graph.store import NodeKey
+from graph.schema import KEY_PROPERTY, Label
+from graph.store import GraphStore, NodeKey
 
 GRAPH_NODE_LIMIT = 300
 
@@ -41,17 +43,63 @@ def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, list | dict) else value
 
 
+# Parameters whose value is a node's key: a key property's name, or one of these aliases.
+_PARAM_ALIASES = {"from_account": Label.ACCOUNT, "to_account": Label.ACCOUNT}
+_KEY_LABELS = {prop: label for label, prop in KEY_PROPERTY.items()}
+
+
+def param_nodes(spec: QuerySpec, params: Mapping[str, Any]) -> list[NodeKey]:
+    """The nodes a query's parameters name (the IP of "accounts on an IP", both accounts of a
+    path): drawn with the result, and checked to exist before "no rows" is taken at its word."""
+    refs: list[NodeKey] = []
+    for p in spec.parameters:
+        label = _PARAM_ALIASES.get(p.name) or _KEY_LABELS.get(p.name)
+        value = params.get(p.name)
+        if label is None or value in (None, ""):
+            continue
+        for key in value if isinstance(value, list) else [value]:
+            refs.append((label.value, str(key)))
+    return refs
+
+
+def missing_nodes(store: GraphStore, refs: Sequence[NodeKey]) -> list[NodeKey]:
+    """The named nodes the graph does not hold."""
+    return [ref for ref in refs if store.get_node(*ref) is None]
+
+
 def _graph(refs: list[NodeKey]) -> None:
-    from graph.export.html import render_html
-    from graph.export.selection import EvidenceGraph
+    """The result as a graph: the nodes and every relationship among them, each edge labelled
+    with its type (pyvis, offline, without its loading bar)."""
+    from pyvis.network import Network
+
+    from graph.export.html import COLOURS, strip_remote_resources
 
     sub = common.store().subgraph(refs[:GRAPH_NODE_LIMIT])
     if not sub.nodes:
         return
-    page = render_html(EvidenceGraph(nodes=sub.nodes, relationships=sub.relationships))
+    net = Network(height="620px", width="100%", directed=True, cdn_resources="in_line")
+    asked = set(refs[:1]) if refs else set()
+    for node in sub.nodes:
+        caption = str(node.props.get("name") or node.key)
+        net.add_node(f"{node.label}:{node.key}", label=caption if len(caption) <= 24 else caption[:23] + "…",
+                     title=f"{node.label}: {node.key}", color=COLOURS.get(node.label, "#888888"), group=node.label,
+                     shape="star" if node.ref in asked or node.label in ("Cluster", "Operator") else "dot",
+                     size=25 if node.ref in asked else 12)
+    for rel in sub.relationships:
+        weight = rel.props.get("weight")
+        net.add_edge(f"{rel.start[0]}:{rel.start[1]}", f"{rel.end[0]}:{rel.end[1]}", label=rel.type, title=rel.type,
+                     width=1 + 4 * float(weight) if isinstance(weight, int | float) else 1, arrows="to",
+                     font={"size": 9, "color": "#555555", "strokeWidth": 0})
+    net.toggle_physics(len(sub.nodes) <= 1500)
+    # pyvis shows a progress bar while the layout settles; inside the page it can stay stuck at
+    # 100% over the graph, and the graph is small enough to need none.
+    page = strip_remote_resources(net.generate_html(notebook=False)).replace(
+        "</head>", "<style>#loadingBar{display:none !important}</style></head>", 1)
     st.components.v1.html(page, height=650, scrolling=False)
-    if len(refs) > GRAPH_NODE_LIMIT:
-        st.caption(f"Graph shows the first {GRAPH_NODE_LIMIT} of {len(refs)} nodes.")
+    types = sorted({r.type for r in sub.relationships})
+    st.caption(f"{len(sub.nodes)} nodes, {len(sub.relationships)} relationships ({', '.join(types) or 'none'}); "
+               "the star is the value the query asked about."
+               + (f" Showing the first {GRAPH_NODE_LIMIT} of {len(refs)} nodes." if len(refs) > GRAPH_NODE_LIMIT else ""))
 
 
 def _open_in_cluster_view(refs: list[NodeKey]) -> None:
@@ -124,12 +172,19 @@ def render() -> None:
             st.error(str(exc))
     result = st.session_state.get("query_result")
     if result is not None and result.query_id == spec.id:
+        asked = param_nodes(spec, result.params)
+        for label, key in missing_nodes(common.store(), asked):
+            st.error(f"Unknown {label.lower() if label == Label.ACCOUNT else label} {key!r}: the graph holds no such node, "
+                     "so the query has nothing to start from.")
         st.caption(f"{len(result.rows)} rows ({result.engine}){' — truncated' if result.truncated else ''}")
         if result.truncated:
             st.warning(result.truncation_note().capitalize())
-        st.dataframe([{c: _cell(r.get(c)) for c in result.columns} for r in result.rows], hide_index=True)
-        refs = result.node_refs()
-        if refs:
+        if result.rows:
+            links.dataframe([{c: _cell(r.get(c)) for c in result.columns} for r in result.rows], key="query_rows",
+                            value_kind_column="label", value_column="key")
+        present = [ref for ref in asked if ref not in set(missing_nodes(common.store(), asked))]
+        refs = list(dict.fromkeys([*present, *result.node_refs()]))
+        if result.node_refs():
             if st.button(f"Open {len(refs)} nodes in the cluster view", key="query_open"):
                 _open_in_cluster_view(refs)
             _graph(refs)

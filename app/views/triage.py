@@ -6,7 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from app.views import common
+from app import format as fmt
+from app.views import common, links
 from graph.investigate import triage
 
 
@@ -17,7 +18,13 @@ def _activity(workspace: str, member_of: dict[str, str]) -> dict[str, list[int]]
     return triage.daily_activity(Path(workspace), member_of, days=60)
 
 
+# The columns an investigator reads first come first, so operator and suggestion are in view.
+COLUMN_ORDER = ("cluster_id", "score", "flagged", "size", "tokens", "exchanges", "activity", "operator", "suggested",
+                "status", "span_days", "top_indicators", "capabilities", "first_seen", "last_seen")
+
+
 def _filters(clusters: list[dict[str, Any]]) -> dict[str, Any]:
+    any_flagged = any(c["flagged"] for c in clusters)
     with st.sidebar:
         st.subheader("Triage filters")
         statuses = st.multiselect(
@@ -25,7 +32,9 @@ def _filters(clusters: list[dict[str, Any]]) -> dict[str, Any]:
             default=["open", "in_progress", "confirmed"], key="f_status",
         )
         min_score = st.slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="f_score")
-        flagged = st.checkbox("Flagged only", value=False, key="f_flagged")
+        # The queue opens on what detection flagged; the rest is one toggle away.
+        flagged = st.toggle("Flagged only", value=any_flagged, key="f_flagged",
+                            help="Detection's flagged clusters; turn off to see every cluster (flagged ones stay on top).")
         retired = st.checkbox("Include retired clusters", value=False, key="f_retired",
                               help="Clusters an analyst touched that a later detection run no longer finds.")
         operator = st.selectbox("Operator", ["(any)", *triage.operator_choices(clusters)], key="f_operator")
@@ -55,27 +64,42 @@ def render() -> None:
     rows = triage.triage_rows(clusters, activity=activity, **chosen)
     flagged = sum(1 for c in clusters if c["flagged"])
     a, b, c = st.columns(3)
-    a.metric("Clusters", len(clusters))
-    b.metric("Flagged", flagged)
-    c.metric("Shown", len(rows))
+    a.metric("Clusters", fmt.short_number(len(clusters)), help=f"{len(clusters):,}")
+    b.metric("Flagged", fmt.short_number(flagged), help=f"{flagged:,}")
+    c.metric("Shown", fmt.short_number(len(rows)), help=f"{len(rows):,}")
+    if chosen["flagged_only"]:
+        st.caption(f"Showing flagged clusters only; turn off **Flagged only** in the sidebar to see all {len(clusters):,}.")
     hubs = triage.suppressed_hubs(common.workspace())
     if hubs:
         with st.expander(f"{len(hubs)} hub values suppressed as evidence (shared too widely to mean anything)"):
-            st.dataframe(hubs, hide_index=True, height=250)
+            links.dataframe(hubs, value_kind_column="label", value_column="key", height=250, key="triage_hubs",
+                            column_order=["label", "key", "accounts", "why", "family"])
     if not rows:
         st.warning("No cluster matches the filters.")
         return
+    peak = triage.activity_scale(rows)
     event = st.dataframe(
         rows,
         key="triage_table",
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",
+        column_order=COLUMN_ORDER,
         column_config={
-            "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f"),
-            "activity": st.column_config.LineChartColumn("activity (exchanges/day)"),
-            "tokens": st.column_config.NumberColumn("tokens", format="compact"),
-            "exchanges": st.column_config.NumberColumn("exchanges", format="compact"),
+            "cluster_id": st.column_config.TextColumn("cluster", width=125, pinned=True),
+            "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f", width=80),
+            "flagged": st.column_config.CheckboxColumn("flag", width=40),
+            "size": st.column_config.NumberColumn("accounts", format="compact", width=70),
+            "tokens": st.column_config.NumberColumn("tokens", format="compact", width=65),
+            "exchanges": st.column_config.NumberColumn("exchanges", format="compact", width=80),
+            "activity": st.column_config.LineChartColumn(
+                "activity", y_min=0, y_max=max(peak, 1), width=140,
+                help=f"Exchanges per day, every cluster on one scale (0 to {fmt.short_number(peak)} a day)"),
+            "operator": st.column_config.TextColumn(
+                "operator", width=330, help="The analyst's attribution: operator (confidence) by whom, when: rationale"),
+            "suggested": st.column_config.TextColumn("suggested", width=200, help="The detector's suggestion (confidence)"),
+            "status": st.column_config.TextColumn("status", width=90),
+            "span_days": st.column_config.NumberColumn("days", format="%.0f", width=50),
         },
     )
     picked = list(event.selection.rows) if event is not None and hasattr(event, "selection") else []

@@ -28,6 +28,7 @@ from typing import Any
 from graph.export.redact import Redactor
 from graph.export.selection import EvidenceGraph
 from graph.export.text import display_text, excerpt, md_text
+from graph.props import loads
 from graph.schema import ACCOUNT_SOURCE, ENTITY_SOURCES, Label, Rel
 from graph.staging import connect, has_table, table_glob
 from graph.store import GraphStore, Node, NodeKey
@@ -124,15 +125,6 @@ Block = tuple[Any, ...]
 """("h1"|"h2"|"h3"|"p", text) | ("table", headers, rows) | ("ul", [text | (text, [sub])])."""
 
 
-def _loads(raw: Any, default: Any) -> Any:
-    if not isinstance(raw, str):
-        return raw if raw is not None else default
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return default
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -176,14 +168,14 @@ def _attribution(graph: EvidenceGraph, ref: NodeKey, ids: _Ids) -> list[Block]:
     if not confirmed:
         blocks.append(("p", "Not attributed by an analyst."))
     for rel in suggested:
-        inds = _loads(rel.props.get("indicators"), [])
+        inds = loads(rel.props.get("indicators"), [])
         blocks.append(("p", f"Detector suggestion: operator {ids.ref(*rel.end)} with confidence "
                             f"{_fmt(rel.props.get('confidence'))} ({len(inds) if isinstance(inds, list) else 0} matching indicators)."))
     return blocks
 
 
 def _indicators(node: Node, ids: _Ids) -> list[Block]:
-    raw = _loads(node.props.get("indicators"), None)
+    raw = loads(node.props.get("indicators"), None)
     if not raw:
         return []
     items = raw if isinstance(raw, list) else [f"{k}: {v}" for k, v in raw.items()] if isinstance(raw, dict) else [raw]
@@ -254,7 +246,7 @@ def _links(graph: EvidenceGraph, ref: NodeKey, ids: _Ids, workspace: Path | None
     plan: list[tuple[Any, list[tuple[dict[str, Any], list[Need]]]]] = []
     all_needs: list[Need] = []
     for rel in shown:
-        reasons = [r for r in _loads(rel.props.get("reasons"), []) if isinstance(r, dict)]
+        reasons = [r for r in loads(rel.props.get("reasons"), []) if isinstance(r, dict)]
         entries = []
         for reason in reasons:
             entity = reason.get("entity") or {}

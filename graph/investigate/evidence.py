@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from graph.investigate.props import loads
 from graph.investigate.sources import SourceReader, source_rows, template_examples
+from graph.props import loads
 from graph.schema import INFRASTRUCTURE_RELS, Label, Rel
 from graph.store import GraphStore, NodeKey, Relationship
 
@@ -108,12 +108,41 @@ def reason_rows(reasons: Iterable[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _reason_weights(reasons: Iterable[Any]) -> dict[tuple[str, str], float]:
+    """The strongest weight a reason gave each entity it names."""
+    out: dict[tuple[str, str], float] = {}
+    for reason in reasons:
+        entity = reason.get("entity") if isinstance(reason, dict) else None
+        if isinstance(entity, dict):
+            ref = (str(entity.get("label")), str(entity.get("key")))
+            out[ref] = max(out.get(ref, 0.0), float(reason.get("weight") or 0.0))
+    return out
+
+
+def strongest_reasons(reasons: Iterable[Any]) -> list[Any]:
+    """The detector's reasons, the heaviest first."""
+    return sorted(reasons, key=lambda r: -float(r.get("weight") or 0.0) if isinstance(r, dict) else 0.0)
+
+
+def strongest_shared(shared: Iterable[dict[str, Any]], reasons: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    """Shared values, the strongest evidence first: values the detector counted (by the weight
+    it gave them), then the rarest (a card two accounts share says more than an IP fifty do);
+    hubs, shared too widely to mean anything, last."""
+    weights = _reason_weights(reasons)
+    return sorted(shared, key=lambda s: (bool(s.get("hub")), -weights.get((s["label"], s["value"]), 0.0),
+                                          int(s.get("accounts_using") or 0), s["label"], s["value"]))
+
+
 def pair_evidence(store: GraphStore, workspace: Path, a: str, b: str, *, hub_cap: int | None = None, rows_per_value: int = 20) -> dict[str, Any]:
-    """Everything that ties two accounts: the detector's reasons, the infrastructure they
-    share (with counts, first/last seen), example prompts of shared templates and the source
-    rows behind each shared value."""
-    shared = shared_entities(store, a, b, hub_cap)
+    """Everything that ties two accounts, the strongest first: the detector's reasons (heaviest
+    first), the infrastructure they share (see ``strongest_shared``; with counts, first/last
+    seen), example prompts of shared templates and the source rows behind each value (only
+    values that have staged rows), and a ``verdict`` telling a direct link from shared values
+    the detector did not link on."""
     link = link_reasons(store, a, b)
+    if link:
+        link["reasons"] = strongest_reasons(link["reasons"])
+    shared = strongest_shared(shared_entities(store, a, b, hub_cap), link.get("reasons", []))
     values = [(s["label"], s["value"]) for s in shared]
     for reason in link.get("reasons", []):
         entity = reason.get("entity") if isinstance(reason, dict) else None
@@ -122,17 +151,51 @@ def pair_evidence(store: GraphStore, workspace: Path, a: str, b: str, *, hub_cap
     templates = [v for lab, v in values if lab == Label.PROMPT_TEMPLATE]
     reader = SourceReader(workspace, [a, b])
     try:
-        rows = {f"{lab}:{v}": reader.rows(lab, v, rows_per_value) for lab, v in values}
+        found = {f"{lab}:{v}": reader.rows(lab, v, rows_per_value) for lab, v in values}
     finally:
         reader.close()
-    return {
+    examples = template_examples(workspace, templates)
+    ev = {
         "a": a,
         "b": b,
         "link": link,
         "shared": shared,
-        "examples": template_examples(workspace, templates),
-        "source_rows": rows,
+        "examples": {t: examples[t] for t in templates if examples.get(t)},
+        "source_rows": {k: rows for k, rows in found.items() if rows},
     }
+    ev["verdict"] = pair_verdict(ev)
+    return ev
+
+
+def _short_keys(text: str, width: int = 28) -> str:
+    """Long hashes in a sentence cut to their first characters (the tables keep them whole)."""
+    return " ".join(w if len(w) <= width else w[: width - 12] + "…" for w in text.split(" "))
+
+
+def pair_verdict(ev: dict[str, Any]) -> dict[str, Any]:
+    """Which of three cases a pair is, in words: ``direct`` (the detector linked the two, with
+    its weight and strongest reason), ``shared`` (no direct link, but these values are common
+    to both: the tie, if any, runs through other accounts or was too weak to keep) or ``none``."""
+    a, b, link, shared = ev["a"], ev["b"], ev["link"], ev["shared"]
+    if link:
+        reasons = link.get("reasons") or []
+        top = f"; the strongest: {_short_keys(reason_summary(reasons[0]))}" if reasons else ""
+        families = ", ".join(link.get("families") or []) or "no family recorded"
+        text = (f"The detector linked {a} and {b} directly, weight {float(link.get('weight') or 0):.2f} "
+                f"({families}), for {len(reasons)} reason{'' if len(reasons) == 1 else 's'}{top}.")
+        return {"case": "direct", "text": text}
+    if shared:
+        counted = [s for s in shared if not s.get("hub")]
+        listed = ", ".join(_short_keys(f"{s['label']} {s['value']}") for s in (counted or shared)[:3])
+        more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
+        hubs = len(shared) - len(counted)
+        hub_note = f" {hubs} of them {'is a hub' if hubs == 1 else 'are hubs'}, shared too widely to count as evidence." if hubs else ""
+        text = (f"The detector did not link {a} and {b} directly, but they share {len(shared)} "
+                f"value{'' if len(shared) == 1 else 's'}: {listed}{more}.{hub_note} Any tie between them "
+                "runs through other accounts, or was too weak to keep as a link.")
+        return {"case": "shared", "text": text}
+    return {"case": "none", "text": f"No direct link and no shared value between {a} and {b}: "
+            "if they are connected at all, it is only through other accounts (try the path search)."}
 
 
 def relationship_evidence(

@@ -11,12 +11,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from graph.investigate.evidence import reason_summary
-from graph.investigate.props import loads
+from graph.props import loads
 from graph.schema import INFRASTRUCTURE_RELS, Label, Rel
 from graph.store import GraphStore
 
 # Shared infrastructure, detector links, and IP-to-network (so two IPs of one network connect).
 PATH_RELS: tuple[str, ...] = tuple(r.value for r in (*INFRASTRUCTURE_RELS, Rel.LINKED, Rel.IN_NETWORK))
+
+
+def unknown_accounts(store: GraphStore, accounts: Sequence[str]) -> list[str]:
+    """The accounts of ``accounts`` the graph does not hold: a path question about one of them
+    has no answer, and "no path" would wrongly suggest the two are unrelated."""
+    return [a for a in accounts if store.get_node(Label.ACCOUNT, a) is None]
 
 
 def path_with_evidence(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from graph import staging
-from graph.investigate.props import loads
+from graph.props import loads
 from graph.schema import Label, Rel
 from graph.store import GraphStore
 from graph.workspace import hubs_path
@@ -55,9 +55,26 @@ def load_clusters(store: GraphStore) -> list[dict[str, Any]]:
                 "attributed_operator": att.end[1] if att else "",
                 "attributed_name": operators.get(att.end[1], att.end[1]) if att else "",
                 "attribution_confidence": float(att.props.get("confidence") or 0.0) if att else 0.0,
+                "attribution_rationale": str(att.props.get("rationale") or "") if att else "",
+                "attributed_by": str(att.props.get("by") or "") if att else "",
+                "attributed_at": str(att.props.get("at") or "") if att else "",
             }
         )
     return out
+
+
+def attribution_text(cluster: dict[str, Any], width: int = 0) -> str:
+    """An analyst's attribution in one line: ``Acme (0.85) by alice on 2025-06-01: rationale``
+    (the rationale cut to ``width`` characters when given); empty when not attributed."""
+    if not cluster.get("attributed_operator"):
+        return ""
+    rationale = cluster.get("attribution_rationale") or ""
+    if width and len(rationale) > width:
+        rationale = rationale[: width - 1].rstrip() + "…"
+    who = f" by {cluster['attributed_by']}" if cluster.get("attributed_by") else ""
+    when = f" on {cluster['attributed_at'][:10]}" if cluster.get("attributed_at") else ""
+    head = f"{cluster['attributed_name']} ({float(cluster.get('attribution_confidence') or 0.0):.2f}){who}{when}"
+    return f"{head}: {rationale}" if rationale else head
 
 
 def indicator_names(cluster: dict[str, Any]) -> list[str]:
@@ -115,11 +132,13 @@ def triage_rows(
     include_retired: bool = False,
     sort_by: str = "score",
     descending: bool = True,
+    flagged_first: bool = True,
     activity: dict[str, list[int]] | None = None,
 ) -> list[dict[str, Any]]:
     """The triage queue: clusters filtered by status, minimum score, operator (attributed or
-    suggested), signal (an indicator name) and flag, sorted, one display row each. Clusters a
-    detection re-run retired (analyst decisions kept, no members) are left out unless asked."""
+    suggested), signal (an indicator name) and flag, sorted (flagged clusters first unless
+    ``flagged_first`` is off), one display row each. Clusters a detection re-run retired
+    (analyst decisions kept, no members) are left out unless asked."""
     rows = []
     for c in clusters:
         if c["retired"] and not include_retired:
@@ -146,7 +165,7 @@ def triage_rows(
                 "span_days": span_days(c["first_seen"], c["last_seen"]),
                 "top_indicators": top_indicators(c),
                 "capabilities": capability_text(c["capability_profile"]),
-                "operator": c["attributed_name"] or "",
+                "operator": attribution_text(c, width=160),
                 "suggested": (
                     f"{c['suggested_name']} ({c['suggestion_confidence']:.2f})" if c["suggested_operator"] else ""
                 ),
@@ -154,7 +173,15 @@ def triage_rows(
             }
         )
     rows.sort(key=lambda r: (r.get(sort_by) is None, r.get(sort_by)), reverse=descending)
+    if flagged_first:
+        rows.sort(key=lambda r: not r["flagged"])  # stable: the chosen order holds within each group
     return rows
+
+
+def activity_scale(rows: Iterable[dict[str, Any]]) -> int:
+    """The busiest day of any row's sparkline: one y-axis for all, so a tall line means a busy
+    cluster rather than a cluster busy relative to itself."""
+    return max((max(r["activity"]) for r in rows if r.get("activity")), default=0)
 
 
 def membership(store: GraphStore) -> dict[str, str]:

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from graph.linkage.evidence import Evidence, Hub, Reason, pair_of, rarity
-from graph.linkage.uses import NO_TIME, Use, UseTable, epoch
+from graph.linkage.uses import NO_TIME, Use, UseTable
+from graph.props import epoch
 
 # ip_intel kinds whose addresses are shared by unrelated people by design.
 SHARED_EGRESS_KINDS: dict[str, str] = {

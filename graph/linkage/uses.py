@@ -14,10 +14,11 @@ import bisect
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
+
+from graph.props import epoch
 
 NO_TIME = int(np.iinfo(np.int64).min)
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -37,16 +38,6 @@ class Use:
             self.first = other.first
         if other.last and other.last > self.last:
             self.last = other.last
-
-
-def epoch(ts: str) -> float | None:
-    """Seconds since 1970 of an ISO-8601 time, or None when missing or unparseable."""
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def to_epoch(text: str) -> int:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from graph.cases import record_event
+from graph.props import now_iso
 from graph.queries import guard
 from graph.queries.library import (
     QueryError,
@@ -41,10 +41,6 @@ from graph.store import GraphStore, Node
 
 class OverwriteRefused(QueryError):
     """Saving would replace a team query that another investigator owns, without ``force``."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def check_read_only(spec: QuerySpec) -> None:
@@ -93,7 +89,7 @@ def _to_node(spec: QuerySpec) -> dict[str, Any]:
         "nodes": json.dumps(spec.nodes, sort_keys=True),
         "owner": spec.owner,
         "based_on": spec.based_on or None,
-        "updated_at": _now(),
+        "updated_at": now_iso(),
     }
 
 

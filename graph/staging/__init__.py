@@ -13,6 +13,13 @@ from graph.staging.layout import (
     table_dir,
     table_glob,
 )
+from graph.staging.pending import (
+    LoadIncomplete,
+    finish_graph,
+    mark_graph_pending,
+    require_finished_load,
+    unfinished_load,
+)
 from graph.staging.read import (
     SENT_TEMPLATES,
     create_bundles_table,
@@ -25,6 +32,11 @@ from graph.staging.read import (
 from graph.workspace import staging_dir, templates_path
 
 __all__ = [
+    "LoadIncomplete",
+    "finish_graph",
+    "mark_graph_pending",
+    "require_finished_load",
+    "unfinished_load",
     "INTERACTIVE_THREADS",
     "MINHASH_PERMUTATIONS",
     "SENT_TEMPLATES",

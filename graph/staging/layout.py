@@ -7,11 +7,14 @@ Layout (``<workspace>/staging/``; the paths are built in ``graph.workspace``)::
 
     <table>/<bundle_id>-<part>.parquet   one set of files per loaded bundle and table
     templates.parquet                    one row per prompt template (all bundles)
-    bundles.json                         the bundles loaded: id, path, loaded_at, counts
+    bundles.json                         the bundles loaded: id, path, loaded_at, counts; and
+                                         hash_scheme, key_check (of the hashing key)
 
-(Also ``.tmp-<bundle_id>/`` while a load stages, and ``.load.lock``; quarantined rows go to
+(Also ``.tmp-<bundle_id>/`` while a load stages, ``.graph-pending.json`` from the staging
+commit until the graph write succeeded, and ``.load.lock``; quarantined rows go to
 ``<workspace>/quarantine/<bundle_id>.jsonl``, one JSON object per row: table, file, row, reason,
-raw.)
+raw, with e-mail, phone and billing name as ``<column>_hash``. Directories are 0700 and files
+0600: ``graph.private_files``.)
 
 ``bundle_id`` is a fingerprint of the bundle's files (names, sizes, content hashes), so loading
 the same bundle again replaces its own files instead of adding copies, and a second bundle adds

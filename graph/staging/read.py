@@ -11,8 +11,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from graph.private_files import private_dir
 from graph.staging.db import connect, sql_list, sql_str
 from graph.staging.layout import WITHHELD_PREFIX, staged_files
+from graph.staging.pending import require_finished_load
 from graph.workspace import bundles_path, scratch_dir
 
 if TYPE_CHECKING:
@@ -81,7 +83,9 @@ def read_template_uses(workspace: Path) -> Any:
     Arrow table (template_id, account_id, count, first, last; times in whole epoch seconds),
     sorted by template then account; None when no exchanges are staged (or not by the loader:
     without its columns). Detection reads the tens of millions of (account, template) uses
-    this way instead of through the store."""
+    this way instead of through the store. Raises LoadIncomplete when the last load did not
+    finish writing the graph: staging then holds uses of accounts the graph may lack."""
+    require_finished_load(workspace)
     files = staged_files(workspace, "exchanges")
     if not files:
         return None
@@ -91,8 +95,7 @@ def read_template_uses(workspace: Path) -> Any:
         ).fetchall()}
     if not {"_bundle", "account_id", "template_id", "ts"} <= columns:
         return None
-    tmp = scratch_dir(workspace, "detect")
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = private_dir(scratch_dir(workspace, "detect"))
     # the rows come back to Python as Arrow; DuckDB spills rather than hold a second copy
     con = connect(temp_directory=tmp / "duckdb", preserve_insertion_order=False, memory_limit=DETECT_DUCKDB_MEMORY)
     try:

@@ -33,6 +33,9 @@ def open_store(settings: Settings, *, ensure_schema: bool = True) -> GraphStore:
 
     For Neo4j this is where the driver is made and injected; the store closes it on close().
     Raises StoreUnavailable, with the URI and the fix, when Neo4j cannot be reached.
+    The embedded store's workspace must be this user's and writable by no one else
+    (graph.trust.UntrustedPath names the path and the fix); a workspace holding only the old
+    pickled graph raises LegacyGraphFile, pointing at ``sybilscope migrate``, without opening it.
     """
     if not settings.is_neo4j:
         if settings["store"] != "embedded":
@@ -42,7 +45,9 @@ def open_store(settings: Settings, *, ensure_schema: bool = True) -> GraphStore:
                 f"unknown store {settings['store']!r}: use 'embedded', bolt://HOST:PORT or neo4j://HOST:PORT",
             )
         from graph.stores.embedded import EmbeddedStore
+        from graph.trust import check_workspace
 
+        check_workspace(settings.workspace)
         return EmbeddedStore(embedded_directory(settings))
 
     from graph.stores.neo4j_store import Neo4jStore

@@ -1,9 +1,15 @@
 """The embedded store: a networkx MultiDiGraph in memory, persisted in the workspace.
 
-Zero setup, the default. The graph is pickled to ``<workspace>/embedded/graph.pickle`` by
-write-then-rename, so a reader never sees half a file, and another process (the UI beside the
-CLI) reloads it when it changed. Writers take a file lock and reload before applying their
-changes, so two processes writing one after the other do not lose each other's updates.
+Zero setup, the default. The graph is written to ``<workspace>/embedded/graph.jsonl.gz`` (data,
+never code: see graph.stores.embedded_format) by write-then-rename with fsync, so a reader never
+sees half a file, and another process (the UI beside the CLI) reloads it when it changed. Writers
+take a file lock and reload before applying their changes, so two processes writing one after
+the other do not lose each other's updates.
+
+Trust: the store's directory and file must be this user's and writable by no one else
+(graph.trust); what the store creates is 0700 / 0600. A directory holding only the pickle of
+earlier versions (``graph.pickle``) is refused without opening it, pointing at
+``sybilscope migrate``: unpickling runs whatever code the file carries.
 
 Node ids are ``(label, key)`` tuples; a node's attribute dict is its properties; the edge key
 is the relationship type, so (start, type, end) is unique as the contract requires.
@@ -19,7 +25,7 @@ for it); reads on other threads of the same instance are not isolated from an op
 from __future__ import annotations
 
 import os
-import pickle
+import shlex
 import tempfile
 import threading
 from collections import deque
@@ -31,17 +37,159 @@ import networkx as nx
 from filelock import FileLock
 
 from graph.store import GraphStore, Node, NodeKey, Relationship, RelRef, Subgraph
+from graph.stores.embedded_format import read_graph, write_graph
+from graph.trust import PRIVATE_FILE_MODE, check_private, check_stat, make_private_dir
 
-GRAPH_FILE = "graph.pickle"
-_STALE = (-1, -1, -1)  # a file stamp no file has
+GRAPH_FILE = "graph.jsonl.gz"
+LOCK_FILE = "graph.lock"
+LEGACY_FILE = "graph.pickle"
+"""The file of versions before graph.jsonl.gz: a pickle, never opened but by ``sybilscope migrate``."""
+MIGRATED_SUFFIX = ".migrated"
+_STALE = (-1, -1, -1, -1)  # a file stamp no file has
+Stamp = tuple[int, int, int, int]
 
 
-def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+class LegacyGraphFile(RuntimeError):
+    """The store's directory holds only the old pickle, which is never opened on its own."""
+
+
+def _stamp_of(st: os.stat_result) -> Stamp:
+    """What tells one version of the file from another. The change time is in it because no
+    user can set it back: a rewrite that restores the size and mtime, or a chmod, still counts."""
+    return (st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
+
+
+def _file_stamp(path: Path) -> Stamp | None:
     try:
-        st = path.stat()
+        return _stamp_of(path.stat())
     except FileNotFoundError:
         return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def legacy_message(directory: Path) -> str:
+    """Why a directory with only ``graph.pickle`` is not opened, and the one command that converts it."""
+    workspace = shlex.quote(str(directory.parent))
+    return (
+        f"{directory / LEGACY_FILE} holds the embedded graph in the pickle format of earlier versions, "
+        "which sybilscope no longer opens because loading a pickle runs any code planted in it; "
+        f"if you created this workspace yourself, convert it once: sybilscope migrate --workspace {workspace}"
+    )
+
+
+def store_lock(directory: Path) -> FileLock:
+    """The lock every writer of the store in ``directory`` holds (a private file)."""
+    return FileLock(str(directory / LOCK_FILE), mode=PRIVATE_FILE_MODE)
+
+
+def write_graph_file(directory: Path, graph: nx.MultiDiGraph) -> Stamp:
+    """Write ``graph`` as ``directory/graph.jsonl.gz`` atomically: a private temporary file,
+    fsynced, renamed over the old one, the directory fsynced. Returns the new file's stamp
+    (the caller holds the store's lock, so no other writer can have replaced it since)."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".graph-", suffix=".tmp")  # mode 0600
+    path = directory / GRAPH_FILE
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write_graph(graph, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a crash
+    finally:
+        os.close(dir_fd)
+    return _stamp_of(path.stat())
+
+
+def read_graph_file(directory: Path) -> tuple[nx.MultiDiGraph, Stamp] | None:
+    """The graph in ``directory/graph.jsonl.gz`` and the stamp of the file read, or None if
+    there is none. The open file itself is checked to be private (graph.trust) before a byte of
+    it is read. A directory with only the old pickle raises LegacyGraphFile."""
+    path = directory / GRAPH_FILE
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, after the checks on the open file
+    except FileNotFoundError:
+        if (directory / LEGACY_FILE).exists():
+            raise LegacyGraphFile(legacy_message(directory)) from None
+        return None
+    with fh:
+        st = os.fstat(fh.fileno())
+        check_stat(path, st, "embedded graph file")
+        return read_graph(fh, path), _stamp_of(st)
+
+
+# ---- migrating the pickle of earlier versions -------------------------------------------------
+
+_SCALARS = (str, bool, int, float)
+
+
+def _legacy_value(where: str, value: Any) -> Any:
+    """A property value of the old pickle as the store keeps it (tuples become lists), or
+    ValueError: anything but the schema's types is refused rather than guessed at. Text is
+    taken as it is, lone surrogates included, as the store's hooks take it."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(v, _SCALARS) for v in value):
+        return list(value)
+    raise ValueError(f"{where} has a value of type {type(value).__name__}, which the store cannot hold")
+
+
+def _legacy_props(where: str, attrs: Any) -> dict[str, Any]:
+    if not isinstance(attrs, dict):
+        raise ValueError(f"{where} has properties of type {type(attrs).__name__}")
+    out: dict[str, Any] = {}
+    for name, value in attrs.items():
+        if not isinstance(name, str):
+            raise ValueError(f"{where} has a property named {name!r}, not text")
+        out[name] = _legacy_value(f"{where} property {name!r}", value)
+    return out
+
+
+def _is_ref(node: Any) -> bool:
+    return isinstance(node, tuple) and len(node) == 2 and all(isinstance(p, str) for p in node)
+
+
+def legacy_graph_copy(graph: Any) -> nx.MultiDiGraph:
+    """The store graph in an object read from the old pickle, rebuilt from its nodes,
+    relationships and properties only (nothing else the pickle carried survives), or
+    ValueError naming the first thing that is not what the store writes."""
+    if not isinstance(graph, nx.MultiDiGraph):
+        raise ValueError(f"the pickle holds a {type(graph).__name__}, not the store's networkx MultiDiGraph")
+    out = nx.MultiDiGraph()
+    for node, attrs in graph.nodes(data=True):
+        if not _is_ref(node):
+            raise ValueError(f"the node {node!r} is not a (label, key) pair of text")
+        out.add_node(node)
+        out.nodes[node].update(_legacy_props(f"the node {node!r}", attrs))
+    for u, v, rel_type, attrs in graph.edges(keys=True, data=True):
+        if not isinstance(rel_type, str):
+            raise ValueError(f"the relationship {u!r} -> {v!r} has the type {rel_type!r}, not text")
+        out.add_edge(u, v, key=rel_type)
+        out.edges[u, v, rel_type].update(_legacy_props(f"the relationship {u!r} -[{rel_type}]-> {v!r}", attrs))
+    return out
+
+
+def install_migrated(directory: Path, graph: Any) -> tuple[int, int]:
+    """Make ``graph`` (read from ``directory/graph.pickle`` by ``sybilscope migrate``) the
+    store's file and rename the pickle to ``graph.pickle.migrated``, under the store's lock.
+    Refuses to overwrite an existing graph.jsonl.gz. Returns (nodes, relationships) written."""
+    clean = legacy_graph_copy(graph)
+    make_private_dir(directory, "embedded store directory")
+    legacy = directory / LEGACY_FILE
+    with store_lock(directory):
+        if (directory / GRAPH_FILE).exists():
+            raise FileExistsError(f"{directory / GRAPH_FILE} already exists; migrate does not overwrite it")
+        write_graph_file(directory, clean)
+        os.replace(legacy, legacy.with_name(LEGACY_FILE + MIGRATED_SUFFIX))
+    found = read_graph_file(directory)  # what the store will see from now on
+    assert found is not None
+    back = found[0]
+    if (back.number_of_nodes(), back.number_of_edges()) != (clean.number_of_nodes(), clean.number_of_edges()):
+        raise RuntimeError(f"{directory / GRAPH_FILE} does not read back as the graph written")
+    return back.number_of_nodes(), back.number_of_edges()
 
 
 class EmbeddedStore(GraphStore):
@@ -53,14 +201,14 @@ class EmbeddedStore(GraphStore):
         self.directory = Path(directory) if directory is not None else None
         self.graph: nx.MultiDiGraph = nx.MultiDiGraph()
         self._by_label: dict[str, set[str]] = {}
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: Stamp | None = _STALE  # the first look always reads
         self._lock: FileLock | None = None
         self._in_batch = 0
         self._writer = threading.RLock()  # the thread whose writes _in_batch counts
         self._snapshot: nx.MultiDiGraph | None = None
         if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._lock = FileLock(str(self.directory / "graph.lock"))
+            make_private_dir(self.directory, "embedded store directory")
+            self._lock = store_lock(self.directory)
             self._reload_if_changed()
 
     # ---- persistence ------------------------------------------------------------------------
@@ -72,43 +220,34 @@ class EmbeddedStore(GraphStore):
     def _reload_if_changed(self) -> None:
         if self.path is None or self._in_batch:
             return
-        stamp = _file_stamp(self.path)
-        if stamp == self._stamp:
+        if _file_stamp(self.path) == self._stamp:
             return
-        if stamp is None:
-            self.graph = nx.MultiDiGraph()
-        else:
-            with open(self.path, "rb") as fh:
-                self.graph = pickle.load(fh)
+        assert self.directory is not None
+        check_private(self.directory, "embedded store directory")
+        found = read_graph_file(self.directory)
+        graph, stamp = found if found is not None else (nx.MultiDiGraph(), None)
+        self._restore(graph)
         self._stamp = stamp
-        self._by_label = {}
-        for label, key in self.graph.nodes:
-            self._by_label.setdefault(label, set()).add(key)
 
     def _persist(self) -> None:
         if self.path is None:
             return
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".graph-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(self.graph, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self._stamp = _file_stamp(self.path)
+        assert self.directory is not None
+        self._stamp = write_graph_file(self.directory, self.graph)
 
     def _hold(self) -> None:
         """Enter a write: the outermost one takes the locks and reloads what others committed."""
         self._writer.acquire()
+        locked = False
         try:
             if self._in_batch == 0:
                 if self._lock is not None:
                     self._lock.acquire()
+                    locked = True
                 self._reload_if_changed()
         except BaseException:
+            if locked and self._lock is not None:  # a file that cannot be read must not keep it
+                self._lock.release()
             self._writer.release()
             raise
         self._in_batch += 1

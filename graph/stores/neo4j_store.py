@@ -38,6 +38,7 @@ from graph.store import (
     StoreError,
     StoreUnavailable,
     Subgraph,
+    chunked,
 )
 
 DELETE_CHUNK = 10_000
@@ -279,10 +280,6 @@ class Neo4jStore(GraphStore):
         ) as session:
             yield from session.run(query, params)
 
-    def _chunks(self, rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        for i in range(0, len(rows), self.batch_size):
-            yield rows[i : i + self.batch_size]
-
     @staticmethod
     def _without_key(label: str, props: dict[str, Any]) -> dict[str, Any]:
         props = dict(props)
@@ -355,7 +352,7 @@ class Neo4jStore(GraphStore):
 
         def write(part: list[dict[str, Any]]) -> int:
             written = 0
-            for chunk in self._chunks(part):
+            for chunk in chunked(part, self.batch_size):
                 if failed.is_set():
                     break
                 try:
@@ -418,7 +415,7 @@ class Neo4jStore(GraphStore):
         deleted = 0
         for (rel_type, start_label, end_label), rows in grouped.items():
             query = cypher.delete_relationships_by_keys(rel_type, start_label, end_label)
-            for chunk in self._chunks(rows):
+            for chunk in chunked(rows, self.batch_size):
                 deleted += self._write_query(query, rows=chunk)[0]["deleted"]
         return deleted
 

@@ -9,7 +9,7 @@ from graph import cases
 from graph.detection import run_detection
 from graph.schema import Label, Rel
 from graph.store import GraphStore
-from tests.unit.detection_world import build_world, settings_for
+from tests.worlds.detection import build_world, settings_for
 
 FIGURES = ("size", "exchanges", "input_tokens", "output_tokens", "first_seen", "last_seen", "score", "flagged",
            "indicators", "stability", "suggested_operator", "bridges", "families")

@@ -8,7 +8,7 @@ from pathlib import Path
 from graph.detection import run_detection
 from graph.schema import Label, Rel
 from graph.store import GraphStore
-from tests.unit.detection_world import build_world, settings_for
+from tests.worlds.detection import build_world, settings_for
 
 # The clusters every store must find in the hand-made world (checked against the embedded run
 # in the unit tests; here both stores must agree with it and with each other).

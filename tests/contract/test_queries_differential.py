@@ -18,7 +18,7 @@ from graph.queries.library import QueryError, builtin_queries
 from graph.queries.runner import QueryResult, is_cypher_store, run_query
 from graph.store import GraphStore
 from graph.stores.embedded import EmbeddedStore
-from tests.evidence_world import build_world
+from tests.worlds.evidence import build_world
 
 QUERY_IDS = sorted(builtin_queries())
 

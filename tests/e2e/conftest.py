@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def e2e_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     else:
         from graph.stores.embedded import EmbeddedStore
         from graph.workspace import embedded_dir
-        from tests.ui_world import build_world
+        from tests.worlds.ui import build_world
 
         build_world(EmbeddedStore(embedded_dir(workspace)), workspace, ring=8)
     return {"workspace": workspace, "kind": kind}
@@ -72,17 +73,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def ui_url(e2e_world: dict[str, object]) -> Iterator[str]:
-    """``sybilscope ui`` serving the world; yields its base URL, stops it afterwards."""
+@contextmanager
+def serve_ui(workspace: Path, settings: dict[str, str] | None = None, log_name: str = "streamlit") -> Iterator[str]:
+    """``sybilscope ui`` serving ``workspace`` on a free port with these SYBILSCOPE_UI_*
+    ``settings`` (none from the caller's environment); yields its base URL, stops it afterwards."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYBILSCOPE_UI_")}
-    log = (ARTIFACTS / "streamlit.log")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYBILSCOPE_UI_")} | (settings or {})
+    log = (ARTIFACTS / f"{log_name}.log")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app", "ui", "--port", str(port), "--address", "127.0.0.1",
-             "--workspace", str(e2e_world["workspace"]), "--store", "embedded"],
+             "--workspace", str(workspace), "--store", "embedded"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
@@ -111,6 +113,13 @@ def ui_url(e2e_world: dict[str, object]) -> Iterator[str]:
 # One Playwright and one chromium per test process: another test directory that imports the
 # ``browser`` fixture gets a fixture of its own, and a second sync Playwright would fail.
 _BROWSER: dict[str, Any] = {"users": 0}
+
+
+@pytest.fixture(scope="session")
+def ui_url(e2e_world: dict[str, object]) -> Iterator[str]:
+    """``sybilscope ui`` serving the world; yields its base URL, stops it afterwards."""
+    with serve_ui(Path(str(e2e_world["workspace"]))) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

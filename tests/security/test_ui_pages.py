@@ -17,7 +17,7 @@ from app.plain_text import literal
 from graph import cases
 from graph.schema import Label
 from graph.stores.embedded import EmbeddedStore
-from tests.ui_world import build_world
+from tests.worlds.ui import build_world
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
@@ -173,7 +173,11 @@ def test_notes_are_shown_as_text_in_the_case_panel_and_audit_trail(world: Embedd
         audit.render()
 
     audit = _run(AppTest.from_function(audit_page, default_timeout=60))
-    lines = [m.value for m in audit.markdown if "evil" in m.value]
-    assert lines, "the note event is listed"
+    # the trail lists the note event in its tables (plain text cells, never Markdown) ...
+    cells = [str(v) for d in audit.dataframe for v in d.value.astype(str).to_numpy().ravel()]
+    assert any("evil" in c for c in cells), "the note event is listed"
+    # ... and wherever its text reaches Markdown (labels, captions), it is escaped
+    lines = [m.value for m in [*audit.markdown, *audit.caption] if "evil" in m.value]
+    lines += [x.label for x in audit.expander if "evil" in x.label]
     for line in lines:
         assert "<img" not in _html(line) and "<a " not in _html(line) and "<script" not in _html(line)

@@ -23,7 +23,7 @@ from graph.settings import Settings
 from graph.store import GraphStore
 from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir, figures_path
-from tests.unit.detection_world import WorldWriter, build_world, settings_for
+from tests.worlds.detection import WorldWriter, build_world, settings_for
 
 FIGURES = ("size", "exchanges", "input_tokens", "output_tokens", "first_seen", "last_seen", "score", "flagged",
            "indicators", "capability_profile", "stability", "suggested_operator", "suggestion_confidence", "bridges",

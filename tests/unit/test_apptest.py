@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -11,7 +12,7 @@ from graph import cases
 from graph.schema import Label, Rel
 from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir
-from tests.ui_world import build_world
+from tests.worlds.ui import build_world
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
@@ -34,6 +35,9 @@ def _run(at: AppTest) -> AppTest:
 
 
 def _open_cluster(at: AppTest, cluster_id: str) -> AppTest:
+    if cluster_id not in at.selectbox(key="triage_pick").options:
+        at.sidebar.toggle(key="f_flagged").set_value(False)  # the queue opens on flagged clusters only
+        _run(at)
     at.selectbox(key="triage_pick").set_value(cluster_id)
     at.button(key="open_cluster").click()
     return _run(at)
@@ -42,6 +46,11 @@ def _open_cluster(at: AppTest, cluster_id: str) -> AppTest:
 def test_triage_lists_clusters_ranked_and_says_single_user(world: EmbeddedStore) -> None:
     at = _run(AppTest.from_file(APP, default_timeout=60))
     assert at.title[0].value == "Triage"
+    # The queue opens on the flagged clusters; the toggle shows the rest, flagged still first.
+    assert at.selectbox(key="triage_pick").options == ["c-ring"]
+    assert any("Flagged only" in c.value for c in at.caption)
+    at.sidebar.toggle(key="f_flagged").set_value(False)
+    _run(at)
     assert at.selectbox(key="triage_pick").options == ["c-ring", "c-benign"]
     assert any("Single-user mode" in c.value for c in at.sidebar.caption)
     at.sidebar.slider(key="f_score").set_value(0.5)
@@ -63,7 +72,9 @@ def test_open_cluster_expand_and_evidence(world: EmbeddedStore) -> None:
     _run(at)
     text = " ".join(m.value for m in at.markdown)
     assert "r000 ↔ r001" in text and "Link weight **0.90**" in text
-    assert any("Source rows for IP:203.0.113.7" in e.label for e in at.expander)
+    assert any("linked r000 and r001 directly" in m.value for m in at.success)
+    [sources] = [e for e in at.expander if e.label.startswith("Source rows behind these values")]
+    assert sources.selectbox[0].options[0].startswith("PaymentMethod:pm-ring")  # the heaviest reason first
 
 
 def test_attribute_from_the_case_panel_reaches_the_audit_trail(world: EmbeddedStore) -> None:
@@ -82,7 +93,9 @@ def test_attribute_from_the_case_panel_reaches_the_audit_trail(world: EmbeddedSt
     audit = _run(AppTest.from_function(_audit_page, default_timeout=60))
     assert audit.title[0].value == "Audit trail"
     assert "attribute" in audit.selectbox(key="audit_action").options
-    assert audit.dataframe[0].value["after"].str.contains("op-acme-distill").any()
+    assert audit.dataframe[0].value["changes"].str.contains("operator_id: op-acme-distill").any()
+    # names and targets are Markdown-escaped in the label (they are shown literally)
+    assert [x.label for x in audit.expander][0].replace("\\", "").endswith("attribute · Cluster:c-ring")
 
 
 def _audit_page() -> None:
@@ -104,21 +117,59 @@ def test_status_change_and_bad_attribution_error(world: EmbeddedStore) -> None:
     assert any("name an existing operator" in e.value for e in at.error)
 
 
-def test_search_page_finds_accounts_and_paths(world: EmbeddedStore) -> None:
-    def page() -> None:
-        from app.views import search
+def _search_page() -> None:
+    from app.views import search
 
-        search.render()
+    search.render()
 
-    at = _run(AppTest.from_function(page, default_timeout=60))
+
+def _table(at: AppTest, *columns: str) -> object:
+    """The first dataframe on the page with these columns (AppTest keeps no dataframe keys)."""
+    for frame in at.dataframe:
+        if set(columns) <= set(frame.value.columns):
+            return frame.value
+    raise AssertionError(f"no table with columns {columns}")
+
+
+def _unlinked(values: object) -> list[str]:
+    """Table cells that are pivot or cluster links, as the values they show."""
+    return [str(v).split("=", 1)[1].split(":", 1)[-1] if "?" in str(v) else str(v) for v in values]  # type: ignore[attr-defined]
+
+
+def test_search_page_pivots_from_a_bin_to_its_accounts_and_finds_paths(world: EmbeddedStore) -> None:
+    at = _run(AppTest.from_function(_search_page, default_timeout=60))
     at.text_input(key="search_text").input("411111")
+    at.button[0].click()  # the form's Search button
     _run(at)
-    assert at.dataframe[0].value["key"].tolist() == ["pm-ring"]
+    assert any("as card BIN (guessed from the value)" in c.value for c in at.caption)
+    accounts: Any = _table(at, "account_id", "cluster", "uses")
+    assert sorted(_unlinked(accounts["account_id"])) == ["r000", "r001", "r002", "r003"]
+    assert accounts["account_id"][0] == "search?pivot=account:r000" and set(_unlinked(accounts["cluster"])) == {"c-ring"}
     at.text_input(key="path_a").input("r000")
     at.text_input(key="path_b").input("r003")
     at.button(key="path_go").click()
     _run(at)
     assert at.success[0].value == "2 hops: r000 → r003"
+    at.text_input(key="path_b").input("ghost-9")
+    at.button(key="path_go").click()
+    _run(at)
+    assert at.error[0].value.startswith("Unknown account 'ghost-9'")
+
+
+def test_search_page_reads_a_pivot_link(world: EmbeddedStore) -> None:
+    at = AppTest.from_function(_search_page, default_timeout=60)
+    at.query_params["pivot"] = "payment:pm-ring"
+    _run(at)
+    assert at.text_input(key="search_text").value == "pm-ring" and at.selectbox(key="search_kind").value == "auto"
+    assert any("as payment id (as asked)" in c.value for c in at.caption)
+    assert len(_table(at, "account_id", "cluster", "uses")) == 4
+    at.query_params["pivot"] = "account:r001"
+    _run(at)
+    values: Any = _table(at, "value", "accounts_using")
+    assert "search?pivot=ip:203.0.113.7" in list(values["value"])
+    at.query_params["pivot"] = "nonsense"
+    _run(at)
+    assert any("names no value to pivot from" in w.value for w in at.warning)
 
 
 def test_users_file_requires_sign_in(world: EmbeddedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir, quarantine_dir, templates_path
 from loaders.errors import BundleError
 from loaders.load import LoadReport, load_bundle
-from tests.bundle_files import write_bundle
+from tests.worlds.bundles import write_bundle
 
 ACCOUNTS = (
     "account_id,created_at,email,phone,signup_ip,country\n"

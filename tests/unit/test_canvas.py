@@ -11,7 +11,7 @@ from app import canvas
 from graph.investigate import evidence
 from graph.schema import Label, Rel
 from graph.store import GraphStore
-from tests.ui_world import build_world, ring_ids
+from tests.worlds.ui import build_world, ring_ids
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from graph import cases
 from graph.schema import Label, Rel
 from graph.store import GraphStore, StoreError
 from graph.stores.embedded import EmbeddedStore
-from tests.ui_world import build_world, ring_ids
+from tests.worlds.ui import build_world, ring_ids
 
 
 @pytest.fixture()

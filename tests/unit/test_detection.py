@@ -12,7 +12,7 @@ from graph.detection import assign_ids, hashed_id, run_detection
 from graph.schema import Label, Rel
 from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir, hubs_path
-from tests.unit.detection_world import build_world, settings_for
+from tests.worlds.detection import build_world, settings_for
 
 
 @pytest.fixture

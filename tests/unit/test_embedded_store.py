@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graph.store import StoreError
-from graph.stores.embedded import GRAPH_FILE, EmbeddedStore
+from graph.stores.embedded import GRAPH_FILE, LEGACY_FILE, EmbeddedStore
 
 
 def test_writes_persist_and_another_instance_sees_them(tmp_path: Path) -> None:
@@ -40,7 +40,8 @@ def test_batch_writes_the_file_once_at_the_end(tmp_path: Path) -> None:
         store.upsert_nodes("Account", [{"account_id": "a1"}])
         assert not (tmp_path / GRAPH_FILE).exists()
         store.upsert_nodes("Account", [{"account_id": "a2"}])
-    assert (tmp_path / GRAPH_FILE).exists()
+    assert GRAPH_FILE == "graph.jsonl.gz" and (tmp_path / GRAPH_FILE).exists()
+    assert not (tmp_path / LEGACY_FILE).exists()  # never a pickle again
     assert not list(tmp_path.glob(".graph-*.tmp"))
 
 

@@ -21,7 +21,7 @@ from graph.evaluation import (
 from graph.linkage.facts import read_facts
 from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir
-from tests.unit.detection_world import CAP, build_world, settings_for
+from tests.worlds.detection import CAP, build_world, settings_for
 
 
 def _labels(tmp_path: Path, groups: dict[str, list[str]]) -> Path:

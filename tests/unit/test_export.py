@@ -25,7 +25,7 @@ from graph.export.stix import build_bundle, indicator_pattern
 from graph.export.tables import write_tables
 from graph.schema import Label, Rel
 from graph.stores.embedded import EmbeddedStore
-from tests.evidence_world import (
+from tests.worlds.evidence import (
     HUB_IP,
     add_lone_surrogates,
     build_world,

@@ -14,7 +14,7 @@ from app.cli import main
 from graph.export.manifest import verify_manifest
 from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir
-from tests.evidence_world import build_world, write_staging
+from tests.worlds.evidence import build_world, write_staging
 
 
 @pytest.fixture()

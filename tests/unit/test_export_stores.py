@@ -12,7 +12,7 @@ from graph.export.report import build_report, to_markdown
 from graph.export.selection import select
 from graph.store import GraphStore
 from graph.stores.embedded import EmbeddedStore
-from tests.evidence_world import build_world, write_staging
+from tests.worlds.evidence import build_world, write_staging
 
 
 def test_exports_agree_across_stores(store: GraphStore, tmp_path: Path) -> None:

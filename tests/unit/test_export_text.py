@@ -3,7 +3,7 @@ characters, NULs, ANSI escapes, non-characters, bidi overrides, lone surrogates 
 paste, then read back by a strict reader of that format.
 
 Two worlds: a hostile bundle loaded through the real loader and detection (on each store), and
-the hand-built evidence world (tests/evidence_world.py, whose templates hold the hostile
+the hand-built evidence world (tests/worlds/evidence.py, whose templates hold the hostile
 prompts) with lone surrogates added, which only the embedded store can hold.
 """
 
@@ -40,8 +40,8 @@ from graph.settings import Settings
 from graph.store import GraphStore
 from graph.stores.embedded import EmbeddedStore
 from loaders.load import load_bundle
-from tests.bundle_files import write_bundle
-from tests.evidence_world import (
+from tests.worlds.bundles import write_bundle
+from tests.worlds.evidence import (
     HOSTILE_PROMPT,
     LONE_SURROGATE_PROMPT,
     LONG_PASTE,
@@ -70,7 +70,9 @@ BUNDLE_PROMPTS = [
     "Windows\r\nline ends\rand a lone CR",
     "big paste: " + "0123456789" * 100_000,
 ]
-HOSTILE_ACCOUNT = "acct-\x1b[31m5\u202e"
+# Control characters in an identifier quarantine its row (tests/security/test_input_odd.py); bidi
+# overrides and isolates are not control characters and reach the graph.
+HOSTILE_ACCOUNT = "acct-5\u202e\u2066x"
 ACCOUNTS = [f"acct-{i}" for i in range(5)] + [HOSTILE_ACCOUNT]
 EXAMPLE_KEEP = 2000  # the loader keeps the first 2,000 characters of a template's example prompt
 
@@ -271,7 +273,7 @@ def _hostile_bundle(root: Path) -> Path:
     ]
     return write_bundle(root, {
         "accounts.csv": _csv(["account_id", "created_at", "signup_ip", "org_id"],
-                             [[a, "2025-04-01T00:00:00Z", "203.0.113.7", "org\x0b\u202efarm"] for a in ACCOUNTS]),
+                             [[a, "2025-04-01T00:00:00Z", "203.0.113.7", "org\u202efarm"] for a in ACCOUNTS]),
         "exchanges.jsonl": "\n".join(exchanges) + "\n",
         "payments.csv": _csv(["account_id", "payment_id"], [[a, "pay-1"] for a in ACCOUNTS]),
         "devices.csv": _csv(["account_id", "device_id"], [[a, "dev-1"] for a in ACCOUNTS]),
@@ -287,10 +289,9 @@ def test_exports_of_a_loaded_hostile_bundle_read_back(store: GraphStore, tmp_pat
     assert loaded["tables"]["accounts"]["loaded"] == len(ACCOUNTS)
     run_detection(store, settings)
     got = _check_every_format(store, ws, tmp_path / "out", {p[:EXAMPLE_KEEP] for p in BUNDLE_PROMPTS})
-    hostile_id = next(n for n in got["graphml"].nodes if n.startswith("Account:acct-\ufffd[31m5\u202e~"))
-    assert got["graphml"].nodes[hostile_id]["org_id"] == "org\ufffd\u202efarm"
+    assert got["graphml"].nodes[f"Account:{HOSTILE_ACCOUNT}"]["org_id"] == "org\u202efarm"
     assert {n["id"] for n in got["json"]["nodes"]} >= {f"Account:{HOSTILE_ACCOUNT}"}
-    assert "acct-\\x1b\\[31m5\\u202e" in got["md"] and "colour \\x1b\\[31mred\\x1b\\[0m" in got["md"]
+    assert "acct-5\\u202e\\u2066x" in got["md"] and "colour \\x1b\\[31mred\\x1b\\[0m" in got["md"]
     assert "\\u202eevil\\u202c" in got["md"] and "[2,000 characters in all]" in "".join(got["report"].text)
     users = {r["key"] for r in got["tables"]["csv"]["nodes_Account"]}
     assert HOSTILE_ACCOUNT in users

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graph.export.manifest import verify_manifest
-from tests.evidence_world import evidence_workspace, run_view
+from tests.worlds.evidence import evidence_workspace, run_view
 
 EXPORT_APP = "from app.views import export\nexport.render()\n"
 

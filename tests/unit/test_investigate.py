@@ -11,7 +11,7 @@ from graph.investigate import evidence, paths, search, sources, timeline, triage
 from graph.schema import Label
 from graph.store import GraphStore
 from graph.stores.embedded import EmbeddedStore
-from tests.ui_world import build_world, ring_ids
+from tests.worlds.ui import build_world, ring_ids
 
 
 @pytest.fixture()
@@ -38,10 +38,13 @@ def test_triage_rows_rank_filter_and_sparkline(world: tuple[GraphStore, Path]) -
     assert [r["cluster_id"] for r in triage.triage_rows(clusters, min_score=0.5)] == ["c-ring"]
     assert [r["cluster_id"] for r in triage.triage_rows(clusters, signal="shared_ip")] == ["c-benign"]
     assert [r["cluster_id"] for r in triage.triage_rows(clusters, operator="op-known")] == ["c-ring"]
-    assert [r["cluster_id"] for r in triage.triage_rows(clusters, sort_by="size", descending=False)] == ["c-benign", "c-ring"]
+    assert [r["cluster_id"] for r in triage.triage_rows(clusters, sort_by="size", descending=False, flagged_first=False)] == ["c-benign", "c-ring"]
+    # Flagged clusters lead the queue whatever it is sorted by.
+    assert [r["cluster_id"] for r in triage.triage_rows(clusters, sort_by="size", descending=False)] == ["c-ring", "c-benign"]
+    assert triage.activity_scale(rows) == 4 and triage.activity_scale([]) == 0
     store.upsert_nodes(Label.CLUSTER, [{"cluster_id": "c-old", "score": 0.99, "retired": True, "superseded_by": "c-ring"}])
     assert "c-old" not in [r["cluster_id"] for r in triage.triage_rows(triage.load_clusters(store))]
-    assert triage.triage_rows(triage.load_clusters(store), include_retired=True)[0]["cluster_id"] == "c-old"
+    assert triage.triage_rows(triage.load_clusters(store), include_retired=True, flagged_first=False)[0]["cluster_id"] == "c-old"
     cases.set_status(store, "c-ring", "in_progress", who="t")
     assert [r["cluster_id"] for r in triage.triage_rows(triage.load_clusters(store), statuses=["open"])] == ["c-benign"]
 
@@ -51,7 +54,12 @@ def test_attribution_shows_in_triage(world: tuple[GraphStore, Path]) -> None:
     cases.attribute(store, "c-ring", who="t", confidence=0.6, rationale="r", operator_name="Acme")
     [ring] = [c for c in triage.load_clusters(store) if c["cluster_id"] == "c-ring"]
     assert ring["attributed_operator"] == "op-acme" and ring["attributed_name"] == "Acme"
-    assert triage.triage_rows([ring])[0]["operator"] == "Acme"
+    assert ring["attributed_by"] == "t" and ring["attribution_rationale"] == "r" and ring["attributed_at"][:2] == "20"
+    row = triage.triage_rows([ring])[0]
+    assert row["operator"] == f"Acme (0.60) by t on {ring['attributed_at'][:10]}: r"
+    long = {**ring, "attribution_rationale": "x" * 300}
+    assert triage.attribution_text(long, width=50).endswith("x…") and len(triage.attribution_text(long, width=50).split(": ", 1)[1]) == 50
+    assert triage.attribution_text({"attributed_operator": ""}) == ""
 
 
 def test_pair_evidence_lists_reasons_shared_values_and_source_rows(world: tuple[GraphStore, Path]) -> None:
@@ -61,7 +69,14 @@ def test_pair_evidence_lists_reasons_shared_values_and_source_rows(world: tuple[
     assert ev["link"]["families"] == ["network", "payment", "prompt"]
     assert {r["family"] for r in ev["link"]["reasons"]} == {"network", "payment", "prompt"}
     flat = evidence.reason_rows(ev["link"]["reasons"])
-    assert flat[0]["entity"] == "IP:203.0.113.7" and flat[3]["examples"].startswith('["Think step')
+    # The heaviest reason first: the shared card (0.9), then the IP (0.6), template, network.
+    assert [r["entity"] for r in flat] == ["PaymentMethod:pm-ring", "IP:203.0.113.7", "PromptTemplate:t-cot", "Network:203.0.113.0/24"]
+    assert flat[2]["examples"].startswith('["Think step')
+    assert ev["verdict"]["case"] == "direct" and "weight 0.90" in ev["verdict"]["text"]
+    assert "the strongest: shared_card PaymentMethod:pm-ring" in ev["verdict"]["text"]
+    # Strongest shared value first, the hub last.
+    assert [(s["label"], s["value"]) for s in ev["shared"]][0] == ("PaymentMethod", "pm-ring")
+    assert ev["shared"][-1]["value"] == "100.64.0.1"
     # The network named only by a reason (not shared directly) gets its source rows too.
     assert len(ev["source_rows"]["Network:203.0.113.0/24"]) == 6
     shared = {(s["label"], s["value"]): s for s in ev["shared"]}
@@ -74,8 +89,16 @@ def test_pair_evidence_lists_reasons_shared_values_and_source_rows(world: tuple[
     assert all(r["_file"] == "exchanges.csv" and isinstance(r["_row"], int) for r in ip_rows)
     pay_rows = ev["source_rows"]["PaymentMethod:pm-ring"]
     assert [r["_row"] for r in pay_rows] == [1, 2] and pay_rows[0]["_file"] == "payments.csv"
-    unlinked = evidence.pair_evidence(store, ws, "r000", "s1")
+    unlinked = evidence.pair_evidence(store, ws, "r000", "s1", hub_cap=5)
     assert unlinked["link"] == {} and [s["value"] for s in unlinked["shared"]] == ["100.64.0.1"]
+    assert unlinked["verdict"]["case"] == "shared"
+    assert unlinked["verdict"]["text"].startswith("The detector did not link r000 and s1 directly, but they share 1 value: IP 100.64.0.1.")
+    assert "1 of them is a hub" in unlinked["verdict"]["text"]
+    # Values without staged rows get no (empty) section.
+    assert all(unlinked["source_rows"].values()) and "IP:100.64.0.1" not in unlinked["source_rows"]
+    store.upsert_nodes(Label.ACCOUNT, [{"account_id": "loner"}])
+    alone = evidence.pair_evidence(store, ws, "r000", "loner")
+    assert alone["verdict"]["case"] == "none" and alone["source_rows"] == {} and alone["examples"] == {}
 
 
 def test_relationship_edge_evidence(world: tuple[GraphStore, Path]) -> None:
@@ -85,28 +108,9 @@ def test_relationship_edge_evidence(world: tuple[GraphStore, Path]) -> None:
     assert [r["account_id"] for r in ev["source_rows"]] == ["r002"] * 3
 
 
-def test_search_kinds(world: tuple[GraphStore, Path]) -> None:
-    store, ws = world
-    assert search.guess_kind("203.0.113.7") == "ip"
-    assert search.guess_kind("203.0.113.0/24") == "network"
-    assert search.guess_kind("411111") == "card_bin"
-    assert search.guess_kind("bob@mailinator.com") == "email_domain"
-    assert search.guess_kind("chain of thought") == "prompt"
-    assert [h["key"] for h in search.search(store, ws, "r001")] == ["r001"]
-    ip = search.search(store, ws, "203.0.113.7")
-    assert ip[0]["label"] == "IP" and ip[0]["connections"] == 5  # 4 accounts + its network
-    assert [h["key"] for h in search.search(store, ws, "203.0.113.0/24")] == ["203.0.113.0/24"]
-    assert [h["key"] for h in search.search(store, ws, "hydra", "network")] == ["203.0.113.0/24"]
-    assert [h["key"] for h in search.search(store, ws, "411111")] == ["pm-ring"]
-    assert [h["key"] for h in search.search(store, ws, "h-s2", "email_hash")] == ["s2"]
-    prompt = search.search(store, ws, "CHAIN OF THOUGHT")
-    assert [h["key"] for h in prompt] == ["t-cot"] and prompt[0]["connections"] == 4
-    assert search.search(store, ws, "nothing like this", "prompt") == []
-    assert search.search(store, ws, "") == []
-
-
 def test_path_with_evidence(world: tuple[GraphStore, Path]) -> None:
     store, _ = world
+    assert paths.unknown_accounts(store, ["r000", "ghost", "r003"]) == ["ghost"]
     path = paths.path_with_evidence(store, "r000", "r003")
     assert path is not None and len(path) == 2  # via the shared IP, card or template
     assert path[0]["from"] == "Account:r000" and path[-1]["to"] == "Account:r003"
@@ -139,7 +143,7 @@ def test_without_staging_everything_is_empty(tmp_path: Path) -> None:
     assert triage.daily_activity(empty, {"a": "c"}) == {}
     assert timeline.cluster_timeline(empty, ["a"]) == []
     assert sources.source_rows(empty, ["a"], Label.IP, "1.2.3.4") == []
-    assert search.search(store, empty, "some prompt text") == []
+    assert search.resolve(store, empty, "some prompt text").kind is None
 
 
 def test_suppressed_hubs_report(tmp_path: Path) -> None:

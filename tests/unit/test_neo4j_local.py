@@ -1,4 +1,4 @@
-"""app.neo4j_local without a Neo4j server: pid files, process identity, tools, jar cache."""
+"""app.neo4j_local (the package) without a Neo4j server: pid files, process identity, tools, jar cache."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from app import neo4j_local as nl
+from app.neo4j_local import launch, logs
 from graph.settings import SETTINGS, Settings
 
 INSTALL = "apt-get install openjdk-17-jre-headless maven"
@@ -348,7 +349,7 @@ def test_cache_dir_default_and_override(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_jvm_args_keep_everything_in_home(tmp_path: Path) -> None:
     home = tmp_path / "ws" / "neo4j"
-    args = nl._jvm_args(make_settings(tmp_path, neo4j_heap="512m"), home)
+    args = launch.jvm_args(make_settings(tmp_path, neo4j_heap="512m"), home)
     assert "-Xmx512m" in args and "-XX:-UsePerfData" in args
     assert f"-Djava.io.tmpdir={home / 'tmp'}" in args and f"-Djna.tmpdir={home / 'tmp'}" in args
     assert f"{nl.HOME_MARK}{home}" in args
@@ -368,7 +369,7 @@ def test_without_javac_the_launcher_runs_in_source_file_mode(
 ) -> None:
     lib = tmp_path / "cache" / "neo4j-5.26.30" / "lib"
     lib.mkdir(parents=True)
-    plan = nl._launch_plan(lib, str(fake_java))
+    plan = launch.launch_plan(lib, str(fake_java))
     assert plan.main.endswith("Launcher.java") and plan.classpath == str(lib / "*")
     assert plan.jvm_args == [] and plan.cds_dump is None
 
@@ -379,15 +380,15 @@ def test_cds_archive_is_kept_only_after_a_clean_exit(tmp_path: Path) -> None:
     final = cds / "launcher-0123456789ab-89abcdef.jsa"
     dump = cds / f"{final.name}.tmp-0badc0de"
     dump.write_bytes(b"x" * (2 << 20))
-    nl._keep_cds_archive({"cds_dump": str(dump)}, clean_exit=False)
+    launch.keep_cds_archive({"cds_dump": str(dump)}, clean_exit=False)
     assert not dump.exists() and not final.exists()
     dump.write_bytes(b"x" * (2 << 20))
-    nl._keep_cds_archive({"cds_dump": str(dump)}, clean_exit=True)
+    launch.keep_cds_archive({"cds_dump": str(dump)}, clean_exit=True)
     assert final.is_file() and not dump.exists()
     stranger = tmp_path / "cds" / "notes.txt"
     stranger.write_text("keep me")
-    nl._keep_cds_archive({"cds_dump": str(stranger)}, clean_exit=False)
-    nl._keep_cds_archive({"cds_dump": None}, clean_exit=False)
+    launch.keep_cds_archive({"cds_dump": str(stranger)}, clean_exit=False)
+    launch.keep_cds_archive({"cds_dump": None}, clean_exit=False)
     assert stranger.read_text() == "keep me"
 
 
@@ -398,11 +399,11 @@ def test_log_tail_covers_only_this_start(tmp_path: Path) -> None:
     with open(log, "a") as fh:
         fh.write("=== start: java -XX:+ExitOnOutOfMemoryError ...\n")
         fh.write("sybilscope-neo4j starting\njava.lang.IllegalStateException: boom\n\tat x.y(Z)\n")
-    tail = nl._log_tail(log, offset)
+    tail = logs.log_tail(log, offset)
     assert "old" not in tail and "===" not in tail
-    assert nl._key_line(tail) == "java.lang.IllegalStateException: boom"
-    assert nl._key_line("sybilscope-neo4j bad argument: 'lots'\nmore") == (
+    assert logs.key_line(tail) == "java.lang.IllegalStateException: boom"
+    assert logs.key_line("sybilscope-neo4j bad argument: 'lots'\nmore") == (
         "sybilscope-neo4j bad argument: 'lots'"
     )
-    assert nl._key_line("") == "no output"
-    assert nl._log_tail(tmp_path / "missing.log") == ""
+    assert logs.key_line("") == "no output"
+    assert logs.log_tail(tmp_path / "missing.log") == ""

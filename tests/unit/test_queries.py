@@ -29,7 +29,7 @@ from graph.queries.team import (
     save_team_query,
 )
 from graph.stores.embedded import EmbeddedStore
-from tests.evidence_world import HUB_IP, build_world
+from tests.worlds.evidence import HUB_IP, build_world
 
 
 @pytest.fixture(scope="module")

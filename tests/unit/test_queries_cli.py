@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from app.cli import main
 from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir
-from tests.evidence_world import build_world
+from tests.worlds.evidence import build_world
 
 SYBILSCOPE = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "sybilscope")
 

@@ -13,7 +13,7 @@ import pytest
 
 from loaders.errors import BundleError
 from loaders.reader import SlowPathNeeded, discover, iter_chunks
-from tests.bundle_files import write_bundle
+from tests.worlds.bundles import write_bundle
 
 ACCOUNTS = "account_id,created_at\na1,2025-04-22T10:00:00Z\n"
 

@@ -1,0 +1,181 @@
+"""Separation: what any customer of a provider can share never makes two operators one.
+
+Two kinds of evidence say nothing about *which* operator stands behind an account:
+
+- Shared prompts alone. Popular templates are sent by strangers who share nothing else; an
+  account whose only links are prompts is not shown to belong to anyone (``clustering_weights``
+  drops such links before clustering).
+- Provider infrastructure. A proxy network's exits, a hosting range or a VPN serve every
+  paying customer: two operators who buy from the same provider share its addresses, not their
+  payment methods, devices, e-mail patterns, scripts or hours. ``split_on_provider`` rebuilds
+  each cluster from its operator-specific evidence (every family, with the network family
+  counting only non-provider values) and splits it where that evidence falls into separate
+  groups; ``infrastructure_relations`` then records what the resulting clusters share as
+  Cluster→Cluster relations (``SHARES_INFRASTRUCTURE``) instead of a merge.
+
+A cluster held together by provider addresses and nothing else (a farm seen only through its
+proxy) is kept whole: there is no operator-specific evidence to split it by.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graph import clustering
+from graph.linkage.evidence import FAMILIES, Evidence, Pair, noisy_or
+from graph.linkage.facts import Facts
+from graph.linkage.network import network_props
+from graph.schema import Label, Rel
+from graph.store import GraphStore
+
+# Network kinds any paying customer of the provider gets addresses of.
+PROVIDER_KINDS = frozenset({"proxy", "residential-proxy", "residential_proxy", "vpn", "hosting", "tor"})
+NETWORK = FAMILIES.index("network")
+PROMPT = FAMILIES.index("prompt")
+TRACE = clustering.TRACE_SCORE  # under this a family's score on a pair is a trace, not evidence
+PART_MIN = 3  # accounts: a smaller group of operator-specific evidence is not a separate operator
+
+
+def is_provider_value(facts: Facts, label: str, key: str) -> bool:
+    """Whether an IP or network belongs to a provider's shared pool (by its intel kind)."""
+    if label not in (Label.IP.value, Label.NETWORK.value):
+        return False
+    return str(network_props(facts, label, key).get("kind") or "").lower() in PROVIDER_KINDS
+
+
+def prompt_only(misses: np.ndarray) -> np.ndarray:
+    """Per pair (rows of ``Evidence.misses``): True when shared prompts are all there is, every
+    other family scoring under ``TRACE``."""
+    others = np.delete(misses, PROMPT, axis=1)
+    return (1.0 - others).max(axis=1, initial=0.0) < TRACE if len(misses) else np.zeros(0, dtype=bool)
+
+
+def clustering_weights(evidence: Evidence) -> dict[Pair, float]:
+    """Every pair's combined weight for clustering, without the prompt-only pairs."""
+    pairs = evidence.pairs()
+    misses = evidence.misses()
+    weights = 1.0 - misses.prod(axis=1)
+    keep = ~prompt_only(misses) & (weights > 0)
+    return {pairs[i]: float(weights[i]) for i in np.flatnonzero(keep).tolist()}
+
+
+def operator_misses(evidence: Evidence, facts: Facts, pairs: Sequence[Pair]) -> np.ndarray:
+    """``evidence.misses_of(pairs)`` with the network family counting only values that are not
+    a provider's (its strongest reasons, as kept by the evidence, recombined)."""
+    misses = evidence.misses_of(pairs)
+    for i in np.flatnonzero(misses[:, NETWORK] < 1.0).tolist():
+        own = [r.weight for r in evidence.reasons(pairs[i]) if r.family == "network"
+               and not is_provider_value(facts, r.label, r.key)]
+        misses[i, NETWORK] = 1.0 - noisy_or(own)
+    return misses
+
+
+def _strong_parts(members: Sequence[str], pairs: Sequence[Pair], weights: np.ndarray) -> list[list[str]]:
+    """Components of the strong links among ``members``, largest first."""
+    strong = [p for p, w in zip(pairs, weights.tolist(), strict=True) if w >= clustering.STRONG]
+    return clustering.components(members, strong)
+
+
+def split_cluster(members: Sequence[str], pairs: Sequence[Pair], full: np.ndarray, own: np.ndarray) -> list[list[str]]:
+    """One cluster's members as one or more clusters: the strong components of its
+    operator-specific links (``own``); when two or more hold ``PART_MIN`` accounts, each is a
+    cluster and every other member joins the one its links (``full``) weigh most towards (none:
+    it is let go). Otherwise the cluster stays as it is."""
+    parts = [p for p in _strong_parts(members, pairs, own) if len(p) >= PART_MIN]
+    if len(parts) < 2:
+        return [list(members)]
+    part_of = {a: i for i, part in enumerate(parts) for a in part}
+    pull: dict[str, np.ndarray] = {}
+    for (a, b), w in zip(pairs, full.tolist(), strict=True):
+        for x, y in ((a, b), (b, a)):
+            if x not in part_of and y in part_of:
+                pull.setdefault(x, np.zeros(len(parts)))[part_of[y]] += w
+    out = [list(p) for p in parts]
+    for a in sorted(pull):
+        toward = pull[a]
+        if toward.max() > 0:
+            out[int(np.argmax(toward))].append(a)
+    return [sorted(p) for p in out]
+
+
+def split_on_provider(clusters: Sequence[Sequence[str]], evidence: Evidence, facts: Facts) -> list[list[str]]:
+    """Every cluster split where only provider infrastructure held its parts together (see
+    ``split_cluster``); sorted largest first like ``clustering.Clustering.clusters``."""
+    where = {a: i for i, members in enumerate(clusters) for a in members}
+    internal: list[list[Pair]] = [[] for _ in clusters]
+    for pair in evidence.pairs():
+        i = where.get(pair[0])
+        if i is not None and i == where.get(pair[1]):
+            internal[i].append(pair)
+    out: list[list[str]] = []
+    for members, pairs in zip(clusters, internal, strict=True):
+        if len(members) < 2 * PART_MIN or not pairs:
+            out.append(sorted(members))
+            continue
+        full = 1.0 - evidence.misses_of(pairs).prod(axis=1)
+        own = 1.0 - operator_misses(evidence, facts, pairs).prod(axis=1)
+        out.extend(p for p in split_cluster(members, pairs, full, own) if len(p) >= 2)
+    out.sort(key=lambda g: (-len(g), g[0]))
+    return out
+
+
+@dataclass
+class Relation:
+    """What two clusters share of provider infrastructure."""
+
+    start: str
+    end: str
+    weight: float = 0.0
+    accounts: set[str] = field(default_factory=set)
+    values: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        ranked = sorted(self.values.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        values = [{"label": lab, "key": key, "accounts": len(users)} for (lab, key), users in ranked]
+        return {"start": self.start, "end": self.end, "weight": round(self.weight, 4), "accounts": len(self.accounts),
+                "values": json.dumps(values), "families": ["network"]}
+
+
+def infrastructure_relations(owner: Mapping[str, str], evidence: Evidence, facts: Facts) -> list[dict[str, Any]]:
+    """``SHARES_INFRASTRUCTURE`` rows (start cluster id < end) between clusters whose members
+    share provider values: weight (the strongest provider evidence of one cross pair),
+    accounts (of both clusters, sharing any of them), values (JSON-able list of {label, key,
+    accounts}, most shared first), families. ``owner`` maps each member to its cluster id."""
+    found: dict[tuple[str, str], Relation] = {}
+    pairs = evidence.pairs()
+    misses = evidence.misses()
+    for i in np.flatnonzero(misses[:, NETWORK] < 1.0).tolist():
+        a, b = pairs[i]
+        ca, cb = owner.get(a), owner.get(b)
+        if ca is None or cb is None or ca == cb:
+            continue
+        shared = [r for r in evidence.reasons(pairs[i]) if r.family == "network" and is_provider_value(facts, r.label, r.key)]
+        if not shared:
+            continue
+        key = (ca, cb) if ca < cb else (cb, ca)
+        rel = found.setdefault(key, Relation(*key))
+        rel.weight = max(rel.weight, noisy_or(r.weight for r in shared))
+        rel.accounts.update((a, b))
+        for r in shared:
+            rel.values.setdefault((r.label, r.key), set()).update((a, b))
+    return [found[k].row() for k in sorted(found)]
+
+
+def separate(found: clustering.Clustering, weights: Mapping[Pair, float], evidence: Evidence,
+             facts: Facts) -> clustering.Clustering:
+    """``found`` with its clusters split on provider infrastructure (``split_on_provider``)
+    and its bridges found again over ``weights``."""
+    clusters = split_on_provider(found.clusters, evidence, facts)
+    return clustering.Clustering(clusters=clusters, bridges=clustering.find_bridges(clusters, weights, clustering.STRONG))
+
+
+def write_relations(store: GraphStore, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Replace every ``SHARES_INFRASTRUCTURE`` relation with ``rows``; returns how many."""
+    with store.bulk():
+        store.delete_relationships(Rel.SHARES_INFRASTRUCTURE)
+        return store.upsert_relationships(Rel.SHARES_INFRASTRUCTURE, Label.CLUSTER, Label.CLUSTER, rows) if rows else 0

@@ -1,0 +1,136 @@
+"""Scenario worlds: provider infrastructure never merges operators, takeover campaigns flag
+with their onset, prompt-only accounts stay out; plus the pure pieces behind them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from graph import separation, takeover
+from graph.detection import run_detection
+from graph.schema import Label, Rel
+from graph.settings import Settings
+from graph.stores.embedded import EmbeddedStore
+
+SCENARIOS = "shared-proxy,takeover,prompt-commons"
+
+
+def _detect(root: Path, scale: str = "small") -> tuple[EmbeddedStore, dict[str, str], dict[str, Any], Settings]:
+    from loaders.load import load_bundle
+    from loaders.synthetic import generate
+
+    bundle, ws = root / "bundle", root / "ws"
+    generate(bundle, scale, 1, scenarios=SCENARIOS, corpus="sample", allow_sample_fallback=True)
+    settings = Settings({"workspace": str(ws)})
+    store = EmbeddedStore(ws / "embedded")
+    load_bundle(bundle, settings, store)
+    summary = run_detection(store, settings)
+    with (bundle / "labels.csv").open() as f:
+        labels = {r["account_id"]: r["operator_id"] for r in csv.DictReader(f)}
+    return store, labels, summary, settings
+
+
+@pytest.fixture(scope="module")
+def detected(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    found = _detect(tmp_path_factory.mktemp("scenarios"))
+    yield found
+    store = found[0]
+    store.close()
+
+
+def _members(store: EmbeddedStore) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for rel in store.iter_relationships(Rel.MEMBER_OF):
+        out.setdefault(rel.end[1], set()).add(rel.start[1])
+    return out
+
+
+def _flagged(store: EmbeddedStore) -> dict[str, dict[str, Any]]:
+    return {n.key: dict(n.props) for n in store.iter_nodes(Label.CLUSTER) if n.props.get("flagged")}
+
+
+def test_two_operators_on_one_proxy_network_are_two_clusters_sharing_infrastructure(detected) -> None:  # noqa: ANN001
+    store, labels, _, _ = detected
+    members = _members(store)
+    home: dict[str, set[str]] = {}
+    for cid, accts in members.items():
+        for op in {labels.get(a, "") for a in accts} - {""}:
+            if op.startswith("op-swarm"):
+                home.setdefault(op, set()).add(cid)
+    assert set(home) == {"op-swarm-night", "op-swarm-day"}
+    night, day = home["op-swarm-night"], home["op-swarm-day"]
+    assert not night & day  # never one cluster
+    for cid in night | day:
+        assert len({labels.get(a, "") for a in members[cid]} - {""}) == 1
+    relations = list(store.iter_relationships(Rel.SHARES_INFRASTRUCTURE))
+    linked = {frozenset((r.start[1], r.end[1])) for r in relations}
+    assert any(frozenset((a, b)) in linked for a in night for b in day)
+    for r in relations:
+        assert r.start[1] < r.end[1] and r.props["accounts"] >= 2 and 0 < r.props["weight"] <= 1
+        values = json.loads(r.props["values"])
+        assert values and all(v["label"] in (Label.IP.value, Label.NETWORK.value) and v["accounts"] >= 2 for v in values)
+
+
+def test_takeover_campaign_is_flagged_with_its_onset(detected) -> None:  # noqa: ANN001
+    store, labels, _, _ = detected
+    flagged = _flagged(store)
+    members = _members(store)
+    holding = [cid for cid in flagged if any(labels.get(a) == "op-takeover" for a in members[cid])]
+    assert holding
+    props = flagged[holding[0]]
+    assert props["compromised_members"] >= takeover.CAMPAIGN_MIN and props["takeover_onset"].startswith("20")
+    names = [i["name"] for i in json.loads(props["indicators"])]
+    assert "synchronised_takeover" in names
+    marks = [r for r in store.iter_relationships(Rel.MEMBER_OF) if r.end[1] == holding[0] and r.props.get("compromised")]
+    assert len(marks) == props["compromised_members"]
+    assert all(r.props["onset"] >= props["takeover_onset"] for r in marks)
+
+
+def test_prompt_commons_benign_accounts_stay_out_of_flagged_clusters(detected) -> None:  # noqa: ANN001
+    store, labels, _, _ = detected
+    members = _members(store)
+    for cid in _flagged(store):
+        assert all(labels.get(a, "") for a in members[cid]), cid
+
+
+def test_reruns_give_the_same_clusters_and_relations(detected) -> None:  # noqa: ANN001
+    store, _, summary, settings = detected
+    before = sorted(map(sorted, _members(store).values()))
+    relations = len(list(store.iter_relationships(Rel.SHARES_INFRASTRUCTURE)))
+    again = run_detection(store, settings)
+    assert sorted(map(sorted, _members(store).values())) == before
+    assert len(list(store.iter_relationships(Rel.SHARES_INFRASTRUCTURE))) == relations == again["shared_infrastructure"]
+    assert again["clusters"] == summary["clusters"]
+
+
+def test_split_cluster_separates_groups_held_only_by_provider_links() -> None:
+    members = [f"a{i}" for i in range(8)]
+    pairs = [(members[i], members[j]) for i in range(8) for j in range(i + 1, 8)]
+    same = [(p[0] < "a4") == (p[1] < "a4") for p in pairs]
+    full = np.full(len(pairs), 0.6)
+    own = np.where(same, 0.6, 0.0)
+    assert separation.split_cluster(members, pairs, full, own) == [members[:4], members[4:]]
+    assert separation.split_cluster(members, pairs, full, np.zeros(len(pairs))) == [members]  # a proxy-only farm stays
+
+
+def test_prompt_only_pairs_are_recognised() -> None:
+    misses = np.ones((3, 6))
+    misses[0, separation.PROMPT] = 0.1  # prompts only
+    misses[1, separation.PROMPT] = 0.1
+    misses[1, separation.NETWORK] = 0.5  # and a real network link
+    assert separation.prompt_only(misses).tolist() == [True, False, True]
+
+
+def test_campaign_needs_synchronised_onsets_onto_shared_infrastructure() -> None:
+    day = 86400.0
+    shared = {a: takeover.Onset(at=10 * day + i * 3600, networks=frozenset({"n1"})) for i, a in enumerate("abcd")}
+    assert takeover.campaign(list("abcde"), shared) == list("abcd")
+    spread = {a: takeover.Onset(at=i * 10 * day, networks=frozenset({"n1"})) for i, a in enumerate("abcd")}
+    assert takeover.campaign(list("abcd"), spread) == []
+    apart = {a: takeover.Onset(at=10 * day + i, networks=frozenset({f"n{i}"})) for i, a in enumerate("abcd")}
+    assert takeover.campaign(list("abcd"), apart) == []
