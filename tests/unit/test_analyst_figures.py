@@ -27,7 +27,7 @@ from tests.worlds.detection import WorldWriter, build_world, settings_for
 
 FIGURES = ("size", "exchanges", "input_tokens", "output_tokens", "first_seen", "last_seen", "score", "flagged",
            "indicators", "capability_profile", "stability", "suggested_operator", "suggestion_confidence", "bridges",
-           "families")
+           "families", "takeover_onset", "compromised_members")
 
 
 @pytest.fixture
@@ -243,3 +243,69 @@ def test_a_split_recorded_before_kept_accounts_were_uses_the_parents_members(tmp
     assert placements.cluster_of == {"a": "P", "b": "P", "c": "N"}
     (decision,) = placements.decisions
     assert (decision.action, decision.cluster_id, decision.other_id, decision.stayed) == ("split", "N", "P", frozenset({"a", "b"}))
+
+
+def _scenario_world(root: Path) -> tuple[EmbeddedStore, Settings]:
+    """The tiny generated world with the shared-proxy and takeover scenarios, detected once."""
+    from loaders.load import load_bundle
+    from loaders.synthetic import generate
+
+    generate(root / "bundle", "tiny", 1, scenarios="shared-proxy,takeover", corpus="sample", allow_sample_fallback=True)
+    settings = Settings({"workspace": str(root / "ws")}, environ={})
+    store = EmbeddedStore(embedded_dir(root / "ws"))
+    load_bundle(root / "bundle", settings, store)
+    run_detection(store, settings)
+    return store, settings
+
+
+def _everything(store: GraphStore) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    """Every current cluster's figures, every MEMBER_OF with its flags, every SHARES_INFRASTRUCTURE."""
+    figures = {n.key: {k: n.props.get(k) for k in FIGURES} for n in store.iter_nodes(Label.CLUSTER) if n.props.get("size")}
+    members = sorted((r.start[1], r.end[1], r.props.get("bridge"), r.props.get("compromised"), r.props.get("onset"))
+                     for r in store.iter_relationships(Rel.MEMBER_OF))
+    shared = sorted((r.start[1], r.end[1], json.dumps(r.props, sort_keys=True)) for r in store.iter_relationships(Rel.SHARES_INFRASTRUCTURE))
+    return figures, members, shared
+
+
+def test_merge_and_split_refigure_takeover_campaigns_and_shared_infrastructure(tmp_path: Path) -> None:
+    from graph import separation
+    from graph.figures import ProviderPairs
+    from graph.linkage import link_accounts, read_facts
+
+    store, settings = _scenario_world(tmp_path)
+    owner = _owner(store)
+    # detection's SHARES_INFRASTRUCTURE rows, from provider pairs, are separation's
+    facts = read_facts(store, settings.workspace)
+    evidence = link_accounts(facts, int(settings["hub_max_accounts"]), keep_floor=0.0)
+    assert ProviderPairs.from_evidence(evidence, facts, owner).relations(owner) \
+        == separation.infrastructure_relations(owner, evidence, facts)
+    (relation,) = list(store.iter_relationships(Rel.SHARES_INFRASTRUCTURE))
+    left, right = relation.start[1], relation.end[1]
+    member_of = {r.start[1]: r.props for r in store.iter_relationships(Rel.MEMBER_OF)}
+    campaign = max({c for a, c in owner.items() if member_of[a]["compromised"]}, key=lambda c: len(_members(store, c)))
+    compromised = _members(store, campaign)
+    assert len(compromised) == 5 and all(member_of[a]["compromised"] for a in compromised)
+
+    # split two accounts off the campaign: three still changed together, two are no campaign
+    event = cases.split_accounts(store, campaign, compromised[:2], who="ana", rationale="two were sold on", settings=settings)
+    new = event.after["new_cluster"]
+    parent, split_off = _figures(store, campaign), _figures(store, new)
+    onsets = {a: member_of[a]["onset"] for a in compromised}
+    assert parent["compromised_members"] == 3 and parent["takeover_onset"] == min(onsets[a] for a in compromised[2:])
+    assert split_off["compromised_members"] == 0 and split_off["takeover_onset"] == ""
+    assert "synchronised_takeover" not in {i["name"] for i in json.loads(split_off["indicators"])}
+    assert "synchronised_takeover" in {i["name"] for i in json.loads(parent["indicators"])}
+    after = {r.start[1]: r.props for r in store.iter_relationships(Rel.MEMBER_OF)}
+    assert [after[a]["compromised"] for a in compromised] == [False, False, True, True, True]
+
+    # merge the two clusters sharing provider infrastructure: their relation goes with them
+    cases.merge_clusters(store, left, right, who="ana", rationale="one swarm by day and night", settings=settings)
+    shared = [(r.start[1], r.end[1]) for r in store.iter_relationships(Rel.SHARES_INFRASTRUCTURE)]
+    assert (left, right) not in shared and right not in {x for pair in shared for x in pair}
+
+    # detection, re-run, keeps both decisions and writes exactly what they wrote
+    decided = _everything(store)
+    summary = run_detection(store, settings)
+    assert _everything(store) == decided
+    assert [(d["action"], d["cluster_id"]) for d in summary["analyst_decisions"]["kept"]] == [("split", new), ("merge", left)]
+    assert summary["shared_infrastructure"] == len(decided[2])
