@@ -342,8 +342,14 @@ def merge_clusters(
         raise CaseError("a merge needs a written rationale")
     with store.batch():
         keep, other = _cluster(store, keep_id), _cluster(store, other_id)
+        for node in (keep, other):
+            if node.props.get("status") == "merged":
+                raise CaseError(f"cluster {node.key!r} was merged into {node.props.get('merged_into')!r} already")
         moved = members(store, other_id)
         kept_before = members(store, keep_id)
+        empty = other_id if not moved else keep_id if not kept_before else None
+        if empty is not None:
+            raise CaseError(f"cluster {empty!r} has no accounts to merge")
         merged = sorted(set(kept_before) | set(moved))
         changes = Refigure.of(store, settings, [keep_id, other_id], merged).changes({keep_id: merged, other_id: []})
         # The merged record keeps notes and audit links but no members or operator links.

@@ -34,9 +34,14 @@ def test_split_names_the_new_cluster_and_opens_it(world: EmbeddedStore) -> None:
     _run(at)
     (event,) = cases.audit_trail(world, action="split")
     new = event.after["new_cluster"]
-    assert any(new in s.value for s in at.success)
     node = world.get_node(Label.CLUSTER, new)
     assert node is not None and node.props["size"] == 2 and node.props["exchanges"] == 6
+    parent = world.get_node(Label.CLUSTER, "c-ring")
+    assert parent is not None
+    (message,) = [s.value for s in at.success]
+    assert message.startswith(f"Split 2 accounts off c-ring into the new cluster {new}: 2 accounts, 6 exchanges, "
+                              f"score {node.props['score']:.2f}")
+    assert f"c-ring now has {parent.props['size']} accounts" in message
     at.button(key=f"flash_open_{new}").click()
     _run(at)
     assert at.title[0].value == f"Cluster {new}"
@@ -51,4 +56,9 @@ def test_merge_names_the_cluster_with_its_new_figures(world: EmbeddedStore) -> N
     node = world.get_node(Label.CLUSTER, "c-ring")
     assert node is not None and node.props["size"] == 6
     (message,) = [s.value for s in at.success]
-    assert "Merged c-benign into c-ring: now 6 accounts" in message
+    assert message.startswith(f"Merged c-benign into c-ring: now 6 accounts, {node.props['exchanges']} exchanges, "
+                              f"score {node.props['score']:.2f}")
+    # the header shows the refigured cluster, and the merged one (the world's only other) is
+    # no longer offered to absorb
+    assert [m.value for m in at.metric if m.label == "Accounts"] == ["6"]
+    assert "merge_other" not in {s.key for s in at.selectbox}
