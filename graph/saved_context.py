@@ -156,6 +156,25 @@ def _time(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
+def _consistent(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> bool:
+    """Whether the pair and provider tables index only saved accounts and values, with one
+    row of misses per pair: a file that does not is refused (rebuilt from the store), never
+    half used."""
+    n = len(meta.get("accounts") or [])
+    try:
+        pairs = [arrays[k] for k in ("pair_a", "pair_b", "provider_a", "provider_b")]
+        misses, weight = arrays["pair_misses"], arrays["provider_weight"]
+        codes, offsets = arrays["provider_codes"], arrays["provider_offsets"]
+    except KeyError:
+        return False
+    in_range = all(p.size == 0 or (int(p.min()) >= 0 and int(p.max()) < n) for p in pairs)
+    values = len(meta.get("provider_values") or [])
+    return (in_range and len(pairs[0]) == len(pairs[1]) == len(misses) and len(pairs[2]) == len(pairs[3]) == len(weight)
+            and misses.shape[1:] == (len(FAMILIES),) and len(offsets) == len(weight) + 1
+            and (codes.size == 0 or (int(codes.min()) >= 0 and int(codes.max()) < values))
+            and (offsets.size == 0 or int(offsets[-1]) == len(codes)))
+
+
 def load(workspace: Path | None) -> SavedContext | None:
     """The saved context, or None when there is none (or it is of another format)."""
     if workspace is None or not figures_path(workspace).exists():
@@ -166,7 +185,7 @@ def load(workspace: Path | None) -> SavedContext | None:
         meta = json.loads(bytes(arrays["meta"]).decode("utf-8"))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
-    if meta.get("format") != FORMAT or meta.get("families") != list(FAMILIES):
+    if meta.get("format") != FORMAT or meta.get("families") != list(FAMILIES) or not _consistent(arrays, meta):
         return None
     accounts: list[str] = meta["accounts"]
     capabilities: list[str] = meta["capabilities"]

@@ -146,6 +146,25 @@ def test_the_saved_context_and_one_rebuilt_from_the_store_give_the_same_figures(
     assert Refigure.of(store, settings, [uni], accounts).source == "rebuilt"
 
 
+def test_a_saved_context_whose_tables_point_past_its_accounts_is_refused(detected) -> None:  # noqa: ANN001
+    import numpy as np
+
+    from graph import saved_context
+
+    store, settings, owner = detected
+    path = figures_path(settings.workspace)
+    assert saved_context.load(settings.workspace) is not None
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["pair_b"] = arrays["pair_b"].copy()
+    arrays["pair_b"][0] = len(owner) + 5  # an account the file does not have
+    with path.open("wb") as out:
+        np.savez(out, **arrays)
+    assert saved_context.load(settings.workspace) is None
+    uni = owner["uni00"]
+    assert Refigure.of(store, settings, [uni], [a for a, c in owner.items() if c == uni]).source == "rebuilt"
+
+
 def test_merge_and_split_without_a_detection_run_rebuild_the_context(tmp_path: Path) -> None:
     """Clusters detection never figured (none saved): the figures still come from the data."""
     store = EmbeddedStore(None)
