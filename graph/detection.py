@@ -224,14 +224,12 @@ def figure_context(facts: Facts, settings: Settings, previous: Previous, store: 
 
 @dataclass
 class Analysis:
-    """What ``analyse`` found: the clusters' figures, the clustering, the figure context, the
-    provider evidence between accounts (for SHARES_INFRASTRUCTURE) and what became of the
-    analyst's decisions."""
+    """What ``analyse`` found: the clusters' figures, the clustering, the figure context and
+    what became of the analyst's decisions."""
 
     results: list[ClusterOut]
     found: clustering.Clustering
     context: FigureContext
-    providers: ProviderPairs
     decisions: dict[str, list[dict[str, Any]]]
 
 
@@ -274,8 +272,7 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
     stab_time = clock.get("stability", 0.0)
     timings["score_attribute"] = round(time.perf_counter() - started - stab_time, 3)
     timings["stability"] = round(stab_time, 3)
-    clustered = {a for c in out for a in c.members}
-    return Analysis(out, found, ctx, ProviderPairs.from_evidence(evidence, facts, clustered), report)
+    return Analysis(out, found, ctx, report)
 
 
 def links_to_write(pairs: Sequence[Pair], weights: np.ndarray, owner: Mapping[str, str], per_account: int) -> np.ndarray:
@@ -309,10 +306,12 @@ def links_to_write(pairs: Sequence[Pair], weights: np.ndarray, owner: Mapping[st
 
 
 def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evidence, previous: Previous,
-               operators: set[str], per_account: int = 20, detected_at: str | None = None) -> dict[str, int]:
+               operators: set[str], per_account: int = 20, detected_at: str | None = None,
+               on_reasons: Callable[[Pair, list[Any]], None] | None = None) -> dict[str, int]:
     """Replace detection outputs in one bulk write, keeping analyst decisions (an analyst
-    cluster keeps its id: ``assign_ids``). Not atomic on Neo4j (half a million LINKED do not
-    fit one transaction): after a failure, run it again."""
+    cluster keeps its id: ``assign_ids``). ``on_reasons`` (if given) hears each LINKED pair's
+    reasons, read once for its edge. Not atomic on Neo4j (half a million LINKED do not fit one
+    transaction): after a failure, run it again."""
     detected_at = detected_at or now_iso()
     current = {c.cluster_id for c in results}
     owner: dict[str, str] = {a: c.cluster_id for c in results for a in c.members}
@@ -349,10 +348,13 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
         chosen = links_to_write(pairs, weights, owner, per_account)
         for i in chosen.tolist():
             pair = pairs[i]
+            reasons = evidence.reasons(pair)
+            if on_reasons is not None:
+                on_reasons(pair, reasons)
             link_rows.append({
                 "start": pair[0], "end": pair[1], "weight": round(float(weights[i]), 4),
                 "families": [FAMILIES[f] for f in alphabetical if present[i, f]],
-                "reasons": json.dumps([r.to_json() for r in evidence.reasons(pair)], default=str),
+                "reasons": json.dumps([r.to_json() for r in reasons], default=str),
             })
             if len(link_rows) >= WRITE_CHUNK:
                 links += store.upsert_relationships(Rel.LINKED, Label.ACCOUNT, Label.ACCOUNT, link_rows)
@@ -403,15 +405,17 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
     started = time.perf_counter()
     detected_at = now_iso()
     operators = {n.key for n in store.iter_nodes(Label.OPERATOR)}
-    written = write_back(store, results, evidence, previous, operators, int(settings["links_per_account"]), detected_at)
     owner = {a: c.cluster_id for c in results for a in c.members}
-    written["infrastructure"] = separation.write_relations(store, analysis.providers.relations(owner))
+    collector = ProviderPairs.Collector(facts, owner)
+    written = write_back(store, results, evidence, previous, operators, int(settings["links_per_account"]), detected_at,
+                         on_reasons=collector.add)
+    collector.add_network_pairs(evidence, owner)
+    providers = collector.done()
+    written["infrastructure"] = separation.write_relations(store, providers.relations(owner))
     timings["write"] = round(time.perf_counter() - started, 3)
     if workspace.exists():
         started = time.perf_counter()
-        clustered = {a for c in results for a in c.members}
-        saved_context.save(workspace, detected_at, analysis.context, PairTable.from_evidence(evidence, clustered),
-                           analysis.providers)
+        saved_context.save(workspace, detected_at, analysis.context, PairTable.from_evidence(evidence, owner), providers)
         timings["save_figure_context"] = round(time.perf_counter() - started, 3)
     timings["total"] = round(time.perf_counter() - t_all, 3)
     flagged = [c for c in results if c.flagged]

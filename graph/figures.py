@@ -133,11 +133,19 @@ def clustering_weights(misses: np.ndarray) -> np.ndarray:
 
 
 class ProviderPairs:
-    """The linked pairs whose accounts share provider infrastructure (graph/separation.py
+    """Linked pairs whose accounts share provider infrastructure (graph/separation.py
     ``is_provider_value``): ``names`` sorted, ``a[k] < b[k]`` indices into it, ``weight[k]`` the
     combined weight of the shared provider values, ``codes[offsets[k]:offsets[k+1]]`` indices
     into ``values`` ((label, key) of each value). Who is in which cluster then gives the
-    ``SHARES_INFRASTRUCTURE`` rows (``relations``), in detection and after a merge or split."""
+    ``SHARES_INFRASTRUCTURE`` rows (``relations``), in detection and after a merge or split.
+
+    Detection collects them (``Collector``) from the pairs across clusters, every one, as
+    graph/separation.py ``infrastructure_relations`` reads them, and from the pairs inside a
+    cluster whose reasons it reads anyway to write their LINKED edge. Reading the reasons of
+    every pair inside the clusters would cost more than all the rest of detection at scale, so
+    after a split the relation between its two sides counts the pairs that had a LINKED edge
+    (every pair of a cluster of up to ``links_per_account`` + 1 accounts, the strongest ones of a
+    larger cluster); every relation to a third cluster, and everything after a merge, is exact."""
 
     def __init__(self, names: Sequence[str], a: np.ndarray, b: np.ndarray, weight: np.ndarray,
                  values: Sequence[tuple[str, str]], codes: np.ndarray, offsets: np.ndarray) -> None:
@@ -146,34 +154,71 @@ class ProviderPairs:
         self.values = [(str(label), str(key)) for label, key in values]
         self.codes, self.offsets = codes, offsets
 
+    class Collector:
+        """Builds ``ProviderPairs`` over ``accounts`` from pairs and their reasons."""
+
+        def __init__(self, facts: Facts, accounts: Iterable[str]) -> None:
+            self.facts = facts
+            self.names = sorted(set(accounts))
+            self.index = {name: i for i, name in enumerate(self.names)}
+            self.provider: dict[tuple[str, str], bool] = {}
+            self.values: dict[tuple[str, str], int] = {}
+            self.seen: set[Pair] = set()
+            self.a: list[int] = []
+            self.b: list[int] = []
+            self.weight: list[float] = []
+            self.codes: list[int] = []
+            self.offsets = [0]
+
+        def _is_provider(self, label: str, key: str) -> bool:
+            known = self.provider.get((label, key))
+            if known is None:
+                known = self.provider[(label, key)] = separation.is_provider_value(self.facts, label, key)
+            return known
+
+        def add(self, pair: Pair, reasons: Sequence[Any]) -> None:
+            """One pair (sorted) and its reasons (``Evidence.reasons``): kept when both accounts
+            are among the collector's and some network reason is a provider value."""
+            if pair in self.seen:
+                return
+            self.seen.add(pair)
+            x, y = self.index.get(pair[0]), self.index.get(pair[1])
+            if x is None or y is None:
+                return
+            shared = [r for r in reasons if r.family == "network" and self._is_provider(r.label, r.key)]
+            if not shared:
+                return
+            self.a.append(x)
+            self.b.append(y)
+            self.weight.append(noisy_or(r.weight for r in shared))
+            self.codes += [self.values.setdefault((r.label, r.key), len(self.values)) for r in shared]
+            self.offsets.append(len(self.codes))
+
+        def add_network_pairs(self, evidence: Evidence, owner: Mapping[str, str] | None = None) -> None:
+            """Every pair of ``evidence`` with network evidence not added yet; with ``owner``
+            (account -> cluster id), only those across two clusters."""
+            pairs = evidence.pairs()
+            if not pairs:
+                return
+            for i in np.flatnonzero(evidence.misses()[:, separation.NETWORK] < 1.0).tolist():
+                x, y = pairs[i]
+                if owner is not None and ((cx := owner.get(x)) is None or (cy := owner.get(y)) is None or cx == cy):
+                    continue
+                if pairs[i] not in self.seen and x in self.index and y in self.index:
+                    self.add(pairs[i], evidence.reasons(pairs[i]))
+
+        def done(self) -> ProviderPairs:
+            return ProviderPairs(self.names, np.asarray(self.a, dtype=np.int32), np.asarray(self.b, dtype=np.int32),
+                                 np.asarray(self.weight, dtype=np.float64), list(self.values),
+                                 np.asarray(self.codes, dtype=np.int64), np.asarray(self.offsets, dtype=np.int64))
+
     @classmethod
     def from_evidence(cls, evidence: Evidence, facts: Facts, accounts: Iterable[str]) -> ProviderPairs:
-        """The provider evidence of the pairs of ``evidence`` between two of ``accounts``."""
-        names = sorted(set(accounts))
-        index = {name: i for i, name in enumerate(names)}
-        pairs = evidence.pairs()
-        misses = evidence.misses()
-        value_index: dict[tuple[str, str], int] = {}
-        a: list[int] = []
-        b: list[int] = []
-        weight: list[float] = []
-        codes: list[int] = []
-        offsets = [0]
-        for i in np.flatnonzero(misses[:, separation.NETWORK] < 1.0).tolist() if len(pairs) else []:
-            x, y = pairs[i]
-            if x not in index or y not in index:
-                continue
-            shared = [r for r in evidence.reasons(pairs[i])
-                      if r.family == "network" and separation.is_provider_value(facts, r.label, r.key)]
-            if not shared:
-                continue
-            a.append(index[x])
-            b.append(index[y])
-            weight.append(noisy_or(r.weight for r in shared))
-            codes += [value_index.setdefault((r.label, r.key), len(value_index)) for r in shared]
-            offsets.append(len(codes))
-        return cls(names, np.asarray(a, dtype=np.int32), np.asarray(b, dtype=np.int32), np.asarray(weight, dtype=np.float64),
-                   list(value_index), np.asarray(codes, dtype=np.int64), np.asarray(offsets, dtype=np.int64))
+        """The provider evidence of every pair of ``evidence`` between two of ``accounts``
+        (the whole of it: for a figure context rebuilt from the store)."""
+        collector = cls.Collector(facts, accounts)
+        collector.add_network_pairs(evidence)
+        return collector.done()
 
     def partners(self, members: Iterable[str]) -> set[str]:
         """The accounts not among ``members`` that share provider values with one of them."""

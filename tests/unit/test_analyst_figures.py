@@ -293,13 +293,15 @@ def test_merge_and_split_refigure_takeover_campaigns_and_shared_infrastructure(t
 
     store, settings = _scenario_world(tmp_path)
     owner = _owner(store)
-    # detection's SHARES_INFRASTRUCTURE rows, from provider pairs, are separation's
+    # the SHARES_INFRASTRUCTURE detection wrote, and the relations of every provider pair, are separation's
     facts = read_facts(store, settings.workspace)
     evidence = link_accounts(facts, int(settings["hub_max_accounts"]), keep_floor=0.0)
-    assert ProviderPairs.from_evidence(evidence, facts, owner).relations(owner) \
-        == separation.infrastructure_relations(owner, evidence, facts)
-    (relation,) = list(store.iter_relationships(Rel.SHARES_INFRASTRUCTURE))
-    left, right = relation.start[1], relation.end[1]
+    expected = separation.infrastructure_relations(owner, evidence, facts)
+    assert ProviderPairs.from_evidence(evidence, facts, owner).relations(owner) == expected
+    written = [{"start": r.start[1], "end": r.end[1], **r.props} for r in store.iter_relationships(Rel.SHARES_INFRASTRUCTURE)]
+    assert written == expected and len(written) == 1
+    left, right = written[0]["start"], written[0]["end"]
+    swarm = _members(store, right)
     member_of = {r.start[1]: r.props for r in store.iter_relationships(Rel.MEMBER_OF)}
     campaign = max({c for a, c in owner.items() if member_of[a]["compromised"]}, key=lambda c: len(_members(store, c)))
     compromised = _members(store, campaign)
@@ -319,12 +321,17 @@ def test_merge_and_split_refigure_takeover_campaigns_and_shared_infrastructure(t
 
     # merge the two clusters sharing provider infrastructure: their relation goes with them
     cases.merge_clusters(store, left, right, who="ana", rationale="one swarm by day and night", settings=settings)
-    shared = [(r.start[1], r.end[1]) for r in store.iter_relationships(Rel.SHARES_INFRASTRUCTURE)]
-    assert (left, right) not in shared and right not in {x for pair in shared for x in pair}
+    assert list(store.iter_relationships(Rel.SHARES_INFRASTRUCTURE)) == []
+    # split the day swarm off again: the relation comes back, between the new cluster and the kept one
+    again = cases.split_accounts(store, left, swarm, who="bo", rationale="day and night are two crews", settings=settings)
+    (back,) = [{"ends": {r.start[1], r.end[1]}, **r.props} for r in store.iter_relationships(Rel.SHARES_INFRASTRUCTURE)]
+    assert back["ends"] == {left, again.after["new_cluster"]}
+    assert (back["weight"], back["accounts"], back["values"]) == (written[0]["weight"], written[0]["accounts"], written[0]["values"])
 
     # detection, re-run, keeps both decisions and writes exactly what they wrote
     decided = _everything(store)
     summary = run_detection(store, settings)
     assert _everything(store) == decided
-    assert [(d["action"], d["cluster_id"]) for d in summary["analyst_decisions"]["kept"]] == [("split", new), ("merge", left)]
+    assert [(d["action"], d["cluster_id"]) for d in summary["analyst_decisions"]["kept"]] == [
+        ("split", new), ("merge", left), ("split", again.after["new_cluster"])]
     assert summary["shared_infrastructure"] == len(decided[2])
