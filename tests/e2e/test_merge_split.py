@@ -71,12 +71,29 @@ def _header_shows(page: Any, props: dict[str, Any]) -> None:
     assert _metric(page, "Score") == f"{props['score']:.2f}"
 
 
+def _idle(page: Any) -> None:
+    """Wait until the app has finished the run a widget change started (each change reruns
+    the page, and a field typed into during a run can be redrawn empty)."""
+    page.wait_for_timeout(300)
+    page.locator("[data-testid='stStatusWidgetRunningIcon']").wait_for(state="detached", timeout=30_000)
+
+
 def _pick(page: Any, label: str, value: str) -> None:
     """Choose ``value`` in the select box or multiselect labelled ``label`` by typing it."""
     box = page.get_by_role("combobox", name=label)
     box.click()
-    box.fill(value)
+    box.press_sequentially(value, delay=20)
     page.get_by_role("option", name=value, exact=True).click()
+    _idle(page)
+
+
+def _fill(page: Any, label: str, text: str) -> None:
+    """Type ``text`` into the field labelled ``label`` and let the app take it."""
+    field = page.get_by_label(label)
+    field.fill(text)
+    field.press("Tab")
+    _idle(page)
+    assert field.input_value() == text
 
 
 def _detect(workspace: Path) -> dict[str, Any]:
@@ -105,7 +122,7 @@ def test_merge_and_split_refigure_name_the_new_cluster_and_survive_detect(page: 
     page.get_by_role("tab", name="Case & attribution").click()
     page.get_by_text("Merge another cluster into this one").click()
     _pick(page, "Cluster to absorb", other)
-    page.get_by_label("Merge rationale").fill("the same card BIN and client build paid for both")
+    _fill(page, "Merge rationale", "the same card BIN and client build paid for both")
     page.get_by_role("button", name="Merge", exact=True).click()
     merged_size = len(kept_before) + len(absorbed)
     message = page.get_by_text(f"Merged {other} into {keep}: now {fmt.short_number(merged_size)} accounts")
@@ -124,7 +141,10 @@ def test_merge_and_split_refigure_name_the_new_cluster_and_survive_detect(page: 
     page.get_by_text("Split accounts off into a new cluster").click()
     for account in moved:
         _pick(page, "Accounts", account)
-    page.get_by_label("Split rationale").fill("these three moved to another card and device in May")
+    box = page.locator("[data-testid='stMultiSelect']").filter(has=page.get_by_role("combobox", name="Accounts"))
+    chosen = box.evaluate("el => Array.from(el.querySelectorAll('.react-aria-ComboBox [data-tag]')).map(t => t.getAttribute('aria-label'))")
+    assert chosen == moved
+    _fill(page, "Split rationale", "these three moved to another card and device in May")
     page.get_by_role("button", name="Split", exact=True).click()
     page.get_by_text(f"Split 3 accounts off {keep} into the new cluster").wait_for()
     store = _store(workspace)
