@@ -193,8 +193,6 @@ def stability(members: Sequence[str], evidence: Evidence, pairs: Sequence[tuple[
 # ---- the run ---------------------------------------------------------------------------------------
 
 
-
-
 def _internal_pairs(clusters: Sequence[Sequence[str]], evidence: Evidence) -> list[list[tuple[str, str]]]:
     where = {a: i for i, members in enumerate(clusters) for a in members}
     out: list[list[tuple[str, str]]] = [[] for _ in clusters]
