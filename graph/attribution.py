@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from graph.linkage.evidence import noisy_or
 from graph.linkage.facts import Facts
@@ -33,6 +33,13 @@ LEARNED_CONFIDENCE = 0.8
 PREVIOUS_MEMBERS_MIN_SHARE = 0.3
 
 EntityRef = tuple[str, str]
+
+
+class AccountsUsing(Protocol):
+    """Who uses a set of entities: ``Facts`` in detection, the saved figure context of the
+    last run in an analyst's merge or split (graph/saved_context.py)."""
+
+    def accounts_using(self, entities: frozenset[EntityRef]) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True)
@@ -151,14 +158,14 @@ def learned_indicators(
     return out
 
 
-def _coverage(members: frozenset[str], entities: frozenset[EntityRef], facts: Facts) -> float:
+def _coverage(members: frozenset[str], entities: frozenset[EntityRef], facts: AccountsUsing) -> float:
     """Share of ``members`` that use any of ``entities``."""
     return len(members & facts.accounts_using(entities)) / len(members) if members else 0.0
 
 
 def suggest(
     members: Sequence[str],
-    facts: Facts,
+    facts: AccountsUsing,
     indicators: Iterable[Indicator],
     previous: Mapping[str, tuple[str, float, frozenset[str]]] | None = None,
 ) -> Suggestion | None:

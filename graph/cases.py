@@ -10,6 +10,11 @@ see what was decided and what it replaced.
 value, a lost connection) changes nothing: no half-moved members, no attribution without its
 audit event. Actions that take relationships away (merge, split, re-attribution) delete just
 those relationships; the cluster node, its notes and its audit links are never touched.
+
+A merge or split refigures every cluster it touches with detection's own code
+(graph/refigure.py): size, volumes, dates, score, indicators, flag, stability, bridges and
+suggested operator are what a detection run would write for the new membership. Detection
+keeps the decision on every later run (graph/decisions.py reads it back from these events).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from graph.props import now_iso
+from graph.refigure import Changes, Refigure
 from graph.schema import Label, Rel
+from graph.settings import Settings
 from graph.store import GraphStore, Node, NodeKey, Relationship
 
 STATUSES = ("open", "in_progress", "confirmed", "dismissed", "merged")
@@ -299,43 +306,77 @@ def members(store: GraphStore, cluster_id: str) -> list[str]:
     return sorted(n.key for n in sub.nodes if n.label == Label.ACCOUNT)
 
 
-def merge_clusters(store: GraphStore, keep_id: str, other_id: str, *, who: str, rationale: str) -> AuditEvent:
+def _write_changes(store: GraphStore, changes: Changes) -> None:
+    """Write refigured clusters (graph/refigure.py): their properties, their members' MEMBER_OF
+    (bridge and takeover flags), their suggested operator and what they share of provider
+    infrastructure with other clusters, replacing what detection or an earlier action left."""
+    store.upsert_nodes(Label.CLUSTER, changes.clusters)
+    store.upsert_relationships(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, changes.members)
+    touched = {row["cluster_id"] for row in changes.clusters}
+    refs = [(Label.CLUSTER.value, cid) for cid in sorted(touched)]
+    around = store.neighbours(refs, [Rel.SUGGESTED_OPERATOR, Rel.SHARES_INFRASTRUCTURE], limit=_ALL_NODES_LIMIT).relationships
+    old = [r.ref for r in around if (r.type == Rel.SUGGESTED_OPERATOR and r.start in refs)
+           or (r.type == Rel.SHARES_INFRASTRUCTURE and (r.start in refs or r.end in refs))]
+    store.delete_relationship_refs(old)
+    known = [row for row in changes.suggestions if store.get_node(Label.OPERATOR, row["end"]) is not None]
+    store.upsert_relationships(Rel.SUGGESTED_OPERATOR, Label.CLUSTER, Label.OPERATOR, known)
+    if changes.infrastructure:
+        store.upsert_relationships(Rel.SHARES_INFRASTRUCTURE, Label.CLUSTER, Label.CLUSTER, changes.infrastructure)
+
+
+def _headline(node: Node) -> dict[str, Any]:
+    return {k: node.props.get(k) for k in ("size", "exchanges", "score", "flagged")}
+
+
+def merge_clusters(
+    store: GraphStore, keep_id: str, other_id: str, *, who: str, rationale: str, settings: Settings | None = None
+) -> AuditEvent:
     """Move every member of ``other_id`` into ``keep_id``; ``other_id`` stays as a record
-    with status ``merged`` and ``merged_into`` (its audit history intact)."""
+    with status ``merged`` and ``merged_into`` (its audit history intact). Both clusters are
+    refigured as detection would figure them (graph/refigure.py; ``settings`` name the
+    workspace whose last detection run gives the figure context), and every later detection run
+    keeps the merge (graph/decisions.py). Returns the ``merge`` event, about ``keep_id``."""
     if keep_id == other_id:
         raise CaseError("cannot merge a cluster into itself")
     if not rationale.strip():
         raise CaseError("a merge needs a written rationale")
     with store.batch():
         keep, other = _cluster(store, keep_id), _cluster(store, other_id)
+        for node in (keep, other):
+            if node.props.get("status") == "merged":
+                raise CaseError(f"cluster {node.key!r} was merged into {node.props.get('merged_into')!r} already")
         moved = members(store, other_id)
         kept_before = members(store, keep_id)
-        store.upsert_relationships(
-            Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, [{"start": a, "end": keep_id, "bridge": False} for a in moved]
-        )
-        size = len(set(kept_before) | set(moved))
-        store.upsert_nodes(Label.CLUSTER, [{"cluster_id": keep_id, "size": size}])
-        store.upsert_nodes(
-            Label.CLUSTER, [{"cluster_id": other_id, "status": "merged", "merged_into": keep_id, "size": 0}]
-        )
+        empty = other_id if not moved else keep_id if not kept_before else None
+        if empty is not None:
+            raise CaseError(f"cluster {empty!r} has no accounts to merge")
+        merged = sorted(set(kept_before) | set(moved))
+        changes = Refigure.of(store, settings, [keep_id, other_id], merged).changes({keep_id: merged, other_id: []})
         # The merged record keeps notes and audit links but no members or operator links.
         store.delete_relationship_refs([r.ref for r in _cluster_rels(store, other_id) if r.type != Rel.ABOUT])
+        _write_changes(store, changes)
+        store.upsert_nodes(Label.CLUSTER, [{"cluster_id": other_id, "status": "merged", "merged_into": keep_id}])
         _record(
             store, who, "merged_into", (Label.CLUSTER.value, other_id),
-            {"status": other.props.get("status", "open"), "members": moved},
+            {"status": other.props.get("status", "open"), "members": moved, **_headline(other)},
             {"status": "merged", "merged_into": keep_id, "rationale": rationale.strip()},
         )
         return _record(
             store, who, "merge", (Label.CLUSTER.value, keep_id),
-            {"size": keep.props.get("size", len(kept_before)), "members": kept_before},
-            {"size": size, "absorbed": other_id, "added": moved, "rationale": rationale.strip()},
+            {**_headline(keep), "size": keep.props.get("size", len(kept_before)), "members": kept_before},
+            {**changes.figures(keep_id), "absorbed": other_id, "added": moved, "rationale": rationale.strip()},
         )
 
 
 def split_accounts(
-    store: GraphStore, cluster_id: str, account_ids: Iterable[str], *, who: str, rationale: str, new_cluster_id: str | None = None
+    store: GraphStore, cluster_id: str, account_ids: Iterable[str], *, who: str, rationale: str,
+    new_cluster_id: str | None = None, settings: Settings | None = None,
 ) -> AuditEvent:
-    """Move ``account_ids`` out of a cluster into a new cluster (status open)."""
+    """Move ``account_ids`` out of a cluster into a new cluster (status open). Both are
+    refigured as detection would figure them (see ``merge_clusters``), and every later
+    detection run keeps the split; the event records what tied the two sides when the analyst
+    split them (``ties``), so a run can report new evidence against the split. Returns the
+    ``split`` event, about the parent; ``after["new_cluster"]`` names the new cluster."""
     if not rationale.strip():
         raise CaseError("a split needs a written rationale")
     chosen = sorted(set(account_ids))
@@ -350,24 +391,25 @@ def split_accounts(
         new_id = new_cluster_id or f"{cluster_id}-split-{uuid.uuid4().hex[:6]}"
         if store.get_node(Label.CLUSTER, new_id) is not None:
             raise CaseError(f"cluster {new_id!r} already exists")
-        remaining = len(current) - len(chosen)
+        remaining = sorted(set(current) - set(chosen))
+        figures = Refigure.of(store, settings, [cluster_id], current)
+        tied = figures.ties(current, chosen)
+        changes = figures.changes({cluster_id: remaining, new_id: chosen})
         store.delete_relationship_refs(
             [((Label.ACCOUNT.value, a), Rel.MEMBER_OF.value, (Label.CLUSTER.value, cluster_id)) for a in chosen]
         )
-        store.upsert_nodes(Label.CLUSTER, [{"cluster_id": cluster_id, "size": remaining}])
         store.upsert_nodes(
             Label.CLUSTER,
-            [{"cluster_id": new_id, "size": len(chosen), "status": "open", "split_from": cluster_id,
-              "score": float(cluster.props.get("score", 0.0) or 0.0), "flagged": False}],
+            [{"cluster_id": new_id, "status": "open", "split_from": cluster_id,
+              "detected_at": str(cluster.props.get("detected_at") or "")}],
         )
-        store.upsert_relationships(
-            Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, [{"start": a, "end": new_id, "bridge": False} for a in chosen]
-        )
+        _write_changes(store, changes)
         _record(store, who, "split_from", (Label.CLUSTER.value, new_id), {}, {"split_from": cluster_id, "members": chosen})
         return _record(
             store, who, "split", (Label.CLUSTER.value, cluster_id),
-            {"size": len(current)},
-            {"size": remaining, "new_cluster": new_id, "moved": chosen, "rationale": rationale.strip()},
+            {**_headline(cluster), "size": len(current)},
+            {**changes.figures(cluster_id), "new_cluster": new_id, "new_cluster_figures": changes.figures(new_id),
+             "moved": chosen, "kept": remaining, "ties": tied, "rationale": rationale.strip()},
         )
 
 

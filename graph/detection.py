@@ -57,7 +57,16 @@ Kept across re-runs: ATTRIBUTED_TO, status, notes / ``notes`` property and audit
 clusters; analyst-only properties are never in the written rows. Everything else of detection
 (LINKED, MEMBER_OF, SUGGESTED_OPERATOR, SHARES_INFRASTRUCTURE, untouched Cluster nodes) is deleted and rewritten, so a
 re-run never duplicates. The run also writes ``<workspace>/detection/last_run.json`` (the
-summary) and ``<workspace>/detection/hubs.json`` (every suppressed hub).
+summary), ``<workspace>/detection/hubs.json`` (every suppressed hub) and
+``<workspace>/detection/figures.npz`` (the figure context merges and splits refigure clusters
+with: graph/saved_context.py; a cluster's figures are computed by graph/figures.py for both).
+
+The analyst's merges and splits are kept as constraints (graph/decisions.py, read from the
+audit trail), applied to what clustering and separation found: each analyst cluster is made
+whole (must-link), no cluster holds accounts of two of them (cannot-link), and each keeps its
+id (``assign_ids``). The summary's ``analyst_decisions`` lists the decisions ``kept``,
+``superseded`` by later ones, and in ``conflicts`` any split that new evidence ties back
+together (kept all the same, for review).
 """
 
 from __future__ import annotations
@@ -72,7 +81,18 @@ from typing import Any
 
 import numpy as np
 
-from graph import attribution, clustering, scoring, separation, takeover
+from graph import attribution, clustering, decisions, saved_context, scoring, separation, takeover
+from graph.figures import (
+    ANALYST_STATUS_DEFAULT,
+    ClusterOut,
+    FigureContext,
+    PairTable,
+    ProviderPairs,
+    cluster_row,
+    figures_of,
+)
+from graph.figures import member_rows as member_rows_of
+from graph.figures import stability as stability_of
 from graph.linkage import FAMILIES, Evidence, Facts, Pair, link_accounts, read_facts
 from graph.linkage.timing import read_minute_regularity, read_model_onsets
 from graph.props import now_iso
@@ -82,13 +102,7 @@ from graph.store import GraphStore, chunked
 from graph.workspace import detection_dir, hubs_path, last_run_path
 
 MATCH_JACCARD = 0.5
-FAMILY_MIN = 0.1  # a family counts as holding a pair together from this score up
-ANALYST_STATUS_DEFAULT = "open"
 WRITE_CHUNK = 5000
-# Each stability rebuild asks whether a cluster holds together without one family, not for the
-# best partition of what is left: one Leiden iteration answers that (a second one only
-# refines the pieces of a cluster that falls apart) at half the cost, six rebuilds per cluster.
-STABILITY_ITERATIONS = 1
 
 
 # ---- previous run -----------------------------------------------------------------------------
@@ -139,23 +153,28 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def assign_ids(clusters: Sequence[Sequence[str]], previous: Mapping[str, frozenset[str]]) -> list[str]:
-    """An id per cluster: the previous cluster it matches best (Jaccard >= MATCH_JACCARD,
-    one-to-one, best pairs first), else the hash of its members."""
+def assign_ids(clusters: Sequence[Sequence[str]], previous: Mapping[str, frozenset[str]],
+               fixed: Mapping[int, str] | None = None) -> list[str]:
+    """An id per cluster: ``fixed[i]`` for the analyst's clusters (graph/decisions.py), else the
+    previous cluster it matches best (Jaccard >= MATCH_JACCARD, one-to-one, best pairs first,
+    never an analyst cluster's id), else the hash of its members."""
+    fixed = fixed or {}
     where: dict[str, list[str]] = {}
     for cid, old in previous.items():
         for a in old:
             where.setdefault(a, []).append(cid)
     candidates: list[tuple[float, int, str]] = []
     for i, members in enumerate(clusters):
+        if i in fixed:
+            continue
         mset = frozenset(members)
         touched = sorted({cid for a in members for cid in where.get(a, [])})
         for cid in touched:
             j = jaccard(mset, previous[cid])
             if j >= MATCH_JACCARD:
                 candidates.append((-j, i, cid))
-    ids: list[str | None] = [None] * len(clusters)
-    used: set[str] = set()
+    ids: list[str | None] = [fixed.get(i) for i in range(len(clusters))]
+    used: set[str] = set(fixed.values())
     for _, i, cid in sorted(candidates):
         if ids[i] is None and cid not in used:
             ids[i] = cid
@@ -167,39 +186,11 @@ def assign_ids(clusters: Sequence[Sequence[str]], previous: Mapping[str, frozens
 
 
 def stability(members: Sequence[str], evidence: Evidence, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """For each signal family present, the Jaccard between the cluster and the best cluster
-    rebuilt from its own members' links without that family (1: the family is not needed)."""
-    misses = evidence.misses_of(pairs)
-    present = sorted(FAMILIES[f] for f in np.flatnonzero((misses < 1.0).any(axis=0)).tolist()) if len(pairs) else []
-    index = {name: i for i, name in enumerate(sorted(members))}
-    a = np.fromiter((index[p[0]] for p in pairs), dtype=np.int64, count=len(pairs))
-    b = np.fromiter((index[p[1]] for p in pairs), dtype=np.int64, count=len(pairs))
-    out: dict[str, Any] = {}
-    for family in present:
-        without = 1.0 - np.delete(misses, FAMILIES.index(family), axis=1).prod(axis=1)
-        rebuilt = clustering.cluster_indexed(len(index), a, b, without, iterations=STABILITY_ITERATIONS)
-        # every rebuilt cluster lies inside the members, so its Jaccard with them is its share
-        out[family] = round(max((len(c) / len(index) for c in rebuilt), default=0.0), 4)
-    if present:
-        weakest = min(present, key=lambda f: (out[f], f))
-        out["min"], out["weakest"] = out[weakest], weakest
-    return out
+    """``figures.stability`` of a cluster's internal ``pairs`` as ``evidence`` scores them."""
+    return stability_of(members, pairs, evidence.misses_of(pairs))
 
 
 # ---- the run ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class ClusterOut:
-    cluster_id: str
-    members: list[str]
-    score: scoring.ClusterScore
-    flagged: bool
-    bridges: set[str]
-    families: list[str]
-    stability: dict[str, Any]
-    suggestion: attribution.Suggestion | None
-    compromised: dict[str, str] = field(default_factory=dict)  # member -> takeover onset (ISO)
 
 
 def _internal_pairs(clusters: Sequence[Sequence[str]], evidence: Evidence) -> list[list[tuple[str, str]]]:
@@ -212,81 +203,74 @@ def _internal_pairs(clusters: Sequence[Sequence[str]], evidence: Evidence) -> li
     return out
 
 
-def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Previous, store: GraphStore,
-            timings: dict[str, float]) -> tuple[list[ClusterOut], clustering.Clustering]:
-    """Cluster, score, measure stability and suggest operators (no writes)."""
-    started = time.perf_counter()
-    weights = separation.clustering_weights(evidence)
-    found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
-    found = separation.separate(found, weights, evidence, facts)
-    timings["cluster"] = round(time.perf_counter() - started, 3)
-    started = time.perf_counter()
+def figure_context(facts: Facts, settings: Settings, previous: Previous, store: GraphStore) -> FigureContext:
+    """What every cluster's figures are computed against (graph/figures.py): the accounts'
+    profiles, the benign baseline, template popularity, the flag threshold, the operators'
+    known and learned indicators, the analyst attributions of the previous run and the
+    accounts' behaviour-change onsets (graph/takeover.py)."""
     profiles = scoring.account_profiles(facts, read_model_onsets(facts.workspace), read_minute_regularity(facts.workspace))
-    base = scoring.baseline(profiles.values())
-    template_users = facts.template_table().sizes()
-    onsets = takeover.read_onsets(facts.workspace)
-    internal = _internal_pairs(found.clusters, evidence)
-    ids = assign_ids(found.clusters, previous.members)
-    threshold = float(settings["flag_threshold"])
     cap = int(settings["hub_max_accounts"])
     indicators = attribution.known_indicators(store, facts)
     indicators += attribution.learned_indicators(facts, previous.attributed, {k: sorted(v) for k, v in previous.members.items()}, cap)
     prior = {
         cid: (op, conf, previous.members.get(cid, frozenset())) for cid, (op, conf) in previous.attributed.items()
     }
+    return FigureContext(profiles=profiles, baseline=scoring.baseline(profiles.values()),
+                         template_users=facts.template_table().sizes(), threshold=float(settings["flag_threshold"]),
+                         indicators=indicators, usage=facts, prior=prior, onsets=takeover.read_onsets(facts.workspace))
+
+
+@dataclass
+class Analysis:
+    """What ``analyse`` found: the clusters' figures, the clustering, the figure context and
+    what became of the analyst's decisions."""
+
+    results: list[ClusterOut]
+    found: clustering.Clustering
+    context: FigureContext
+    decisions: dict[str, list[dict[str, Any]]]
+
+
+def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions.Placements, previous: Previous,
+                         ) -> tuple[clustering.Clustering, dict[int, str], dict[str, list[dict[str, Any]]]]:
+    """Cluster the linked accounts without prompt-only links, split what only provider
+    infrastructure held together (graph/separation.py), then keep the analyst's merges and
+    splits (graph/decisions.py): each analyst cluster made whole, kept apart from the others,
+    and its strong links across are bridges. Returns the clustering, the positions of the
+    analyst clusters with their ids, and the report on the decisions."""
+    weights = separation.clustering_weights(evidence)
+    found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
+    found = separation.separate(found, weights, evidence, facts)
+    if not placements:
+        return found, {}, decisions.report(placements, [], np.ones((0, len(FAMILIES))))
+    clusters, fixed = decisions.reconcile(found.clusters, placements, previous.members, weights)
+    apart = decisions.cannot_links(weights, placements)
+    bridges = clustering.find_bridges(clusters, weights, clustering.STRONG)
+    return clustering.Clustering(clusters, bridges), fixed, decisions.report(placements, apart, evidence.misses_of(apart))
+
+
+def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Previous, store: GraphStore,
+            timings: dict[str, float], placements: decisions.Placements | None = None) -> Analysis:
+    """Cluster (keeping the analyst's ``placements``), score, measure stability and suggest
+    operators (no writes)."""
+    started = time.perf_counter()
+    found, fixed, report = constrained_clusters(evidence, facts, placements or decisions.Placements(), previous)
+    timings["cluster"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    ctx = figure_context(facts, settings, previous, store)
+    internal = _internal_pairs(found.clusters, evidence)
+    ids = assign_ids(found.clusters, previous.members, fixed)
     timings["score_prepare"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
-    out = []
-    stab_time = 0.0
-    for cid, members, pairs in zip(ids, found.clusters, internal, strict=True):
-        scores = evidence.scores_of(pairs)
-        timed = np.flatnonzero(scores[:, FAMILIES.index("timing")] > 0).tolist() if len(pairs) else []
-        lockstep = {a for i in timed for a in pairs[i]}
-        families = sorted(FAMILIES[f] for f in np.flatnonzero((scores > FAMILY_MIN).any(axis=0)).tolist()) if len(pairs) else []
-        changed = takeover.campaign(members, onsets)
-        scored = takeover.post_onset_profiles(profiles, onsets, members, changed) if changed else profiles
-        score = scoring.score_cluster(members, scored, base, template_users, len(lockstep), families)
-        if changed:
-            score = takeover.with_takeover(score, len(changed), len(members))
-        flagged = score.score >= threshold
-        t0 = time.perf_counter()
-        stab = stability(members, evidence, pairs) if flagged else {}
-        stab_time += time.perf_counter() - t0
-        suggestion = attribution.suggest(members, facts, indicators, prior)
-        out.append(ClusterOut(cid, members, score, flagged, found.bridges & set(members), families, stab, suggestion,
-                              {a: onsets[a].iso for a in changed}))
+    clock: dict[str, float] = {}
+    out = [
+        figures_of(cid, members, pairs, evidence.misses_of(pairs), found.bridges, ctx, clock)
+        for cid, members, pairs in zip(ids, found.clusters, internal, strict=True)
+    ]
+    stab_time = clock.get("stability", 0.0)
     timings["score_attribute"] = round(time.perf_counter() - started - stab_time, 3)
     timings["stability"] = round(stab_time, 3)
-    return out, found
-
-
-def _cluster_row(c: ClusterOut, detected_at: str, is_new: bool) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "cluster_id": c.cluster_id,
-        "score": c.score.score,
-        "flagged": c.flagged,
-        "size": len(c.members),
-        "exchanges": c.score.exchanges,
-        "input_tokens": c.score.input_tokens,
-        "output_tokens": c.score.output_tokens,
-        "first_seen": c.score.first_seen,
-        "last_seen": c.score.last_seen,
-        "indicators": json.dumps(c.score.indicators),
-        "capability_profile": json.dumps(c.score.capability_profile, sort_keys=True),
-        "stability": json.dumps(c.stability, sort_keys=True),
-        "suggested_operator": c.suggestion.operator_id if c.suggestion else "",
-        "suggestion_confidence": c.suggestion.confidence if c.suggestion else 0.0,
-        "bridges": len(c.bridges),
-        "families": c.families,
-        "detected_at": detected_at,
-        "retired": False,
-        "superseded_by": "",
-        "takeover_onset": min(c.compromised.values(), default=""),
-        "compromised_members": len(c.compromised),
-    }
-    if is_new:
-        row["status"] = ANALYST_STATUS_DEFAULT
-    return row
+    return Analysis(out, found, ctx, report)
 
 
 def links_to_write(pairs: Sequence[Pair], weights: np.ndarray, owner: Mapping[str, str], per_account: int) -> np.ndarray:
@@ -320,10 +304,13 @@ def links_to_write(pairs: Sequence[Pair], weights: np.ndarray, owner: Mapping[st
 
 
 def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evidence, previous: Previous,
-               operators: set[str], per_account: int = 20) -> dict[str, int]:
-    """Replace detection outputs in one bulk write, keeping analyst decisions. Not atomic on
-    Neo4j (half a million LINKED do not fit one transaction): after a failure, run it again."""
-    detected_at = now_iso()
+               operators: set[str], per_account: int = 20, detected_at: str | None = None,
+               on_reasons: Callable[[Pair, list[Any]], None] | None = None) -> dict[str, int]:
+    """Replace detection outputs in one bulk write, keeping analyst decisions (an analyst
+    cluster keeps its id: ``assign_ids``). ``on_reasons`` (if given) hears each LINKED pair's
+    reasons, read once for its edge. Not atomic on Neo4j (half a million LINKED do not fit one
+    transaction): after a failure, run it again."""
+    detected_at = detected_at or now_iso()
     current = {c.cluster_id for c in results}
     owner: dict[str, str] = {a: c.cluster_id for c in results for a in c.members}
     stale = sorted(set(previous.props) - current)
@@ -335,7 +322,7 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
             store.delete_relationships(rel)
         if dropped:
             store.delete_nodes([(Label.CLUSTER.value, cid) for cid in dropped])
-        rows = [_cluster_row(c, detected_at, c.cluster_id not in previous.props) for c in results]
+        rows = [cluster_row(c, detected_at, c.cluster_id not in previous.props) for c in results]
         for chunk in chunked(rows, WRITE_CHUNK):
             store.upsert_nodes(Label.CLUSTER, chunk)
         retired_rows = []
@@ -347,10 +334,7 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
             heir = min(votes, key=lambda k: (-votes[k], k)) if votes else ""
             retired_rows.append({"cluster_id": cid, "retired": True, "flagged": False, "size": 0, "superseded_by": heir})
         store.upsert_nodes(Label.CLUSTER, retired_rows)
-        member_rows = [
-            {"start": a, "end": c.cluster_id, "bridge": a in c.bridges, "compromised": a in c.compromised,
-             "onset": c.compromised.get(a, "")} for c in results for a in c.members
-        ]
+        member_rows = [row for c in results for row in member_rows_of(c)]
         for chunk in chunked(member_rows, WRITE_CHUNK):
             store.upsert_relationships(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, chunk)
         link_rows: list[dict[str, Any]] = []
@@ -362,10 +346,13 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
         chosen = links_to_write(pairs, weights, owner, per_account)
         for i in chosen.tolist():
             pair = pairs[i]
+            reasons = evidence.reasons(pair)
+            if on_reasons is not None:
+                on_reasons(pair, reasons)
             link_rows.append({
                 "start": pair[0], "end": pair[1], "weight": round(float(weights[i]), 4),
                 "families": [FAMILIES[f] for f in alphabetical if present[i, f]],
-                "reasons": json.dumps([r.to_json() for r in evidence.reasons(pair)], default=str),
+                "reasons": json.dumps([r.to_json() for r in reasons], default=str),
             })
             if len(link_rows) >= WRITE_CHUNK:
                 links += store.upsert_relationships(Rel.LINKED, Label.ACCOUNT, Label.ACCOUNT, link_rows)
@@ -406,17 +393,28 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
     say("reading accounts, shared values and uses")
     facts = read_facts(store, workspace if workspace.exists() else None)
     previous = read_previous(store)
+    placements = decisions.read(store, previous.members, facts.accounts)
     timings["read"] = round(time.perf_counter() - started, 3)
     evidence = link_accounts(facts, int(settings["hub_max_accounts"]), timings, keep_floor=clustering.MIN_WEIGHT, phase=say)
     say(f"clustering and scoring {len(evidence):,} linked pairs")
-    results, found = analyse(facts, evidence, settings, previous, store, timings)
+    analysis = analyse(facts, evidence, settings, previous, store, timings, placements)
+    results, found = analysis.results, analysis.found
     say(f"writing {len(results):,} clusters and their links")
     started = time.perf_counter()
+    detected_at = now_iso()
     operators = {n.key for n in store.iter_nodes(Label.OPERATOR)}
-    written = write_back(store, results, evidence, previous, operators, int(settings["links_per_account"]))
     owner = {a: c.cluster_id for c in results for a in c.members}
-    written["infrastructure"] = separation.write_relations(store, separation.infrastructure_relations(owner, evidence, facts))
+    collector = ProviderPairs.Collector(facts, owner)
+    written = write_back(store, results, evidence, previous, operators, int(settings["links_per_account"]), detected_at,
+                         on_reasons=collector.add)
+    collector.add_network_pairs(evidence, owner)
+    providers = collector.done()
+    written["infrastructure"] = separation.write_relations(store, providers.relations(owner))
     timings["write"] = round(time.perf_counter() - started, 3)
+    if workspace.exists():
+        started = time.perf_counter()
+        saved_context.save(workspace, detected_at, analysis.context, PairTable.from_evidence(evidence, owner), providers)
+        timings["save_figure_context"] = round(time.perf_counter() - started, 3)
     timings["total"] = round(time.perf_counter() - t_all, 3)
     flagged = [c for c in results if c.flagged]
     summary = {
@@ -432,6 +430,7 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
         "suppressed_hubs": _hub_summary(evidence),
         "suggestions": written["suggestions"],
         "retired_clusters": written["retired"],
+        "analyst_decisions": analysis.decisions,
         "shared_infrastructure": written["infrastructure"],
         "families": list(FAMILIES),
         "top_clusters": [

@@ -18,6 +18,7 @@ Layout (``<workspace>/``)::
     neo4j/                         the local Neo4j server's home (data, logs, pid file)
     detection/hubs.json            every shared value detection refused as evidence
     detection/last_run.json        the last detection run's summary
+    detection/figures.npz          the last run's figure context (graph.saved_context)
     demo-bundle-<scale>-<seed>/    the bundle ``sybilscope demo`` generated
     demo-load-report.json          that demo load's report
 
@@ -117,6 +118,11 @@ def hubs_path(workspace: Path) -> Path:
 def last_run_path(workspace: Path) -> Path:
     """The summary of the last detection run."""
     return detection_dir(workspace) / "last_run.json"
+
+
+def figures_path(workspace: Path) -> Path:
+    """The figure context of the last detection run, which merges and splits refigure with."""
+    return detection_dir(workspace) / "figures.npz"
 
 
 def demo_bundle_dir(workspace: Path, scale: str, seed: int) -> Path:

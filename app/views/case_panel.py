@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import streamlit as st
 
+from app import format as fmt
 from app.plain_text import literal
 from app.views import common
 from graph import cases
 from graph.schema import Label
 
 
-def _do(action: Any, success: str) -> None:
-    """Run one case action; show its error inline, or rerun with a success message."""
+def _do(action: Any, success: str | Callable[[Any], str], opens: Callable[[Any], str] | None = None) -> None:
+    """Run one case action; show its error inline, or rerun with a success message (made
+    from the action's result when ``success`` is a function) and, with ``opens``, a button
+    that opens the cluster it names."""
     try:
-        action()
+        result = action()
     except cases.CaseError as exc:
         st.error(str(exc))
         return
-    common.flash(success)
+    common.flash(success(result) if callable(success) else success, cluster=opens(result) if opens else None)
     st.rerun()
 
 
@@ -79,20 +83,51 @@ def _attribution(cluster: dict[str, Any]) -> None:
             "Attribution recorded")
 
 
-def _merge_split(cluster: dict[str, Any], cluster_ids: list[str], members: list[str]) -> None:
+def _figures_text(figures: dict[str, Any]) -> str:
+    """A refigured cluster's headline figures, as a merge or split recorded them."""
+    flag = ", flagged" if figures.get("flagged") else ", not flagged"
+    return (f"{fmt.short_number(int(figures.get('size') or 0))} accounts, "
+            f"{fmt.short_number(int(figures.get('exchanges') or 0))} exchanges, score {float(figures.get('score') or 0.0):.2f}{flag}")
+
+
+def merged_message(event: cases.AuditEvent) -> str:
+    """What a merge tells the analyst: which cluster absorbed which, and its new figures."""
+    return f"Merged {event.after['absorbed']} into {event.target.split(':', 1)[1]}: now {_figures_text(event.after)}."
+
+
+def split_message(event: cases.AuditEvent) -> str:
+    """What a split tells the analyst: the new cluster's name and figures, and the parent's."""
+    parent = event.target.split(":", 1)[1]
+    return (f"Split {len(event.after['moved'])} accounts off {parent} into the new cluster {event.after['new_cluster']}: "
+            f"{_figures_text(event.after['new_cluster_figures'])}. {parent} now has {_figures_text(event.after)}.")
+
+
+def _mergeable(clusters: Mapping[str, dict[str, Any]], current: str) -> list[str]:
+    """The clusters that can be merged into ``current``: every other one that has accounts
+    (not merged away nor retired)."""
+    return [cid for cid, c in clusters.items()
+            if cid != current and c["size"] and c["status"] != "merged" and not c["retired"]]
+
+
+def _merge_split(cluster: dict[str, Any], clusters: Mapping[str, dict[str, Any]], members: list[str]) -> None:
+    if cluster["status"] == "merged" or cluster["retired"] or not members:
+        st.caption("This cluster has no accounts to merge or split.")
+        return
     with st.expander("Merge another cluster into this one"):
-        others = [c for c in cluster_ids if c != cluster["cluster_id"]]
+        others = _mergeable(clusters, cluster["cluster_id"])
         other = st.selectbox("Cluster to absorb", others, key="merge_other") if others else None
         why = st.text_input("Merge rationale", key="merge_rationale")
         if st.button("Merge", key="merge_apply") and other:
-            _do(lambda: cases.merge_clusters(common.store(), cluster["cluster_id"], str(other), who=common.who(), rationale=why),
-                f"Merged {other} into {cluster['cluster_id']}")
+            _do(lambda: cases.merge_clusters(common.store(), cluster["cluster_id"], str(other), who=common.who(), rationale=why,
+                                             settings=common.settings()),
+                merged_message)
     with st.expander("Split accounts off into a new cluster"):
         chosen = st.multiselect("Accounts", members, key="split_accounts")
         why = st.text_input("Split rationale", key="split_rationale")
         if st.button("Split", key="split_apply"):
-            _do(lambda: cases.split_accounts(common.store(), cluster["cluster_id"], chosen, who=common.who(), rationale=why),
-                f"Split {len(chosen)} accounts off")
+            _do(lambda: cases.split_accounts(common.store(), cluster["cluster_id"], chosen, who=common.who(), rationale=why,
+                                             settings=common.settings()),
+                split_message, opens=lambda e: e.after["new_cluster"])
 
 
 def _notes(cluster: dict[str, Any]) -> None:
@@ -108,13 +143,15 @@ def _notes(cluster: dict[str, Any]) -> None:
             _do(lambda: cases.add_note(common.store(), ref, text, who=common.who()), "Note saved")
 
 
-def render(cluster: dict[str, Any], cluster_ids: list[str], members: list[str]) -> None:
+def render(cluster: dict[str, Any], clusters: Mapping[str, dict[str, Any]], members: list[str]) -> None:
+    """The case panel of ``cluster`` (a row of ``triage.load_clusters``, as every one of
+    ``clusters`` by id) whose accounts are ``members``."""
     st.caption(f"Acting as **{common.who()}**; every action below is written to the audit trail.")
     _status(cluster)
     st.divider()
     _attribution(cluster)
     st.divider()
-    _merge_split(cluster, cluster_ids, members)
+    _merge_split(cluster, clusters, members)
     st.divider()
     _notes(cluster)
     st.divider()

@@ -405,4 +405,4 @@ def render() -> None:
     with timeline_tab:
         _timeline(members)
     with case_tab:
-        case_panel.render(cluster, list(clusters), members)
+        case_panel.render(cluster, clusters, members)

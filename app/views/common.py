@@ -52,9 +52,10 @@ def select_cluster(cluster_id: str) -> None:
     st.query_params["cluster"] = cluster_id
 
 
-def flash(message: str, kind: str = "success") -> None:
-    """A message shown once on the next run (after st.rerun)."""
-    st.session_state["flash"] = (kind, message)
+def flash(message: str, kind: str = "success", cluster: str | None = None) -> None:
+    """A message shown once on the next run (after st.rerun); with ``cluster``, beside a
+    button that opens that cluster."""
+    st.session_state["flash"] = (kind, message, cluster)
 
 
 def show_flash() -> None:
@@ -63,5 +64,7 @@ def show_flash() -> None:
     slot = st.container()
     item: Any = st.session_state.pop("flash", None)
     if item:
-        kind, message = item
+        kind, message, cluster = (*item, None)[:3]
         getattr(slot, kind, slot.info)(message)
+        if cluster:
+            slot.button(f"Open cluster {cluster}", key=f"flash_open_{cluster}", on_click=select_cluster, args=(cluster,))
