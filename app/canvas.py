@@ -574,6 +574,31 @@ def pair_candidates(state: GraphState, account: str) -> list[str]:
     return out
 
 
+def pick_order(state: GraphState, selected: str | None = None) -> list[str]:
+    """The nodes on view in the order a picker lists them: the selection, then groups and
+    values by how many members they tie, then the rest by name."""
+    rank = {GROUP_LABEL: 0, Label.CLUSTER.value: 2, Label.ACCOUNT.value: 3}
+    order = sorted(state.nodes, key=lambda n: (n != selected, rank.get(str(state.nodes[n].get("kind")), 1),
+                                               -int(state.nodes[n].get("members") or 0), str(state.nodes[n].get("name"))))
+    return order
+
+
+def edges_of(state: GraphState, node: str) -> list[str]:
+    """The edges on view touching ``node``: its links strongest first, then the rest."""
+    touching = [e for e in state.edges.values() if node in (e["source"], e["target"])
+                and e["source"] in state.nodes and e["target"] in state.nodes]
+    return [e["id"] for e in sorted(touching, key=lambda e: (e["label"] != Rel.LINKED, -float(e.get("weight") or 0.0),
+                                                             -int(e.get("count") or 0), e["id"]))]
+
+
+def edge_caption(state: GraphState, edge: str) -> str:
+    """``a —TYPE→ b`` with the weight or count, for a picker."""
+    e = state.edges[edge]
+    names = [state.nodes.get(n, {}).get("name", n) for n in (e["source"], e["target"])]
+    extra = f" ({e['weight']:.2f})" if e.get("weight") is not None else (f" ({e['count']:,})" if e.get("count") else "")
+    return f"{names[0]} —{e['label']}→ {names[1]}{extra}"
+
+
 def legend(nodes: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     """``[kind, name, colour, shape, count]`` per node kind drawn, most first."""
     counts = Counter(str(n["label"] if n.get("label") == HUB_LABEL else n["kind"]) for n in nodes)

@@ -130,13 +130,46 @@ def _selection_label(state: canvas.GraphState, nid: str) -> str:
     return f"{d.get('name', nid)} [{d.get('kind', '?')}]"
 
 
+def _pick_node() -> None:
+    st.session_state["selected_node"] = st.session_state.get("node_pick")
+    st.session_state.pop("selected_edge", None)
+
+
+def _node_picker(state: canvas.GraphState) -> None:
+    """The canvas selection as a picker (the selection first, then the most shared values):
+    it follows a click on the canvas, and picking in it selects on the canvas."""
+    selected = st.session_state.get("selected_node")
+    options = canvas.pick_order(state, selected)
+    if selected in state.nodes and st.session_state.get("node_pick") != selected:
+        st.session_state["node_pick"] = selected
+    elif st.session_state.get("node_pick") not in state.nodes:
+        st.session_state.pop("node_pick", None)
+    # Streamlit warns when a widget gets both a default and a value set in the session.
+    default: dict[str, Any] = {} if "node_pick" in st.session_state else {"index": None}
+    st.selectbox("Selected node", options, key="node_pick", on_change=_pick_node, **default,
+                 format_func=lambda n: _selection_label(state, n), placeholder="Click a node on the canvas, or pick one")
+
+
+def _link_picker(state: canvas.GraphState, node: str) -> None:
+    """The selected node's links and uses, the strongest links first; picking one shows its
+    evidence."""
+    edges = canvas.edges_of(state, node)
+    if not edges:
+        return
+    labels = {e: canvas.edge_caption(state, e) for e in edges}
+    e1, e2 = st.columns([5, 1])
+    link = e1.selectbox("Its links and uses", edges, format_func=lambda i: labels[i], key=f"link_pick-{node}")
+    if e2.button("Evidence", key="btn_evidence"):
+        st.session_state["selected_edge"] = link
+
+
 def _graph_controls(state: canvas.GraphState) -> None:
     """The canvas selection and what to do with it (expand by one kind, collapse, remove),
     and what the view holds back."""
-    node = st.session_state.get("selected_node")
     cap = int(common.settings()["ui_degree_cap"])
+    _node_picker(state)
+    node = st.session_state.get("selected_node")
     if node in state.nodes:
-        st.markdown(f"**Selected:** {_selection_label(state, node)}")
         kinds = canvas.expand_kinds(node)
         c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
         if kinds:
@@ -154,8 +187,9 @@ def _graph_controls(state: canvas.GraphState) -> None:
             canvas.remove(state, [node])
             st.session_state.pop("selected_node", None)
             st.rerun()
+        _link_picker(state, node)
     else:
-        st.caption("Click a node on the canvas to select it; double-click to expand it.")
+        st.caption("Click a node on the canvas (or pick one above) to select it; double-click to expand it.")
     if state.hubs:
         st.caption(f"{len(state.hubs)} hub values held back (more than {cap} connections; no evidence on their own)")
         st.dataframe([{"hub": h, "connections": d} for h, d in sorted(state.hubs.items(), key=lambda kv: -kv[1])], hide_index=True, height=150)
