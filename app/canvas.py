@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graph.evidence import BILLING_PATTERN, HAS_HUB, HUB, EvidenceGraph, build_evidence
+from graph.evidence import (
+    BILLING_PATTERN,
+    HAS_HUB,
+    HUB,
+    VALUE_LABELS,
+    EvidenceGraph,
+    build_evidence,
+)
 from graph.evidence_style import (
     COLOURS,
     GROUP,
@@ -121,6 +128,8 @@ class GraphState:
     """LINKED edges left out of the view (each account keeps its strongest few)."""
     left_out: dict[str, int] = field(default_factory=dict)
     """What the evidence graph left out, by kind (single-member values, links over the cap)."""
+    crowded_kinds: list[str] = field(default_factory=list)
+    """Kinds of value drawn outside the rest and hidden at first (see ``crowded_kinds``)."""
     scale: float = 1.0
     version: int = 0
     """Bumped by changes made outside the graph widget, so the view is fitted anew."""
@@ -259,24 +268,63 @@ def group_caption(shared: NodeKey | None, count: int) -> str:
     return f"{count} accounts · {KIND_NAMES.get(shared[0], shared[0])} {value}"
 
 
+def crowded_kinds(graph: EvidenceGraph) -> list[str]:
+    """The kinds of value with more than ``CROWDED_KIND`` nodes: drawn outside the rest, and
+    hidden until the legend shows them."""
+    counts = Counter(n.label for n in graph.nodes if n.label in VALUE_LABELS)
+    return sorted(k for k, c in counts.items() if c > CROWDED_KIND)
+
+
+def canvas_layout(graph: EvidenceGraph, crowded: Sequence[str], fold: bool) -> tuple[dict[NodeKey, tuple[float, float]], float, float]:
+    """Positions for the canvas: the exports' layout (graph/export/layout.py) of the graph
+    without the crowded kinds, which go on rings outside it, most shared first. Folded into
+    groups, the operators, indicators and hubs come in to just outside the groups' rings
+    (the accounts' rings they were placed beyond are not drawn). Returns the positions, the
+    radius of the values and the radius of what is drawn at first."""
+    core = EvidenceGraph(nodes=[n for n in graph.nodes if n.label not in crowded],
+                         relationships=[r for r in graph.relationships if r.start[0] not in crowded and r.end[0] not in crowded],
+                         cluster_ids=graph.cluster_ids)
+    layout = evidence_layout(core)
+    positions = dict(layout.positions)
+    outer = {n.ref for n in core.nodes if n.label in (Label.OPERATOR, Label.INDICATOR, HUB)
+             or (n.label == Label.CLUSTER and n.ref[1] not in graph.cluster_ids)}
+    values_radius = max((math.hypot(*positions[n.ref]) for n in core.nodes
+                         if n.label not in (Label.ACCOUNT, Label.CLUSTER) and n.ref not in outer and n.ref in positions), default=0.0)
+    radius = layout.radius
+    if fold:
+        radius = values_radius + RING_GAP * 5
+        for ref in outer:
+            x, y = positions[ref]
+            r = math.hypot(x, y) or 1.0
+            positions[ref] = (x * radius / r, y * radius / r)
+    extra = sorted((n for n in graph.nodes if n.label in crowded), key=lambda n: (-int(n.props.get("members") or 0), n.ref))
+    ring, placed = layout.radius + RING_GAP * 2, 0
+    while placed < len(extra):
+        capacity = max(1, int(2 * math.pi * ring / NEW_NODE_SPACING))
+        for i, node in enumerate(extra[placed:placed + capacity]):
+            a = 2 * math.pi * i / capacity
+            positions[node.ref] = (ring * math.cos(a), ring * math.sin(a))
+        placed += capacity
+        ring += RING_GAP
+    return positions, values_radius, radius
+
+
 def evidence_state(graph: EvidenceGraph, *, group_threshold: int = GROUP_THRESHOLD) -> GraphState:
     """The canvas of an evidence graph (see the module docstring)."""
     state = GraphState(left_out=dict(graph.left_out))
     state.hidden_links = graph.left_out.get("LINKED over the cap", 0)
-    layout = evidence_layout(graph)
     members = graph.members()
     risky = {m[1] for m in members}
     most = max((int(n.props.get("members") or 0) for n in graph.nodes if n.label not in (Label.ACCOUNT, Label.CLUSTER)), default=0)
     fold = len(members) > group_threshold
     groups = value_groups(graph, members) if fold else {}
-    values_radius = max((math.hypot(*layout.positions[n.ref]) for n in graph.nodes
-                         if n.label not in (Label.ACCOUNT, Label.OPERATOR, Label.INDICATOR, HUB, Label.CLUSTER)
-                         and n.ref in layout.positions), default=0.0)
-    # Folded, the accounts' rings are gone: scale labels for the picture that is drawn.
-    state.scale = view_scale(values_radius + RING_GAP * 4 if fold else layout.radius)
+    state.crowded_kinds = crowded_kinds(graph)
+    positions, values_radius, radius = canvas_layout(graph, state.crowded_kinds, fold)
+    # Folded, the accounts' rings are not drawn: labels are scaled for the picture that is.
+    state.scale = view_scale(radius)
     for node in graph.nodes:
         data = _node_data(node, risky, most=most, scale=state.scale)
-        x, y = layout.positions.get(node.ref, (0.0, 0.0))
+        x, y = positions.get(node.ref, (0.0, 0.0))
         data["x"], data["y"] = round(x, 1), round(y, 1)
         (state.folded if fold and node.label == Label.ACCOUNT else state.nodes)[data["id"]] = data
     for rel in graph.relationships:
@@ -286,7 +334,7 @@ def evidence_state(graph: EvidenceGraph, *, group_threshold: int = GROUP_THRESHO
         folded = data["source"] in state.folded or data["target"] in state.folded
         (state.folded_edges if folded else state.edges)[data["id"]] = data
     if fold:
-        _place_groups(state, groups, layout.positions, values_radius, len(members))
+        _place_groups(state, groups, positions, values_radius, len(members))
         refresh_group_edges(state)
     for hub, degree in graph.hubs.items():
         state.hubs[node_id(hub)] = degree
@@ -623,9 +671,8 @@ def canvas_data(state: GraphState, view: ViewFilter = ViewFilter(), selected: st
         out_edges.append({"id": e["id"], "from": e["source"], "to": e["target"], "type": e["label"], "width": round(width, 2),
                           "color": edge_colour_of(e["label"]), "weight": weight, "count": e.get("count")})
     types = Counter(e["type"] for e in out_edges)
-    kinds = Counter(str(n["kind"]) for n in out_nodes)
     return {
-        "hidden_kinds": sorted(k for k, c in kinds.items() if c > CROWDED_KIND and k not in (Label.ACCOUNT, GROUP_LABEL)),
+        "hidden_kinds": list(state.crowded_kinds),
         "nodes": out_nodes, "edges": out_edges, "legend": legend(nodes),
         "edge_legend": [[t, edge_colour_of(t), c] for t, c in sorted(types.items())],
         "selected": selected if selected in state.nodes else None, "fit": state.version,

@@ -109,7 +109,10 @@
       sync(nodes, nodeItems);
       sync(edges, edgeItems);
     }
-    if (data.fit !== fitToken) { fitToken = data.fit; network.fit({animation: false}); }
+    if (data.fit !== fitToken) {  // fit what is shown, not the crowded kinds hidden outside it
+      fitToken = data.fit;
+      network.fit({nodes: nodes.getIds({filter: function (n) { return !n.hidden; }}), animation: false});
+    }
     if (data.selected && nodes.get(data.selected)) network.selectNodes([data.selected]);
     count();
     window.canvasData = data;
@@ -132,9 +135,29 @@
             scale: network ? network.getScale() : 0,
             positions: network ? network.getPositions() : {}};
   };
+  // Where a node is drawn, in this frame's coordinates.
   window.canvasPoint = function (id) {
-    var p = network.getPositions([id])[id];
-    return network.canvasToDOM(p);
+    var p = network.canvasToDOM(network.getPositions([id])[id]);
+    var box = document.getElementById("mynetwork").getBoundingClientRect();
+    return {x: box.left + p.x, y: box.top + p.y};
+  };
+  // The node of ``kinds`` drawn farthest from any other (a click on it cannot hit another).
+  window.canvasLoneNode = function (kinds) {
+    var pos = network.getPositions(), shown = nodes.get({filter: function (n) { return !n.hidden; }});
+    var best = null, bestGap = -1;
+    shown.forEach(function (n) {
+      if (kinds.indexOf(n.kind) < 0) return;
+      var gap = Infinity;
+      shown.forEach(function (m) {
+        if (m.id === n.id) return;
+        var dx = pos[m.id].x - pos[n.id].x, dy = pos[m.id].y - pos[n.id].y;
+        gap = Math.min(gap, Math.sqrt(dx * dx + dy * dy) - m.size - n.size);
+      });
+      var dom = network.canvasToDOM(pos[n.id]), box = document.getElementById("mynetwork").getBoundingClientRect();
+      var inside = dom.x > 10 && dom.y > 10 && dom.x < box.width - 10 && dom.y < box.height - 10;
+      if (inside && gap > bestGap) { bestGap = gap; best = n.id; }
+    });
+    return best;
   };
   window.addEventListener("message", function (event) {
     if (event.data && event.data.type === "streamlit:render") render(event.data.args);

@@ -5,6 +5,7 @@ attribution, merge, split, notes)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from typing import Any
 
@@ -15,6 +16,7 @@ from app import canvas
 from app import format as fmt
 from app.canvas_widget import evidence_canvas
 from app.views import case_panel, common, links
+from graph.evidence_style import KIND_NAMES
 from graph.investigate import evidence, search, timeline, triage
 from graph.schema import Label
 
@@ -413,8 +415,10 @@ def _graph_widget(view_id: str, state: canvas.GraphState) -> None:
     view = _view_filter(state, view_id)
     data = canvas.canvas_data(state, view, selected=st.session_state.get("selected_node"))
     hidden = len(state.edges) - len(data["edges"])
-    st.caption(f"{len(data['nodes']):,} nodes, {len(data['edges']):,} edges drawn"
-               + (f" ({hidden:,} hidden by the filters)" if hidden > 0 else ""))
+    crowded = Counter(str(n["kind"]) for n in data["nodes"] if n["kind"] in data["hidden_kinds"])
+    st.caption(f"{len(data['nodes']):,} nodes, {len(data['edges']):,} edges"
+               + (f" ({hidden:,} hidden by the filters)" if hidden > 0 else "")
+               + "".join(f"; {c:,} {KIND_NAMES.get(k, k)} nodes start hidden (click them in the legend to show them)" for k, c in crowded.items()))
     evidence_canvas(data, key=_graph_key(view_id, state), on_change=_on_graph_change)
     _graph_controls(state)
 
