@@ -6,6 +6,7 @@
 (function () {
   "use strict";
   var network = null, nodes = null, edges = null, fitToken = null, hiddenTypes = {}, hiddenKinds = null;
+  var camera = null;  // the investigator's zoom and centre, kept across the frame's resizes
   var lastArgs = null;
 
   function post(type, extra) {
@@ -87,12 +88,22 @@
       nodes = new vis.DataSet(nodeItems);
       edges = new vis.DataSet(edgeItems);
       network = new vis.Network(document.getElementById("mynetwork"), {nodes: nodes, edges: edges}, {
-        physics: false,
+        // No physics, and no automatic fit when data change (vis fits after "stabilizing").
+        physics: {enabled: false, stabilization: {enabled: false, fit: false}},
         layout: {improvedLayout: false},
         interaction: {hover: true, hideEdgesOnDrag: edgeItems.length > 3000, tooltipDelay: 150, multiselect: false},
         nodes: {borderWidth: 1, font: {face: "system-ui, sans-serif", strokeWidth: 3, strokeColor: "#ffffff"},
                 scaling: {label: {drawThreshold: 7}}},
         edges: {smooth: false, selectionWidth: 3, hoverWidth: 1.5}
+      });
+      window.canvasNetwork = network;
+      // Streamlit resizes the frame while it redraws the page; vis-network rescales the view
+      // with the frame's width, so the zoom the investigator chose is put back instead.
+      var save = function () { camera = {scale: network.getScale(), position: network.getViewPosition()}; };
+      network.on("zoom", save);
+      network.on("dragEnd", save);
+      network.on("resize", function () {
+        if (camera) setTimeout(function () { network.moveTo({scale: camera.scale, position: camera.position, animation: false}); }, 0);
       });
       network.on("click", function (p) {
         if (p.nodes.length) send("select_node", {type: "tap", target_id: String(p.nodes[0]), target_group: "nodes"});
@@ -112,6 +123,7 @@
     if (data.fit !== fitToken) {  // fit what is shown, not the crowded kinds hidden outside it
       fitToken = data.fit;
       network.fit({nodes: nodes.getIds({filter: function (n) { return !n.hidden; }}), animation: false});
+      camera = {scale: network.getScale(), position: network.getViewPosition()};
     }
     if (data.selected && nodes.get(data.selected)) network.selectNodes([data.selected]);
     count();

@@ -296,6 +296,10 @@ def _node_evidence(state: canvas.GraphState, node: str) -> None:
     ref = canvas.parse_node_id(node)
     details = evidence.node_details(common.store(), ref)
     st.markdown(f"**{details.get('label')} {details.get('key')}**")
+    if data.get("members"):
+        overall = f" ({data['accounts']:,} accounts overall)" if data.get("accounts") is not None else ""
+        span = f", seen {str(data['first_seen'])[:10]} – {str(data.get('last_seen') or data['first_seen'])[:10]}" if data.get("first_seen") else ""
+        st.caption(f"Used by {data['members']:,} members of this cluster{overall}{span}.")
     target = search.entity_pivot(ref[0], ref[1])
     if target:
         links.page_link(*target, label=("All values this account uses" if target[0] == "account"

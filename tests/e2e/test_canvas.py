@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from graph import cases
 from graph.investigate import triage
@@ -93,15 +94,31 @@ def _open(page: Any, app_url: str, cluster: str) -> Any:
     return frame
 
 
+def _shot(page: Any, shot: Any, name: str) -> None:
+    """A screenshot of the page down to the evidence panel: Streamlit scrolls inside its main
+    block, so the window is made as tall as that block's content first (at most 4,000 px)."""
+    height = page.evaluate(
+        "() => Math.max(...Array.from(document.querySelectorAll('[data-testid=stMain], section')).map(e => e.scrollHeight))")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(max(int(height) + 40, size["height"]), 4000)})
+    page.wait_for_timeout(1500)  # the frame repaints at the new size
+    shot(name)
+    page.set_viewport_size(size)
+
+
+def _selectbox(page: Any, label: str) -> Any:
+    """The input of the Streamlit selectbox with this label (it shows the chosen option)."""
+    return page.locator("[data-testid='stSelectbox']").filter(has=page.get_by_text(label, exact=True)).locator("input")
+
+
 def _click_node(page: Any, frame: Any, node_id: str, double: bool = False) -> None:
-    """Click where the canvas draws ``node_id``."""
-    box = page.locator("iframe[src*='sybilscope_canvas']").bounding_box()
+    """Click where the canvas draws ``node_id`` (the frame is scrolled into view first)."""
     point = frame.evaluate("(id) => window.canvasPoint(id)", node_id)
-    x, y = box["x"] + point["x"], box["y"] + point["y"]
+    target = page.locator("iframe[src*='sybilscope_canvas']")
     if double:
-        page.mouse.dblclick(x, y)
+        target.dblclick(position=point)
     else:
-        page.mouse.click(x, y)
+        target.click(position=point)
 
 
 def _wait_drawn(frame: Any, test: str, timeout: float = WAIT) -> None:
@@ -135,9 +152,9 @@ def test_canvas_draws_the_evidence_with_legend_sizes_colours_and_named_groups(
     assert max(g["font"]["size"] for g in groups) * view["scale"] >= 10
     # Full page width: the canvas spans the main column (no side panel over it).
     frame_box = page.locator("iframe[src*='sybilscope_canvas']").bounding_box()
-    main_box = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
-    assert frame_box["width"] >= 0.95 * main_box["width"] - 40
-    shot("20-canvas-groups")
+    filters = page.locator("[data-testid='stHorizontalBlock']").filter(has=page.get_by_text("Minimum link weight")).first.bounding_box()
+    assert frame_box["width"] >= 0.98 * filters["width"] and frame_box["width"] >= 0.7 * page.viewport_size["width"]
+    _shot(page, shot, "20-canvas-groups")
 
 
 def _open_a_group(page: Any, frame: Any) -> tuple[str, int]:
@@ -172,7 +189,7 @@ def test_weight_filter_removes_links(page: Any, app_url: str, big_world: dict[st
     # Other kinds of edges are untouched by the weight filter.
     assert Counter(e["type"] for e in after if e["type"] != "LINKED") == Counter(e["type"] for e in before if e["type"] != "LINKED")
     page.get_by_text("hidden by the filters").first.wait_for(timeout=WAIT)
-    shot("21-canvas-weight-filter")
+    _shot(page, shot, "21-canvas-weight-filter")
 
 
 def test_click_selects_and_expand_adds_only_the_chosen_kind(page: Any, app_url: str, big_world: dict[str, Any], shot: Any) -> None:
@@ -183,9 +200,8 @@ def test_click_selects_and_expand_adds_only_the_chosen_kind(page: Any, app_url: 
     _click_node(page, frame, target)
     # The click drives the evidence panel and the picker.
     page.get_by_text(f"{label} {key}", exact=False).first.wait_for(timeout=WAIT)
-    picker = page.locator("[data-testid='stSelectbox']").filter(has=page.get_by_text("Selected node", exact=True))
-    picker.get_by_text(key, exact=False).first.wait_for(timeout=WAIT)
-    shot("22-canvas-selected-value")
+    expect(_selectbox(page, "Selected node")).to_have_value(f"{key} [{label}]", timeout=WAIT)
+    _shot(page, shot, "22-canvas-selected-value")
     before = _view(frame)
     before_ids = {e["id"] for e in before["edges"]}
     before_nodes = {n["id"] for n in before["nodes"]}
@@ -202,7 +218,7 @@ def test_click_selects_and_expand_adds_only_the_chosen_kind(page: Any, app_url: 
     assert all(target in (e["from"], e["to"]) for e in new_edges)
     new_kinds = {n["kind"] for n in after["nodes"] if n["id"] not in before_nodes}
     assert new_kinds <= ({"Account", "Hub"} if kind == "USED_IP" else {"IP", "Hub"})
-    shot("23-canvas-expanded-one-kind")
+    _shot(page, shot, "23-canvas-expanded-one-kind")
 
 
 def test_double_click_opens_a_group_and_an_account_drives_the_pickers(
@@ -218,7 +234,9 @@ def test_double_click_opens_a_group_and_an_account_drives_the_pickers(
     key = account.split("|", 1)[1]
     page.get_by_text(f"Account {key}").first.wait_for(timeout=WAIT)
     # The pair pickers start from the selected account, not from a list of every member.
-    pickers = page.locator("[data-testid='stExpander']").filter(has=page.get_by_text("Why are two accounts linked?"))
-    a_box = pickers.locator("[data-testid='stSelectbox']").filter(has=page.get_by_text("Account A", exact=True))
-    a_box.get_by_text(key, exact=True).wait_for(timeout=WAIT)
-    shot("24-canvas-group-opened-account-selected")
+    expect(_selectbox(page, "Selected node")).to_have_value(f"{key} [Account]", timeout=WAIT)
+    expect(_selectbox(page, "Account A")).to_have_value(key, timeout=WAIT)
+    # B is offered the accounts A is linked to or shares a value with, not every member.
+    b_box = _selectbox(page, "Account B (linked or sharing a value with A, strongest first)")
+    expect(b_box).not_to_have_value("", timeout=WAIT)
+    _shot(page, shot, "24-canvas-group-opened-account-selected")
