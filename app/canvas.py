@@ -445,13 +445,16 @@ def nodes_view(store: GraphStore, refs: Sequence[NodeKey]) -> GraphState:
 
 
 def expand_kinds(element: str) -> list[str]:
-    """The relationship kinds a node can be expanded by (its label's, from the schema)."""
+    """The relationship kinds a node can be expanded by (its label's, from the schema); the
+    first is what a double-click expands by until the investigator picks another."""
     label = parse_node_id(element)[0]
     if label == GROUP_LABEL:
         return ["members"]
     if label in SYNTHETIC_LABELS:
         return []
-    return sorted({spec.type.value for spec in RELATIONSHIPS if spec.type is not Rel.ABOUT and label in (spec.start, spec.end)})
+    # In the schema's order: the uses of shared values first, as detection weighs them.
+    kinds = {spec.type.value for spec in RELATIONSHIPS if spec.type is not Rel.ABOUT and label in (spec.start, spec.end)}
+    return [r.value for r in Rel if r.value in kinds]
 
 
 def place_around(state: GraphState, anchor: str, new: Sequence[str]) -> None:

@@ -68,7 +68,7 @@ def test_open_cluster_expand_and_evidence(world: EmbeddedStore) -> None:
     at.selectbox(key="node_pick").set_value("IP|100.64.0.1")
     _run(at)
     assert at.session_state["selected_node"] == "IP|100.64.0.1"
-    assert at.selectbox(key="expand_kind").options == ["IN_NETWORK", "USED_IP"]
+    assert at.selectbox(key="expand_kind").options == ["USED_IP", "IN_NETWORK"]
     at.selectbox(key="expand_kind").set_value("USED_IP")
     at.button(key="btn_expand").click()
     _run(at)

@@ -60,7 +60,7 @@ def test_cluster_view_is_the_evidence_graph_and_expands_one_kind(world: tuple[Gr
 
 
 def test_expand_kinds_come_from_the_schema() -> None:
-    assert canvas.expand_kinds("IP|1.2.3.4") == ["IN_NETWORK", "USED_IP"]
+    assert canvas.expand_kinds("IP|1.2.3.4") == ["USED_IP", "IN_NETWORK"]
     assert "LINKED" in canvas.expand_kinds("Account|a") and "ABOUT" not in canvas.expand_kinds("Account|a")
     assert canvas.expand_kinds("Group|IP:1.2.3.4") == ["members"]
     assert canvas.expand_kinds("Hub|IP") == [] and canvas.expand_kinds("BillingPattern|x") == []
