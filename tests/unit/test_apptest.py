@@ -239,7 +239,7 @@ def test_ui_command_line_and_environment(tmp_path: Path) -> None:
 
 
 def test_graph_widget_events_expand_remove_select(world: EmbeddedStore) -> None:
-    """The values st_link_analysis sends back ({action, data, timestamp}) drive the view."""
+    """The values the canvas sends back ({action, data, timestamp}) drive the view."""
 
     def page() -> None:
         import streamlit as st
