@@ -1,54 +1,31 @@
-"""One cluster: its graph (click selects, double-click expands, delete removes), the evidence
-behind a node or link, its activity timeline, and the case panel (status, attribution, merge,
-split, notes)."""
+"""One cluster: its canvas (the cluster's evidence graph, full width: click selects, double-click
+expands by the chosen relationship kind; filters by link weight and time window), the evidence
+behind the selected node or link, its activity timeline, and the case panel (status,
+attribution, merge, split, notes)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import date
 from typing import Any
 
 import pandas as pd
 import streamlit as st
-from st_link_analysis import EdgeStyle, Event, NodeStyle, st_link_analysis
 
 from app import canvas
 from app import format as fmt
+from app.canvas_widget import evidence_canvas
 from app.views import case_panel, common, links
+from graph.evidence_style import KIND_NAMES
 from graph.investigate import evidence, search, timeline, triage
 from graph.schema import Label
 
-NODE_STYLES = [
-    NodeStyle("Account", "#6c8ebf", "name", "person"),
-    NodeStyle("AccountHigh", "#d9534f", "name", "person"),
-    NodeStyle("IP", "#5cb85c", "name", "router"),
-    NodeStyle("Network", "#3e8e41", "name", "cloud"),
-    NodeStyle("ASN", "#2d6a2f", "name", "dns"),
-    NodeStyle("PaymentMethod", "#f0ad4e", "name", "credit_card"),
-    NodeStyle("Device", "#9b59b6", "name", "smartphone"),
-    NodeStyle("ClientFingerprint", "#8e44ad", "name", "key"),
-    NodeStyle("EmailDomain", "#17a2b8", "name", "alternate_email"),
-    NodeStyle("PromptTemplate", "#795548", "name", "chat"),
-    NodeStyle("Cluster", "#343a40", "name", "group"),
-    NodeStyle("Operator", "#000000", "name", "flag"),
-    NodeStyle("Group", "#e67e22", "name", "inventory"),
-    NodeStyle("Hub", "#bbbbbb", "name", "cell_tower"),
-]
-EDGE_STYLES = [
-    EdgeStyle("LINKED", "#d9534f", caption="weight", directed=False, labeled=None),  # type: ignore[arg-type]
-    EdgeStyle("MEMBER_OF", "#cccccc", directed=True, labeled=None),  # type: ignore[arg-type]
-    EdgeStyle("IN_GROUP", "#f5cba7", directed=True, labeled=None),  # type: ignore[arg-type]
-    EdgeStyle("SUGGESTED_OPERATOR", "#999999", caption="label", directed=True, labeled=None),  # type: ignore[arg-type]
-    EdgeStyle("ATTRIBUTED_TO", "#000000", caption="label", directed=True, labeled=None),  # type: ignore[arg-type]
-    EdgeStyle("HUB", "#dddddd", labeled=None),  # type: ignore[arg-type]
-    *(EdgeStyle(t, "#9fb7d9", directed=True, labeled=None)  # type: ignore[arg-type]
-      for t in ("USED_IP", "PAID_WITH", "USED_DEVICE", "USED_CLIENT", "HAS_EMAIL_DOMAIN", "SENT_TEMPLATE", "IN_NETWORK", "IN_ASN")),
-]
-EVENTS = [Event("select_node", "tap", "node"), Event("select_edge", "tap", "edge")]
-
 
 def _graph_key(cluster_id: str, state: canvas.GraphState) -> str:
-    # A new key remounts the widget: used after changes made by buttons, which the widget
-    # would otherwise draw without a layout (it lays out only what it expanded itself).
-    return f"graph-{cluster_id}-{state.version}"
+    # One canvas per cluster: it redraws what changed and keeps its zoom; ``state.version``
+    # (changes made by buttons) refits it instead of remounting it.
+    del state
+    return f"graph-{cluster_id}"
 
 
 def _state(cluster_id: str) -> canvas.GraphState:
@@ -56,7 +33,8 @@ def _state(cluster_id: str) -> canvas.GraphState:
     if st.session_state.get("graph_cluster") != cluster_id or "graph_state" not in st.session_state:
         s = common.settings()
         st.session_state["graph_state"] = canvas.cluster_view(
-            common.store(), cluster_id, degree_cap=int(s["ui_degree_cap"]), hub_cap=int(s["hub_max_accounts"])
+            common.store(), cluster_id, degree_cap=int(s["ui_degree_cap"]), workspace=common.workspace(),
+            links_per_account=int(s["evidence_links_per_account"]),
         )
         st.session_state["graph_cluster"] = cluster_id
     state: canvas.GraphState = st.session_state["graph_state"]
@@ -68,7 +46,9 @@ def _sync_attribution(state: canvas.GraphState, cluster: dict[str, Any]) -> None
     op = cluster["attributed_operator"]
     if op and canvas.node_id((Label.OPERATOR.value, op)) not in state.nodes:
         sub = common.store().subgraph([(Label.CLUSTER.value, cluster["cluster_id"]), (Label.OPERATOR.value, op)])
+        before = set(state.nodes)
         canvas.add_subgraph(state, sub, set())
+        canvas.place_around(state, canvas.node_id((Label.CLUSTER.value, cluster["cluster_id"])), [n for n in state.nodes if n not in before])
         state.version += 1
 
 
@@ -79,10 +59,7 @@ def apply_event(state: canvas.GraphState, value: dict[str, Any] | None) -> str |
     st.session_state["graph_event_ts"] = value.get("timestamp")
     action, data = value.get("action"), value.get("data") or {}
     if action == "expand":
-        cap = int(common.settings()["ui_degree_cap"])
-        added = sum(canvas.expand(state, common.store(), nid, degree_cap=cap) for nid in data.get("node_ids", []))
-        st.session_state["selected_node"] = (data.get("node_ids") or [None])[0]
-        return f"expanded {', '.join(data.get('node_ids', []))}: {added} new nodes"
+        return _expand(state, [str(n) for n in data.get("node_ids", [])])
     if action == "remove":
         gone = canvas.remove(state, data.get("node_ids", []))
         return f"removed {gone} nodes"
@@ -131,43 +108,115 @@ def _header(cluster: dict[str, Any]) -> None:
             st.dataframe(cluster["indicators"], hide_index=True)
 
 
-def _graph_controls(state: canvas.GraphState) -> None:
-    """Keyboard/mouse-free equivalents of the graph's actions, and the held-back hubs."""
-    names = {nid: f"{d.get('name')} [{d.get('kind')}]" for nid, d in state.nodes.items()}
-    c1, c2, c3, c4 = st.columns([4, 1, 1, 1])
-    pick = c1.selectbox("Node", list(names), format_func=lambda n: names.get(n, n), key="node_pick")
+def _expand(state: canvas.GraphState, node_ids: list[str]) -> str:
+    """Expand nodes by the relationship kind chosen beside the canvas (a node that has no
+    such relationship by its first kind); the expanded node becomes the selection."""
     cap = int(common.settings()["ui_degree_cap"])
-    if c2.button("Expand", key="btn_expand") and pick:
-        added = canvas.expand(state, common.store(), pick, degree_cap=cap)
-        st.session_state["graph_message"] = f"expanded {pick}: {added} new nodes"
-        st.session_state["selected_node"] = pick
-        state.version += 1
-        st.rerun()
-    if c3.button("Collapse", key="btn_collapse") and pick:
-        st.session_state["graph_message"] = f"collapsed {pick}: {canvas.collapse(state, pick)} nodes hidden"
-        state.version += 1
-        st.rerun()
-    if c4.button("Remove", key="btn_remove") and pick:
-        canvas.remove(state, [pick])
-        state.version += 1
-        st.rerun()
-    edges = [e for e in state.edges.values() if e["source"] in state.nodes and e["target"] in state.nodes and e["label"] not in ("HUB", "IN_GROUP")]
-    if edges:
-        labels = {e["id"]: f"{state.nodes[e['source']]['name']} —{e['label']}→ {state.nodes[e['target']]['name']}" for e in edges}
-        linked_first = sorted(labels, key=lambda i: (">LINKED>" not in i, i))
-        e1, e2 = st.columns([5, 1])
-        link = e1.selectbox("Link", linked_first, format_func=lambda i: labels[i], key="link_pick")
-        if e2.button("Evidence", key="btn_evidence"):
-            st.session_state["selected_edge"] = link
+    chosen = st.session_state.get("expand_kind")
+    done = []
+    for nid in node_ids:
+        kinds = canvas.expand_kinds(nid)
+        if not kinds:
+            done.append(f"{nid} cannot be expanded (a summary, not a stored value)")
+            continue
+        kind = chosen if chosen in kinds else kinds[0]
+        added = canvas.expand(state, common.store(), nid, degree_cap=cap, kind=None if kind == "members" else kind)
+        done.append(f"expanded {nid} by {kind}: {added} new nodes")
+        st.session_state["selected_node"] = nid
+        st.session_state.pop("selected_edge", None)
+    return "; ".join(done)
+
+
+def _selection_label(state: canvas.GraphState, nid: str) -> str:
+    d = state.nodes.get(nid, {})
+    return f"{d.get('name', nid)} [{d.get('kind', '?')}]"
+
+
+def _pick_node() -> None:
+    st.session_state["selected_node"] = st.session_state.get("node_pick")
+    st.session_state.pop("selected_edge", None)
+
+
+def _node_picker(state: canvas.GraphState) -> None:
+    """The canvas selection as a picker (the selection first, then the most shared values):
+    it follows a click on the canvas, and picking in it selects on the canvas."""
+    selected = st.session_state.get("selected_node")
+    options = canvas.pick_order(state, selected)
+    if selected in state.nodes and st.session_state.get("node_pick") != selected:
+        st.session_state["node_pick"] = selected
+    elif st.session_state.get("node_pick") not in state.nodes:
+        st.session_state.pop("node_pick", None)
+    # Streamlit warns when a widget gets both a default and a value set in the session.
+    default: dict[str, Any] = {} if "node_pick" in st.session_state else {"index": None}
+    st.selectbox("Selected node", options, key="node_pick", on_change=_pick_node, **default,
+                 format_func=lambda n: _selection_label(state, n), placeholder="Click a node on the canvas, or pick one")
+
+
+def _link_picker(state: canvas.GraphState, node: str) -> None:
+    """The selected node's links and uses, the strongest links first; picking one shows its
+    evidence."""
+    edges = canvas.edges_of(state, node)
+    if not edges:
+        return
+    labels = {e: canvas.edge_caption(state, e) for e in edges}
+    e1, e2 = st.columns([5, 1])
+    link = e1.selectbox("Its links and uses", edges, format_func=lambda i: labels[i], key=f"link_pick-{node}")
+    if e2.button("Evidence", key="btn_evidence"):
+        st.session_state["selected_edge"] = link
+
+
+def _graph_controls(state: canvas.GraphState) -> None:
+    """The canvas selection and what to do with it (expand by one kind, collapse, remove),
+    and what the view holds back."""
+    cap = int(common.settings()["ui_degree_cap"])
+    _node_picker(state)
+    node = st.session_state.get("selected_node")
+    if node in state.nodes:
+        kinds = canvas.expand_kinds(node)
+        c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+        if kinds:
+            c1.selectbox("Expand by", kinds, key="expand_kind",
+                         help="Double-click a node to expand it by this kind; one relationship kind at a time.")
+        else:
+            c1.caption("A summary node: nothing stored to expand.")
+        if c2.button("Expand", key="btn_expand", disabled=not kinds):
+            st.session_state["graph_message"] = _expand(state, [node])
+            st.rerun()
+        if c3.button("Collapse", key="btn_collapse"):
+            st.session_state["graph_message"] = f"collapsed {node}: {canvas.collapse(state, node)} nodes hidden"
+            st.rerun()
+        if c4.button("Remove", key="btn_remove"):
+            canvas.remove(state, [node])
             st.session_state.pop("selected_node", None)
+            st.rerun()
+        _link_picker(state, node)
+    else:
+        st.caption("Click a node on the canvas (or pick one above) to select it; double-click to expand it.")
     if state.hubs:
         st.caption(f"{len(state.hubs)} hub values held back (more than {cap} connections; no evidence on their own)")
         st.dataframe([{"hub": h, "connections": d} for h, d in sorted(state.hubs.items(), key=lambda kv: -kv[1])], hide_index=True, height=150)
     if state.hidden_links:
-        st.caption(f"{state.hidden_links:,} weaker links hidden (each account shows its {canvas.LINKS_PER_ACCOUNT} strongest); "
-                   "any pair's evidence is under 'Why are two accounts linked?'.")
+        st.caption(f"{state.hidden_links:,} weaker links hidden (each account shows its "
+                   f"{int(common.settings()['evidence_links_per_account'])} strongest); any pair's evidence is under 'Why are two accounts linked?'.")
     if state.truncated:
         st.caption("Some expansions were cut at the neighbour limit.")
+
+
+def _view_filter(state: canvas.GraphState, view_id: str) -> canvas.ViewFilter:
+    """The link-weight and time-window filters above the canvas."""
+    low, high = canvas.weight_range(state)
+    c1, c2 = st.columns(2)
+    weight = c1.slider("Minimum link weight", 0.0, 1.0, 0.0, 0.01, key=f"min_weight-{view_id}",
+                       help=f"Links on view weigh {low:.2f}–{high:.2f}; weaker links are hidden.")
+    span = canvas.time_span(state)
+    window = None
+    if span and span[0] < span[1]:
+        first, last = date.fromisoformat(span[0]), date.fromisoformat(span[1])
+        picked = c2.slider("Time window", first, last, (first, last), key=f"window-{view_id}",
+                           help="Values and uses seen only outside the window are hidden.")
+        if tuple(picked) != (first, last):
+            window = (picked[0].isoformat(), picked[1].isoformat())
+    return canvas.ViewFilter(min_weight=float(weight), window=window)
 
 
 # The evidence panel shows this much at first; the rest is one "show more" away.
@@ -237,12 +286,20 @@ def _node_evidence(state: canvas.GraphState, node: str) -> None:
     data = state.nodes[node]
     if data["label"] == canvas.GROUP_LABEL:
         accts = state.groups.get(data["key"], [])
-        st.markdown(f"**Group {data['key']}**: {len(accts)} accounts sharing it; double-click to open.")
+        st.markdown(f"**{data['name']}**: double-click the group to open it.")
         links.dataframe([{"account_id": a} for a in accts], height=200, key="group_members")
+        return
+    if data["kind"] in canvas.SYNTHETIC_LABELS:
+        st.markdown(f"**{data['name']}**")
+        st.json(data.get("props", {}), expanded=1)
         return
     ref = canvas.parse_node_id(node)
     details = evidence.node_details(common.store(), ref)
     st.markdown(f"**{details.get('label')} {details.get('key')}**")
+    if data.get("members"):
+        overall = f" ({data['accounts']:,} accounts overall)" if data.get("accounts") is not None else ""
+        span = f", seen {str(data['first_seen'])[:10]} – {str(data.get('last_seen') or data['first_seen'])[:10]}" if data.get("first_seen") else ""
+        st.caption(f"Used by {data['members']:,} members of this cluster{overall}{span}.")
     target = search.entity_pivot(ref[0], ref[1])
     if target:
         links.page_link(*target, label=("All values this account uses" if target[0] == "account"
@@ -258,35 +315,71 @@ def _node_evidence(state: canvas.GraphState, node: str) -> None:
             st.line_chart(frame.pivot_table(index="t", columns="group", values="exchanges", aggfunc="sum"))
 
 
+def _edge_panel(state: canvas.GraphState, edge: str) -> None:
+    """A selected edge: a stored relationship's evidence (a link's pair evidence, a use's
+    source rows); a group's or a summary's edge, what it aggregates."""
+    if not canvas.is_store_edge(state, edge):
+        d = state.edges[edge]
+        names = [state.nodes.get(n, {}).get("name", n) for n in (d["source"], d["target"])]
+        st.markdown(f"**{names[0]} —{d['label']}→ {names[1]}**")
+        st.json({k: v for k, v in d.items() if k not in ("id", "source", "target", "group_edge")})
+        if d.get("group_edge"):
+            st.caption("A group's edge: how many of its accounts have this relationship; open the group to see each.")
+        return
+    ev = canvas.edge_evidence(common.store(), common.workspace(), edge, hub_cap=int(common.settings()["hub_max_accounts"]))
+    if ev["kind"] == "pair":
+        _show_pair(ev)
+        return
+    st.markdown(f"**{ev['start'][0]} {ev['start'][1]} —{ev['type']}→ {ev['end'][0]} {ev['end'][1]}**")
+    st.json(ev["properties"])
+    if ev["source_rows"]:
+        links.dataframe(ev["source_rows"], key="edge_source_rows")
+    else:
+        st.caption("No staged source rows for this relationship.")
+
+
+def _pair_pickers(state: canvas.GraphState, members: list[str]) -> None:
+    """Two accounts to compare, from the canvas selection: A is the selected account (or the
+    selected link's ends, or the selected group's accounts, or the accounts on view); B is
+    offered the accounts A is linked to or shares a value with, strongest first."""
+    node, edge = st.session_state.get("selected_node"), st.session_state.get("selected_edge")
+    picked = canvas.selected_accounts(state, node, edge)
+    if not picked and node in state.nodes and state.nodes[node]["kind"] == canvas.GROUP_LABEL:
+        picked = list(state.groups.get(state.nodes[node]["key"], []))
+    on_view = sorted(d["key"] for d in state.nodes.values() if d.get("kind") == Label.ACCOUNT and d["key"] in set(members))
+    first = picked or on_view
+    if not first:
+        st.caption("Select an account, a link or a group on the canvas to compare two accounts.")
+        return
+    token = f"{node}|{edge}"
+    a = st.selectbox("Account A", first, key=f"pair_a-{token}")
+    others = canvas.pair_candidates(state, str(a))
+    if len(picked) == 2 and picked[0] == a:
+        others = [picked[1], *[o for o in others if o != picked[1]]]
+    if not others:
+        st.caption(f"{a} is linked to no account on view and shares no value drawn.")
+        return
+    b = st.selectbox("Account B (linked or sharing a value with A, strongest first)", others, key=f"pair_b-{token}-{a}")
+    if st.button("Show evidence", key="btn_pair"):
+        st.session_state["pair_shown"] = (a, b)
+    shown = st.session_state.get("pair_shown")
+    if shown and shown[0] in members and shown[1] in members:
+        _show_pair(evidence.pair_evidence(common.store(), common.workspace(), shown[0], shown[1],
+                                          hub_cap=int(common.settings()["hub_max_accounts"])))
+
+
 def _evidence(state: canvas.GraphState, members: list[str]) -> None:
     st.subheader("Evidence")
-    ws = common.workspace()
     edge = st.session_state.get("selected_edge")
     node = st.session_state.get("selected_node")
-    if edge and edge in state.edges and ">" in edge and edge.count(">") == 2 and "|" in edge.split(">")[0]:
-        ev = canvas.edge_evidence(common.store(), ws, edge, hub_cap=int(common.settings()["hub_max_accounts"]))
-        if ev["kind"] == "pair":
-            _show_pair(ev)
-        else:
-            st.markdown(f"**{ev['start'][0]} {ev['start'][1]} —{ev['type']}→ {ev['end'][0]} {ev['end'][1]}**")
-            st.json(ev["properties"])
-            if ev["source_rows"]:
-                links.dataframe(ev["source_rows"], key="edge_source_rows")
-            else:
-                st.caption("No staged source rows for this relationship.")
+    if edge and edge in state.edges:
+        _edge_panel(state, edge)
     elif node and node in state.nodes:
         _node_evidence(state, node)
     else:
-        st.caption("Click a node or a link in the graph (or pick one below it) to see its evidence.")
-    with st.expander("Why are two accounts linked?"):
-        if len(members) >= 2:
-            a = st.selectbox("Account A", members, key="pair_a")
-            b = st.selectbox("Account B", members, index=1, key="pair_b")
-            if st.button("Show evidence", key="btn_pair"):
-                st.session_state["pair_shown"] = (a, b)
-            shown = st.session_state.get("pair_shown")
-            if shown and shown[0] in members and shown[1] in members:
-                _show_pair(evidence.pair_evidence(common.store(), ws, shown[0], shown[1], hub_cap=int(common.settings()["hub_max_accounts"])))
+        st.caption("Click a node or a link on the canvas to see its evidence.")
+    with st.expander("Why are two accounts linked?", expanded=bool(canvas.selected_accounts(state, node, edge))):
+        _pair_pickers(state, members)
 
 
 def _timeline(members: list[str]) -> None:
@@ -321,12 +414,16 @@ def _timeline(members: list[str]) -> None:
 
 
 def _graph_widget(view_id: str, state: canvas.GraphState) -> None:
-    """The interactive graph (click selects, double-click expands) and its controls."""
-    st_link_analysis(
-        state.elements(), layout="cose", node_styles=NODE_STYLES, edge_styles=EDGE_STYLES,
-        height=560, key=_graph_key(view_id, state), on_change=_on_graph_change,
-        node_actions=["remove", "expand"], events=EVENTS,
-    )
+    """The canvas, full width (click selects, double-click expands), its filters above it
+    and the selection's controls below it."""
+    view = _view_filter(state, view_id)
+    data = canvas.canvas_data(state, view, selected=st.session_state.get("selected_node"))
+    hidden = len(state.edges) - len(data["edges"])
+    crowded = Counter(str(n["kind"]) for n in data["nodes"] if n["kind"] in data["hidden_kinds"])
+    st.caption(f"{len(data['nodes']):,} nodes, {len(data['edges']):,} edges"
+               + (f" ({hidden:,} hidden by the filters)" if hidden > 0 else "")
+               + "".join(f"; {c:,} {KIND_NAMES.get(k, k)} nodes start hidden (click them in the legend to show them)" for k, c in crowded.items()))
+    evidence_canvas(data, key=_graph_key(view_id, state), on_change=_on_graph_change)
     _graph_controls(state)
 
 
@@ -359,14 +456,11 @@ def _render_query_view() -> None:
         st.session_state.pop("graph_cluster", None)
         st.session_state.pop("graph_state", None)
         st.rerun()
-    left, right = st.columns([5, 4])
-    with left:
-        if st.session_state.get("graph_message"):
-            st.caption(st.session_state["graph_message"])
-        _graph_widget(QUERY_VIEW, state)
-    with right:
-        accounts = sorted(d["key"] for d in state.nodes.values() if d.get("kind") == Label.ACCOUNT)
-        _evidence(state, accounts)
+    if st.session_state.get("graph_message"):
+        st.caption(st.session_state["graph_message"])
+    _graph_widget(QUERY_VIEW, state)
+    accounts = sorted(d["key"] for d in state.nodes.values() if d.get("kind") == Label.ACCOUNT)
+    _evidence(state, accounts)
 
 
 def render() -> None:
@@ -393,15 +487,13 @@ def render() -> None:
     members = cluster_members(store, cid)
     graph_tab, timeline_tab, case_tab = st.tabs(["Graph & evidence", "Timeline", "Case & attribution"])
     with graph_tab:
-        left, right = st.columns([5, 4])
-        with left:
-            if st.session_state.get("graph_message"):
-                st.caption(st.session_state["graph_message"])
-            if state.groups:
-                st.caption(f"{cluster['size']} accounts shown as {len(state.groups)} groups by shared infrastructure; double-click a group to open it.")
-            _graph_widget(cid, state)
-        with right:
-            _evidence(state, members)
+        if st.session_state.get("graph_message"):
+            st.caption(st.session_state["graph_message"])
+        if state.groups:
+            st.caption(f"{cluster['size']} accounts shown as {len(state.groups)} groups by the value they share; "
+                       "double-click a group to open it.")
+        _graph_widget(cid, state)
+        _evidence(state, members)
     with timeline_tab:
         _timeline(members)
     with case_tab:

@@ -6,7 +6,8 @@ headless Chromium and records every request). The layout is precomputed
 (graph/export/layout.py) and physics is off, so a 1,000-account cluster is interactive as soon
 as it is drawn, and the same export always looks the same.
 
-Nodes are coloured by kind and sized by how many members use them; value labels are large
+Nodes are coloured by kind and sized by how many members use them (graph/evidence_style.py,
+shared with the UI's canvas); value labels are large
 enough to read when the whole graph fits the window, account labels appear when zoomed in.
 A legend names the kinds (with counts) and toggles each kind of edge; membership edges start
 hidden. A click on a node or an edge shows its evidence in the side panel: a link's weight,
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import re
 from collections import Counter
 from functools import cache
@@ -33,7 +33,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from graph.evidence import BILLING_PATTERN, HUB, EvidenceGraph
+from graph.evidence import HUB, EvidenceGraph
+from graph.evidence_style import (
+    COLOURS,
+    EDGE_COLOURS,
+    KIND_NAMES,
+    SHAPES,
+    label_font,
+    node_size,
+    view_scale,
+)
 from graph.export.layout import evidence_layout
 from graph.export.text import display_text, excerpt
 from graph.schema import Rel
@@ -43,23 +52,7 @@ TITLE_CHARS = 200
 LABEL_CHARS = 24
 REASONS_SHOWN = 20
 
-COLOURS = {
-    "Account": "#4e79a7", "IP": "#f28e2b", "Network": "#e15759", "ASN": "#76b7b2",
-    "PaymentMethod": "#59a14f", BILLING_PATTERN: "#8cd17d", "Device": "#edc948", "ClientFingerprint": "#b07aa1",
-    "EmailDomain": "#ff9da7", "PromptTemplate": "#9c755f", "Cluster": "#79706e",
-    "Operator": "#d62728", "Indicator": "#17becf", HUB: "#bab0ac",
-}
-SHAPES = {"Cluster": "star", "Operator": "triangle", "Indicator": "diamond", HUB: "square"}
-KIND_NAMES = {
-    "Account": "member account", "IP": "IP address", "Network": "network", "PaymentMethod": "payment instrument",
-    BILLING_PATTERN: "BIN + billing pattern", "Device": "device", "ClientFingerprint": "client fingerprint",
-    "EmailDomain": "e-mail domain", "PromptTemplate": "prompt template", "Cluster": "cluster",
-    "Operator": "operator", "Indicator": "operator indicator", HUB: "hubs (collapsed)", "ASN": "ASN",
-}
-EDGE_COLOURS = {Rel.LINKED.value: "#c0392b", "MATCHES": "#17becf", Rel.SHARES_INFRASTRUCTURE.value: "#8e44ad",
-                Rel.ATTRIBUTED_TO.value: "#d62728", Rel.SUGGESTED_OPERATOR.value: "#ff7f0e"}
 HIDDEN_EDGES = {Rel.MEMBER_OF.value}
-VIEW_PX = 900
 CROWDED_EDGES = 1500
 """Above this many links (and other coloured edges) they are drawn thin and faint, so the
 structure shows through; a selected node's or edge's stay highlighted."""
@@ -132,36 +125,6 @@ def _caption(node: Node) -> str:
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
-def _scale(radius: float) -> float:
-    """How much larger than at 1:1 labels and nodes are drawn so they read when the whole
-    graph fits a window about ``VIEW_PX`` wide: 1 for a small graph, up to 2.5 for a large one."""
-    return max(1.0, min(2.5, 2 * radius / VIEW_PX))
-
-
-def _size(node: Node, most: int, scale: float) -> float:
-    if node.label == "Account":
-        return 7.0
-    fixed = {"Cluster": 22.0, "Operator": 18.0, "Indicator": 8.0, HUB: 12.0}.get(node.label)
-    if fixed is not None:
-        return fixed * scale
-    members = int(node.props.get("members") or 0)
-    return (6.0 + 10.0 * math.sqrt(members / most) if most else 8.0) * scale
-
-
-def _font(node: Node, most: int, scale: float) -> int:
-    """Labels of the clusters, operators and the most shared values big enough to read when
-    the whole graph fits the window; the rest smaller, so vis-network hides them until the
-    view is zoomed in (its ``drawThreshold``). Account labels show when zoomed in."""
-    if node.label == "Account":
-        return 12
-    if node.label in ("Cluster", "Operator", HUB):
-        return int(15 * scale)
-    if node.label == "Indicator":
-        return int(12 * scale)
-    members = int(node.props.get("members") or 0)
-    return int((8 + 8 * math.sqrt(members / most) if most else 12) * scale)
-
-
 def reason_lines(raw: Any) -> list[str]:
     """A LINKED edge's reasons as lines a person reads."""
     reasons = _json_value(raw)
@@ -199,12 +162,12 @@ def page_data(graph: EvidenceGraph) -> dict[str, Any]:
     kind_at = {k: i for i, k in enumerate(kinds)}
     type_at = {t: i for i, t in enumerate(types)}
     most = max((int(n.props.get("members") or 0) for n in graph.nodes if n.label not in ("Account", "Cluster")), default=0)
-    scale = _scale(layout.radius)
+    scale = view_scale(layout.radius)
     nodes, node_details = [], []
     for node in graph.nodes:
         x, y = layout.positions.get(node.ref, (0.0, 0.0))
-        nodes.append([_caption(node), round(x, 1), round(y, 1), round(_size(node, most, scale), 1), kind_at[node.label],
-                      _font(node, most, scale)])
+        nodes.append([_caption(node), round(x, 1), round(y, 1), round(node_size(node.label, int(node.props.get("members") or 0), most, scale), 1), kind_at[node.label],
+                      label_font(node.label, int(node.props.get("members") or 0), most, scale)])
         rows = [[_shown(k), _compact(v)] for k, v in sorted(node.props.items(), key=lambda kv: str(kv[0]))]
         node_details.append([f"{KIND_NAMES.get(node.label, node.label)}: {_shown(node.key)}", rows])
     edges: list[list[Any]] = []

@@ -4,78 +4,29 @@ link for its evidence -> attribute to a new operator -> audit trail -> reload, s
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.e2e
 
-CY = "document.getElementById('cy')._cyreg.cy"
-
 
 def _graph_frame(page: Any) -> Any:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for frame in page.frames:
-            if "st_link_analysis" in frame.url:
-                try:
-                    if frame.evaluate(f"() => !!({CY}) && {CY}.nodes().length > 0"):
-                        return frame
-                except Exception:  # noqa: BLE001 - frame still loading
-                    pass
-        page.wait_for_timeout(500)  # (time.sleep would not let Playwright see new frames)
-    raise AssertionError("the graph component did not render")
+    """The canvas's frame (app/canvas_component), once it has drawn."""
+    page.locator("iframe[src*='sybilscope_canvas']").wait_for(timeout=120_000)
+    frame = next(f for f in page.frames if "sybilscope_canvas" in f.url)
+    frame.wait_for_function("() => window.canvasReady === true && window.canvasView().nodes.length > 0", timeout=120_000)
+    return frame
 
 
-def _settle(frame: Any) -> None:
-    """Wait until the layout animation stops moving nodes."""
-    last = None
-    for _ in range(40):
-        now = frame.evaluate(f"() => {CY}.nodes().map(n => [Math.round(n.position('x')), Math.round(n.position('y'))])")
-        if now == last:
-            return
-        last = now
-        frame.page.wait_for_timeout(400)
+def _count(frame: Any) -> int:
+    return int(frame.evaluate("() => window.canvasView().nodes.length"))
 
 
-def _page_point(page: Any, frame: Any, rendered: dict[str, float]) -> tuple[float, float]:
-    box = page.locator("iframe[src*='st_link_analysis'], iframe[title*='st_link_analysis']").first.bounding_box()
-    rect = frame.evaluate("() => { const r = document.getElementById('cy').getBoundingClientRect(); return {x: r.left, y: r.top}; }")
-    return box["x"] + rect["x"] + rendered["x"], box["y"] + rect["y"] + rendered["y"]
-
-
-def _focus(frame: Any, pick_js: str) -> dict[str, Any]:
-    """Centre and zoom the viewport on the element ``pick_js`` returns (as an analyst would
-    before clicking in a dense graph); returns its id, on-screen point and the node count."""
-    result: dict[str, Any] = frame.evaluate(
-        f"""() => {{
-            const cy = {CY};
-            const el = ({pick_js})(cy);
-            if (!el) return null;
-            cy.zoom(1.6);
-            cy.center(el);
-            const pos = el.isNode() ? el.renderedPosition() : el.renderedMidpoint();
-            return {{id: el.id(), pos: pos, count: cy.nodes().length}};
-        }}"""
-    )
-    return result
-
-
-# The least-connected account on screen (or a group node when the cluster opens grouped).
-PICK_ACCOUNT = """cy => cy.nodes().filter(n => n.data('kind') === 'Account').sort((a, b) => a.degree() - b.degree())[0]
-                      || cy.nodes().filter(n => n.data('label') === 'Group')[0]"""
-# A LINKED edge whose midpoint is farthest from every node, so the click cannot land on one.
-PICK_LINK = """cy => {
-    let best = null, bestGap = -1;
-    cy.edges().filter(e => e.data('label') === 'LINKED').slice(0, 300).forEach(e => {
-        const m = e.midpoint();
-        let gap = Infinity;
-        cy.nodes().forEach(n => { const p = n.position(); gap = Math.min(gap, Math.hypot(p.x - m.x, p.y - m.y)); });
-        if (gap > bestGap) { bestGap = gap; best = e; }
-    });
-    return best;
-}"""
+def _click(page: Any, point: dict[str, float], double: bool = False) -> None:
+    """Click a point of the canvas's frame (the frame is scrolled into view first)."""
+    target = page.locator("iframe[src*='sybilscope_canvas']")
+    (target.dblclick if double else target.click)(position={"x": point["x"], "y": point["y"]})
 
 
 def test_investigation_path(page: Any, ui_url: str, shot: Any, e2e_world: dict[str, object]) -> None:
@@ -91,25 +42,22 @@ def test_investigation_path(page: Any, ui_url: str, shot: Any, e2e_world: dict[s
     cluster_title = heading.inner_text()
     cluster_id = cluster_title.split("Cluster ", 1)[1].strip()
     frame = _graph_frame(page)
-    _settle(frame)
     shot("02-cluster")
 
-    # Double-click a node inside the graph canvas: the app expands its neighbours in place.
-    target = _focus(frame, PICK_ACCOUNT)
-    x, y = _page_point(page, frame, target["pos"])
-    page.mouse.dblclick(x, y)
-    frame.wait_for_function(f"() => {CY}.nodes().length > {target['count']}", timeout=30_000)
-    page.get_by_text(f"expanded {target['id']}").wait_for()
-    _settle(frame)
-    frame.evaluate(f"() => {CY}.fit()")
+    # Double-click a node on the canvas: the app expands it in place (by its first kind).
+    target = frame.evaluate("() => window.canvasLoneNode(['Account', 'Group'])")
+    assert target, "no account or group drawn"
+    before = _count(frame)
+    _click(page, frame.evaluate("(id) => window.canvasPoint(id)", target), double=True)
+    page.get_by_text(f"expanded {target}").wait_for(timeout=120_000)
+    frame.wait_for_function(f"() => window.canvasView().nodes.length > {before}", timeout=60_000)
     shot("03-expanded")
 
     # Click a LINKED edge: the evidence panel explains the pair.
-    if frame.evaluate(f"() => {CY}.edges().filter(e => e.data('label') === 'LINKED').length") == 0:
+    edge = frame.evaluate("() => window.canvasLoneEdge('LINKED')")
+    if not edge:
         pytest.fail("no LINKED edge on screen after the expansion")
-    edge = _focus(frame, PICK_LINK)
-    x, y = _page_point(page, frame, edge["pos"])
-    page.mouse.click(x, y)
+    _click(page, edge)
     page.get_by_text("Link weight").wait_for()
     page.get_by_text("Shared infrastructure").wait_for()
     assert page.get_by_text("↔").count() >= 1
@@ -143,8 +91,7 @@ def test_investigation_path(page: Any, ui_url: str, shot: Any, e2e_world: dict[s
     page.get_by_text("E2E Distill Ops").first.wait_for()
     # The reloaded view draws the attribution in the graph too: the new operator's node.
     frame = _graph_frame(page)
-    frame.wait_for_function(f"() => {CY}.nodes().some(n => n.id() === 'Operator|op-e2e-distill-ops')")
-    _settle(frame)
+    frame.wait_for_function("() => window.canvasView().nodes.some(n => n.id === 'Operator|op-e2e-distill-ops')", timeout=60_000)
     shot("07-after-reload")
 
 

@@ -61,7 +61,7 @@ def test_every_request_stays_local_and_notes_are_text(page: Any, single_user_ui:
     page.get_by_role("heading", name="Triage", exact=True).wait_for()
     page.get_by_role("button", name="Open cluster").click()
     page.locator("h1", has_text="Cluster ").wait_for()
-    page.frame_locator("iframe[title*='st_link_analysis']").locator("#cy canvas").first.wait_for()
+    page.frame_locator("iframe[src*='sybilscope_canvas']").locator("#mynetwork canvas").first.wait_for()
 
     page.get_by_role("tab", name="Case & attribution").click()
     page.get_by_label("Add a note").fill(NOTE)

@@ -62,12 +62,21 @@ def test_open_cluster_expand_and_evidence(world: EmbeddedStore) -> None:
     at = _open_cluster(_run(AppTest.from_file(APP, default_timeout=60)), "c-ring")
     assert at.title[0].value == "Cluster c-ring"
     nodes = at.selectbox(key="node_pick").options
-    assert any("r000" in n for n in nodes) and not any("203.0.113.7" in n for n in nodes)
-    at.selectbox(key="node_pick").set_value("Account|r000")
+    # The canvas opens on the evidence graph: the members and the values they share, not the students.
+    assert any("r000" in n for n in nodes) and any("203.0.113.7" in n for n in nodes) and any("100.64.0.1" in n for n in nodes)
+    assert not any("s1" in n for n in nodes)
+    at.selectbox(key="node_pick").set_value("IP|100.64.0.1")
+    _run(at)
+    assert at.session_state["selected_node"] == "IP|100.64.0.1"
+    assert at.selectbox(key="expand_kind").options == ["USED_IP", "IN_NETWORK"]
+    at.selectbox(key="expand_kind").set_value("USED_IP")
     at.button(key="btn_expand").click()
     _run(at)
-    assert any("203.0.113.7" in n for n in at.selectbox(key="node_pick").options)
-    at.selectbox(key="link_pick").set_value("Account|r000>LINKED>Account|r001")
+    assert {"s1 [Account]", "s2 [Account]"} <= set(at.selectbox(key="node_pick").options)
+    assert "expanded IP|100.64.0.1 by USED_IP: 2 new nodes" in " ".join(c.value for c in at.caption)
+    at.selectbox(key="node_pick").set_value("Account|r000")
+    _run(at)
+    at.selectbox(key="link_pick-Account|r000").set_value("Account|r000>LINKED>Account|r001")
     at.button(key="btn_evidence").click()
     _run(at)
     text = " ".join(m.value for m in at.markdown)
@@ -230,7 +239,7 @@ def test_ui_command_line_and_environment(tmp_path: Path) -> None:
 
 
 def test_graph_widget_events_expand_remove_select(world: EmbeddedStore) -> None:
-    """The values st_link_analysis sends back ({action, data, timestamp}) drive the view."""
+    """The values the canvas sends back ({action, data, timestamp}) drive the view."""
 
     def page() -> None:
         import streamlit as st
