@@ -58,7 +58,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("user_query_row_limit", 10_000, "Most rows a saved query returns; a result cut at this limit says so.", int),
     # Evidence exports
     Setting("evidence_links_per_account", 10, "LINKED edges an evidence graph (exports, the cluster canvas) keeps per member: its strongest links inside the cluster.", int),
-    Setting("evidence_max_links", 5_000, "About the most LINKED edges one evidence graph keeps: a cluster too big for evidence_links_per_account each keeps fewer per member (at least one).", int),
+    Setting("evidence_max_links", 2_500, "About the most LINKED edges one evidence graph keeps: a cluster too big for evidence_links_per_account each keeps fewer per member (at least one).", int),
     # UI
     Setting("ui_port", 8501, "Port of 'sybilscope ui'.", int),
     Setting("ui_host", "127.0.0.1", "Address 'sybilscope ui' binds: 127.0.0.1 keeps it on this machine; 0.0.0.0 opens it to the network."),
