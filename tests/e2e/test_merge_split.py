@@ -133,7 +133,7 @@ def test_merge_and_split_refigure_name_the_new_cluster_and_survive_detect(page: 
     assert f"score {merged['score']:.2f}" in message.inner_text()
     _header_shows(page, merged)
     assert _cluster(store, other)["status"] == "merged" and _cluster(store, other)["size"] == 0
-    _whole_page(page, shot, "20-merge-refigured")
+    _whole_page(page, shot, "30-merge-refigured")
 
     # Split three accounts off: the message names the new cluster, with both sides' figures.
     moved = kept_before[:3]
@@ -156,7 +156,7 @@ def test_merge_and_split_refigure_name_the_new_cluster_and_survive_detect(page: 
     assert f"{fmt.short_number(split_off['exchanges'])} exchanges, score {split_off['score']:.2f}" in text
     assert f"{keep} now has {fmt.short_number(parent['size'])} accounts" in text
     _header_shows(page, parent)  # still on the parent, refigured
-    _whole_page(page, shot, "21-split-names-new-cluster")
+    _whole_page(page, shot, "31-split-names-new-cluster")
 
     # The message opens the new cluster, whose address names it.
     page.get_by_role("button", name=f"Open cluster {new}", exact=True).click()
@@ -165,7 +165,7 @@ def test_merge_and_split_refigure_name_the_new_cluster_and_survive_detect(page: 
     _header_shows(page, split_off)
     page.get_by_role("tab", name="Timeline").click()
     page.get_by_text("Onsets").wait_for()
-    _whole_page(page, shot, "22-new-cluster-opened")
+    _whole_page(page, shot, "32-new-cluster-opened")
 
     # sybilscope detect keeps both decisions and their figures.
     shown = {cid: {k: _cluster(store, cid)[k] for k in ("size", "exchanges", "score", "flagged", "indicators")}
@@ -181,4 +181,4 @@ def test_merge_and_split_refigure_name_the_new_cluster_and_survive_detect(page: 
     page.reload()
     page.get_by_role("heading", name=f"Cluster {new}", exact=True).wait_for()
     _header_shows(page, split_off)
-    _whole_page(page, shot, "23-after-detect")
+    _whole_page(page, shot, "33-after-detect")
