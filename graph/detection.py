@@ -216,6 +216,8 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
             timings: dict[str, float]) -> tuple[list[ClusterOut], clustering.Clustering]:
     """Cluster, score, measure stability and suggest operators (no writes)."""
     started = time.perf_counter()
+    onsets = takeover.read_onsets(facts.workspace)
+    takeover.link_campaigns(evidence, onsets)  # a ring with nothing shared but its change
     weights = separation.clustering_weights(evidence)
     found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
     found = separation.separate(found, weights, evidence, facts)
@@ -224,7 +226,6 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
     profiles = scoring.account_profiles(facts, read_model_onsets(facts.workspace), read_minute_regularity(facts.workspace))
     base = scoring.baseline(profiles.values())
     template_users = facts.template_table().sizes()
-    onsets = takeover.read_onsets(facts.workspace)
     internal = _internal_pairs(found.clusters, evidence)
     ids = assign_ids(found.clusters, previous.members)
     threshold = float(settings["flag_threshold"])
