@@ -46,7 +46,8 @@ What it writes — the property names the UI and the exports read:
   Families and kinds: network (shared_ip, shared_network, shared_asn), payment (shared_payment,
   card_pattern), device (shared_device, shared_client), email (shared_email_domain,
   email_pattern, shared_phone, creation_burst), prompt (shared_template,
-  near_duplicate_template), timing (coactivity). ``entity.label`` is a schema label, or for
+  near_duplicate_template), timing (coactivity); network and device also synchronised_takeover
+  (accounts whose behaviour changed onto one new network or client together, graph.takeover). ``entity.label`` is a schema label, or for
   derived values one of BillingPattern (key bin|country|postal|name hash), EmailPattern
   (domain/shape), Phone (phone hash), CreationBurst (domain@epoch of a 5-minute window),
   TemplateFamily (key: the family's first template id), TimeBuckets (co-activity).
