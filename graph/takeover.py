@@ -74,7 +74,7 @@ class Onset:
     networks: frozenset[str] = frozenset()
     clients: frozenset[str] = frozenset()  # post-onset client fingerprints
     client_changed: bool = False
-    signals: tuple[str, ...] = ()  # what changed: network, client
+    signals: tuple[str, ...] = ("network",)  # what changed: network, client
     shift_p: float = 1.0  # p-value that its use (hours, capabilities) did not change (``use_shift_p``)
 
     @property
