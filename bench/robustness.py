@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-COMBINED = "shared-proxy,takeover,prompt-commons,no-indicators,real-text"
+COMBINED = "shared-proxy,takeover,takeover-same-network,prompt-commons,no-indicators,real-text"
 # (key, title, worse is "min" or "max")
 METRICS: tuple[tuple[str, str, str], ...] = (
     ("precision", "precision", "min"),

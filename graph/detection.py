@@ -46,7 +46,8 @@ What it writes — the property names the UI and the exports read:
   Families and kinds: network (shared_ip, shared_network, shared_asn), payment (shared_payment,
   card_pattern), device (shared_device, shared_client), email (shared_email_domain,
   email_pattern, shared_phone, creation_burst), prompt (shared_template,
-  near_duplicate_template), timing (coactivity). ``entity.label`` is a schema label, or for
+  near_duplicate_template), timing (coactivity); network and device also synchronised_takeover
+  (accounts whose behaviour changed onto one new network or client together, graph.takeover). ``entity.label`` is a schema label, or for
   derived values one of BillingPattern (key bin|country|postal|name hash), EmailPattern
   (domain/shape), Phone (phone hash), CreationBurst (domain@epoch of a 5-minute window),
   TemplateFamily (key: the family's first template id), TimeBuckets (co-activity).
@@ -238,6 +239,7 @@ def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions
     splits (graph/decisions.py): each analyst cluster made whole, kept apart from the others,
     and its strong links across are bridges. Returns the clustering, the positions of the
     analyst clusters with their ids, and the report on the decisions."""
+    takeover.link_campaigns(evidence, takeover.read_onsets(facts.workspace))  # a ring with nothing shared but its change
     weights = separation.clustering_weights(evidence)
     found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
     found = separation.separate(found, weights, evidence, facts)

@@ -1,8 +1,12 @@
 """Explainable cluster scores: named indicators, each with its value and its contribution.
 
 A cluster's score is the sum of its indicators' contributions, each ``weight * strength`` with
-strength in [0, 1], so the weights (summing to 1) bound the score to [0, 1] and an analyst reads
-exactly why a cluster ranks where it does. Indicators compare the cluster with the *benign
+strength in [0, 1] (and two penalties subtracted the same way), clipped to [0, 1], so an analyst
+reads exactly why a cluster ranks where it does. The weights are not set by hand: they are
+fitted by bench/fit_weights.py (a non-negative logistic regression over these same strengths,
+on clusters of several scenario worlds and seeds, scaled so that the flag threshold is the
+fitted decision boundary) and read from graph/data/weights.json, which records how it was
+made; ``read_weights`` refuses a file with a missing, unknown, negative or non-finite weight. Indicators compare the cluster with the *benign
 baseline*: the average account (most accounts are benign, and averaging per account keeps a
 few heavy attackers from defining normal).
 
@@ -13,10 +17,12 @@ or send the same templates only among themselves, so their scores stay low.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,28 +33,73 @@ from graph.schema import Label
 
 HIGH_VALUE = ("coding", "agentic", "reasoning", "math")
 ANONYMISING = {"proxy": 1.0, "hosting": 1.0, "tor": 1.0, "vpn": 0.5}
-WEIGHTS: dict[str, float] = {
-    "lockstep_activity": 0.15,
-    "synchronised_onset": 0.07,
-    "model_switch": 0.08,
-    "capability_targeting": 0.12,
-    "cot_share": 0.08,
-    "template_concentration": 0.12,
-    "proxy_hosting_share": 0.08,
-    "exchanges_per_account": 0.08,
-    "tokens_per_account": 0.04,
-    "volume_evenness": 0.05,
-    "size": 0.05,
-    "payment_reuse": 0.03,
-    "young_accounts": 0.05,
-}
+# The named indicators (their strengths are computed in ``score_cluster``; the last one by
+# graph.takeover) and the two penalties, in the order the weights file lists them.
+INDICATORS = (
+    "lockstep_activity", "synchronised_onset", "model_switch", "capability_targeting", "cot_share",
+    "template_concentration", "proxy_hosting_share", "exchanges_per_account", "tokens_per_account",
+    "volume_evenness", "size", "payment_reuse", "young_accounts", "synchronised_takeover",
+)
+PENALTIES = ("behaviour_only", "clockwork_schedule")
+WEIGHTS_FILE = Path(__file__).resolve().parent / "data" / "weights.json"
+WEIGHTS_VERSION = 1
+
+
+class WeightsError(ValueError):
+    """The weights file is missing, malformed, or does not name every indicator once."""
+
+
+@dataclass(frozen=True)
+class FittedWeights:
+    """What graph/data/weights.json holds: indicator weights, penalty weights (both >= 0) and
+    how they were fitted (scenarios, seeds, command, threshold, fit statistics)."""
+
+    weights: dict[str, float]
+    penalties: dict[str, float]
+    provenance: dict[str, Any]
+
+
+def _checked(kind: str, given: Any, names: Sequence[str], path: Path) -> dict[str, float]:
+    if not isinstance(given, dict):
+        raise WeightsError(f"{path}: {kind!r} must be an object of name: weight")
+    missing = [n for n in names if n not in given]
+    unknown = sorted(set(given) - set(names))
+    if missing or unknown:
+        raise WeightsError(f"{path}: {kind} missing {missing or 'none'}, unknown {unknown or 'none'}")
+    out = {}
+    for name in names:
+        value = given[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise WeightsError(f"{path}: {kind} {name!r} must be a finite number >= 0, got {value!r}")
+        out[name] = float(value)
+    return out
+
+
+def read_weights(path: Path = WEIGHTS_FILE) -> FittedWeights:
+    """The fitted weights from ``path``, validated (see ``WeightsError``)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"cannot read the scoring weights {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("version") != WEIGHTS_VERSION:
+        raise WeightsError(f"{path}: expected an object with version {WEIGHTS_VERSION}")
+    weights = _checked("weights", data.get("weights"), INDICATORS, path)
+    penalties = _checked("penalties", data.get("penalties"), PENALTIES, path)
+    if not any(weights.values()):
+        raise WeightsError(f"{path}: every indicator weight is 0; nothing could ever be flagged")
+    provenance = {k: v for k, v in data.items() if k not in ("weights", "penalties")}
+    return FittedWeights(weights, penalties, provenance)
+
+
+FITTED = read_weights()
+WEIGHTS: dict[str, float] = FITTED.weights
 # Families that show who runs the accounts (shared infrastructure), as opposed to behaviour
 # (same prompts, same timing) that unrelated automations can share.
 INFRASTRUCTURE_FAMILIES = frozenset({"network", "payment", "device", "email"})
-BEHAVIOUR_ONLY_PENALTY = 0.2
+BEHAVIOUR_ONLY_PENALTY = FITTED.penalties["behaviour_only"]
 # Scheduled automation (a job at a fixed minute of the hour) is lock-step but benign; it is
 # named as a negative contribution of up to this much.
-CLOCKWORK_PENALTY = 0.25
+CLOCKWORK_PENALTY = FITTED.penalties["clockwork_schedule"]
 ONSET_WINDOW_S = 24 * 3600
 YOUNG_S = 3 * 86400
 
@@ -287,6 +338,8 @@ class ClusterScore:
     output_tokens: int
     first_seen: str
     last_seen: str
+    # every indicator's and penalty's strength in [0, 1] (what the weights multiply), for the fit
+    strengths: dict[str, float] = field(default_factory=dict)
 
 
 def score_cluster(
@@ -344,13 +397,17 @@ def score_cluster(
         ((round(WEIGHTS[name] * strength, 4), name, round(value, 4)) for name, (value, strength) in values.items()),
         key=lambda t: (-t[0], t[1]),
     )
+    strengths = {name: strength for name, (_, strength) in values.items()}
+    strengths.update(synchronised_takeover=0.0, clockwork_schedule=0.0, behaviour_only=0.0)
     minutes = sum(p.minute_total for p in profs)
     clockwork = sum(p.minute_top for p in profs) / minutes if minutes else 0.0
     if clockwork > 0.2:
-        scored.append((-round(CLOCKWORK_PENALTY * _clip((clockwork - 0.2) / 0.6), 4), "clockwork_schedule", round(clockwork, 4)))
+        strengths["clockwork_schedule"] = _clip((clockwork - 0.2) / 0.6)
+        scored.append((-round(CLOCKWORK_PENALTY * strengths["clockwork_schedule"], 4), "clockwork_schedule", round(clockwork, 4)))
     fams = set(families) if families is not None else None
     if fams is not None and not fams & INFRASTRUCTURE_FAMILIES:
-        scored.append((-BEHAVIOUR_ONLY_PENALTY, "behaviour_only", 1.0))
+        strengths["behaviour_only"] = 1.0
+        scored.append((-round(BEHAVIOUR_ONLY_PENALTY, 4), "behaviour_only", 1.0))
     indicators: list[dict[str, Any]] = [{"name": n, "value": v, "contribution": c} for c, n, v in scored]
     firsts = [p.first_iso for p in profs if p.first_iso]
     lasts = [p.last_iso for p in profs if p.last_iso]
@@ -363,4 +420,12 @@ def score_cluster(
         output_tokens=sum(p.output_tokens for p in profs),
         first_seen=min(firsts) if firsts else "",
         last_seen=max(lasts) if lasts else "",
+        strengths=strengths,
     )
+
+
+def score_of(strengths: Mapping[str, float], weights: Mapping[str, float], penalties: Mapping[str, float]) -> float:
+    """The score ``score_cluster`` gives (unrounded) for ``strengths`` under other weights:
+    what the fit and leave-one-scenario-out evaluate."""
+    total = sum(weights[n] * strengths.get(n, 0.0) for n in INDICATORS)
+    return _clip(total - sum(penalties[n] * strengths.get(n, 0.0) for n in PENALTIES))

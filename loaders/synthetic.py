@@ -12,7 +12,7 @@ scale and seed, and are deterministic too. Without one (or with ``baseline``) th
 byte for byte the baseline world. ``shared-proxy`` adds op-swarm-night and op-swarm-day (one
 rotating residential proxy network, SwarmNet, also used by benign ``resproxy_benign:swarmnet``
 accounts); ``takeover`` adds op-takeover and writes ``takeovers.csv`` (account_id, operator_id,
-onset); ``prompt-commons`` adds the benign groups ``prompt_oneliners``, ``prompt_collection:…``
+onset); ``takeover-same-network`` adds op-takeover-home (its accounts keep their home address) to it; ``prompt-commons`` adds the benign groups ``prompt_oneliners``, ``prompt_collection:…``
 and ``popular_app:…``; ``no-indicators`` leaves operators.csv empty; ``real-text`` draws the
 prompts from the ShareGPT human turns (loaders/synthetic_corpus.py: bundled sample, or the full
 corpus fetched once into the cache) and plants hostile strings; ``withheld`` / ``withhold_text``
@@ -252,8 +252,8 @@ def generate(out_dir: Path, scale: str, seed: int, *, scenarios: str | Iterable[
         on_plan(int(plan.n_exchanges.sum() + plan.history_n.sum()))
     extra_nets = [*(SWARM_NETS if world.has("shared-proxy") else ()), *((TAKEOVER_NET,) if world.has("takeover") else ())]
     counts = _write_account_tables(out_dir, book, order, ids, scale, indicators, extra_nets)
-    if extra is not None and world.has("takeover"):
-        counts["takeovers"] = _write_csv(out_dir / "takeovers.csv", takeover_rows(extra.onsets, ids))
+    if extra is not None and extra.onsets:
+        counts["takeovers"] = _write_csv(out_dir / "takeovers.csv", takeover_rows(extra.onsets, ids, extra.takers))
     ordinary = np.array([book.groups[i] == "ordinary" for i in order], dtype=bool)
     text = _text_plan(world, plan, world_catalogue(world), ordinary, seed) if world.real is not None else None
     counts["exchanges"], parts = _write_exchanges(out_dir, plan, seed, text_every, chunk_rows, part_rows, progress,

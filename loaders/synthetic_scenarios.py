@@ -28,6 +28,7 @@ from loaders.synthetic_spec import (
     SWARM_NETS,
     SWARM_OPERATORS,
     TAKEOVER_DAY,
+    TAKEOVER_HOME_DAY,
     TAKEOVER_NET,
     WEBMAIL,
     Scale,
@@ -60,6 +61,7 @@ class ScenarioAccounts:
         self.swarm_exits = swarm_pool(seed, scale) if world.has("shared-proxy") else np.zeros(0, np.int64)
         self.swarm_span = book.shared_span(self.swarm_exits) if world.has("shared-proxy") else (0, 0)
         self.onsets: dict[int, int] = {}  # account index -> takeover onset
+        self.takers: dict[int, str] = {}  # account index -> the ring that took it over
 
     def _exit(self) -> int:
         return int(self.swarm_exits[int(self.book.rng.integers(0, len(self.swarm_exits)))])
@@ -83,7 +85,8 @@ class ScenarioAccounts:
     # ---- operators ----------------------------------------------------------------------------
 
     def builders(self) -> dict[str, Builder]:
-        return {"op-swarm-night": self._swarm_night, "op-swarm-day": self._swarm_day, "op-takeover": self._takeover}
+        return {"op-swarm-night": self._swarm_night, "op-swarm-day": self._swarm_day, "op-takeover": self._takeover,
+                "op-takeover-home": self._takeover_home}
 
     def _swarm_night(self, book: AccountBook, n: int, add: Callable[..., int], pool: np.ndarray) -> list[dict[str, Any]]:
         """Night shift: a few shared virtual cards round-robin, agent-task template, 01-05 UTC."""
@@ -121,17 +124,28 @@ class ScenarioAccounts:
         ]
 
     def _takeover(self, book: AccountBook, n: int, add: Callable[..., int], pool: np.ndarray) -> list[dict[str, Any]]:
-        """Old accounts with their owners' long ordinary history, taken over on one day."""
+        """Old accounts with their owners' long ordinary history, taken over on one day and
+        driven through one hosting range."""
+        return self._taken_over(book, n, add, "op-takeover", TAKEOVER_DAY, keep_network=False)
+
+    def _takeover_home(self, book: AccountBook, n: int, add: Callable[..., int], pool: np.ndarray) -> list[dict[str, Any]]:
+        """Old accounts taken over on one day and driven through their owners' own networks."""
+        return self._taken_over(book, n, add, "op-takeover-home", TAKEOVER_HOME_DAY, keep_network=True)
+
+    def _taken_over(self, book: AccountBook, n: int, add: Callable[..., int], operator: str, day: int,
+                    keep_network: bool) -> list[dict[str, Any]]:
+        """``n`` old accounts with their owners' history, each taken over on ``day``; from then
+        on through the ring's hosting range, or (``keep_network``) the owner's home address."""
         hosting = [TAKEOVER_NET.first + 1 + i for i in range(TAKEOVER_NET.size - 2)]
         for i in range(n):
             when = int(book.rng.integers(epoch("2021-06-01T00:00:00Z"), epoch("2024-10-01T00:00:00Z")))
             home, isp = home_ips(book, 1)
             first, last = book.person()
-            onset = TAKEOVER_DAY + int(book.rng.integers(0, 20 * 3600))
+            onset = day + int(book.rng.integers(0, 20 * 3600))
             history_n = max(15, usage(book, self.scale.benign_mean_exchanges, 1.5))
             history = (history_n, home[0], book.pick(range(len(BENIGN_CLIENTS)), (0.35, 0.2, 0.2, 0.15, 0.1)))
             domain = book.pick(WEBMAIL, (0.45, 0.2, 0.12, 0.08, 0.08, 0.07))
-            index = add(when, hosting, i, history=history, timing=TIMING_TAKEOVER,
+            index = add(when, [home[0]] if keep_network else hosting, i, history=history, timing=TIMING_TAKEOVER,
                         extra={"history_last_day": onset // DAY - 1, "history_tz": ISP_TZ[isp], "onset": onset},
                         email=f"{first}.{last}{int(book.rng.integers(1, 99))}@{domain}",
                         phone=f"+1{int(book.rng.integers(2_000_000_000, 9_999_999_999))}" if book.rng.random() < 0.6 else "",
@@ -145,10 +159,12 @@ class ScenarioAccounts:
                 account, device, seen_first, seen_last = book.devices[k]
                 book.devices[k] = (account, device, seen_first, max(seen_first, min(seen_last, locked_out)))
             self.onsets[index] = onset
+            self.takers[index] = operator
         return []
 
 
-def takeover_rows(onsets: dict[int, int], ids: list[str], operator: str = "op-takeover") -> dict[str, list[str]]:
-    """takeovers.csv: account_id, operator_id, onset (ISO-8601), in account-id order."""
-    rows = sorted((ids[i], iso(t)) for i, t in onsets.items())
-    return {"account_id": [a for a, _ in rows], "operator_id": [operator] * len(rows), "onset": [t for _, t in rows]}
+def takeover_rows(onsets: dict[int, int], ids: list[str], operator: str | dict[int, str] = "op-takeover") -> dict[str, list[str]]:
+    """takeovers.csv: account_id, operator_id, onset (ISO-8601), in account-id order;
+    ``operator`` is one ring for all, or each account index's ring."""
+    rows = sorted((ids[i], operator if isinstance(operator, str) else operator[i], iso(t)) for i, t in onsets.items())
+    return {"account_id": [a for a, _, _ in rows], "operator_id": [o for _, o, _ in rows], "onset": [t for _, _, t in rows]}

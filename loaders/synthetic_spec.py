@@ -87,6 +87,11 @@ SWARM_OPERATORS: tuple[Operator, ...] = (
 )
 TAKEOVER_DAY = epoch("2025-05-20T00:00:00Z")  # every taken-over account's onset falls on this day
 TAKEOVER_OPERATOR = Operator("op-takeover", "Account-takeover resale ring", 0.08, 0.07, 0.05, TAKEOVER_DAY, 0.0, 24.0, 24.0, False)
+# takeover-same-network: a second ring that relays through its victims' own machines (an
+# infostealer's reverse proxy), so each account keeps its owner's home address after the theft
+TAKEOVER_HOME_DAY = epoch("2025-05-27T00:00:00Z")
+TAKEOVER_HOME_OPERATOR = Operator("op-takeover-home", "Account-takeover ring through the victims' own networks", 0.08, 0.07,
+                                  0.05, TAKEOVER_HOME_DAY, 0.0, 24.0, 24.0, False)
 
 # Share of benign accounts in each hard-negative kind (the rest are "ordinary").
 HARD_NEGATIVE_SHARES: dict[str, float] = {
@@ -183,6 +188,7 @@ OPERATOR_CLIENTS: dict[str, tuple[tuple[str, str], ...]] = {
 # (indices into BENIGN_CLIENTS); the takeover ring's relay is one client of its own.
 SWARM_CLIENTS = {"op-swarm-night": (3,), "op-swarm-day": (4,)}
 TAKEOVER_CLIENT = ("okhttp/4.12.0", "t13d1715h2_5b57614c22b0_93c746dc12af")
+TAKEOVER_HOME_CLIENT = ("python-httpx/0.27.0", "t13d1812h2_e8a01c9f2b44_61d0b7a3e5c2")
 WEBMAIL = ("gmail.com", "outlook.com", "yahoo.com", "proton.me", "gmx.de", "icloud.com")
 FIRST_NAMES = ["anna", "ben", "carla", "david", "emma", "felix", "gina", "hugo", "ines", "jonas", "kira", "liam", "mia", "noah", "olga", "paul", "rita", "sam", "tara", "umar", "vera", "will", "xena", "yuki", "zane", "aisha", "bruno", "chloe", "diego", "elena", "farid"]
 LAST_NAMES = ["smith", "garcia", "muller", "rossi", "nowak", "silva", "tanaka", "kim", "novak", "petrov", "haddad", "okafor", "larsen", "dubois", "santos", "fischer", "horvat", "yilmaz", "khan", "chen", "sato", "iyer", "cruz", "demir", "carter"]

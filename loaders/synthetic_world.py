@@ -8,6 +8,9 @@ each a failure mode detection met on a world it had never seen:
 - ``takeover``: old accounts with a long benign history, taken over on one day and from then
   on driven around the clock through one small hosting range by one client; no indicators,
   no shared device. ``takeovers.csv`` records each account's onset.
+- ``takeover-same-network``: the same kind of ring, but relaying through each victim's own
+  machine, so the account keeps its owner's home address; from the onset on its client, hours,
+  volume and capability mix change (op-takeover-home, in ``takeovers.csv`` too).
 - ``prompt-commons``: benign people share exact prompts as real people do (common one-liners,
   a popular prompt collection, a popular app's system prompt), and nothing else.
 - ``no-indicators``: operators.csv lists no indicator at all (labels still name operators).
@@ -38,6 +41,8 @@ from loaders.synthetic_spec import (
     SWARM_CLIENTS,
     SWARM_OPERATORS,
     TAKEOVER_CLIENT,
+    TAKEOVER_HOME_CLIENT,
+    TAKEOVER_HOME_OPERATOR,
     TAKEOVER_OPERATOR,
     Operator,
 )
@@ -62,6 +67,8 @@ SCENARIOS: dict[str, str] = {
                     "benign customers too), differing in cards, templates and hours",
     "takeover": "old benign accounts taken over on one day and driven through one hosting range by one "
                 "client around the clock; no indicators, no shared device; onsets in takeovers.csv",
+    "takeover-same-network": "old benign accounts taken over through their owners' own networks (same home "
+                             "address before and after); the client, hours, volume and capability mix change",
     "prompt-commons": "benign people sharing exact prompts: common one-liners, a popular prompt collection, "
                       "a popular app's system prompt; nothing else shared",
     "no-indicators": "operators.csv lists no indicators (labels still name the operators)",
@@ -93,6 +100,7 @@ SCENARIO_BODIES = {
     # resold access: the ring's many customers send the everyday coding and how-to tasks benign
     # people send too (so no template of the ring's own), just far more of them, with long answers
     "op-takeover": tuple(t for t in BENIGN + HOMEWORK if t.startswith(RESALE_TASK_STARTS)),
+    "op-takeover-home": tuple(t for t in BENIGN + HOMEWORK if t.startswith(RESALE_TASK_STARTS)),
 }
 # Which capabilities (loaders.prompts.capability) each operator's real-text task bodies have.
 OPERATOR_CAPABILITIES: dict[str, tuple[str, ...]] = {
@@ -104,6 +112,7 @@ OPERATOR_CAPABILITIES: dict[str, tuple[str, ...]] = {
     "op-swarm-night": ("agentic", "reasoning"),
     "op-swarm-day": ("coding",),
     "op-takeover": ("coding", "math", "reasoning", "agentic"),
+    "op-takeover-home": ("coding", "math", "reasoning", "agentic"),
 }
 
 # Prompts that real people share (prompt-commons). One-liners as people really type them (the
@@ -215,6 +224,10 @@ def make_world(scenarios: Sequence[str], text_every: int, real: object | None = 
         operators.append(TAKEOVER_OPERATOR)
         operator_clients[TAKEOVER_OPERATOR.operator_id] = (len(clients),)
         clients.append(TAKEOVER_CLIENT)
+    if "takeover-same-network" in scenarios:
+        operators.append(TAKEOVER_HOME_OPERATOR)
+        operator_clients[TAKEOVER_HOME_OPERATOR.operator_id] = (len(clients),)
+        clients.append(TAKEOVER_HOME_CLIENT)
     extra_profiles = ("oneliners", "collection", "app") if "prompt-commons" in scenarios else ()
     shares = {group: share for s in scenarios for group, share in SCENARIO_GROUP_SHARES.get(s, {}).items()}
     return World(tuple(scenarios), tuple(operators), tuple(clients), operator_clients, extra_profiles, real,
@@ -229,8 +242,8 @@ def group_profile(world: World, group: str) -> str | None:
 # ---- templates and their probabilities ---------------------------------------------------------
 
 # Families whose rows take the account's own real prompts under real-text (with this prefix);
-# the takeover ring's customers write their own prompts too.
-PERSONAL_FAMILIES = {"benign": "", "homework": "", "app_prefixed": APP_PREFIX, "op-takeover": ""}
+# the takeover rings' customers write their own prompts too.
+PERSONAL_FAMILIES = {"benign": "", "homework": "", "app_prefixed": APP_PREFIX, "op-takeover": "", "op-takeover-home": ""}
 
 
 def catalogue(world: World) -> Catalogue:

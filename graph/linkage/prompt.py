@@ -8,11 +8,22 @@ send is over the cap and reported as a hub). Templates whose MinHashes collide i
 Jaccard of about ``NEAR_DUP_THRESHOLD`` form near-duplicate families, which link their users
 more weakly. Reasons carry the template text (a mined wrapper names its fixed part, the slot marked
 ``<*>``, see loaders.template_mining) and an example prompt, so an analyst sees what was shared.
+
+Popularity among strangers: a template is evidence of one operator when the accounts sending
+it are related otherwise, and of nothing when it is a commons (a popular human prompt, a
+collection pasted by thousands, a popular app's system prompt) that unrelated people send. So
+a template's weight also falls with its *independent sharers*: how many separate groups of
+the account-infrastructure graph (accounts joined by a shared IP, payment method or device
+that is not a hub) its users fall into, by the same ``rarity`` curve as its plain user count
+(an IDF over groups rather than accounts). An operator's script sent from 40 accounts on its
+own cards and exits is one group and keeps its weight; the same 40 accounts spread over 40
+strangers' homes weigh ``rarity(40)`` as much again. Any operator's accounts share something
+beyond the text (that is what makes them one operator's); strangers' do not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +42,9 @@ NEAR_DUP_THRESHOLD = 0.8
 EXAMPLE_CHARS = 200
 SORT_VALUES = 12  # signature values after the band that order a bucket's members
 LSH_BANDS = 16
+# Shared values that relate accounts for the independent-sharer count: who they pay with,
+# which devices and addresses they use (email patterns are too coarse: a webmail domain).
+GROUP_LABELS = (Label.IP.value, Label.PAYMENT_METHOD.value, Label.DEVICE.value)
 
 
 def _example(facts: Facts, template_id: str) -> str:
@@ -103,11 +117,57 @@ def near_duplicate_families(signatures: Mapping[str, np.ndarray], threshold: flo
     return sorted(sorted(g) for g in groups.values() if len(g) > 1)
 
 
-def _weights(base: float) -> WeightsOf:
-    """``base * rarity(n) * volume_factor(counts)`` column-wise (both reason kinds' weight)."""
+def infrastructure_groups(facts: Facts, cap: int, labels: Sequence[str] = GROUP_LABELS) -> dict[str, int]:
+    """account -> its group: connected components of the graph of accounts and the shared
+    values of ``labels`` used by 2..``cap`` accounts (a hub relates nobody). Accounts without
+    such a value are absent (each is a group of its own)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    names: dict[str, int] = {}
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    offset = 0
+    for label in labels:
+        table = UseTable.from_mapping(facts.users(label))
+        if not table.rows():
+            continue
+        sizes = table.sizes()
+        key_of = table.key_of_rows()
+        keep = (sizes[key_of] >= 2) & (sizes[key_of] <= cap)
+        local = np.asarray([names.setdefault(n, len(names)) for n in table.names], dtype=np.int64)
+        rows.append(local[table.account[keep].astype(np.int64)])
+        cols.append(key_of[keep] + offset)
+        offset += len(table.values_sorted)
+    if not names or not rows:
+        return {}
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    n_acc = len(names)
+    size = n_acc + offset
+    graph = coo_matrix((np.ones(r.size), (r, c + n_acc)), shape=(size, size))
+    _, component = connected_components(graph, directed=False)
+    return {name: int(component[i]) for name, i in names.items()}
+
+
+def independent_sharers(table: UseTable, group_of: Mapping[str, int]) -> np.ndarray:
+    """Per value of ``table`` (aligned with ``values_sorted``), how many separate groups its
+    users fall into (an account in no group counts as its own)."""
+    if not table.rows():
+        return np.zeros(len(table.values_sorted), dtype=np.int64)
+    own = np.arange(len(table.names), dtype=np.int64) + (max(group_of.values(), default=-1) + 1)
+    group = np.asarray([group_of.get(n, -1) for n in table.names], dtype=np.int64)
+    group = np.where(group >= 0, group, own)[table.account.astype(np.int64)]
+    key_of = table.key_of_rows()
+    distinct = np.unique(np.stack([key_of, group]), axis=1)
+    return np.bincount(distinct[0], minlength=len(table.values_sorted)).astype(np.int64)
+
+
+def _weights(base: float, sharers: np.ndarray) -> WeightsOf:
+    """``base * rarity(n) * rarity(independent sharers) * volume_factor(counts)`` column-wise
+    (both reason kinds' weight); ``sharers`` is aligned with the linked table's values."""
 
     def weights(table: UseTable, rows_a: np.ndarray, rows_b: np.ndarray, key_pos: np.ndarray, n: np.ndarray) -> np.ndarray:
-        return base * rarities(n) * volume_factors(table.count[rows_a], table.count[rows_b])
+        return base * rarities(n) * rarities(sharers[key_pos]) * volume_factors(table.count[rows_a], table.count[rows_b])
 
     return weights
 
@@ -115,16 +175,21 @@ def _weights(base: float) -> WeightsOf:
 def link_prompt(evidence: Evidence, facts: Facts, cap: int) -> int:
     """Add shared-template and near-duplicate-template reasons."""
     label = Label.PROMPT_TEMPLATE.value
-    templates = facts.users(label)
+    templates = UseTable.from_mapping(facts.users(label))
+    group_of = infrastructure_groups(facts, cap)
+    sharers = independent_sharers(templates, group_of)
+    sharers_of = dict(zip(templates.values_sorted, sharers.tolist(), strict=True))
 
     def shared(key: str, a: str, b: str, users: Mapping[str, Use], n: int) -> Reason:
         ua, ub = users[a], users[b]
-        detail = {"counts": [ua.count, ub.count], "template": _template(facts, key), "example": _example(facts, key)}
-        weight = TEMPLATE_BASE * rarity(n) * volume_factor(ua.count, ub.count)
+        k = sharers_of.get(key, n)
+        detail = {"counts": [ua.count, ub.count], "template": _template(facts, key), "example": _example(facts, key),
+                  "independent_sharers": k}
+        weight = TEMPLATE_BASE * rarity(n) * rarity(k) * volume_factor(ua.count, ub.count)
         return Reason(FAMILY, "shared_template", label, key, n, weight, detail)
 
     added = link_shared_values(evidence, family=FAMILY, label=label, values=templates, cap=cap,
-                               reason_for=shared, weights_of=_weights(TEMPLATE_BASE), hub_rule=None)
+                               reason_for=shared, weights_of=_weights(TEMPLATE_BASE, sharers), hub_rule=None)
     families: dict[str, dict[str, Use]] = {}
     members: dict[str, list[str]] = {}
     for group in near_duplicate_families(read_minhashes(facts.workspace)):
@@ -134,16 +199,20 @@ def link_prompt(evidence: Evidence, facts: Facts, cap: int) -> int:
         for tid in group:
             for account, use in templates.get(tid, {}).items():
                 bucket.setdefault(account, Use()).merge(use)
+    family_table = UseTable.from_mapping(families)
+    family_sharers = independent_sharers(family_table, group_of)
+    family_sharers_of = dict(zip(family_table.values_sorted, family_sharers.tolist(), strict=True))
 
     def near(key: str, a: str, b: str, users: Mapping[str, Use], n: int) -> Reason:
         detail = {
             "counts": [users[a].count, users[b].count],
             "templates": members[key][:5],
             "examples": [_example(facts, t) for t in members[key][:2]],
+            "independent_sharers": family_sharers_of.get(key, n),
         }
-        weight = NEAR_DUP_BASE * rarity(n) * volume_factor(users[a].count, users[b].count)
+        weight = NEAR_DUP_BASE * rarity(n) * rarity(family_sharers_of.get(key, n)) * volume_factor(users[a].count, users[b].count)
         return Reason(FAMILY, "near_duplicate_template", "TemplateFamily", key, n, weight, detail)
 
-    added += link_shared_values(evidence, family=FAMILY, label="TemplateFamily", values=families, cap=cap,
-                                reason_for=near, weights_of=_weights(NEAR_DUP_BASE))
+    added += link_shared_values(evidence, family=FAMILY, label="TemplateFamily", values=family_table, cap=cap,
+                                reason_for=near, weights_of=_weights(NEAR_DUP_BASE, family_sharers))
     return added

@@ -10,7 +10,14 @@ from datasketch import MinHash
 
 from graph.linkage.evidence import Evidence
 from graph.linkage.facts import Facts, Use
-from graph.linkage.prompt import link_prompt, near_duplicate_families, read_minhashes
+from graph.linkage.prompt import (
+    independent_sharers,
+    infrastructure_groups,
+    link_prompt,
+    near_duplicate_families,
+    read_minhashes,
+)
+from graph.linkage.uses import UseTable
 from graph.schema import Label
 from graph.workspace import templates_path
 
@@ -64,3 +71,39 @@ def test_near_duplicate_templates_link_their_users(tmp_path: Path) -> None:
 
 def test_no_staging_means_exact_templates_only(tmp_path: Path) -> None:
     assert read_minhashes(tmp_path) == {} and read_minhashes(None) == {}
+
+
+def test_a_commons_template_weighs_less_than_one_shared_by_related_accounts() -> None:
+    """Same number of users, same use: a template whose users are strangers (each on their own
+    card and address) links a pair more weakly than one whose users share a payment method."""
+    facts = Facts()
+    strangers = [f"s{i}" for i in range(20)]
+    ring = [f"r{i}" for i in range(20)]
+    facts.uses[Label.PROMPT_TEMPLATE.value] = {
+        "t-commons": {a: Use(3) for a in ["a", "b", *strangers]},
+        "t-ring": {a: Use(3) for a in ["c", "d", *ring]},
+    }
+    facts.uses[Label.PAYMENT_METHOD.value] = {
+        **{f"pm-{a}": {a: Use(1)} for a in ["a", "b", *strangers]},
+        "pm-ring": {a: Use(1) for a in ["c", "d", *ring[:10]]},
+        "pm-ring2": {a: Use(1) for a in ring[9:]},
+    }
+    ev = Evidence()
+    link_prompt(ev, facts, cap=50)
+    (commons,) = ev.reasons(("a", "b"))
+    (ring_reason,) = ev.reasons(("c", "d"))
+    assert commons.detail["independent_sharers"] == 22 and ring_reason.detail["independent_sharers"] == 1
+    assert commons.accounts == ring_reason.accounts == 22
+    assert commons.weight < 0.5 * ring_reason.weight
+    assert ev.weight(("a", "b")) < ev.weight(("c", "d"))
+
+
+def test_infrastructure_groups_join_accounts_through_shared_values_but_not_hubs() -> None:
+    facts = Facts()
+    facts.uses[Label.IP.value] = {"ip1": {"a": Use(1), "b": Use(1)}, "ip-hub": {f"h{i}": Use(1) for i in range(60)} | {"a": Use(1)}}
+    facts.uses[Label.DEVICE.value] = {"d1": {"b": Use(1), "c": Use(1)}, "d2": {"x": Use(1)}}
+    groups = infrastructure_groups(facts, cap=50)
+    assert groups["a"] == groups["b"] == groups["c"]
+    assert groups.get("h1") != groups["a"] and groups.get("x") != groups["a"]
+    table = UseTable.from_mapping({"t": {"a": Use(1), "b": Use(1), "c": Use(1), "y": Use(1), "z": Use(1)}})
+    assert independent_sharers(table, groups).tolist() == [3]  # {a b c}, y, z

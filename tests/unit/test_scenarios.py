@@ -31,13 +31,15 @@ from loaders.synthetic_spec import (
     SWARM_NETS,
     TAKEOVER_CLIENT,
     TAKEOVER_DAY,
+    TAKEOVER_HOME_CLIENT,
+    TAKEOVER_HOME_DAY,
     TAKEOVER_NET,
     epoch,
 )
 from loaders.synthetic_world import APP_SYSTEM_PROMPT, SCENARIOS, SWARM_PREAMBLES, parse_scenarios
 
 SEED = 11
-ALL = "shared-proxy,takeover,prompt-commons,no-indicators,real-text"
+ALL = "shared-proxy,takeover,takeover-same-network,prompt-commons,no-indicators,real-text"
 
 
 def read_csv(bundle: Path, table: str) -> list[dict[str, str]]:
@@ -198,6 +200,29 @@ def test_takeover_accounts_look_benign_until_the_onset_then_change_everything(wo
     indicators = read_csv(bundle, "operators")
     assert indicators and not any(r["operator_id"] == "op-takeover" for r in indicators)
     assert "op-takeover" not in summary["known_operators"]
+
+
+def test_same_network_takeover_keeps_each_home_address_and_changes_the_client(world) -> None:  # noqa: ANN001
+    bundle, summary = world("takeover-same-network")
+    owner = owners(bundle)
+    rows = read_csv(bundle, "takeovers")
+    onsets = {r["account_id"]: epoch(r["onset"]) for r in rows}
+    assert {r["operator_id"] for r in rows} == {"op-takeover-home"} and len(onsets) >= 3
+    assert set(onsets) == {a for a, o in owner.items() if o == "op-takeover-home"}
+    assert all(TAKEOVER_HOME_DAY <= t < TAKEOVER_HOME_DAY + 86400 for t in onsets.values())
+    before: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    after: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in exchanges(bundle):
+        if r["account_id"] in onsets:
+            (before if epoch(r["ts"]) < onsets[r["account_id"]] else after)[r["account_id"]].append(r)
+    benign_fps = {fp for _, fp in BENIGN_CLIENTS}
+    for account in onsets:
+        past, now = before[account], after[account]
+        assert len(past) >= 15 and now
+        assert {r["ip"] for r in now} == {r["ip"] for r in past} and len({r["ip"] for r in past}) == 1  # one home address
+        assert all(r["client_fingerprint"] in benign_fps for r in past)
+        assert all(r["client_fingerprint"] == TAKEOVER_HOME_CLIENT[1] for r in now)
+    assert "op-takeover-home" not in summary["known_operators"]
 
 
 def test_prompt_commons_people_share_exact_prompts_and_nothing_else(world) -> None:  # noqa: ANN001

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from graph import scoring
 from graph.scoring import (
-    WEIGHTS,
+    INDICATORS,
     AccountProfile,
     Baseline,
     densest_window_share,
@@ -30,12 +33,12 @@ def _family(i: int) -> AccountProfile:
     )
 
 
-def test_contributions_sum_to_the_score_and_weights_to_one() -> None:
-    assert abs(sum(WEIGHTS.values()) - 1.0) < 1e-9
+def test_contributions_sum_to_the_score() -> None:
     profiles = {f"op{i}": _operator(i) for i in range(10)}
     result = score_cluster(sorted(profiles), profiles, BASE, {"t-op": 10}, lockstep_members=10)
     assert abs(result.score - sum(i["contribution"] for i in result.indicators)) < 1e-3
-    assert {i["name"] for i in result.indicators} == set(WEIGHTS)
+    assert {i["name"] for i in result.indicators} == set(INDICATORS) - {"synchronised_takeover"}  # that one: graph.takeover
+    assert set(result.strengths) == set(INDICATORS) | {"behaviour_only", "clockwork_schedule"}
     assert result.indicators[0]["contribution"] >= result.indicators[-1]["contribution"]
     assert result.capability_profile == {"agentic": 0.25, "coding": 0.75}
     assert result.exchanges == 4000 and result.first_seen == "2025-04-22T00:00:00Z"
@@ -59,6 +62,16 @@ def test_helpers() -> None:
     assert template_concentration(["a", "b"], profiles, {"t-op": 2, "t-hi": 5000}) == 19 / 20
 
 
+@pytest.fixture
+def even_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Weights summing to 1 and the penalties at stated values, so a test of how contributions
+    combine does not depend on what the last fit found (graph/data/weights.json)."""
+    monkeypatch.setattr(scoring, "WEIGHTS", {n: 1.0 / len(INDICATORS) for n in INDICATORS})
+    monkeypatch.setattr(scoring, "BEHAVIOUR_ONLY_PENALTY", 0.2)
+    monkeypatch.setattr(scoring, "CLOCKWORK_PENALTY", 0.25)
+
+
+@pytest.mark.usefixtures("even_weights")
 def test_behaviour_alone_is_penalised_explicitly() -> None:
     """Scheduled jobs of unrelated companies on one template look lock-step: without any
     shared infrastructure the score carries a negative, named contribution."""
@@ -72,6 +85,7 @@ def test_behaviour_alone_is_penalised_explicitly() -> None:
     assert abs(behaviour.score - sum(i["contribution"] for i in behaviour.indicators)) < 1e-3
 
 
+@pytest.mark.usefixtures("even_weights")
 def test_clockwork_schedules_are_named_and_lower_the_score() -> None:
     ops = {f"op{i}": _operator(i) for i in range(10)}
     jobs = {f"job{i}": _operator(i) for i in range(10)}

@@ -17,7 +17,7 @@ from graph.schema import Label, Rel
 from graph.settings import Settings
 from graph.stores.embedded import EmbeddedStore
 
-SCENARIOS = "shared-proxy,takeover,prompt-commons"
+SCENARIOS = "shared-proxy,takeover,takeover-same-network,prompt-commons"
 
 
 def _detect(root: Path, scale: str = "small") -> tuple[EmbeddedStore, dict[str, str], dict[str, Any], Settings]:
@@ -91,6 +91,21 @@ def test_takeover_campaign_is_flagged_with_its_onset(detected) -> None:  # noqa:
     assert all(r.props["onset"] >= props["takeover_onset"] for r in marks)
 
 
+def test_a_takeover_through_the_victims_own_networks_is_flagged_from_its_client_change(detected) -> None:  # noqa: ANN001
+    store, labels, _, _ = detected
+    flagged = _flagged(store)
+    members = _members(store)
+    ring = {a for a, o in labels.items() if o == "op-takeover-home"}
+    holding = [cid for cid in flagged if members[cid] & ring]
+    assert holding
+    caught = set().union(*(members[c] & ring for c in holding))
+    assert len(caught) >= 0.9 * len(ring)
+    props = flagged[holding[0]]
+    assert props["compromised_members"] >= takeover.CAMPAIGN_MIN and props["takeover_onset"].startswith("2025-05-27")
+    for cid in holding:
+        assert {labels.get(a, "") for a in members[cid]} == {"op-takeover-home"}
+
+
 def test_prompt_commons_benign_accounts_stay_out_of_flagged_clusters(detected) -> None:  # noqa: ANN001
     store, labels, _, _ = detected
     members = _members(store)
@@ -134,3 +149,46 @@ def test_campaign_needs_synchronised_onsets_onto_shared_infrastructure() -> None
     assert takeover.campaign(list("abcd"), spread) == []
     apart = {a: takeover.Onset(at=10 * day + i, networks=frozenset({f"n{i}"})) for i, a in enumerate("abcd")}
     assert takeover.campaign(list("abcd"), apart) == []
+
+
+def _client_onsets(p: float, n: int = 5) -> dict[str, takeover.Onset]:
+    day = 86400.0
+    return {f"a{i}": takeover.Onset(at=10 * day + i * 3600, clients=frozenset({"fp-relay"}), client_changed=True,
+                                    signals=("client",), shift_p=p) for i in range(n)}
+
+
+def test_a_client_change_makes_a_campaign_only_when_the_use_changed_with_it() -> None:
+    shifted = _client_onsets(0.01)  # each account alone is not conclusive; five together are
+    assert takeover.campaign_shifted(list(shifted), shifted)
+    assert takeover.campaign(list(shifted), shifted) == sorted(shifted)
+    assert takeover.campaigns(shifted) == [("client:fp-relay", sorted(shifted))]
+    updated = _client_onsets(0.6)  # a browser update: the same people, the same use
+    assert not takeover.campaign_shifted(list(updated), updated)
+    assert takeover.campaign(list(updated), updated) == [] and takeover.campaigns(updated) == []
+
+
+def test_campaign_links_join_accounts_that_changed_together() -> None:
+    from graph.linkage.evidence import Evidence
+
+    onsets = _client_onsets(0.01, n=4)
+    onsets["lone"] = takeover.Onset(at=40 * 86400.0, clients=frozenset({"fp-relay"}), client_changed=True,
+                                    signals=("client",), shift_p=0.01)
+    ev = Evidence()
+    assert takeover.link_campaigns(ev, onsets) == 6  # the four of the window, pairwise; not the late one
+    (reason,) = ev.reasons(("a0", "a3"))
+    assert reason.kind == "synchronised_takeover" and reason.family == "device" and reason.weight == takeover.CAMPAIGN_LINK
+    assert ev.weight(("a0", "lone")) == 0.0
+
+
+def test_onsets_take_the_earlier_change_and_shift_tests_read_counts() -> None:
+    assert takeover.accepted_onset(100.0, None) == (100.0, ("network",))
+    assert takeover.accepted_onset(None, 50.0) == (50.0, ("client",))
+    assert takeover.accepted_onset(100.0, 50.0) == (50.0, ("client", "network"))
+    assert takeover.accepted_onset(None, None) is None
+    same = takeover.shift_p({"0": 10, "1": 10, "2": 10}, {"0": 20, "1": 20, "2": 20})
+    moved = takeover.shift_p({"0": 30, "1": 0, "2": 0}, {"0": 5, "1": 30, "2": 30})
+    assert same > 0.9 and moved < 1e-6 and takeover.shift_p({}, {"0": 3}) == 1.0
+    assert takeover.use_shift_p({"hours": 0.2, "capabilities": 0.01}) == 0.02
+    rows = [("a", "hours", "0", False, 30), ("a", "hours", "1", True, 30), ("a", "capabilities", "coding", True, 3)]
+    got = takeover.shifts(rows)
+    assert got["a"]["hours"] < 1e-6 and got["a"]["capabilities"] == 1.0
