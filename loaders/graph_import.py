@@ -140,7 +140,7 @@ def _bulk(workspace: Path, store: GraphStore, importer: GraphImporter, phase: Ca
         phase(f"importing {plan.node_count:,} nodes and {plan.relationship_count:,} relationships")
         steps.update(importer.run(plan))
         began = time.perf_counter()
-        _replay(store, plan)
+        replay(store, plan)
         steps["replay"] = time.perf_counter() - began
     finally:
         sink.close()
@@ -149,7 +149,7 @@ def _bulk(workspace: Path, store: GraphStore, importer: GraphImporter, phase: Ca
     return GraphWrite(BULK, counts, time.perf_counter() - started, "", steps, imported)
 
 
-def _replay(store: GraphStore, plan: ImportPlan) -> None:
+def replay(store: GraphStore, plan: ImportPlan) -> None:
     """MERGE the rows the import could not give their batched-path outcome."""
     sink = StoreSink(store)
     with sink.session():
