@@ -150,7 +150,7 @@ def _bulk(workspace: Path, store: GraphStore, importer: GraphImporter, phase: Ca
 
 
 def replay(store: GraphStore, plan: ImportPlan) -> None:
-    """MERGE the rows the import could not give their batched-path outcome."""
+    """Write through the store (MERGE) the rows the import could not give their batched-path outcome."""
     sink = StoreSink(store)
     with sink.session():
         for label, rows in plan.replay_nodes:
