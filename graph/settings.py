@@ -45,6 +45,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("neo4j_start_timeout", 180.0, "Seconds 'neo4j start' waits for Bolt to answer (jar download excluded).", float),
     Setting("neo4j_cache_dir", "", "Where gathered Neo4j jars are cached; empty means ~/.cache/sybilscope."),
     # Loading
+    Setting("neo4j_bulk_import", "auto", "'auto': a load into an empty database of this workspace's local Neo4j writes import files and loads them with neo4j-admin database import (stopping and restarting the server); 'off': always MERGE in batches. Incremental loads and remote servers always MERGE in batches."),
     Setting("batch_size", 2000, "Rows per write batch (UNWIND $rows) when writing to the graph store.", int),
     Setting("hash_salt", "", "Key (HMAC-SHA-256) for hashing e-mails, phones and billing names; empty means a random key kept in <workspace>/salt (mode 0600)."),
     Setting("max_line_bytes", 64 << 20, "Longest input line (JSONL) or CSV field/line in bytes the loader reads; a longer one stops the load naming file and line.", int),

@@ -38,12 +38,12 @@ from graph.staging import (
     read_bundles,
     sql_str,
 )
-from graph.store import GraphStore, chunked
+from graph.store import GraphStore
 from graph.workspace import scratch_dir, templates_path
 from loaders.enrich import WEBMAIL, IntelIndex, IpResolver
+from loaders.graph_sink import BATCH_ROWS, GraphSink, StoreSink
 
 ISO = "'%Y-%m-%dT%H:%M:%SZ'"
-BATCH_ROWS = 20_000
 # A value is written to the graph when this many accounts use it (or an indicator names it).
 LINKS = 2
 
@@ -53,11 +53,12 @@ def _iso(col: str) -> str:
 
 
 class GraphWriter:
-    """Aggregates the staging area of ``workspace`` into ``store``."""
+    """Aggregates the staging area of ``workspace`` into ``sink``: a store (batched MERGEs) or
+    a bulk sink such as the import files of a fresh Neo4j database (loaders/graph_csv.py)."""
 
-    def __init__(self, workspace: Path, store: GraphStore, phase: Callable[[str], None] | None = None) -> None:
+    def __init__(self, workspace: Path, sink: GraphStore | GraphSink, phase: Callable[[str], None] | None = None) -> None:
         self.workspace = workspace
-        self.store = store
+        self.sink: GraphSink = StoreSink(sink) if isinstance(sink, GraphStore) else sink
         self.phase = phase or (lambda _text: None)
         self.counts: dict[str, int] = {}
         self.networks: dict[str, dict[str, Any]] = {}
@@ -75,7 +76,7 @@ class GraphWriter:
             if not present["accounts"]:
                 return {}
             self._prepare(con, present, len(bundles))
-            with self.store.bulk():
+            with self.sink.session():
                 self._accounts(con, present["exchanges"])
                 self._ips(con)
                 if present["exchanges"]:
@@ -108,15 +109,11 @@ class GraphWriter:
         self._resolve_ips(con)
 
     def _emit_nodes(self, label: Label, rows: Iterable[dict[str, Any]]) -> None:
-        n = 0
-        for chunk in chunked(rows, BATCH_ROWS):
-            n += self.store.upsert_nodes(label, chunk)
+        n = self.sink.nodes(label, rows)
         self.counts[label.value] = self.counts.get(label.value, 0) + n
 
     def _emit_rels(self, rel: Rel, start: Label, end: Label, rows: Iterable[dict[str, Any]]) -> None:
-        n = 0
-        for chunk in chunked(rows, BATCH_ROWS):
-            n += self.store.upsert_relationships(rel, start, end, chunk)
+        n = self.sink.relationships(rel, start, end, rows)
         self.counts[rel.value] = self.counts.get(rel.value, 0) + n
 
     # ---- accounts -----------------------------------------------------------------------------

@@ -6,8 +6,9 @@ faulty bundle never touches the store and a killed load converges when run again
 1. ``Stager`` discovers the files, checks names and headers, streams and checks every row into
    a temporary staging directory (``BundleError`` on any file-level fault: nothing committed);
 2. the staged files replace this bundle's previous ones (write, then rename);
-3. ``GraphWriter`` recomputes every aggregate from all staged bundles and MERGEs it; only
-   then is the load finished (step 2 marks the graph pending, see ``loaders.stage``), so a
+3. ``GraphWriter`` recomputes every aggregate from all staged bundles and MERGEs it (or, into
+   an empty local Neo4j database, hands the rows to Neo4j's importer: loaders/graph_import.py,
+   the report's ``graph_path`` says which ran); only then is the load finished (step 2 marks the graph pending, see ``loaders.stage``), so a
    graph write that fails midway (a full disk, a lost connection) leaves a staging area that
    detection refuses with a message to run the load again, never a silent half-state.
 
@@ -33,7 +34,8 @@ from graph.store import GraphStore
 from graph.workspace import load_lock_path, quarantine_dir, stage_tmp_dirs, staging_dir
 from loaders.enrich import load_salt
 from loaders.errors import BundleError, LoadIncomplete
-from loaders.graph_write import GraphWriter
+from loaders.graph_import import MODES as BULK_MODES
+from loaders.graph_import import GraphImporter, GraphWrite, write_graph
 from loaders.progress import LoadProgress, RichProgress
 from loaders.reader import ReadLimits
 from loaders.stage import Stager, check_hash_scheme
@@ -52,6 +54,7 @@ class LoadReport:
     quarantine_path: str
     seconds: dict[str, float] = field(default_factory=dict)
     graph: dict[str, int] = field(default_factory=dict)
+    graph_write: GraphWrite | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``--report-json`` document (cli.md); keys beyond the contract's are additions."""
@@ -63,27 +66,37 @@ class LoadReport:
             "files": self.files,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "graph": self.graph,
+            **({"graph_path": self.graph_write.path, "graph_write": self.graph_write.to_json()}
+               if self.graph_write else {}),
         }
 
 
-def load_bundle(bundle_dir: Path, settings: Settings, store: GraphStore, *, progress: bool = False) -> LoadReport:
+def load_bundle(bundle_dir: Path, settings: Settings, store: GraphStore, *, progress: bool = False,
+                importer: GraphImporter | None = None) -> LoadReport:
     """Load ``bundle_dir`` into the staging area of the settings' workspace and into ``store``.
-    Raises BundleError (store and staging untouched) on a file-level fault."""
+    ``importer`` (the local Neo4j's, from the app) lets a load into an empty database take the
+    bulk path (setting ``neo4j_bulk_import``). Raises BundleError (store and staging untouched)
+    on a file-level fault."""
     workspace = settings.workspace
     salt = load_salt(str(settings["hash_salt"] or ""), workspace)
     private_dir(staging_dir(workspace))
     limits = ReadLimits(max_line_bytes=int(settings["max_line_bytes"]),
                         max_decompressed_bytes=int(settings["max_decompressed_bytes"]))
+    bulk_mode = str(settings["neo4j_bulk_import"]).strip().lower()
+    if bulk_mode not in BULK_MODES:
+        raise ValueError(f"neo4j_bulk_import (SYBILSCOPE_NEO4J_BULK_IMPORT) must be one of "
+                         f"{', '.join(BULK_MODES)}, not {bulk_mode!r}")
     sink: LoadProgress = RichProgress() if progress else LoadProgress()
     try:
         with FileLock(str(load_lock_path(workspace)), mode=PRIVATE_FILE):
-            return _load_locked(Path(bundle_dir), workspace, salt, store, sink, limits)
+            return _load_locked(Path(bundle_dir), workspace, salt, store, sink, limits,
+                                importer, bulk_mode)
     finally:
         sink.close()
 
 
 def _load_locked(bundle: Path, workspace: Path, salt: str, store: GraphStore, sink: LoadProgress,
-                 limits: ReadLimits) -> LoadReport:
+                 limits: ReadLimits, importer: GraphImporter | None, bulk_mode: str) -> LoadReport:
     started = time.perf_counter()
     # Under the lock no other load runs: temporary directories left here were killed loads'.
     for stale in stage_tmp_dirs(workspace):
@@ -103,7 +116,7 @@ def _load_locked(bundle: Path, workspace: Path, salt: str, store: GraphStore, si
     stager.commit()
     committed = time.perf_counter()
     try:
-        graph_counts = GraphWriter(workspace, store, sink.phase).write()
+        graph = write_graph(workspace, store, sink.phase, importer=importer, mode=bulk_mode)
     except Exception as exc:
         raise LoadIncomplete(
             f"writing the graph failed ({' '.join(str(exc).split()) or type(exc).__name__}); {bundle} is staged but "
@@ -121,7 +134,9 @@ def _load_locked(bundle: Path, workspace: Path, salt: str, store: GraphStore, si
         ignored_files=sorted(result.ignored),
         quarantine_path=result.quarantine_path,
         seconds=seconds,
-        graph=graph_counts,
+        graph=graph.counts,
+        graph_write=graph,
     )
     sink.summary(report.tables, result.seconds)
+    sink.note(graph.summary())
     return report

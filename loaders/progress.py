@@ -29,6 +29,9 @@ class LoadProgress:
     def summary(self, tables: Mapping[str, Mapping[str, int]], seconds: Mapping[str, float]) -> None:
         """The final per-table counts."""
 
+    def note(self, text: str) -> None:
+        """A line after the summary (which path wrote the graph, with its figures)."""
+
     def close(self) -> None:
         """Stop drawing."""
 
@@ -99,6 +102,9 @@ class RichProgress(LoadProgress):
             rate = f"{counts['read'] / secs:,.0f}" if secs > 0 else "-"
             view.add_row(name, *(f"{counts[k]:,}" for k in ("read", "loaded", "quarantined", "duplicates")), rate)
         self.console.print(view)
+
+    def note(self, text: str) -> None:
+        self.console.print(text)
 
     def close(self) -> None:
         self.bar.stop()

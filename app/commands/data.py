@@ -3,7 +3,9 @@
 Stages and checks the whole bundle before touching the store; a file-level fault exits non-zero
 with one line naming the file and the fault. The report (counts per table, ignored files,
 quarantine path) goes to ``--report-json`` and, as JSON, to stdout; progress bars and a summary
-table go to stderr when it is a terminal.
+table go to stderr when it is a terminal. Into an empty database of this workspace's running local
+Neo4j the graph is written by Neo4j's importer (the server is stopped and started again for it);
+the report's ``graph_path`` says which path ran.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ def load_cmd(settings: Settings, bundle_dir: Path, report_json: Path | None) -> 
     from loaders.load import load_bundle
 
     with open_configured_store(settings) as store:
-        report = load_bundle(bundle_dir, settings, store, progress=show_progress())
+        importer = None
+        if settings.is_neo4j:
+            from app.neo4j_local.importer import LocalGraphImport
+
+            importer = LocalGraphImport(settings, store, echo=lambda text: click.echo(text, err=True))
+        report = load_bundle(bundle_dir, settings, store, progress=show_progress(), importer=importer)
     data = report.to_json()
     if report_json is not None:
         report_json.parent.mkdir(parents=True, exist_ok=True)

@@ -128,10 +128,17 @@ class Neo4jStore(GraphStore):
         self.writers = max(1, writers)
         self._close_driver = close_driver
         self._builtin_functions: frozenset[str] | None = None
+        self._bookmarks: neo4j.BookmarkManager | None = None  # None: the driver's own
 
     def close(self) -> None:
         if self._close_driver:
             self.driver.close()
+
+    def forget_bookmarks(self) -> None:
+        """Chain later queries afresh: the database was replaced under the driver (a bulk import
+        into the stopped local server), so its transaction ids restarted and a bookmark of the
+        old database would never be reached (BookmarkTimeout)."""
+        self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
 
     def ensure_schema(self) -> None:
         """Create the key constraints and indexes (idempotent), then wait until they are ONLINE:
@@ -252,8 +259,9 @@ class Neo4jStore(GraphStore):
         handle.finish(ok)
 
     def _autocommit(self, query: str, routing: RoutingControl, params: dict[str, Any]) -> list[neo4j.Record]:
+        chain: dict[str, Any] = {} if self._bookmarks is None else {"bookmark_manager_": self._bookmarks}
         records, _, _ = self.driver.execute_query(
-            query, parameters_=params, routing_=routing, database_=self.database
+            query, parameters_=params, routing_=routing, database_=self.database, **chain
         )
         return list(records)
 
