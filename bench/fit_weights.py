@@ -103,7 +103,7 @@ def detect_world(scenario: str, scale: str, seed: int, root: Path) -> World:
         facts = read_facts(store, ws)
         cap = int(settings["hub_max_accounts"])
         evidence = link_accounts(facts, cap, {}, keep_floor=MIN_WEIGHT)
-        results, _ = detection.analyse(facts, evidence, settings, detection.Previous(), store, {})
+        results = detection.analyse(facts, evidence, settings, detection.Previous(), store, {}).results
     finally:
         store.close()
     clusters = [{"members": sorted(c.members), "strengths": {k: round(float(v), 6) for k, v in c.score.strengths.items()},
