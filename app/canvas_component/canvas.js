@@ -153,13 +153,20 @@
     var box = document.getElementById("mynetwork").getBoundingClientRect();
     return {x: box.left + p.x, y: box.top + p.y};
   };
-  // The edge of ``type`` whose midpoint is drawn farthest from any node, and that point.
+  function segmentGap(px, py, a, b) {
+    var dx = b.x - a.x, dy = b.y - a.y, len = dx * dx + dy * dy;
+    var t = len ? Math.max(0, Math.min(1, ((px - a.x) * dx + (py - a.y) * dy) / len)) : 0;
+    return Math.hypot(px - (a.x + t * dx), py - (a.y + t * dy));
+  }
+  // The edge of ``type`` whose midpoint is drawn farthest from any node and any other edge
+  // (a click there cannot hit something else), and that point.
   window.canvasLoneEdge = function (type) {
     var pos = network.getPositions(), shown = nodes.get({filter: function (n) { return !n.hidden; }});
-    var best = null, bestGap = -1;
-    shownEdges().filter(function (e) { return e.type === type; }).slice(0, 400).forEach(function (e) {
+    var all = shownEdges(), best = null, bestGap = -1;
+    all.filter(function (e) { return e.type === type; }).slice(0, 400).forEach(function (e) {
       var mx = (pos[e.from].x + pos[e.to].x) / 2, my = (pos[e.from].y + pos[e.to].y) / 2, gap = Infinity;
       shown.forEach(function (n) { gap = Math.min(gap, Math.hypot(pos[n.id].x - mx, pos[n.id].y - my) - n.size); });
+      all.forEach(function (o) { if (o.id !== e.id) gap = Math.min(gap, segmentGap(mx, my, pos[o.from], pos[o.to])); });
       var dom = network.canvasToDOM({x: mx, y: my}), box = document.getElementById("mynetwork").getBoundingClientRect();
       var inside = dom.x > 10 && dom.y > 10 && dom.x < box.width - 10 && dom.y < box.height - 10;
       if (inside && gap > bestGap) { bestGap = gap; best = {id: e.id, x: box.left + dom.x, y: box.top + dom.y}; }

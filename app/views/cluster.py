@@ -175,6 +175,8 @@ def _graph_controls(state: canvas.GraphState) -> None:
         kinds = canvas.expand_kinds(node)
         c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
         if kinds:
+            if st.session_state.get("expand_kind") not in kinds:  # the kind chosen for another node
+                st.session_state["expand_kind"] = kinds[0]
             c1.selectbox("Expand by", kinds, key="expand_kind",
                          help="Double-click a node to expand it by this kind; one relationship kind at a time.")
         else:
