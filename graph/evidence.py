@@ -44,7 +44,7 @@ from typing import Any
 
 from graph.linkage.payment import billing_pattern
 from graph.props import loads
-from graph.schema import INFRASTRUCTURE_RELS, Label, Rel
+from graph.schema import INFRASTRUCTURE_RELS, USE_REL_OF, Label, Rel
 from graph.settings import Settings
 from graph.store import GraphStore, Node, NodeKey, Relationship
 from graph.workspace import hubs_path
@@ -66,15 +66,7 @@ ALL = 10**9
 OPERATOR_RELS = (Rel.ATTRIBUTED_TO.value, Rel.SUGGESTED_OPERATOR.value)
 CLUSTER_RELS = (Rel.MEMBER_OF.value, *OPERATOR_RELS, Rel.SHARES_INFRASTRUCTURE.value)
 USE_TYPES = tuple(r.value for r in INFRASTRUCTURE_RELS)
-# Which relationship gives each value label's uses (and its accounts overall).
-USE_OF = {
-    Label.IP.value: Rel.USED_IP.value,
-    Label.PAYMENT_METHOD.value: Rel.PAID_WITH.value,
-    Label.DEVICE.value: Rel.USED_DEVICE.value,
-    Label.CLIENT_FINGERPRINT.value: Rel.USED_CLIENT.value,
-    Label.EMAIL_DOMAIN.value: Rel.HAS_EMAIL_DOMAIN.value,
-    Label.PROMPT_TEMPLATE.value: Rel.SENT_TEMPLATE.value,
-}
+USE_OF = USE_REL_OF
 VALUE_LABELS = (*USE_OF, Label.NETWORK.value, BILLING_PATTERN)
 # Labels an operator indicator type names directly.
 INDICATOR_LABEL = {

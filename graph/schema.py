@@ -117,6 +117,16 @@ RELATIONSHIPS: tuple[RelSpec, ...] = (
 )
 
 # Relationships from an account to a shared entity: the evidence linkage is built from.
+USE_REL_OF: dict[str, str] = {
+    Label.IP.value: Rel.USED_IP.value,
+    Label.PAYMENT_METHOD.value: Rel.PAID_WITH.value,
+    Label.DEVICE.value: Rel.USED_DEVICE.value,
+    Label.CLIENT_FINGERPRINT.value: Rel.USED_CLIENT.value,
+    Label.EMAIL_DOMAIN.value: Rel.HAS_EMAIL_DOMAIN.value,
+    Label.PROMPT_TEMPLATE.value: Rel.SENT_TEMPLATE.value,
+}
+"""Which relationship gives each shared value label's uses by accounts (and so its accounts)."""
+
 INFRASTRUCTURE_RELS: tuple[Rel, ...] = (
     Rel.USED_IP,
     Rel.PAID_WITH,

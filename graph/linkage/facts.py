@@ -16,19 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from graph.linkage.uses import Use, UseTable
-from graph.schema import Label, Rel
+from graph.schema import USE_REL_OF, Label, Rel
 from graph.staging import read_template_props, read_template_uses
 from graph.store import GraphStore
 
-# Which relationship gives each shared-entity label's uses.
-USE_RELS: dict[str, str] = {
-    Label.IP.value: Rel.USED_IP.value,
-    Label.PAYMENT_METHOD.value: Rel.PAID_WITH.value,
-    Label.DEVICE.value: Rel.USED_DEVICE.value,
-    Label.CLIENT_FINGERPRINT.value: Rel.USED_CLIENT.value,
-    Label.EMAIL_DOMAIN.value: Rel.HAS_EMAIL_DOMAIN.value,
-    Label.PROMPT_TEMPLATE.value: Rel.SENT_TEMPLATE.value,
-}
+USE_RELS = USE_REL_OF
 ENTITY_LABELS: tuple[str, ...] = (*USE_RELS, Label.NETWORK.value, Label.ASN.value)
 
 
