@@ -9,7 +9,8 @@ accounts, see ``scaled_resolution``), so two dense groups joined by a handful of
 separate, and a loosely attached account does not join a big group. Accounts with strong links into a
 cluster other than their own are *bridges*, flagged on their membership. Given the signal
 families of each link, the odd member held by a single family in a cluster held by several is
-let go (``prune_single_signal``).
+let go (``prune_single_signal``), unless it shares a possession (a device, a card) with a
+member: strangers share an operator's addresses, never its machines.
 
 Deterministic: vertices and edges are sorted, Leiden runs with a fixed seed.
 """
@@ -153,7 +154,8 @@ def find_bridges(clusters: list[list[str]], weights: Mapping[Pair, float], stron
 
 
 def prune_single_signal(
-    clusters: list[list[str]], weights: Mapping[Pair, float], family_scores: Callable[[Pair], Mapping[str, float]]
+    clusters: list[list[str]], weights: Mapping[Pair, float], family_scores: Callable[[Pair], Mapping[str, float]],
+    shares_possession: Callable[[Pair], bool] | None = None,
 ) -> list[list[str]]:
     """Let go of the odd members held by one signal family alone.
 
@@ -164,7 +166,13 @@ def prune_single_signal(
     not its devices, phones, scripts or timing. When many members are held by one family
     (an operator seen through timing alone), that is the cluster's nature and nobody goes.
     A family scoring under ``TRACE_SCORE`` on a pair (one popular prompt both sent once) is
-    not counted: such traces would otherwise make a proxy stranger look multi-signal."""
+    not counted: such traces would otherwise make a proxy stranger look multi-signal.
+
+    By that same reasoning a member that shares a possession with another member
+    (``shares_possession`` of their pair: one device, one card) is no stranger and stays,
+    however few signals hold it: an operator's accounts on one cloned machine image may share
+    nothing else the linkers can see (their common addresses and e-mail domain over the hub
+    cap), and a stranger never has the operator's machine or card."""
     where = {a: i for i, members in enumerate(clusters) for a in members}
     held: dict[str, dict[str, float]] = {}
     for pair in weights:
@@ -197,9 +205,22 @@ def prune_single_signal(
                 for fam in single.values():
                     per_family[fam] = per_family.get(fam, 0) + 1
                 odd = {a for a, fam in single.items() if per_family[fam] < PRUNE_MAX_SHARE * len(members)}
+                if odd and shares_possession is not None:
+                    odd -= _possessing(odd, set(members), weights, shares_possession)
                 members = [a for a in members if a not in odd]
         if len(members) >= 2:
             out.append(members)
+    return out
+
+
+def _possessing(accounts: set[str], members: set[str], weights: Mapping[Pair, float],
+                shares_possession: Callable[[Pair], bool]) -> set[str]:
+    """Those of ``accounts`` with a link to another of ``members`` that shares a possession."""
+    out: set[str] = set()
+    for pair in weights:
+        open_ends = {x for x in pair if x in accounts and x not in out}
+        if open_ends and pair[0] in members and pair[1] in members and shares_possession(pair):
+            out |= open_ends
     return out
 
 
@@ -207,6 +228,7 @@ def cluster_accounts(
     weights: Mapping[Pair, float],
     *,
     family_scores: Callable[[Pair], Mapping[str, float]] | None = None,
+    shares_possession: Callable[[Pair], bool] | None = None,
     strong: float = STRONG,
     min_weight: float = MIN_WEIGHT,
     resolution: float = RESOLUTION,
@@ -214,7 +236,9 @@ def cluster_accounts(
     seed: int = SEED,
 ) -> Clustering:
     """Cluster the accounts of ``weights`` (pair -> weight); singletons are not clusters.
-    ``reference``: the group size above which the resolution is scaled down."""
+    ``reference``: the group size above which the resolution is scaled down. Given
+    ``family_scores``, single-signal members are pruned (``prune_single_signal``, which keeps
+    those ``shares_possession`` ties to a member)."""
     # the detection run hands over millions of pairs, all above min_weight: no copy then
     kept = weights if all(w >= min_weight for w in weights.values()) else {p: w for p, w in weights.items() if w >= min_weight}
     names = sorted({x for pair in kept for x in pair})
@@ -226,6 +250,6 @@ def cluster_accounts(
                             reference=reference, seed=seed)
     clusters = [[names[i] for i in members.tolist()] for members in found]
     if family_scores is not None:
-        clusters = prune_single_signal(clusters, kept, family_scores)
+        clusters = prune_single_signal(clusters, kept, family_scores, shares_possession)
     clusters.sort(key=lambda g: (-len(g), g[0]))
     return Clustering(clusters=clusters, bridges=find_bridges(clusters, kept, strong))

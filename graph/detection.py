@@ -241,7 +241,8 @@ def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions
     analyst clusters with their ids, and the report on the decisions."""
     takeover.link_campaigns(evidence, takeover.read_onsets(facts.workspace))  # a ring with nothing shared but its change
     weights = separation.clustering_weights(evidence)
-    found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores)
+    found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores,
+                                        shares_possession=separation.shares_possession(evidence))
     found = separation.separate(found, weights, evidence, facts)
     if not placements:
         return found, {}, decisions.report(placements, [], np.ones((0, len(FAMILIES))))

@@ -15,12 +15,16 @@ Two kinds of evidence say nothing about *which* operator stands behind an accoun
 
 A cluster held together by provider addresses and nothing else (a farm seen only through its
 proxy) is kept whole: there is no operator-specific evidence to split it by.
+
+The other way round, a possession (one device, one payment instrument) is never a provider's:
+``shares_possession`` tells clustering which links no stranger can have, so a member they hold
+is not let go as one (``clustering.prune_single_signal``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +50,21 @@ def is_provider_value(facts: Facts, label: str, key: str) -> bool:
     if label not in (Label.IP.value, Label.NETWORK.value):
         return False
     return str(network_props(facts, label, key).get("kind") or "").lower() in PROVIDER_KINDS
+
+
+# What one person holds: two accounts on one device id or one card are one hand (or one
+# household), whoever else shares their addresses. Not a phone number (recycled, and sold to
+# strangers by SMS-verification services), nor a client build or a card's BIN pattern.
+POSSESSION_LABELS = frozenset({Label.DEVICE.value, Label.PAYMENT_METHOD.value})
+
+
+def shares_possession(evidence: Evidence) -> Callable[[Pair], bool]:
+    """Whether a pair's kept reasons include a shared possession (``POSSESSION_LABELS``)."""
+
+    def shares(pair: Pair) -> bool:
+        return any(r.label in POSSESSION_LABELS for r in evidence.reasons(pair))
+
+    return shares
 
 
 def prompt_only(misses: np.ndarray) -> np.ndarray:

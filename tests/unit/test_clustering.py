@@ -65,6 +65,41 @@ def test_members_held_by_one_signal_family_are_let_go() -> None:
     assert prune_single_signal([core], weights, mixed.__getitem__) == [core]
 
 
+def test_members_sharing_a_machine_with_the_cluster_stay_though_one_family_holds_them() -> None:
+    # an operator on cloned machine images: two images of 16 accounts each, one device id per
+    # image; timing ties the images together, but 6 accounts of the first image are co-active
+    # with nobody inside: the device is all that holds them. A stranger on two of the
+    # operator's exits is held by the network alone. The stranger goes, the 6 stay.
+    from graph.clustering import prune_single_signal
+
+    image = {f"op{i:02d}": ("dev-a" if i < 16 else "dev-b") for i in range(32)}
+    quiet = {f"op{i:02d}" for i in range(6)}
+    members = sorted(image)
+    weights: dict[tuple[str, str], float] = {}
+    families: dict[tuple[str, str], dict[str, float]] = {}
+    for i, a in enumerate(members):
+        for b in members[i + 1 :]:
+            device = 0.45 if image[a] == image[b] else 0.0
+            timing = 0.0 if a in quiet or b in quiet else 0.6
+            if device or timing:
+                weights[(a, b)] = 1 - (1 - device) * (1 - timing)
+                families[(a, b)] = {f: s for f, s in (("device", device), ("timing", timing)) if s}
+    for other in ("op20", "op21"):
+        weights[(other, "stranger")] = 0.5
+        families[(other, "stranger")] = {"network": 0.5}
+    whole = sorted([*members, "stranger"])
+
+    def on_one_device(pair: tuple[str, str]) -> bool:
+        return pair[0] in image and pair[1] in image and image[pair[0]] == image[pair[1]]
+
+    assert prune_single_signal([whole], weights, families.__getitem__, on_one_device) == [members]
+    # without knowing which links are a shared machine, the 6 look like strangers
+    assert prune_single_signal([whole], weights, families.__getitem__) == [sorted(set(members) - quiet)]
+    result = cluster_accounts(weights, family_scores=families.__getitem__, shares_possession=on_one_device)
+    assert set(members) <= {a for c in result.clusters for a in c}
+    assert all("stranger" not in c for c in result.clusters)
+
+
 def test_proxy_stranger_with_trace_prompt_overlap_is_still_let_go() -> None:
     # benign users of an operator's residential exits: network links plus a trace of prompt
     # family (a popular prompt both sent once) must not count as a second signal
