@@ -422,7 +422,8 @@ def staged_uses(workspace: Path, source: StagedColumn, values: Sequence[str],
     """value -> account -> that account's use of it (``count`` where the table counts uses,
     ``first_seen``, ``last_seen`` as ISO text), over the staged rows of ``accounts`` that hold
     one of ``values`` in ``source``: what a SENT_TEMPLATE relationship would say, for the uses
-    the graph does not hold (a hub template's), aggregated in DuckDB per (value, account)."""
+    the graph does not hold (a hub template's), aggregated in DuckDB per (value, account); the
+    two lists are joined as tables (a list compared row by row took seconds for 2,000 members)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     table, column = source
     if not values or not accounts:
@@ -435,7 +436,7 @@ def staged_uses(workspace: Path, source: StagedColumn, values: Sequence[str],
             first = last = "NULL"
         # Column and table names come from the schema's registry, never from input.
         sql = (f'SELECT CAST("{column}" AS VARCHAR), account_id, {count}, {first}, {last} FROM {src.relation} '  # noqa: S608
-               f'WHERE "{column}" = ANY($v) AND account_id = ANY($a) GROUP BY 1, 2')
+               f'WHERE "{column}" IN (SELECT unnest($v)) AND account_id IN (SELECT unnest($a)) GROUP BY 1, 2')
         for value, account, n, f, last_use in src.con.execute(sql, {"v": list(values), "a": list(accounts)}).fetchall():
             agg = _Agg()
             agg.add(n, f, last_use)
