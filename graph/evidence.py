@@ -18,7 +18,10 @@ canvas draw the same graph, built here by ``build_evidence(store, cluster_ids)``
 - **hubs**, values more than ``degree_cap`` accounts use overall (a carrier-NAT address) among
   those that could be evidence (any address; any other value two or more members use), as
   one ``HUB`` node per label with how many hubs and members, joined to the cluster by
-  ``HAS_HUB``; the values themselves are left out (``EvidenceGraph.hubs`` lists them);
+  ``HAS_HUB``; the values themselves are left out (``EvidenceGraph.hubs`` lists them). A hub
+  template the graph holds without its uses (``uses_staged``, see loaders/graph_write.py) is
+  counted by its node's ``accounts``, and the members' uses of it are read from staging (with
+  ``workspace``; without one such templates are not seen);
 - ``LINKED`` among members with their reasons, at most ``links_per_account`` per member, the
   strongest (see ``cap_links``);
 - ``SHARES_INFRASTRUCTURE`` to other clusters, where detection wrote it;
@@ -42,9 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graph.investigate.search import USES_STAGED, staged_uses
 from graph.linkage.payment import billing_pattern
 from graph.props import loads
-from graph.schema import INFRASTRUCTURE_RELS, USE_REL_OF, Label, Rel
+from graph.schema import INFRASTRUCTURE_RELS, USE_REL_OF, Label, Rel, primary_source
 from graph.settings import Settings
 from graph.store import GraphStore, Node, NodeKey, Relationship
 from graph.workspace import hubs_path
@@ -147,19 +151,45 @@ def _read_batch(store: GraphStore, batch: Sequence[NodeKey], limit: int, out: _U
         out.uses[rel.end][rel.start] = rel.props
 
 
+def _read_staged_templates(store: GraphStore, workspace: Path | None, members: Sequence[NodeKey],
+                           read: _Uses) -> dict[NodeKey, int]:
+    """The members' uses of the templates whose uses stay in staging (``uses_staged``: hub
+    templates, written without SENT_TEMPLATE), read from staging into ``read``; returns how many
+    accounts send each such template overall, from its node (``store.degrees`` would count
+    only the relationships, none or the few written before it became a hub)."""
+    source = primary_source(Label.PROMPT_TEMPLATE.value)
+    if workspace is None or source is None or not members:
+        return {}
+    nodes = store.find_nodes(Label.PROMPT_TEMPLATE, {USES_STAGED: True})
+    counted = {n.ref: int(n.props["accounts"]) for n in nodes if isinstance(n.props.get("accounts"), int)}
+    if not counted:
+        return {}
+    uses = staged_uses(workspace, source, sorted(ref[1] for ref in counted), [m[1] for m in members])
+    for template_id, users in uses.items():
+        ref: NodeKey = (Label.PROMPT_TEMPLATE.value, template_id)
+        for account, use in users.items():
+            read.uses[ref][(Label.ACCOUNT.value, account)] = use
+    return counted
+
+
 def _find_hubs(store: GraphStore, read: _Uses, degree_cap: int | None, chunk: int,
-               known: Mapping[NodeKey, tuple[int, str]]) -> None:
+               known: Mapping[NodeKey, tuple[int, str]], counted: Mapping[NodeKey, int] | None = None) -> None:
     """How many accounts use each value that could be evidence (every address, for the
     networks; any other value two or more members use); those above ``degree_cap`` are hubs,
     taken out of the uses. A value one member uses is never shown, so its degree is not
     asked for (most of a campaign's templates are sent by one account each). A value
     detection already counted as a hub above the cap (``known``, from its hubs.json) is taken
-    at that count: counting the 20,000 users of each popular template again took seconds."""
+    at that count: counting the 20,000 users of each popular template again took seconds. A
+    value whose node counts its accounts (``counted``: a template whose uses stay in staging)
+    is taken at that count."""
     by_type: dict[str, list[NodeKey]] = defaultdict(list)
+    counted = counted or {}
     for value, users in read.uses.items():
         if value[0] != Label.IP and len(users) < 2:
             continue
-        if degree_cap is not None and value in known and known[value][0] > degree_cap:
+        if value in counted:
+            read.degrees[value] = counted[value]
+        elif degree_cap is not None and value in known and known[value][0] > degree_cap:
             read.degrees[value] = known[value][0]
         else:
             by_type[USE_OF[value[0]]].append(value)
@@ -485,9 +515,10 @@ def build_evidence(
     for start in range(0, len(members), batch_size):
         say(f"reading the shared values of members {start + 1:,}–{min(start + batch_size, len(members)):,} of {len(members):,}")
         _read_batch(store, members[start : start + batch_size], read_limit, read)
+    counted = _read_staged_templates(store, workspace, members, read)
     say("counting the accounts that use each shared value")
     known = _known_hubs(workspace)
-    _find_hubs(store, read, degree_cap, batch_size * 10, known)
+    _find_hubs(store, read, degree_cap, batch_size * 10, known, counted)
     _read_networks(store, read, batch_size * 10)
     values = _Values()
     _plain_values(read, values)

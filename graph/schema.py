@@ -45,7 +45,7 @@ class Rel(StrEnum):
     USED_DEVICE = "USED_DEVICE"  # Account -> Device {first_seen, last_seen}
     USED_CLIENT = "USED_CLIENT"  # Account -> ClientFingerprint {first_seen, last_seen, count}
     HAS_EMAIL_DOMAIN = "HAS_EMAIL_DOMAIN"  # Account -> EmailDomain
-    SENT_TEMPLATE = "SENT_TEMPLATE"  # Account -> PromptTemplate {count, first_seen, last_seen}
+    SENT_TEMPLATE = "SENT_TEMPLATE"  # Account -> PromptTemplate {count, first_seen, last_seen}; none to a hub template (uses_staged)
     LINKED = "LINKED"  # Account -> Account {weight, families, reasons (JSON)}
     MEMBER_OF = "MEMBER_OF"  # Account -> Cluster {bridge}
     SUGGESTED_OPERATOR = "SUGGESTED_OPERATOR"  # Cluster -> Operator {confidence, indicators (JSON)}

@@ -50,6 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hash_salt", "", "Key (HMAC-SHA-256) for hashing e-mails, phones and billing names; empty means a random key kept in <workspace>/salt (mode 0600)."),
     Setting("max_line_bytes", 64 << 20, "Longest input line (JSONL) or CSV field/line in bytes the loader reads; a longer one stops the load naming file and line.", int),
     Setting("max_decompressed_bytes", 200 << 30, "Most bytes the loader decompresses from one .gz input file (or a Parquet file declares uncompressed); more stops the load naming the file.", int),
+    Setting("graph_template_hub_senders", 200, "A prompt template sent by more accounts than this is written to the graph as its node (accounts, exchanges, first/last time) without its SENT_TEMPLATE relationships: its uses stay in staging, where search, evidence, saved queries and detection read them. Such hub templates (an app's system prompt, a common one-liner) carried most template uses; 200 is the UI's degree cap, over which they are drawn as hubs anyway.", int),
     # Detection
     Setting("hub_max_accounts", 50, "A shared value (IP, network, card, device, template) used by more accounts than this is a hub: suppressed as link evidence and reported.", int),
     Setting("flag_threshold", 0.5, "A cluster is flagged when its score is at least this (0-1).", float),

@@ -113,28 +113,30 @@ def is_empty(store: GraphStore) -> bool:
 
 
 def write_graph(workspace: Path, store: GraphStore, phase: Callable[[str], None], *,
-                importer: GraphImporter | None = None, mode: str = "auto") -> GraphWrite:
-    """Write the graph from staging by the bulk path when it may run, else batched."""
+                importer: GraphImporter | None = None, mode: str = "auto",
+                template_hub_senders: int | None = None) -> GraphWrite:
+    """Write the graph from staging by the bulk path when it may run, else batched; both
+    paths take the same rows (``template_hub_senders``: see ``GraphWriter``)."""
     started = time.perf_counter()
     reason = bulk_refusal(store, importer, mode)
     if reason is None and importer is not None:
-        return _bulk(workspace, store, importer, phase, started)
-    counts = GraphWriter(workspace, store, phase).write()
+        return _bulk(workspace, store, importer, phase, started, template_hub_senders)
+    counts = GraphWriter(workspace, store, phase, template_hub_senders).write()
     return GraphWrite(BATCHED, counts, time.perf_counter() - started, reason or "")
 
 
 def _bulk(workspace: Path, store: GraphStore, importer: GraphImporter, phase: Callable[[str], None],
-          started: float) -> GraphWrite:
+          started: float, template_hub_senders: int | None) -> GraphWrite:
     directory = private_dir(scratch_dir(workspace, "graph-import"))
     shutil.rmtree(directory, ignore_errors=True)
     sink = CsvGraphSink(private_dir(directory))
     try:
-        counts = GraphWriter(workspace, sink, phase).write()
+        counts = GraphWriter(workspace, sink, phase, template_hub_senders).write()
         plan = sink.finish()
         written = time.perf_counter()
         steps = {"files": written - started}
         if not is_empty(store):  # written to meanwhile (the UI, another tool): the import would wipe it
-            counts = GraphWriter(workspace, store, phase).write()
+            counts = GraphWriter(workspace, store, phase, template_hub_senders).write()
             return GraphWrite(BATCHED, counts, time.perf_counter() - started,
                               "the database was written to while the import files were made", steps)
         phase(f"importing {plan.node_count:,} nodes and {plan.relationship_count:,} relationships")

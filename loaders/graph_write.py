@@ -13,6 +13,17 @@ it. Because the selection is recomputed over every staged bundle, the load that 
 shared writes it with all its users. A value that ties accounts only through a wider one is
 kept with it: the IPs of a shared network or ASN (the graph reaches a network only through its
 IPs), and the cards of a shared BIN + billing pattern.
+
+A hub template, one sent by more accounts than ``template_hub_senders`` (setting
+``graph_template_hub_senders``: an app's system prompt, a common one-liner), is written as its
+node with ``accounts``, ``exchanges``, ``first_seen`` and ``last_seen`` over all its senders and
+``uses_staged`` true, but without its SENT_TEMPLATE relationships, which stay in staging (they
+were most of the template uses, and link nobody a hub summary would not already show). Every
+template node carries those counts, ``uses_staged`` false when its uses are in the graph.
+The choice is made per load over all staged bundles: a template that a later load pushes over
+the threshold keeps the uses written while it was under (MERGE removes nothing; its node then
+says ``uses_staged`` and readers take its senders from staging), and one still under writes
+every new use.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import pyarrow as pa
 
 from graph.private_files import private_dir
 from graph.schema import Label, Rel
+from graph.settings import Settings
 from graph.staging import (
     SENT_TEMPLATES,
     WITHHELD_PREFIX,
@@ -56,8 +68,11 @@ class GraphWriter:
     """Aggregates the staging area of ``workspace`` into ``sink``: a store (batched MERGEs) or
     a bulk sink such as the import files of a fresh Neo4j database (loaders/graph_csv.py)."""
 
-    def __init__(self, workspace: Path, sink: GraphStore | GraphSink, phase: Callable[[str], None] | None = None) -> None:
+    def __init__(self, workspace: Path, sink: GraphStore | GraphSink, phase: Callable[[str], None] | None = None,
+                 template_hub_senders: int | None = None) -> None:
         self.workspace = workspace
+        self.template_hub_senders = (int(Settings()["graph_template_hub_senders"]) if template_hub_senders is None
+                                     else template_hub_senders)
         self.sink: GraphSink = StoreSink(sink) if isinstance(sink, GraphStore) else sink
         self.phase = phase or (lambda _text: None)
         self.counts: dict[str, int] = {}
@@ -304,23 +319,26 @@ class GraphWriter:
             SELECT template_id FROM sent GROUP BY 1 HAVING count(*) >= {LINKS}
             UNION SELECT value FROM named WHERE type = 'prompt_template' {named_text}"""  # noqa: S608
         )
-        con.execute("CREATE TEMP TABLE sent_kept AS SELECT * FROM sent SEMI JOIN keep_tpl USING (template_id)")
+        con.execute(template_senders_sql(self.template_hub_senders))
+        senders = f"""s.accounts, s.exchanges, {_iso('s.f')} AS first_seen, {_iso('s.l')} AS last_seen,
+                      s.uses_staged"""
         self._emit_nodes(Label.PROMPT_TEMPLATE, _rows(
             con,
-            f"""SELECT DISTINCT template_id, '' AS template, '' AS example, 'other' AS capability, false AS cot,
-                      true AS hashed
-               FROM sent_kept WHERE starts_with(template_id, {sql_str(WITHHELD_PREFIX)}) ORDER BY 1""",  # noqa: S608 - constant
+            f"""SELECT s.template_id, '' AS template, '' AS example, 'other' AS capability, false AS cot,
+                      true AS hashed, {senders}
+               FROM tpl_senders s WHERE starts_with(s.template_id, {sql_str(WITHHELD_PREFIX)}) ORDER BY 1""",  # noqa: S608 - constant
         ))
         if path.exists():
-            sql = f"""SELECT t.template_id, t.template, left(t.example, 2000) AS example, t.capability, t.cot
-                      FROM read_parquet({sql_str(str(path))}) t
-                      SEMI JOIN (SELECT DISTINCT template_id FROM sent_kept) s USING (template_id)
+            sql = f"""SELECT t.template_id, t.template, left(t.example, 2000) AS example, t.capability, t.cot, {senders}
+                      FROM read_parquet({sql_str(str(path))}) t JOIN tpl_senders s USING (template_id)
                       ORDER BY t.template_id"""  # noqa: S608
             self._emit_nodes(Label.PROMPT_TEMPLATE, _rows(con, sql))
         self._emit_rels(Rel.SENT_TEMPLATE, Label.ACCOUNT, Label.PROMPT_TEMPLATE, _rows(
             con,
             f"""SELECT account_id AS start, template_id AS "end", n AS count, {_iso('f')} AS first_seen,
-                       {_iso('l')} AS last_seen FROM sent_kept ORDER BY account_id, template_id""",  # noqa: S608
+                       {_iso('l')} AS last_seen
+                FROM sent SEMI JOIN (SELECT template_id FROM tpl_senders WHERE NOT uses_staged) USING (template_id)
+                ORDER BY account_id, template_id""",  # noqa: S608
         ))
         con.execute(
             f"""CREATE TEMP TABLE keep_fp AS
@@ -437,6 +455,19 @@ class GraphWriter:
              "tables": json.dumps(b.get("tables", {}), sort_keys=True)}
             for b in bundles
         ))
+
+
+def template_senders_sql(hub_senders: int) -> str:
+    """The statement creating the temp table ``tpl_senders`` (template_id, accounts, exchanges,
+    f, l, uses_staged) from ``sent`` and ``keep_tpl``: each template the graph keeps, with how
+    many accounts sent it, how many exchanges, first and last time, and whether its uses stay
+    in staging (``uses_staged``: more than ``hub_senders`` senders; see the module docstring)."""
+    if hub_senders < 0:
+        raise ValueError(f"graph_template_hub_senders must be at least 0, got {hub_senders}")
+    return f"""CREATE TEMP TABLE tpl_senders AS
+        SELECT template_id, count(*)::BIGINT AS accounts, sum(n)::BIGINT AS exchanges, min(f) AS f, max(l) AS l,
+               count(*) > {int(hub_senders)} AS uses_staged
+        FROM sent SEMI JOIN keep_tpl USING (template_id) GROUP BY 1"""  # noqa: S608 - an int
 
 
 def _named_values(con: duckdb.DuckDBPyConnection, has_operators: bool) -> None:

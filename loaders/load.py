@@ -86,17 +86,22 @@ def load_bundle(bundle_dir: Path, settings: Settings, store: GraphStore, *, prog
     if bulk_mode not in BULK_MODES:
         raise ValueError(f"neo4j_bulk_import (SYBILSCOPE_NEO4J_BULK_IMPORT) must be one of "
                          f"{', '.join(BULK_MODES)}, not {bulk_mode!r}")
+    hub_senders = int(settings["graph_template_hub_senders"])
+    if hub_senders < 0:
+        raise ValueError(f"graph_template_hub_senders (SYBILSCOPE_GRAPH_TEMPLATE_HUB_SENDERS) must be at least 0, "
+                         f"not {hub_senders}")
     sink: LoadProgress = RichProgress() if progress else LoadProgress()
     try:
         with FileLock(str(load_lock_path(workspace)), mode=PRIVATE_FILE):
             return _load_locked(Path(bundle_dir), workspace, salt, store, sink, limits,
-                                importer, bulk_mode)
+                                importer, bulk_mode, hub_senders)
     finally:
         sink.close()
 
 
 def _load_locked(bundle: Path, workspace: Path, salt: str, store: GraphStore, sink: LoadProgress,
-                 limits: ReadLimits, importer: GraphImporter | None, bulk_mode: str) -> LoadReport:
+                 limits: ReadLimits, importer: GraphImporter | None, bulk_mode: str,
+                 template_hub_senders: int) -> LoadReport:
     started = time.perf_counter()
     # Under the lock no other load runs: temporary directories left here were killed loads'.
     for stale in stage_tmp_dirs(workspace):
@@ -116,7 +121,8 @@ def _load_locked(bundle: Path, workspace: Path, salt: str, store: GraphStore, si
     stager.commit()
     committed = time.perf_counter()
     try:
-        graph = write_graph(workspace, store, sink.phase, importer=importer, mode=bulk_mode)
+        graph = write_graph(workspace, store, sink.phase, importer=importer, mode=bulk_mode,
+                            template_hub_senders=template_hub_senders)
     except Exception as exc:
         raise LoadIncomplete(
             f"writing the graph failed ({' '.join(str(exc).split()) or type(exc).__name__}); {bundle} is staged but "

@@ -112,8 +112,9 @@ def _canonical(values: dict[str, dict[str, Use]]) -> dict[str, dict[str, Use]]:
 
 def _template_uses(store: GraphStore, workspace: Path | None, accounts: Mapping[str, Any]) -> UseTable:
     """Prompt-template uses, the biggest table by far: from staging when the workspace has
-    it (DuckDB computes exactly the SENT_TEMPLATE rows the loader wrote, in seconds instead of
-    streaming tens of millions of relationships), else from the store."""
+    it (DuckDB computes every use the loader aggregates, in seconds instead of streaming tens
+    of millions of relationships), else from the store, which lacks the uses of templates one
+    account sent and of hub templates (``uses_staged``; over ``hub_max_accounts`` anyway)."""
     if workspace is not None:
         table = read_template_uses(workspace)
         if table is not None:

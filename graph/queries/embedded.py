@@ -281,14 +281,16 @@ def top_cot_templates(store: GraphStore, min_accounts: int, limit: int) -> list[
     for rel in store.iter_relationships(Rel.SENT_TEMPLATE):
         senders[rel.end[1]].add(rel.start[1])
         exchanges[rel.end[1]] += coalesce(rel.props.get("count"), 0)
-    rows = []
-    for tid, accounts in senders.items():
-        if len(accounts) < min_accounts:
+    rows: list[Row] = []
+    for tid, props in templates.items():
+        # a hub template's uses stay in staging: its node counts them
+        hub = props.get("uses_staged") is True
+        accounts = props.get("accounts") if hub else len(senders.get(tid, ()))
+        if not isinstance(accounts, int) or accounts < min_accounts:
             continue
-        props = templates.get(tid, {})
         share = coalesce(props.get("cot_share"), 1.0 if props.get("cot") is True else 0.0)
         rows.append({"template_id": tid, "capability": props.get("capability"), "cot_share": float(share),
-                     "accounts": len(accounts), "exchanges": exchanges[tid]})
+                     "accounts": accounts, "exchanges": int(props.get("exchanges") or 0) if hub else int(exchanges[tid])})
     rows.sort(key=lambda r: (-r["cot_share"], -r["exchanges"], r["template_id"]))
     return rows[:limit]
 

@@ -135,11 +135,21 @@ def run_spec(
     Neo4j, the Python twin elsewhere), ``cypher`` or ``python`` (tests compare the two).
     ``max_rows`` and ``timeout`` (seconds, Neo4j only) default to the settings
     ``user_query_row_limit`` and ``user_query_timeout_s``. With ``workspace``, a value pivot
-    the graph gives no row for is answered from the staged rows (``_staged``)."""
+    the graph gives no row for is answered from the staged rows (``_staged``), and so is one
+    whose value's node says the graph holds only part of its uses (a hub template)."""
     result = _run_on_store(store, spec, params, engine=engine, max_rows=max_rows, timeout=timeout)
-    if result.rows or workspace is None:
+    if workspace is None or (result.rows and not _uses_staged(store, spec, result.params)):
         return result
     return _staged(spec, result, workspace) or result
+
+
+def _uses_staged(store: GraphStore, spec: QuerySpec, params: Mapping[str, Any]) -> bool:
+    """Whether the value a built-in pivot asks about has its uses in staging, not in the graph."""
+    from graph.queries.staged import STAGED_WHEN
+
+    twin = python_twin(spec) if spec.builtin or spec.based_on else None
+    check = STAGED_WHEN.get(twin or "")
+    return check is not None and check(store, params)
 
 
 def _staged(spec: QuerySpec, result: QueryResult, workspace: Path) -> QueryResult | None:

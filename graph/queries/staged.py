@@ -7,15 +7,20 @@ and ``accounts_sending_template`` asked about such a value would find no node, s
 graph gives them no row they are answered here from staging, with the same columns (the run's
 engine then says ``staging``). The other built-ins ask about what is shared (devices or cards
 several accounts use, networks and ASNs with their IPs) and answer from the graph alone.
+A hub template (more senders than ``graph_template_hub_senders``) is a node without its uses, or
+with only the uses written before it became one: ``STAGED_WHEN`` sends ``accounts_sending_template``
+to staging whenever the node says ``uses_staged``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from graph import staging
+from graph.schema import Label
+from graph.store import GraphStore
 
 ISO = "'%Y-%m-%dT%H:%M:%SZ'"
 
@@ -85,4 +90,16 @@ STAGED_TWINS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "accounts_on_ip": accounts_on_ip,
     "accounts_by_client_fingerprint": accounts_by_client_fingerprint,
     "accounts_sending_template": accounts_sending_template,
+}
+
+
+def template_uses_staged(store: GraphStore, params: Mapping[str, Any]) -> bool:
+    """The template's node says its senders are in staging (graph/investigate/search.USES_STAGED)."""
+    node = store.get_node(Label.PROMPT_TEMPLATE, str(params.get("template_id") or ""))
+    return node is not None and node.props.get("uses_staged") is True
+
+
+# The pivots the staged twin answers even when the graph gave rows: those rows may be only part.
+STAGED_WHEN: dict[str, Callable[[GraphStore, Mapping[str, Any]], bool]] = {
+    "accounts_sending_template": template_uses_staged,
 }

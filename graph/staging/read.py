@@ -2,7 +2,9 @@
 an exchange staged by several bundles counted once, and the template uses detection reads.
 
 The graph writer (loaders) and detection (graph) build their views with these same functions,
-so detection's SENT_TEMPLATE rows read straight from staging are exactly the ones written.
+so detection's template uses read straight from staging are exactly the ones the writer
+aggregates (it writes as SENT_TEMPLATE only those of templates two accounts share, and not those
+of hub templates, which stay here: loaders/graph_write.py).
 """
 
 from __future__ import annotations
@@ -79,8 +81,9 @@ def create_exchange_view(con: duckdb.DuckDBPyConnection, n_bundles: int) -> None
 
 
 def read_template_uses(workspace: Path) -> Any:
-    """Every SENT_TEMPLATE relationship the graph writer writes, straight from staging, as an
-    Arrow table (template_id, account_id, count, first, last; times in whole epoch seconds),
+    """Every (account, template) use the graph writer aggregates, straight from staging, as an
+    Arrow table (a superset of the SENT_TEMPLATE relationships it writes: single-sender and hub
+    templates' uses stay in staging) (template_id, account_id, count, first, last; times in whole epoch seconds),
     sorted by template then account; None when no exchanges are staged (or not by the loader:
     without its columns). Detection reads the tens of millions of (account, template) uses
     this way instead of through the store. Raises LoadIncomplete when the last load did not

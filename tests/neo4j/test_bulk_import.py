@@ -151,6 +151,28 @@ def test_a_fresh_load_imports_the_graph_the_batched_path_writes(local: Settings,
         assert batched_graph[1] == imported[1]
 
 
+def test_hub_templates_take_the_same_shape_on_both_paths(local: Settings, bundle: Path, tmp_path: Path) -> None:
+    """A template over ``graph_template_hub_senders`` is imported as its node with its counts and
+    no SENT_TEMPLATE, as the batched path writes it."""
+    port = int(local["neo4j_bolt_port"])
+    hubby = _settings(local.workspace, port, graph_template_hub_senders=5)
+    with open_store(hubby) as store:
+        clear_store(store)
+        first = load_bundle(bundle, hubby, store, importer=LocalGraphImport(hubby, store, echo=_quiet))
+        assert first.graph_write is not None and first.graph_write.path == BULK
+        imported = _dump(store)
+        staged = {key for (label, key), props in imported[0].items()
+                  if label == Label.PROMPT_TEMPLATE.value and props.get("uses_staged") is True}
+        assert staged and all(int(imported[0][(Label.PROMPT_TEMPLATE.value, k)]["accounts"]) > 5 for k in staged)
+        assert not [ref for ref in imported[1] if ref[1] == Rel.SENT_TEMPLATE.value and ref[2][1] in staged]
+        clear_store(store)
+        batched_settings = _settings(tmp_path / "ws-batched", port, neo4j_bulk_import="off", graph_template_hub_senders=5)
+        batched = load_bundle(bundle, batched_settings, store)
+        assert batched.graph_write is not None and batched.graph_write.path == BATCHED
+        assert _dump(store) == imported
+        clear_store(store)
+
+
 def test_another_workspace_server_or_a_remote_one_is_refused(local: Settings, tmp_path: Path) -> None:
     with open_store(local) as store:
         other = _settings(tmp_path / "other", int(local["neo4j_bolt_port"]))
