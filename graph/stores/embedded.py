@@ -28,7 +28,7 @@ import os
 import shlex
 import tempfile
 import threading
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,20 @@ from typing import Any
 import networkx as nx
 from filelock import FileLock
 
-from graph.store import GraphStore, Node, NodeKey, Relationship, RelRef, Subgraph
+from graph.schema import Label, Rel
+from graph.store import (
+    AddressUses,
+    GraphStore,
+    IpUses,
+    NetworkUses,
+    Node,
+    NodeKey,
+    Relationship,
+    RelRef,
+    Subgraph,
+    fold_uses,
+    use_span,
+)
 from graph.stores.embedded_format import read_graph, write_graph
 from graph.trust import PRIVATE_FILE_MODE, check_private, check_stat, make_private_dir
 
@@ -551,6 +564,63 @@ class EmbeddedStore(GraphStore):
     def _degrees(self, refs: list[NodeKey], rel_types: list[str] | None) -> dict[NodeKey, int]:
         g = self._read()
         return {r: self._degree(r, rel_types) for r in refs if r in g}
+
+    def _network_of(self, ip: NodeKey) -> str:
+        """An address's network: its ``network`` property, else the first network (by key)
+        its IN_NETWORK relationships name, else ``""``."""
+        own = self.graph.nodes[ip].get("network")
+        if own:
+            return str(own)
+        named = [v[1] for v, keyed in self.graph._succ[ip].items()
+                 if v[0] == Label.NETWORK.value and Rel.IN_NETWORK.value in keyed]
+        return min(named) if named else ""
+
+    def _ip_uses(self, accounts: list[str], degree_cap: int | None, fold_ips: int, hubs: list[str],
+                 watch: list[str]) -> IpUses:
+        g = self._read()
+        used = Rel.USED_IP.value
+        by_ip: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for account in accounts:
+            ref = (Label.ACCOUNT.value, account)
+            if ref in g:
+                for v, keyed in g._succ[ref].items():
+                    if v[0] == Label.IP.value and used in keyed:
+                        by_ip[v[1]][account] = keyed[used]
+        out = IpUses()
+        forced, watched = set(hubs), set(watch)
+        hub_users: set[str] = set()
+        degree: dict[str, int] = {}
+        groups: dict[str, list[str]] = defaultdict(list)
+        for ip, users in by_ip.items():
+            ref = (Label.IP.value, ip)
+            degree[ip] = sum(1 for keyed in g._pred[ref].values() if used in keyed)
+            network = self._network_of(ref)
+            if ip in watched and network:
+                out.networks_of[ip] = network
+            if degree_cap is not None and (degree[ip] > degree_cap or ip in forced):
+                out.hubs[ip] = degree[ip]
+                hub_users.update(users)
+            else:
+                groups[network].append(ip)
+        for network, ips in groups.items():
+            members = {a for ip in ips for a in by_ip[ip]}
+            shared = [ip for ip in ips if len(by_ip[ip]) >= 2]
+            first, last = use_span(u for ip in ips for u in by_ip[ip].values())
+            folded = bool(network) and len(ips) >= fold_ips
+            summary = NetworkUses(network, len(ips), len(members), len(shared), first, last, folded)
+            shown = set() if folded else set(shared)
+            out.addresses += [AddressUses(ip, network, degree[ip], {a: dict(u) for a, u in by_ip[ip].items()})
+                              for ip in shown]
+            if network and len(members) >= 2:
+                rest: dict[str, list[dict[str, Any]]] = defaultdict(list)
+                for ip in ips:
+                    if ip not in shown:
+                        for account, use in by_ip[ip].items():
+                            rest[account].append(use)
+                summary.uses = {a: fold_uses(u) for a, u in sorted(rest.items())}
+            out.networks.append(summary)
+        out.hub_users = sorted(hub_users)
+        return out
 
     def _counts(self) -> dict[str, dict[str, int]]:
         g = self._read()
