@@ -268,6 +268,19 @@ def ip_uses() -> str:
     )
 
 
+def shared_values(a_label: str, b_label: str, rel_types: Sequence[str]) -> str:
+    """The nodes both ``$a`` and ``$b`` (keys) are joined to over ``rel_types``, either
+    direction, one row per (node, type) with both sides' properties and the node's degree."""
+    pattern = _rel_pattern(rel_types)
+    return (
+        f"MATCH (a:{_label(a_label)} {{{property_name(key_of(a_label))}: $a}})-[ra{pattern}]-(v) "
+        f"MATCH (b:{_label(b_label)} {{{property_name(key_of(b_label))}: $b}})-[rb{pattern}]-(v) "
+        "WHERE type(ra) = type(rb) "
+        f"RETURN labels(v)[0] AS label, {key_expression('v')} AS key, type(ra) AS type, "
+        f"properties(ra) AS a_props, properties(rb) AS b_props, COUNT {{ (v)-[{pattern}]-() }} AS degree"
+    )
+
+
 def counts() -> str:
     """One round trip: every label's and every type's count, each from the count store."""
     parts = [f"CALL {{ MATCH (n:{_label(label)}) RETURN count(n) AS n{i} }}" for i, label in enumerate(Label)]

@@ -167,6 +167,18 @@ def aggregate_uses(count: float | None, counted: int, first_seen: str | None, la
     return out
 
 
+@dataclass
+class SharedValue:
+    """A node two accounts both reach over one relationship type: each side's relationship
+    properties and the node's degree over the types asked for (how many use it overall)."""
+
+    ref: NodeKey
+    type: str
+    a_props: dict[str, Any] = field(default_factory=dict)
+    b_props: dict[str, Any] = field(default_factory=dict)
+    degree: int = 0
+
+
 def use_span(uses: Iterable[Mapping[str, Any]]) -> tuple[str | None, str | None]:
     """Earliest first and latest last time of some uses (ISO text sorts as time; a use with
     no last time counts its first).
@@ -537,6 +549,20 @@ class GraphStore(ABC):
         return out
 
     @final
+    def shared_values(self, a: NodeKey, b: NodeKey, rel_types: Sequence[str]) -> list[SharedValue]:
+        """The nodes both ``a`` and ``b`` are joined to over ``rel_types`` (either direction),
+        sorted by (label, key), with both relationships' properties and each node's degree over
+        ``rel_types``: the infrastructure two accounts share, in one store call (the evidence
+        panel of a pair) instead of both neighbourhoods and their degrees. A node joined to one
+        side by several of the types is given once, by the first type (by name) it shares."""
+        refs = [(check_label(lab).value, str(key)) for lab, key in (a, b)]
+        types = sorted({check_rel_type(t).value for t in rel_types})
+        if not types:
+            raise SchemaError("shared_values needs at least one relationship type")
+        out: list[SharedValue] = self._run("shared_values", self._shared_values, refs[0], refs[1], types)
+        return sorted(out, key=lambda v: v.ref)
+
+    @final
     def counts(self) -> dict[str, dict[str, int]]:
         """``{"nodes": {label: n}, "relationships": {type: n}}``, zero counts left out."""
         out: dict[str, dict[str, int]] = self._run("counts", self._counts)
@@ -668,6 +694,9 @@ class GraphStore(ABC):
     @abstractmethod
     def _ip_uses(self, accounts: list[str], degree_cap: int | None, fold_ips: int, hubs: list[str],
                  watch: list[str]) -> IpUses: ...
+
+    @abstractmethod
+    def _shared_values(self, a: NodeKey, b: NodeKey, rel_types: list[str]) -> list[SharedValue]: ...
 
     @abstractmethod
     def _counts(self) -> dict[str, dict[str, int]]: ...

@@ -46,6 +46,7 @@ from graph.store import (
     NodeKey,
     Relationship,
     RelRef,
+    SharedValue,
     Subgraph,
     fold_uses,
     use_span,
@@ -564,6 +565,19 @@ class EmbeddedStore(GraphStore):
     def _degrees(self, refs: list[NodeKey], rel_types: list[str] | None) -> dict[NodeKey, int]:
         g = self._read()
         return {r: self._degree(r, rel_types) for r in refs if r in g}
+
+    def _shared_values(self, a: NodeKey, b: NodeKey, rel_types: list[str]) -> list[SharedValue]:
+        g = self._read()
+        if a not in g or b not in g:
+            return []
+        sides: list[dict[tuple[NodeKey, str], dict[str, Any]]] = []
+        for me in (a, b):
+            sides.append({((v if u == me else u), k): data for u, v, k, data in self._incident_data(me, rel_types)})
+        out: dict[NodeKey, SharedValue] = {}
+        for ref, rel_type in sorted(set(sides[0]) & set(sides[1]), key=lambda x: (x[1], x[0])):
+            out.setdefault(ref, SharedValue(ref, rel_type, dict(sides[0][(ref, rel_type)]), dict(sides[1][(ref, rel_type)]),
+                                            self._degree(ref, rel_types)))
+        return list(out.values())
 
     def _network_of(self, ip: NodeKey) -> str:
         """An address's network: its ``network`` property, else the first network (by key)

@@ -38,6 +38,7 @@ from graph.store import (
     NodeKey,
     Relationship,
     RelRef,
+    SharedValue,
     StoreError,
     StoreUnavailable,
     Subgraph,
@@ -551,6 +552,14 @@ class Neo4jStore(GraphStore):
             out.addresses += [AddressUses(address, r["network"], int(degree), {a: dict(p) for a, p in uses})
                               for address, degree, uses in r["shown"]]
         return out
+
+    def _shared_values(self, a: NodeKey, b: NodeKey, rel_types: list[str]) -> list[SharedValue]:
+        records = self._read_query(cypher.shared_values(a[0], b[0], rel_types), a=a[1], b=b[1])
+        out: dict[NodeKey, SharedValue] = {}
+        for r in sorted(records, key=lambda r: r["type"]):
+            ref = (r["label"], r["key"])
+            out.setdefault(ref, SharedValue(ref, r["type"], dict(r["a_props"]), dict(r["b_props"]), int(r["degree"])))
+        return list(out.values())
 
     def _counts(self) -> dict[str, dict[str, int]]:
         from graph.schema import Label, Rel
