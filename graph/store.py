@@ -452,7 +452,10 @@ class GraphStore(ABC):
         self, refs: Sequence[NodeKey], rel_types: Sequence[str] | None = None
     ) -> list[Relationship]:
         """Relationships (of the given types, or any) whose both ends are among ``refs``."""
-        return self.subgraph(refs, rel_types).relationships
+        checked = [(check_label(lab).value, str(key)) for lab, key in refs]
+        types = [check_rel_type(t).value for t in rel_types] if rel_types else None
+        rels: list[Relationship] = self._run("relationships_between", self._relationships_between, checked, types)
+        return _sorted_rels(rels)
 
     @final
     def neighbours(
@@ -682,6 +685,10 @@ class GraphStore(ABC):
 
     @abstractmethod
     def _subgraph(self, refs: list[NodeKey], rel_types: list[str] | None) -> Subgraph: ...
+
+    def _relationships_between(self, refs: list[NodeKey], rel_types: list[str] | None) -> list[Relationship]:
+        """The relationships of ``_subgraph``; a store that can skip reading the nodes does."""
+        return self._subgraph(refs, rel_types).relationships
 
     @abstractmethod
     def _shortest_path(

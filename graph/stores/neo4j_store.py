@@ -498,6 +498,12 @@ class Neo4jStore(GraphStore):
         ids = self._resolve(refs)
         return Subgraph(nodes=self._nodes_by_ids(ids), relationships=self._rels_touching(ids, ids, rel_types))
 
+    def _relationships_between(self, refs: list[NodeKey], rel_types: list[str] | None) -> list[Relationship]:
+        """Without the nodes' properties: the links among a 2,200-member cluster need only
+        their ends' keys."""
+        ids = self._resolve(refs)
+        return self._rels_touching(ids, ids, rel_types)
+
     def _shortest_path(
         self, start: NodeKey, end: NodeKey, rel_types: list[str] | None, max_hops: int
     ) -> Subgraph | None:
