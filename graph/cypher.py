@@ -281,6 +281,16 @@ def shared_values(a_label: str, b_label: str, rel_types: Sequence[str]) -> str:
     )
 
 
+def users_among(rel_types: Sequence[str]) -> str:
+    """Which of the accounts ``$accounts`` reach each node ``$ids`` (element ids) over
+    ``rel_types``: expanded from the accounts, so a hub's other 20,000 users are never read."""
+    return (
+        "UNWIND $accounts AS k "
+        f"MATCH (a:{_label(Label.ACCOUNT.value)} {{{property_name(key_of(Label.ACCOUNT))}: k}})-[{_rel_pattern(rel_types)}]-(v) "
+        "WHERE elementId(v) IN $ids RETURN elementId(v) AS id, collect(DISTINCT k) AS users"
+    )
+
+
 def counts() -> str:
     """One round trip: every label's and every type's count, each from the count store."""
     parts = [f"CALL {{ MATCH (n:{_label(label)}) RETURN count(n) AS n{i} }}" for i, label in enumerate(Label)]

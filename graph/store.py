@@ -566,6 +566,19 @@ class GraphStore(ABC):
         return sorted(out, key=lambda v: v.ref)
 
     @final
+    def users_among(self, values: Sequence[NodeKey], accounts: Sequence[str], rel_types: Sequence[str]) -> dict[NodeKey, list[str]]:
+        """For each of the nodes ``values``, which of ``accounts`` are joined to it over
+        ``rel_types`` (sorted; a node none of them reaches is left out): who among a cluster's
+        members uses each hub, without reading the hubs' relationships and their properties."""
+        refs = sorted({(check_label(lab).value, str(key)) for lab, key in values})
+        types = sorted({check_rel_type(t).value for t in rel_types})
+        keys = sorted({str(a) for a in accounts})
+        if not refs or not keys or not types:
+            return {}
+        out: dict[NodeKey, list[str]] = self._run("users_among", self._users_among, refs, keys, types)
+        return {ref: sorted(set(users)) for ref, users in sorted(out.items()) if users}
+
+    @final
     def counts(self) -> dict[str, dict[str, int]]:
         """``{"nodes": {label: n}, "relationships": {type: n}}``, zero counts left out."""
         out: dict[str, dict[str, int]] = self._run("counts", self._counts)
@@ -704,6 +717,9 @@ class GraphStore(ABC):
 
     @abstractmethod
     def _shared_values(self, a: NodeKey, b: NodeKey, rel_types: list[str]) -> list[SharedValue]: ...
+
+    @abstractmethod
+    def _users_among(self, values: list[NodeKey], accounts: list[str], rel_types: list[str]) -> dict[NodeKey, list[str]]: ...
 
     @abstractmethod
     def _counts(self) -> dict[str, dict[str, int]]: ...

@@ -579,6 +579,19 @@ class EmbeddedStore(GraphStore):
                                             self._degree(ref, rel_types)))
         return list(out.values())
 
+    def _users_among(self, values: list[NodeKey], accounts: list[str], rel_types: list[str]) -> dict[NodeKey, list[str]]:
+        g = self._read()
+        wanted = {v for v in values if v in g}
+        out: dict[NodeKey, list[str]] = defaultdict(list)
+        for account in accounts:
+            ref = (Label.ACCOUNT.value, account)
+            if ref in g:
+                for u, v, _k in self._incident(ref, rel_types):
+                    other = v if u == ref else u
+                    if other in wanted:
+                        out[other].append(account)
+        return dict(out)
+
     def _network_of(self, ip: NodeKey) -> str:
         """An address's network: its ``network`` property, else the first network (by key)
         its IN_NETWORK relationships name, else ``""``."""

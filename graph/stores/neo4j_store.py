@@ -567,6 +567,13 @@ class Neo4jStore(GraphStore):
             out.setdefault(ref, SharedValue(ref, r["type"], dict(r["a_props"]), dict(r["b_props"]), int(r["degree"])))
         return list(out.values())
 
+    def _users_among(self, values: list[NodeKey], accounts: list[str], rel_types: list[str]) -> dict[NodeKey, list[str]]:
+        ids = self._resolve(values)
+        if not ids:
+            return {}
+        records = self._read_query(cypher.users_among(rel_types), ids=list(ids), accounts=accounts)
+        return {ids[r["id"]]: list(r["users"]) for r in records}
+
     def _counts(self) -> dict[str, dict[str, int]]:
         from graph.schema import Label, Rel
 

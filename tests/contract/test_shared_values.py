@@ -1,5 +1,6 @@
-"""``GraphStore.shared_values`` on every store: what two accounts both use, as reading both
-neighbourhoods and the values' degrees gives it."""
+"""``GraphStore.shared_values`` and ``users_among`` on every store: what two accounts both
+use, as reading both neighbourhoods and the values' degrees gives it, and which accounts reach
+each of some values."""
 
 from __future__ import annotations
 
@@ -48,3 +49,12 @@ def test_shared_values_are_what_both_neighbourhoods_have_in_common(store: GraphS
     assert only_ips == from_neighbourhoods(store, "a1", "a2", [Rel.USED_IP.value]) and len(only_ips) == 1
     assert store.shared_values(a1, (Label.ACCOUNT.value, "a3"), TYPES) == from_neighbourhoods(store, "a1", "a3", TYPES)
     assert store.shared_values(a1, (Label.ACCOUNT.value, "nobody"), TYPES) == []
+
+
+def test_users_among_names_which_accounts_reach_each_value(store: GraphStore) -> None:
+    seed(store)
+    ip1, ip2, dev = (Label.IP.value, "10.0.0.1"), (Label.IP.value, "10.0.0.2"), (Label.DEVICE.value, "d1")
+    got = store.users_among([ip1, ip2, dev, (Label.IP.value, "192.0.2.9")], ["a1", "a3", "nobody"], TYPES)
+    assert got == {dev: ["a1"], ip1: ["a1", "a3"], ip2: ["a1"]}
+    assert store.users_among([ip1, dev], ["a1", "a2"], [Rel.USED_DEVICE.value]) == {dev: ["a1", "a2"]}
+    assert store.users_among([], ["a1"], TYPES) == {} and store.users_among([ip1], [], TYPES) == {}
