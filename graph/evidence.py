@@ -32,8 +32,10 @@ most of what a one-hop export held (50,000 templates one account sent).
 Address uses are read already aggregated (``store.ip_uses``): the store sums each member's
 uses per network, leaves out the hubs, and sends address-level uses only for the addresses
 shown (shared ones outside a folded network), so a proxy pool's 200,000 uses cross as a few
-thousand. The other uses are read per batch of members (``store.neighbours`` with a limit;
-a batch that hits the limit is split), never one hop of everything at once.
+thousand. The other uses are read per batch of members (``store.neighbours`` with a limit
+and the degree cap; a batch that hits the limit is split), never one hop of everything at
+once: a value over the cap is left out by the store, and ``store.users_among`` says which
+members use it (a campaign's popular templates, 97,000 uses of a 2,200-member cluster).
 """
 
 from __future__ import annotations
