@@ -36,7 +36,7 @@ from typing import Any
 import networkx as nx
 from filelock import FileLock
 
-from graph.schema import Label, Rel
+from graph.schema import RELATIONSHIPS, Label, Rel
 from graph.store import (
     AddressUses,
     GraphStore,
@@ -61,6 +61,13 @@ LEGACY_FILE = "graph.pickle"
 MIGRATED_SUFFIX = ".migrated"
 _STALE = (-1, -1, -1, -1)  # a file stamp no file has
 Stamp = tuple[int, int, int, int]
+
+
+_TOUCHING: dict[str, frozenset[str]] = {
+    label.value: frozenset(spec.type.value for spec in RELATIONSHIPS if label in (spec.start, spec.end))
+    for label in Label
+}
+"""The relationship types the schema lets touch each label."""
 
 
 class LegacyGraphFile(RuntimeError):
@@ -220,6 +227,9 @@ class EmbeddedStore(GraphStore):
         self._in_batch = 0
         self._writer = threading.RLock()  # the thread whose writes _in_batch counts
         self._snapshot: nx.MultiDiGraph | None = None
+        # Degrees counted since the last write or reload: a popular template's 20,000 uses
+        # are counted once, not once per batch of members that reach it.
+        self._degrees_seen: dict[tuple[NodeKey, frozenset[str] | None], int] = {}
         if self.directory is not None:
             make_private_dir(self.directory, "embedded store directory")
             self._lock = store_lock(self.directory)
@@ -298,6 +308,7 @@ class EmbeddedStore(GraphStore):
 
     def _restore(self, graph: nx.MultiDiGraph) -> None:
         self.graph = graph
+        self._degrees_seen = {}
         self._by_label = {}
         for label, key in self.graph.nodes:
             self._by_label.setdefault(label, set()).add(key)
@@ -320,11 +331,13 @@ class EmbeddedStore(GraphStore):
         """Run a write inside a hold of its own unless a batch or bulk write is open."""
         self._hold()
         ok = False
+        self._degrees_seen = {}
         try:
             result = fn(*args)
             ok = True
             return result
         finally:
+            self._degrees_seen = {}
             self._release(ok)
 
     def _read(self) -> nx.MultiDiGraph:
@@ -462,10 +475,18 @@ class EmbeddedStore(GraphStore):
                     yield u, node, k, data
 
     def _degree(self, node: NodeKey, rel_types: list[str] | None) -> int:
+        seen = (node, None if rel_types is None else frozenset(rel_types))
+        if seen not in self._degrees_seen:
+            self._degrees_seen[seen] = self._count_degree(node, rel_types)
+        return self._degrees_seen[seen]
+
+    def _count_degree(self, node: NodeKey, rel_types: list[str] | None) -> int:
         g = self.graph
-        if rel_types is None:
-            return sum(len(keyed) for keyed in g._succ[node].values()) + sum(len(keyed) for keyed in g._pred[node].values())
-        types = set(rel_types)
+        types = set(rel_types or ())
+        if rel_types is None or _TOUCHING.get(node[0], frozenset({""})) <= types:
+            # Every type that can touch this label is asked for: count without looking at
+            # the types, in C.
+            return sum(map(len, g._succ[node].values())) + sum(map(len, g._pred[node].values()))
         return (sum(1 for keyed in g._succ[node].values() for k in keyed if k in types)
                 + sum(1 for keyed in g._pred[node].values() for k in keyed if k in types))
 
