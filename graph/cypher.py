@@ -218,6 +218,79 @@ def degrees(rel_types: Sequence[str] | None) -> str:
     )
 
 
+def ip_uses() -> str:
+    """The ``USED_IP`` uses of the accounts ``$accounts`` aggregated for the evidence graph
+    (``GraphStore.ip_uses``), one row per (hub?, network): hub addresses (more than ``$cap``
+    accounts overall, or named in ``$hubs``; none when ``$cap`` is null) in one row with who
+    uses them; every other address grouped by its network (its ``network`` property, else its
+    first ``IN_NETWORK`` network, else ``''``). Per network: the distinct addresses, members,
+    shared addresses and time span; ``uses``, per account, its uses of the addresses not shown
+    summed (``[account, count sum, counts, first, last, last-first, addresses, signup]``);
+    ``shown``, the addresses two or more of the accounts used outside a folded network
+    (``$fold`` addresses or more), each ``[address, degree, [[account, properties]]]``;
+    ``watched``, ``[address, network]`` for the addresses in ``$watch``. Only what the graph
+    shows crosses the wire: a proxy pool's 200,000 uses leave the server as a few thousand."""
+    account = f"`{Label.ACCOUNT.value}`"
+    ip_key = property_name(key_of(Label.IP))
+    used = _rel_pattern([Rel.USED_IP.value])
+    first = "CASE WHEN u.first_seen <> '' THEN u.first_seen END"
+    last = "CASE WHEN u.last_seen <> '' THEN u.last_seen END"
+    return (
+        f"UNWIND $accounts AS account "
+        f"MATCH (:{account} {{{property_name(key_of(Label.ACCOUNT))}: account}})-[u{used}]->(ip:{_label(Label.IP.value)}) "
+        "WITH ip, collect({account: account, use: u}) AS uses "
+        f"WITH ip, uses, COUNT {{ (ip)<-[{used}]-() }} AS degree, "
+        "CASE WHEN toString(ip.network) <> '' THEN toString(ip.network) ELSE coalesce(reduce(m = null, "
+        f"n IN [(ip)-[{_rel_pattern([Rel.IN_NETWORK.value])}]->(x:{_label(Label.NETWORK.value)}) | "
+        f"x.{property_name(key_of(Label.NETWORK))}] | CASE WHEN m IS NULL OR n < m THEN n ELSE m END), '') END AS network "
+        f"WITH ip.{ip_key} AS address, uses, degree, network, "
+        f"$cap IS NOT NULL AND (degree > $cap OR ip.{ip_key} IN $hubs) AS hub "
+        "WITH hub, CASE WHEN hub THEN '' ELSE network END AS network, "
+        "collect({address: address, uses: uses, degree: degree, users: size(uses), network: network}) AS group "
+        "CALL (hub, group) { UNWIND group AS x UNWIND x.uses AS use WITH hub, use.account AS account, use.use AS u "
+        f"RETURN count(DISTINCT account) AS members, collect(DISTINCT CASE WHEN hub THEN account END) AS hub_users, "
+        f"min({first}) AS first_seen, max({last}) AS last_seen, max({first}) AS last_first }} "
+        "WITH hub, network, group, members, hub_users, first_seen, last_seen, last_first, "
+        "NOT hub AND network <> '' AND size(group) >= $fold AS folded "
+        "CALL (hub, network, group, members, folded) { "
+        "UNWIND CASE WHEN NOT hub AND network <> '' AND members >= 2 THEN group ELSE [] END AS x "
+        "WITH x WHERE folded OR x.users < 2 UNWIND x.uses AS use WITH use.account AS account, use.use AS u "
+        f"WITH account, sum(u.count) AS total, count(u.count) AS counted, min({first}) AS first_seen, "
+        f"max({last}) AS last_seen, max({first}) AS last_first, count(*) AS ips, "
+        "count(CASE WHEN u.signup = true THEN 1 END) > 0 AS signup "
+        "RETURN collect([account, total, counted, first_seen, last_seen, last_first, ips, signup]) AS uses } "
+        "RETURN hub, network, size(group) AS addresses, members, size([x IN group WHERE x.users >= 2]) AS shared, "
+        "first_seen, last_seen, last_first, folded, uses, hub_users, "
+        "CASE WHEN hub THEN [x IN group | [x.address, x.degree]] ELSE [] END AS hubs, "
+        "CASE WHEN hub OR folded THEN [] ELSE [x IN group WHERE x.users >= 2 | "
+        "[x.address, x.degree, [use IN x.uses | [use.account, properties(use.use)]]]] END AS shown, "
+        "[x IN group WHERE x.address IN $watch AND x.network <> '' | [x.address, x.network]] AS watched"
+    )
+
+
+def shared_values(a_label: str, b_label: str, rel_types: Sequence[str]) -> str:
+    """The nodes both ``$a`` and ``$b`` (keys) are joined to over ``rel_types``, either
+    direction, one row per (node, type) with both sides' properties and the node's degree."""
+    pattern = _rel_pattern(rel_types)
+    return (
+        f"MATCH (a:{_label(a_label)} {{{property_name(key_of(a_label))}: $a}})-[ra{pattern}]-(v) "
+        f"MATCH (b:{_label(b_label)} {{{property_name(key_of(b_label))}: $b}})-[rb{pattern}]-(v) "
+        "WHERE type(ra) = type(rb) "
+        f"RETURN labels(v)[0] AS label, {key_expression('v')} AS key, type(ra) AS type, "
+        f"properties(ra) AS a_props, properties(rb) AS b_props, COUNT {{ (v)-[{pattern}]-() }} AS degree"
+    )
+
+
+def users_among(rel_types: Sequence[str]) -> str:
+    """Which of the accounts ``$accounts`` reach each node ``$ids`` (element ids) over
+    ``rel_types``: expanded from the accounts, so a hub's other 20,000 users are never read."""
+    return (
+        "UNWIND $accounts AS k "
+        f"MATCH (a:{_label(Label.ACCOUNT.value)} {{{property_name(key_of(Label.ACCOUNT))}: k}})-[{_rel_pattern(rel_types)}]-(v) "
+        "WHERE elementId(v) IN $ids RETURN elementId(v) AS id, collect(DISTINCT k) AS users"
+    )
+
+
 def counts() -> str:
     """One round trip: every label's and every type's count, each from the count store."""
     parts = [f"CALL {{ MATCH (n:{_label(label)}) RETURN count(n) AS n{i} }}" for i, label in enumerate(Label)]

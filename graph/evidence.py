@@ -32,8 +32,13 @@ No node links fewer than two members, but for hub summaries, operator indicators
 clusters and operators. A value used by one member only says nothing about a link, and was
 most of what a one-hop export held (50,000 templates one account sent).
 
-The graph is read per batch of members (``store.neighbours`` with a limit and the degree
-cap; a batch that hits the limit is split), never one hop of everything at once.
+Address uses are read already aggregated (``store.ip_uses``): the store sums each member's
+uses per network, leaves out the hubs, and sends address-level uses only for the addresses
+shown (shared ones outside a folded network), so a proxy pool's 200,000 uses cross as a few
+thousand. The other uses are read per batch of members (``store.neighbours`` with a limit
+and the degree cap; a batch that hits the limit is split), never one hop of everything at
+once: a value over the cap is left out by the store, and ``store.users_among`` says which
+members use it (a campaign's popular templates, 97,000 uses of a 2,200-member cluster).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from graph.linkage.payment import billing_pattern
 from graph.props import loads
 from graph.schema import INFRASTRUCTURE_RELS, USE_REL_OF, Label, Rel, primary_source
 from graph.settings import Settings
-from graph.store import GraphStore, Node, NodeKey, Relationship
+from graph.store import GraphStore, IpUses, Node, NodeKey, Relationship, Subgraph
 from graph.workspace import hubs_path
 
 BILLING_PATTERN = "BillingPattern"
@@ -70,6 +75,8 @@ ALL = 10**9
 OPERATOR_RELS = (Rel.ATTRIBUTED_TO.value, Rel.SUGGESTED_OPERATOR.value)
 CLUSTER_RELS = (Rel.MEMBER_OF.value, *OPERATOR_RELS, Rel.SHARES_INFRASTRUCTURE.value)
 USE_TYPES = tuple(r.value for r in INFRASTRUCTURE_RELS)
+# Read per relationship; address uses come aggregated from ``store.ip_uses``.
+PLAIN_USE_TYPES = tuple(t for t in USE_TYPES if t != Rel.USED_IP)
 USE_OF = USE_REL_OF
 VALUE_LABELS = (*USE_OF, Label.NETWORK.value, BILLING_PATTERN)
 # Labels an operator indicator type names directly.
@@ -129,23 +136,26 @@ class _Uses:
     payment_props: dict[str, dict[str, Any]] = field(default_factory=dict)
     hubs: dict[NodeKey, int] = field(default_factory=dict)
     hub_users: dict[NodeKey, set[NodeKey]] = field(default_factory=lambda: defaultdict(set))
+    label_hub_users: dict[str, set[NodeKey]] = field(default_factory=lambda: defaultdict(set))
     degrees: dict[NodeKey, int] = field(default_factory=dict)
+    capped: dict[NodeKey, int] = field(default_factory=dict)
     truncated: bool = False
 
 
-def _read_batch(store: GraphStore, batch: Sequence[NodeKey], limit: int, out: _Uses) -> None:
-    """One batch's uses; a batch whose neighbours exceed ``limit`` is read in halves."""
-    sub = store.neighbours(batch, list(USE_TYPES), limit=limit)
+def _read_batch(store: GraphStore, batch: Sequence[NodeKey], limit: int, degree_cap: int | None, out: _Uses) -> None:
+    """One batch's uses; a batch whose neighbours exceed ``limit`` is read in halves. Values
+    over ``degree_cap`` are left out by the store (``out.capped``, see ``_read_capped``):
+    a campaign's popular templates were 97,000 of a 2,200-member cluster's 103,000 uses."""
+    sub = store.neighbours(batch, list(PLAIN_USE_TYPES), limit=limit, degree_cap=degree_cap)
     if sub.truncated and len(batch) > 1:
         half = len(batch) // 2
-        _read_batch(store, batch[:half], limit, out)
-        _read_batch(store, batch[half:], limit, out)
+        _read_batch(store, batch[:half], limit, degree_cap, out)
+        _read_batch(store, batch[half:], limit, degree_cap, out)
         return
     out.truncated |= sub.truncated
+    out.capped.update(sub.hubs)
     for node in sub.nodes:
-        if node.label == Label.IP and node.props.get("network"):
-            out.ip_network[node.key] = str(node.props["network"])
-        elif node.label == Label.PAYMENT_METHOD:
+        if node.label == Label.PAYMENT_METHOD:
             out.payment_props[node.key] = dict(node.props)
     for rel in sub.relationships:
         out.uses[rel.end][rel.start] = rel.props
@@ -172,11 +182,42 @@ def _read_staged_templates(store: GraphStore, workspace: Path | None, members: S
     return counted
 
 
+def _read_capped(store: GraphStore, members: Sequence[NodeKey], read: _Uses, degree_cap: int | None, chunk: int,
+                 known: Mapping[NodeKey, tuple[int, str]]) -> None:
+    """The values the batches left out as over the degree cap: one two or more members use is
+    a hub (at detection's count if ``known`` has it, as in ``_find_hubs``), with who uses it
+    (``store.users_among``, no relationship read); one a single member uses is no hub and
+    counts as a single-member value, a payment instrument's use then read for its billing
+    pattern."""
+    capped = sorted(read.capped)
+    accounts = [key for _label, key in members]
+    users: dict[NodeKey, list[str]] = {}
+    for start in range(0, len(capped), chunk):
+        users.update(store.users_among(capped[start : start + chunk], accounts, list(PLAIN_USE_TYPES)))
+    alone: list[NodeKey] = []
+    for value, who in users.items():
+        refs = {(Label.ACCOUNT.value, a) for a in who}
+        if len(refs) >= 2:
+            over = degree_cap is not None and value in known and known[value][0] > degree_cap
+            degree = known[value][0] if over else read.capped[value]
+            read.hubs[value] = read.degrees[value] = degree
+            read.hub_users[value] = refs
+        elif value[0] == Label.PAYMENT_METHOD:
+            alone += [value, *refs]
+        else:
+            read.uses[value] = {ref: {} for ref in refs}
+    if alone:
+        sub = store.subgraph(sorted(set(alone)), [Rel.PAID_WITH.value])
+        read.payment_props.update({n.key: dict(n.props) for n in sub.nodes if n.label == Label.PAYMENT_METHOD})
+        for rel in sub.relationships:
+            read.uses[rel.end][rel.start] = rel.props
+
+
 def _find_hubs(store: GraphStore, read: _Uses, degree_cap: int | None, chunk: int,
                known: Mapping[NodeKey, tuple[int, str]], counted: Mapping[NodeKey, int] | None = None) -> None:
-    """How many accounts use each value that could be evidence (every address, for the
-    networks; any other value two or more members use); those above ``degree_cap`` are hubs,
-    taken out of the uses. A value one member uses is never shown, so its degree is not
+    """How many accounts use each value that could be evidence (any value but an address two
+    or more members use: ``store.ip_uses`` counts the addresses); those above ``degree_cap``
+    are hubs, taken out of the uses. A value one member uses is never shown, so its degree is not
     asked for (most of a campaign's templates are sent by one account each). A value
     detection already counted as a hub above the cap (``known``, from its hubs.json) is taken
     at that count: counting the 20,000 users of each popular template again took seconds. A
@@ -185,7 +226,7 @@ def _find_hubs(store: GraphStore, read: _Uses, degree_cap: int | None, chunk: in
     by_type: dict[str, list[NodeKey]] = defaultdict(list)
     counted = counted or {}
     for value, users in read.uses.items():
-        if value[0] != Label.IP and len(users) < 2:
+        if len(users) < 2:
             continue
         if value in counted:
             read.degrees[value] = counted[value]
@@ -200,19 +241,29 @@ def _find_hubs(store: GraphStore, read: _Uses, degree_cap: int | None, chunk: in
     if degree_cap is None:
         return
     for value, degree in read.degrees.items():
-        if degree > degree_cap:
+        if degree > degree_cap and value not in read.hubs:
             read.hubs[value] = degree
             read.hub_users[value] = set(read.uses.pop(value, {}))
 
 
-def _read_networks(store: GraphStore, read: _Uses, chunk: int) -> None:
-    """The network of each address whose node does not name it, from IN_NETWORK."""
-    missing = sorted(r for r in read.uses if r[0] == Label.IP and r[1] not in read.ip_network)
-    for start in range(0, len(missing), chunk):
-        part = missing[start : start + chunk]
-        sub = store.neighbours(part, [Rel.IN_NETWORK.value], limit=len(part) * 2)
-        for rel in sub.relationships:
-            read.ip_network.setdefault(rel.start[1], rel.end[1])
+def _read_addresses(store: GraphStore, members: Sequence[NodeKey], read: _Uses, degree_cap: int | None,
+                    fold_ips: int, known: Mapping[NodeKey, tuple[int, str]], watch: Sequence[str]) -> IpUses:
+    """The members' address uses, aggregated by the store (``store.ip_uses``), with its hubs
+    and the accounts that use them added to ``read``. A hub detection counted above the cap
+    (``known``) stays one at that count, as for the other values; ``watch``: the addresses
+    operator indicators name, whose networks go to ``read.ip_network``."""
+    ip = Label.IP.value
+    forced = sorted(key for (label, key), (count, _why) in known.items()
+                    if label == ip and degree_cap is not None and count > degree_cap)
+    uses = store.ip_uses([key for _label, key in members], degree_cap, fold_ips, hubs=forced, watch=watch)
+    for address, degree in uses.hubs.items():
+        ref: NodeKey = (ip, address)
+        read.hubs[ref] = read.degrees[ref] = known[ref][0] if address in forced else degree
+    read.label_hub_users[ip] = {(Label.ACCOUNT.value, a) for a in uses.hub_users}
+    for shown in uses.addresses:
+        read.degrees[(ip, shown.address)] = shown.accounts
+    read.ip_network.update(uses.networks_of)
+    return uses
 
 
 def _span(uses: Iterable[Mapping[str, Any]]) -> tuple[str | None, str | None]:
@@ -239,7 +290,7 @@ def _aggregate(uses: Sequence[Mapping[str, Any]], **extra: Any) -> dict[str, Any
     return out
 
 
-def _value_props(users: Mapping[NodeKey, Mapping[str, Any]], accounts: int | None = None) -> dict[str, Any]:
+def _value_props(users: Mapping[Any, Mapping[str, Any]], accounts: int | None = None) -> dict[str, Any]:
     first, last = _span(users.values())
     props: dict[str, Any] = {"members": len(users)}
     if accounts is not None:
@@ -277,46 +328,35 @@ def _plain_values(read: _Uses, chosen: _Values) -> None:
         chosen.uses += [Relationship(rel_type, account, value, dict(use)) for account, use in users.items()]
 
 
-def _network_values(read: _Uses, chosen: _Values, fold_ips: int) -> None:
-    """Addresses and networks (see the module docstring for when a network is folded)."""
-    by_network: dict[str, list[NodeKey]] = defaultdict(list)
-    for value in read.uses:
-        if value[0] == Label.IP:
-            by_network[read.ip_network.get(value[1], "")].append(value)
-    for network, ips in sorted(by_network.items()):
-        net_users: dict[NodeKey, list[dict[str, Any]]] = defaultdict(list)
-        for ip in ips:
-            for account, use in read.uses[ip].items():
-                net_users[account].append(use)
-        shared = [ip for ip in ips if len(read.uses[ip]) >= 2]
-        if not network or len(net_users) < 2:
-            for ip in ips:
-                if ip in shared:  # an address outside any known network
-                    chosen.props[ip] = _value_props(read.uses[ip])
-                    chosen.uses += [Relationship(Rel.USED_IP.value, a, ip, dict(u)) for a, u in read.uses[ip].items()]
-                else:
-                    chosen.left_out[f"single-member {Label.IP.value}"] += 1
-            continue
-        net_ref: NodeKey = (Label.NETWORK.value, network)
-        folded = len(ips) >= fold_ips
-        first, last = _span(u for uses in net_users.values() for u in uses)
-        chosen.props[net_ref] = {"members": len(net_users), "member_ips": len(ips), "folded": folded,
-                                 **({"first_seen": first} if first else {}), **({"last_seen": last} if last else {})}
-        shown = set() if folded else set(shared)
-        chosen.left_out[f"single-member {Label.IP.value}"] += len(ips) - len(shared)
-        if folded:
-            chosen.left_out[f"{Label.IP.value} folded into networks"] += len(shared)
-        for ip in sorted(shown):
-            chosen.props[ip] = _value_props(read.uses[ip])
-            chosen.uses += [Relationship(Rel.USED_IP.value, a, ip, dict(u)) for a, u in read.uses[ip].items()]
-            chosen.extra_rels.append(Relationship(Rel.IN_NETWORK.value, ip, net_ref, {}))
-        rest: dict[NodeKey, list[dict[str, Any]]] = defaultdict(list)
-        for ip in ips:
-            if ip not in shown:
-                for account, use in read.uses[ip].items():
-                    rest[account].append(use)
-        for account, uses in sorted(rest.items()):
-            chosen.uses.append(Relationship(Rel.USED_IP.value, account, net_ref, _aggregate(uses, ips=len(uses))))
+def _network_values(uses: IpUses, chosen: _Values) -> None:
+    """Addresses and networks from the store's aggregated uses (see the module docstring for
+    when a network is folded): a network two or more members use with its members' summed
+    uses, each shown address with its members' uses and its network."""
+    single, folded = f"single-member {Label.IP.value}", f"{Label.IP.value} folded into networks"
+    shown_in: dict[str, list[Any]] = defaultdict(list)
+    for address in uses.addresses:
+        shown_in[address.network].append(address)
+    for net in uses.networks:
+        chosen.left_out[single] += net.addresses - net.shared
+        net_ref: NodeKey = (Label.NETWORK.value, net.network)
+        as_network = bool(net.network) and net.members >= 2
+        if as_network:
+            chosen.props[net_ref] = {
+                "members": net.members, "member_ips": net.addresses, "folded": net.folded,
+                **({"first_seen": net.first_seen} if net.first_seen else {}),
+                **({"last_seen": net.last_seen} if net.last_seen else {})}
+            if net.folded:
+                chosen.left_out[folded] += net.shared
+        for address in sorted(shown_in.get(net.network, []), key=lambda a: a.address):
+            ref: NodeKey = (Label.IP.value, address.address)
+            chosen.props[ref] = _value_props(address.uses)
+            chosen.uses += [Relationship(Rel.USED_IP.value, (Label.ACCOUNT.value, a), ref, dict(u))
+                            for a, u in address.uses.items()]
+            if as_network:
+                chosen.extra_rels.append(Relationship(Rel.IN_NETWORK.value, ref, net_ref, {}))
+        if as_network:
+            chosen.uses += [Relationship(Rel.USED_IP.value, (Label.ACCOUNT.value, a), net_ref, dict(u))
+                            for a, u in sorted(net.uses.items())]
 
 
 def _billing_patterns(read: _Uses, chosen: _Values) -> None:
@@ -352,7 +392,7 @@ def _hub_summaries(read: _Uses, memberships: Mapping[NodeKey, set[str]], known: 
         by_label[hub[0]].append(hub)
     nodes, rels = [], []
     for label, hubs in sorted(by_label.items()):
-        users = set().union(*(read.hub_users.get(h, set()) for h in hubs))
+        users = set().union(*(read.hub_users.get(h, set()) for h in hubs), read.label_hub_users.get(label, set()))
         biggest = sorted(hubs, key=lambda h: (-read.hubs[h], h[1]))
         reasons: dict[str, int] = defaultdict(int)
         for h in hubs:
@@ -430,12 +470,16 @@ def _weight(rel: Relationship) -> float:
     return float(w) if isinstance(w, int | float) else 0.0
 
 
-def _indicator_targets(ind: Node, values: Mapping[NodeKey, dict[str, Any]], ip_network: Mapping[str, str]) -> list[NodeKey]:
-    """The value nodes of this graph an operator indicator names."""
+def _indicator_value(ind: Node) -> tuple[str, str]:
+    """An indicator's type (lower case) and value."""
     itype = str(ind.props.get("type") or ind.key.split(":", 1)[0]).lower()
     value = str(ind.props.get("value") or ind.key.split(":", 1)[-1])
-    if itype == "email_domain":
-        value = value.lower()
+    return itype, value.lower() if itype == "email_domain" else value
+
+
+def _indicator_targets(ind: Node, values: Mapping[NodeKey, dict[str, Any]], ip_network: Mapping[str, str]) -> list[NodeKey]:
+    """The value nodes of this graph an operator indicator names."""
+    itype, value = _indicator_value(ind)
     found: list[NodeKey] = []
     if itype in INDICATOR_LABEL and (INDICATOR_LABEL[itype], value) in values:
         found.append((INDICATOR_LABEL[itype], value))
@@ -448,12 +492,24 @@ def _indicator_targets(ind: Node, values: Mapping[NodeKey, dict[str, Any]], ip_n
     return sorted(set(found))
 
 
-def _operators(store: GraphStore, around: Sequence[Relationship], values: Mapping[NodeKey, dict[str, Any]],
-               ip_network: Mapping[str, str]) -> tuple[list[Node], list[Relationship], int]:
-    """The operators' matching indicators, the HAS_INDICATOR and MATCHES edges, and how many
-    indicators did not match."""
+def _read_indicators(store: GraphStore, around: Sequence[Relationship]) -> Subgraph:
+    """The operators the clusters are attributed or suggested to, with their indicators."""
     operators = sorted({r.end for r in around if r.type in OPERATOR_RELS})
     if not operators:
+        return Subgraph()
+    return store.neighbours(operators, [Rel.HAS_INDICATOR.value], limit=ALL)
+
+
+def _indicator_ips(sub: Subgraph) -> list[str]:
+    """The addresses ``ip`` indicators name (their networks may be values of the graph)."""
+    return sorted({_indicator_value(n)[1] for n in sub.nodes if n.label == Label.INDICATOR and _indicator_value(n)[0] == "ip"})
+
+
+def _operators(sub: Subgraph, around: Sequence[Relationship], values: Mapping[NodeKey, dict[str, Any]],
+               ip_network: Mapping[str, str]) -> tuple[list[Node], list[Relationship], int]:
+    """The operators' matching indicators (``sub``, from ``_read_indicators``), the
+    HAS_INDICATOR and MATCHES edges, and how many indicators did not match."""
+    if not sub.relationships:
         return [], [], 0
     suggested: dict[NodeKey, set[str]] = defaultdict(set)
     for rel in around:
@@ -462,7 +518,6 @@ def _operators(store: GraphStore, around: Sequence[Relationship], values: Mappin
                 iid = item.get("indicator_id") if isinstance(item, dict) else item
                 if iid:
                     suggested[rel.end].add(str(iid))
-    sub = store.neighbours(operators, [Rel.HAS_INDICATOR.value], limit=ALL)
     indicators = {n.ref: n for n in sub.nodes if n.label == Label.INDICATOR}
     nodes: dict[NodeKey, Node] = {}
     rels: list[Relationship] = []
@@ -514,15 +569,18 @@ def build_evidence(
     read = _Uses()
     for start in range(0, len(members), batch_size):
         say(f"reading the shared values of members {start + 1:,}–{min(start + batch_size, len(members)):,} of {len(members):,}")
-        _read_batch(store, members[start : start + batch_size], read_limit, read)
-    counted = _read_staged_templates(store, workspace, members, read)
-    say("counting the accounts that use each shared value")
+        _read_batch(store, members[start : start + batch_size], read_limit, degree_cap, read)
     known = _known_hubs(workspace)
+    indicators = _read_indicators(store, around.relationships)
+    say(f"reading the address uses of {len(members):,} members, summed per network")
+    addresses = _read_addresses(store, members, read, degree_cap, fold_ips, known, _indicator_ips(indicators))
+    say("counting the accounts that use each shared value")
+    _read_capped(store, members, read, degree_cap, batch_size * 10, known)
+    counted = _read_staged_templates(store, workspace, members, read)
     _find_hubs(store, read, degree_cap, batch_size * 10, known, counted)
-    _read_networks(store, read, batch_size * 10)
     values = _Values()
     _plain_values(read, values)
-    _network_values(read, values, fold_ips)
+    _network_values(addresses, values)
     _billing_patterns(read, values)
     say(f"reading {len(values.props):,} shared values")
     stored = {n.ref: n for n in store.subgraph(sorted(r for r in values.props if r[0] != BILLING_PATTERN)).nodes}
@@ -539,7 +597,7 @@ def build_evidence(
     links = cap_links(linked, links_per_member(len(members), links_per_account, budget))
     hub_nodes, hub_rels = _hub_summaries(read, memberships, known)
     all_value_props = {n.ref: n.props for n in value_nodes}
-    ind_nodes, op_rels, unmatched = _operators(store, around.relationships, all_value_props, read.ip_network)
+    ind_nodes, op_rels, unmatched = _operators(indicators, around.relationships, all_value_props, read.ip_network)
     left_out = dict(values.left_out)
     if len(linked) > len(links):
         left_out["LINKED over the cap"] = len(linked) - len(links)

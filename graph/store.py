@@ -95,6 +95,112 @@ class Subgraph:
         return {r.ref for r in self.relationships}
 
 
+@dataclass
+class NetworkUses:
+    """The given accounts' uses of one network's addresses, hub addresses left out; ``network``
+    ``""`` gathers the addresses outside any known network.
+
+    ``addresses``: distinct addresses they used in it; ``members``: how many of the accounts
+    used one; ``shared``: addresses two or more of them used; ``first_seen``/``last_seen``:
+    the span of all those uses. ``folded``: a named network with ``fold_ips`` or more
+    addresses. ``uses``: per account, its uses of the addresses not listed in
+    ``IpUses.addresses`` as one (``aggregate_uses``), for a named network two or more of the
+    accounts use; otherwise empty."""
+
+    network: str
+    addresses: int
+    members: int
+    shared: int
+    first_seen: str | None = None
+    last_seen: str | None = None
+    folded: bool = False
+    uses: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class AddressUses:
+    """One address two or more of the given accounts used, in an unfolded network or outside
+    any: its network (``""`` if none), how many accounts use it overall, and each of the
+    given accounts' ``USED_IP`` properties."""
+
+    address: str
+    network: str
+    accounts: int
+    uses: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class IpUses:
+    """The given accounts' ``USED_IP`` uses aggregated in the store (see ``GraphStore.ip_uses``).
+
+    ``networks``: one ``NetworkUses`` per network any of them used (sorted by name);
+    ``addresses``: the address-level uses still shown (sorted); ``hubs``: each hub address
+    they use with how many accounts use it overall; ``hub_users``: the accounts that use one
+    (sorted); ``networks_of``: the network of each ``watch`` address they use."""
+
+    networks: list[NetworkUses] = field(default_factory=list)
+    addresses: list[AddressUses] = field(default_factory=list)
+    hubs: dict[str, int] = field(default_factory=dict)
+    hub_users: list[str] = field(default_factory=list)
+    networks_of: dict[str, str] = field(default_factory=dict)
+
+
+def aggregate_uses(count: float | None, counted: int, first_seen: str | None, last_seen: str | None,
+                   ips: int, signup: bool) -> dict[str, Any]:
+    """An account's uses of several addresses as one use's properties: ``ips`` addresses, the
+    ``count`` summed over the ``counted`` uses that had one (left out when none had), the span
+    of their times, ``signup`` when any was the sign-up address. Both stores build the
+    aggregated uses of ``ip_uses`` with it, so they agree to the key.
+
+    >>> aggregate_uses(5, 2, "2025-01-01", "2025-02-01", 3, False)
+    {'ips': 3, 'count': 5, 'first_seen': '2025-01-01', 'last_seen': '2025-02-01'}
+    """
+    out: dict[str, Any] = {"ips": ips}
+    if counted:
+        out["count"] = int(count or 0)
+    if first_seen:
+        out["first_seen"] = first_seen
+    if last_seen:
+        out["last_seen"] = last_seen
+    if signup:
+        out["signup"] = True
+    return out
+
+
+@dataclass
+class SharedValue:
+    """A node two accounts both reach over one relationship type: each side's relationship
+    properties and the node's degree over the types asked for (how many use it overall)."""
+
+    ref: NodeKey
+    type: str
+    a_props: dict[str, Any] = field(default_factory=dict)
+    b_props: dict[str, Any] = field(default_factory=dict)
+    degree: int = 0
+
+
+def use_span(uses: Iterable[Mapping[str, Any]]) -> tuple[str | None, str | None]:
+    """Earliest first and latest last time of some uses (ISO text sorts as time; a use with
+    no last time counts its first).
+
+    >>> use_span([{"first_seen": "2025-02"}, {"first_seen": "2025-01", "last_seen": "2025-03"}])
+    ('2025-01', '2025-03')
+    """
+    uses = list(uses)
+    firsts = [str(u[k]) for u in uses for k in ("first_seen",) if u.get(k)]
+    lasts = [str(u[k]) for u in uses for k in ("last_seen", "first_seen") if u.get(k)]
+    return (min(firsts) if firsts else None), (max(lasts) if lasts else None)
+
+
+def fold_uses(uses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One account's uses of several addresses as one (``aggregate_uses``), from their
+    properties: the reference the stores' aggregated uses must equal."""
+    counts = [u["count"] for u in uses if isinstance(u.get("count"), int | float)]
+    first, last = use_span(uses)
+    return aggregate_uses(sum(counts), len(counts), first, last, len(uses),
+                          any(u.get("signup") is True for u in uses))
+
+
 class StoreError(RuntimeError):
     """A store operation failed; the message names the operation and the store."""
 
@@ -346,7 +452,10 @@ class GraphStore(ABC):
         self, refs: Sequence[NodeKey], rel_types: Sequence[str] | None = None
     ) -> list[Relationship]:
         """Relationships (of the given types, or any) whose both ends are among ``refs``."""
-        return self.subgraph(refs, rel_types).relationships
+        checked = [(check_label(lab).value, str(key)) for lab, key in refs]
+        types = [check_rel_type(t).value for t in rel_types] if rel_types else None
+        rels: list[Relationship] = self._run("relationships_between", self._relationships_between, checked, types)
+        return _sorted_rels(rels)
 
     @final
     def neighbours(
@@ -405,6 +514,69 @@ class GraphStore(ABC):
         checked = [(check_label(lab).value, str(key)) for lab, key in refs]
         types = [check_rel_type(t).value for t in rel_types] if rel_types else None
         return self._run("degrees", self._degrees, checked, types)
+
+    @final
+    def ip_uses(
+        self,
+        accounts: Sequence[str],
+        degree_cap: int | None,
+        fold_ips: int,
+        hubs: Sequence[str] = (),
+        watch: Sequence[str] = (),
+    ) -> IpUses:
+        """The ``USED_IP`` uses of ``accounts`` aggregated in the store, for the evidence graph
+        (graph/evidence.py): a proxy pool's 200,000 uses come back as one use per (account,
+        network) instead of one relationship each.
+
+        An address more than ``degree_cap`` accounts use overall (or named in ``hubs``) is a
+        hub: it is only counted in ``IpUses.hubs`` and ``hub_users``; with ``degree_cap`` None
+        there are no hubs. An address's network is its ``network`` property, else the network
+        its ``IN_NETWORK`` relationship names (the first by key). The other addresses are
+        summed per network (``NetworkUses``); a named network whose accounts used ``fold_ips``
+        or more of its addresses is folded. An address two or more of the accounts used is
+        returned with its uses (``AddressUses``) unless its network is folded, and is then not
+        part of its network's aggregated uses. ``watch``: addresses whose network to report
+        in ``networks_of`` if the accounts use them (hubs too)."""
+        if fold_ips < 1:
+            raise SchemaError("fold_ips must be at least 1")
+        if degree_cap is not None and degree_cap < 0:
+            raise SchemaError("degree_cap must not be negative")
+        keys = sorted({str(a) for a in accounts})
+        if not keys:
+            return IpUses()
+        out: IpUses = self._run("ip_uses", self._ip_uses, keys, degree_cap, int(fold_ips),
+                                sorted({str(h) for h in hubs}), sorted({str(w) for w in watch}))
+        out.networks.sort(key=lambda n: n.network)
+        out.addresses.sort(key=lambda a: a.address)
+        out.hub_users.sort()
+        return out
+
+    @final
+    def shared_values(self, a: NodeKey, b: NodeKey, rel_types: Sequence[str]) -> list[SharedValue]:
+        """The nodes both ``a`` and ``b`` are joined to over ``rel_types`` (either direction),
+        sorted by (label, key), with both relationships' properties and each node's degree over
+        ``rel_types``: the infrastructure two accounts share, in one store call (the evidence
+        panel of a pair) instead of both neighbourhoods and their degrees. A node joined to one
+        side by several of the types is given once, by the first type (by name) it shares."""
+        refs = [(check_label(lab).value, str(key)) for lab, key in (a, b)]
+        types = sorted({check_rel_type(t).value for t in rel_types})
+        if not types:
+            raise SchemaError("shared_values needs at least one relationship type")
+        out: list[SharedValue] = self._run("shared_values", self._shared_values, refs[0], refs[1], types)
+        return sorted(out, key=lambda v: v.ref)
+
+    @final
+    def users_among(self, values: Sequence[NodeKey], accounts: Sequence[str], rel_types: Sequence[str]) -> dict[NodeKey, list[str]]:
+        """For each of the nodes ``values``, which of ``accounts`` are joined to it over
+        ``rel_types`` (sorted; a node none of them reaches is left out): who among a cluster's
+        members uses each hub, without reading the hubs' relationships and their properties."""
+        refs = sorted({(check_label(lab).value, str(key)) for lab, key in values})
+        types = sorted({check_rel_type(t).value for t in rel_types})
+        keys = sorted({str(a) for a in accounts})
+        if not refs or not keys or not types:
+            return {}
+        out: dict[NodeKey, list[str]] = self._run("users_among", self._users_among, refs, keys, types)
+        return {ref: sorted(set(users)) for ref, users in sorted(out.items()) if users}
 
     @final
     def counts(self) -> dict[str, dict[str, int]]:
@@ -527,6 +699,10 @@ class GraphStore(ABC):
     @abstractmethod
     def _subgraph(self, refs: list[NodeKey], rel_types: list[str] | None) -> Subgraph: ...
 
+    def _relationships_between(self, refs: list[NodeKey], rel_types: list[str] | None) -> list[Relationship]:
+        """The relationships of ``_subgraph``; a store that can skip reading the nodes does."""
+        return self._subgraph(refs, rel_types).relationships
+
     @abstractmethod
     def _shortest_path(
         self, start: NodeKey, end: NodeKey, rel_types: list[str] | None, max_hops: int
@@ -534,6 +710,16 @@ class GraphStore(ABC):
 
     @abstractmethod
     def _degrees(self, refs: list[NodeKey], rel_types: list[str] | None) -> dict[NodeKey, int]: ...
+
+    @abstractmethod
+    def _ip_uses(self, accounts: list[str], degree_cap: int | None, fold_ips: int, hubs: list[str],
+                 watch: list[str]) -> IpUses: ...
+
+    @abstractmethod
+    def _shared_values(self, a: NodeKey, b: NodeKey, rel_types: list[str]) -> list[SharedValue]: ...
+
+    @abstractmethod
+    def _users_among(self, values: list[NodeKey], accounts: list[str], rel_types: list[str]) -> dict[NodeKey, list[str]]: ...
 
     @abstractmethod
     def _counts(self) -> dict[str, dict[str, int]]: ...

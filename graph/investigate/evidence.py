@@ -17,7 +17,7 @@ from typing import Any
 from graph.investigate.sources import SourceReader, source_rows, template_examples
 from graph.props import loads
 from graph.schema import INFRASTRUCTURE_RELS, Label, Rel
-from graph.store import GraphStore, NodeKey, Relationship
+from graph.store import GraphStore, NodeKey
 
 # Evidence wants every relationship of a node, and the store API takes a limit.
 ALL = 10**9
@@ -38,23 +38,18 @@ def shared_entities(store: GraphStore, a: str, b: str, hub_cap: int | None = Non
     """Infrastructure both accounts use (the raw facts behind a link), with each side's
     relationship properties and how many accounts use the value overall."""
     types = [r.value for r in INFRASTRUCTURE_RELS]
-    subs = {x: store.neighbours([(Label.ACCOUNT.value, x)], types, limit=ALL) for x in (a, b)}
-    by_side: dict[str, dict[NodeKey, Relationship]] = {}
-    for x, sub in subs.items():
-        by_side[x] = {(r.end if r.start[1] == x else r.start): r for r in sub.relationships}
-    common = sorted(set(by_side[a]) & set(by_side[b]))
-    degrees = store.degrees(common, types) if common else {}
     out = []
-    for ref in common:
-        ra, rb = by_side[a][ref], by_side[b][ref]
+    # One store call for what both use (store.shared_values), not both neighbourhoods.
+    for shared in store.shared_values((Label.ACCOUNT.value, a), (Label.ACCOUNT.value, b), types):
+        pa, pb = shared.a_props, shared.b_props
         out.append(
             {
-                "label": ref[0], "value": ref[1], "relationship": ra.type,
-                "accounts_using": degrees.get(ref, 0),
-                "hub": hub_cap is not None and degrees.get(ref, 0) > hub_cap,
-                "a_count": ra.props.get("count"), "b_count": rb.props.get("count"),
-                "first_seen": min(str(x) for x in (ra.props.get("first_seen"), rb.props.get("first_seen")) if x) if (ra.props.get("first_seen") or rb.props.get("first_seen")) else "",
-                "last_seen": max(str(x) for x in (ra.props.get("last_seen"), rb.props.get("last_seen")) if x) if (ra.props.get("last_seen") or rb.props.get("last_seen")) else "",
+                "label": shared.ref[0], "value": shared.ref[1], "relationship": shared.type,
+                "accounts_using": shared.degree,
+                "hub": hub_cap is not None and shared.degree > hub_cap,
+                "a_count": pa.get("count"), "b_count": pb.get("count"),
+                "first_seen": min(str(x) for x in (pa.get("first_seen"), pb.get("first_seen")) if x) if (pa.get("first_seen") or pb.get("first_seen")) else "",
+                "last_seen": max(str(x) for x in (pa.get("last_seen"), pb.get("last_seen")) if x) if (pa.get("last_seen") or pb.get("last_seen")) else "",
             }
         )
     return out

@@ -28,7 +28,7 @@ import os
 import shlex
 import tempfile
 import threading
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,21 @@ from typing import Any
 import networkx as nx
 from filelock import FileLock
 
-from graph.store import GraphStore, Node, NodeKey, Relationship, RelRef, Subgraph
+from graph.schema import RELATIONSHIPS, Label, Rel
+from graph.store import (
+    AddressUses,
+    GraphStore,
+    IpUses,
+    NetworkUses,
+    Node,
+    NodeKey,
+    Relationship,
+    RelRef,
+    SharedValue,
+    Subgraph,
+    fold_uses,
+    use_span,
+)
 from graph.stores.embedded_format import read_graph, write_graph
 from graph.trust import PRIVATE_FILE_MODE, check_private, check_stat, make_private_dir
 
@@ -47,6 +61,13 @@ LEGACY_FILE = "graph.pickle"
 MIGRATED_SUFFIX = ".migrated"
 _STALE = (-1, -1, -1, -1)  # a file stamp no file has
 Stamp = tuple[int, int, int, int]
+
+
+_TOUCHING: dict[str, frozenset[str]] = {
+    label.value: frozenset(spec.type.value for spec in RELATIONSHIPS if label in (spec.start, spec.end))
+    for label in Label
+}
+"""The relationship types the schema lets touch each label."""
 
 
 class LegacyGraphFile(RuntimeError):
@@ -206,6 +227,9 @@ class EmbeddedStore(GraphStore):
         self._in_batch = 0
         self._writer = threading.RLock()  # the thread whose writes _in_batch counts
         self._snapshot: nx.MultiDiGraph | None = None
+        # Degrees counted since the last write or reload: a popular template's 20,000 uses
+        # are counted once, not once per batch of members that reach it.
+        self._degrees_seen: dict[tuple[NodeKey, frozenset[str] | None], int] = {}
         if self.directory is not None:
             make_private_dir(self.directory, "embedded store directory")
             self._lock = store_lock(self.directory)
@@ -284,6 +308,7 @@ class EmbeddedStore(GraphStore):
 
     def _restore(self, graph: nx.MultiDiGraph) -> None:
         self.graph = graph
+        self._degrees_seen = {}
         self._by_label = {}
         for label, key in self.graph.nodes:
             self._by_label.setdefault(label, set()).add(key)
@@ -306,11 +331,13 @@ class EmbeddedStore(GraphStore):
         """Run a write inside a hold of its own unless a batch or bulk write is open."""
         self._hold()
         ok = False
+        self._degrees_seen = {}
         try:
             result = fn(*args)
             ok = True
             return result
         finally:
+            self._degrees_seen = {}
             self._release(ok)
 
     def _read(self) -> nx.MultiDiGraph:
@@ -448,10 +475,18 @@ class EmbeddedStore(GraphStore):
                     yield u, node, k, data
 
     def _degree(self, node: NodeKey, rel_types: list[str] | None) -> int:
+        seen = (node, None if rel_types is None else frozenset(rel_types))
+        if seen not in self._degrees_seen:
+            self._degrees_seen[seen] = self._count_degree(node, rel_types)
+        return self._degrees_seen[seen]
+
+    def _count_degree(self, node: NodeKey, rel_types: list[str] | None) -> int:
         g = self.graph
-        if rel_types is None:
-            return sum(len(keyed) for keyed in g._succ[node].values()) + sum(len(keyed) for keyed in g._pred[node].values())
-        types = set(rel_types)
+        types = set(rel_types or ())
+        if rel_types is None or _TOUCHING.get(node[0], frozenset({""})) <= types:
+            # Every type that can touch this label is asked for: count without looking at
+            # the types, in C.
+            return sum(map(len, g._succ[node].values())) + sum(map(len, g._pred[node].values()))
         return (sum(1 for keyed in g._succ[node].values() for k in keyed if k in types)
                 + sum(1 for keyed in g._pred[node].values() for k in keyed if k in types))
 
@@ -551,6 +586,89 @@ class EmbeddedStore(GraphStore):
     def _degrees(self, refs: list[NodeKey], rel_types: list[str] | None) -> dict[NodeKey, int]:
         g = self._read()
         return {r: self._degree(r, rel_types) for r in refs if r in g}
+
+    def _shared_values(self, a: NodeKey, b: NodeKey, rel_types: list[str]) -> list[SharedValue]:
+        g = self._read()
+        if a not in g or b not in g:
+            return []
+        sides: list[dict[tuple[NodeKey, str], dict[str, Any]]] = []
+        for me in (a, b):
+            sides.append({((v if u == me else u), k): data for u, v, k, data in self._incident_data(me, rel_types)})
+        out: dict[NodeKey, SharedValue] = {}
+        for ref, rel_type in sorted(set(sides[0]) & set(sides[1]), key=lambda x: (x[1], x[0])):
+            out.setdefault(ref, SharedValue(ref, rel_type, dict(sides[0][(ref, rel_type)]), dict(sides[1][(ref, rel_type)]),
+                                            self._degree(ref, rel_types)))
+        return list(out.values())
+
+    def _users_among(self, values: list[NodeKey], accounts: list[str], rel_types: list[str]) -> dict[NodeKey, list[str]]:
+        g = self._read()
+        wanted = {v for v in values if v in g}
+        out: dict[NodeKey, list[str]] = defaultdict(list)
+        for account in accounts:
+            ref = (Label.ACCOUNT.value, account)
+            if ref in g:
+                for u, v, _k in self._incident(ref, rel_types):
+                    other = v if u == ref else u
+                    if other in wanted:
+                        out[other].append(account)
+        return dict(out)
+
+    def _network_of(self, ip: NodeKey) -> str:
+        """An address's network: its ``network`` property, else the first network (by key)
+        its IN_NETWORK relationships name, else ``""``."""
+        own = self.graph.nodes[ip].get("network")
+        if own:
+            return str(own)
+        named = [v[1] for v, keyed in self.graph._succ[ip].items()
+                 if v[0] == Label.NETWORK.value and Rel.IN_NETWORK.value in keyed]
+        return min(named) if named else ""
+
+    def _ip_uses(self, accounts: list[str], degree_cap: int | None, fold_ips: int, hubs: list[str],
+                 watch: list[str]) -> IpUses:
+        g = self._read()
+        used = Rel.USED_IP.value
+        by_ip: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for account in accounts:
+            ref = (Label.ACCOUNT.value, account)
+            if ref in g:
+                for v, keyed in g._succ[ref].items():
+                    if v[0] == Label.IP.value and used in keyed:
+                        by_ip[v[1]][account] = keyed[used]
+        out = IpUses()
+        forced, watched = set(hubs), set(watch)
+        hub_users: set[str] = set()
+        degree: dict[str, int] = {}
+        groups: dict[str, list[str]] = defaultdict(list)
+        for ip, users in by_ip.items():
+            ref = (Label.IP.value, ip)
+            degree[ip] = sum(1 for keyed in g._pred[ref].values() if used in keyed)
+            network = self._network_of(ref)
+            if ip in watched and network:
+                out.networks_of[ip] = network
+            if degree_cap is not None and (degree[ip] > degree_cap or ip in forced):
+                out.hubs[ip] = degree[ip]
+                hub_users.update(users)
+            else:
+                groups[network].append(ip)
+        for network, ips in groups.items():
+            members = {a for ip in ips for a in by_ip[ip]}
+            shared = [ip for ip in ips if len(by_ip[ip]) >= 2]
+            first, last = use_span(u for ip in ips for u in by_ip[ip].values())
+            folded = bool(network) and len(ips) >= fold_ips
+            summary = NetworkUses(network, len(ips), len(members), len(shared), first, last, folded)
+            shown = set() if folded else set(shared)
+            out.addresses += [AddressUses(ip, network, degree[ip], {a: dict(u) for a, u in by_ip[ip].items()})
+                              for ip in shown]
+            if network and len(members) >= 2:
+                rest: dict[str, list[dict[str, Any]]] = defaultdict(list)
+                for ip in ips:
+                    if ip not in shown:
+                        for account, use in by_ip[ip].items():
+                            rest[account].append(use)
+                summary.uses = {a: fold_uses(u) for a, u in sorted(rest.items())}
+            out.networks.append(summary)
+        out.hub_users = sorted(hub_users)
+        return out
 
     def _counts(self) -> dict[str, dict[str, int]]:
         g = self._read()

@@ -30,14 +30,19 @@ from graph import cypher
 from graph.queries.guard import Explained, plan_steps, vet
 from graph.schema import RELATIONSHIPS, key_of
 from graph.store import (
+    AddressUses,
     GraphStore,
+    IpUses,
+    NetworkUses,
     Node,
     NodeKey,
     Relationship,
     RelRef,
+    SharedValue,
     StoreError,
     StoreUnavailable,
     Subgraph,
+    aggregate_uses,
     chunked,
 )
 
@@ -72,6 +77,11 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "iso_format"):
         return value.iso_format()
     return value
+
+
+def _later(a: str | None, b: str | None) -> str | None:
+    """The later of two ISO times, either possibly missing."""
+    return max((t for t in (a, b) if t), default=None)
 
 
 def _by_start_key(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -488,6 +498,12 @@ class Neo4jStore(GraphStore):
         ids = self._resolve(refs)
         return Subgraph(nodes=self._nodes_by_ids(ids), relationships=self._rels_touching(ids, ids, rel_types))
 
+    def _relationships_between(self, refs: list[NodeKey], rel_types: list[str] | None) -> list[Relationship]:
+        """Without the nodes' properties: the links among a 2,200-member cluster need only
+        their ends' keys."""
+        ids = self._resolve(refs)
+        return self._rels_touching(ids, ids, rel_types)
+
     def _shortest_path(
         self, start: NodeKey, end: NodeKey, rel_types: list[str] | None, max_hops: int
     ) -> Subgraph | None:
@@ -520,6 +536,43 @@ class Neo4jStore(GraphStore):
             return {}
         records = self._read_query(cypher.degrees(rel_types), ids=list(ids))
         return {ids[r["id"]]: r["degree"] for r in records}
+
+    def _ip_uses(self, accounts: list[str], degree_cap: int | None, fold_ips: int, hubs: list[str],
+                 watch: list[str]) -> IpUses:
+        """One statement (``cypher.ip_uses``): the server folds the uses, the client only
+        decodes what the evidence graph shows."""
+        records = self._read_query(cypher.ip_uses(), accounts=accounts, cap=degree_cap, fold=fold_ips,
+                                   hubs=hubs, watch=watch)
+        out = IpUses()
+        for r in records:
+            out.networks_of.update({address: network for address, network in r["watched"]})
+            if r["hub"]:
+                out.hubs.update({address: int(degree) for address, degree in r["hubs"]})
+                out.hub_users = list(r["hub_users"])
+                continue
+            summary = NetworkUses(r["network"], r["addresses"], r["members"], r["shared"], r["first_seen"],
+                                  _later(r["last_seen"], r["last_first"]), bool(r["folded"]))
+            summary.uses = {account: aggregate_uses(total, counted, first, _later(last, last_first), ips, signup)
+                            for account, total, counted, first, last, last_first, ips, signup in r["uses"]}
+            out.networks.append(summary)
+            out.addresses += [AddressUses(address, r["network"], int(degree), {a: dict(p) for a, p in uses})
+                              for address, degree, uses in r["shown"]]
+        return out
+
+    def _shared_values(self, a: NodeKey, b: NodeKey, rel_types: list[str]) -> list[SharedValue]:
+        records = self._read_query(cypher.shared_values(a[0], b[0], rel_types), a=a[1], b=b[1])
+        out: dict[NodeKey, SharedValue] = {}
+        for r in sorted(records, key=lambda r: r["type"]):
+            ref = (r["label"], r["key"])
+            out.setdefault(ref, SharedValue(ref, r["type"], dict(r["a_props"]), dict(r["b_props"]), int(r["degree"])))
+        return list(out.values())
+
+    def _users_among(self, values: list[NodeKey], accounts: list[str], rel_types: list[str]) -> dict[NodeKey, list[str]]:
+        ids = self._resolve(values)
+        if not ids:
+            return {}
+        records = self._read_query(cypher.users_among(rel_types), ids=list(ids), accounts=accounts)
+        return {ids[r["id"]]: list(r["users"]) for r in records}
 
     def _counts(self) -> dict[str, dict[str, int]]:
         from graph.schema import Label, Rel
