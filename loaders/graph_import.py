@@ -4,7 +4,8 @@
 load was given a ``GraphImporter`` (the app's, for this workspace's local server) that does not
 refuse, and the store holds nothing: the graph writer's rows go to import files
 (loaders/graph_csv.py), the importer loads them with the server stopped, and the rows a MERGE
-treats differently from an import (repeats, values CSV cannot carry) are MERGEd afterwards.
+treats differently from an import (repeats, values CSV cannot carry, text with a line break,
+which would cost the importer its parallel parsing) are MERGEd afterwards.
 Otherwise (an incremental load, a remote server, the setting ``off``) the rows are MERGEd in
 batches. ``GraphWrite`` says which path ran, why, and with what figures.
 """
