@@ -52,6 +52,7 @@ from loaders.graph_sink import ArrowRows
 # prompt text does not carry; an element that does is replayed instead.
 ARRAY_DELIMITER = "\x1f"
 WRITE_BUFFER = 1 << 20
+KEY_ONLY_BATCH = 50_000
 
 LINE_BREAK = r"[\r\n]"
 
@@ -180,9 +181,10 @@ def _any(mask: pa.Array) -> bool:
 
 
 def _longest(array: pa.Array) -> int:
+    """The longest text of a column in bytes (at least its characters), for the read buffer."""
     if array.null_count == len(array):
         return 0
-    return int(pc.max(pc.utf8_length(array)).as_py() or 0)
+    return int(pc.max(pc.binary_length(array)).as_py() or 0)
 
 
 class _FileWriter:
@@ -317,6 +319,8 @@ class _Seen:
 
     keys: dict[Label, set[str]] = field(default_factory=dict)
     referenced: dict[Label, set[str]] = field(default_factory=dict)
+    # the distinct keys of each batch's start or end column, looked up once at the end
+    referenced_batches: dict[Label, list[pa.Array]] = field(default_factory=dict)
     pairs: dict[Rel, set[int]] = field(default_factory=dict)
 
 
@@ -435,8 +439,8 @@ class CsvGraphSink:
                 self._replay_rels.setdefault((rel, start, end), []).append(dict(row))
                 continue
             pairs.add(pair)
-            self._reference(start, [s])
-            self._reference(end, [e])
+            self._reference(start, s)
+            self._reference(end, e)
             writer = self._rel_writer(rel, start, end, tuple(c for c in row if c not in ("start", "end")))
             left_out = writer.write([s, e], (row[c] for c in writer.columns))
             if left_out:
@@ -451,35 +455,40 @@ class CsvGraphSink:
         ):
             return self._rel_rows(rel, start, end, batch.to_pylist())
         s, e = batch.column("start").to_pylist(), batch.column("end").to_pylist()
-        hashes = list(map(hash, zip(repeat(start.value), s, repeat(end.value), e)))
+        hashes = set(map(hash, zip(repeat(start.value), s, repeat(end.value), e)))
         pairs = self._seen.pairs.setdefault(rel, set())
-        if len(set(hashes)) != len(hashes) or not pairs.isdisjoint(hashes):
+        if len(hashes) != len(s) or not pairs.isdisjoint(hashes):
             return self._rel_rows(rel, start, end, batch.to_pylist())
         writer = self._rel_writer(rel, start, end, tuple(c for c in names if c not in ("start", "end")))
         left_out = writer.write_columns([batch.column("start"), batch.column("end")],
                                         [batch.column(c) for c in writer.columns])
         if left_out is None:
             return self._rel_rows(rel, start, end, batch.to_pylist())
-        pairs.update(hashes)
-        self._reference(start, s)
-        self._reference(end, e)
+        pairs |= hashes
+        for label, column in ((start, "start"), (end, "end")):
+            self._seen.referenced_batches.setdefault(label, []).append(pc.unique(batch.column(column)).cast(pa.string()))
         if left_out:
             replay = self._replay_rels.setdefault((rel, start, end), [])
             replay.extend({"start": s[row], "end": e[row], **left_out[row]} for row in sorted(left_out))
         return len(s)
 
-    def _reference(self, label: Label, node_keys: list[str]) -> None:
-        """Note keys a relationship names that no node row has written (yet)."""
-        known = self._seen.keys.get(label, set())
-        self._seen.referenced.setdefault(label, set()).update(set(node_keys).difference(known))
+    def _reference(self, label: Label, node_key: str) -> None:
+        """Note a key a relationship row names that no node row has written (yet)."""
+        if node_key not in self._seen.keys.get(label, ()):
+            self._seen.referenced.setdefault(label, set()).add(node_key)
 
     def finish(self) -> ImportPlan:
         """Write the key-only nodes and every header, close the files; the plan to import."""
+        for label, arrays in self._seen.referenced_batches.items():
+            keys = pc.unique(pa.chunked_array(arrays, pa.string())).to_pylist()
+            self._seen.referenced.setdefault(label, set()).update(keys)
         for label, referenced in sorted(self._seen.referenced.items()):
             missing = sorted(referenced - self._seen.keys.get(label, set()))
             if missing:
                 # Named by a relationship only: MERGE would create the node with its key alone.
-                self._timed(self._node_rows, label, ({key_of(label): k} for k in missing))
+                for at in range(0, len(missing), KEY_ONLY_BATCH):
+                    chunk = pa.record_batch({key_of(label): pa.array(missing[at:at + KEY_ONLY_BATCH], pa.string())})
+                    self._timed(self._node_batch, label, chunk)
         self._seen = _Seen()
         return ImportPlan(
             directory=self.directory,
