@@ -4,7 +4,8 @@
 load was given a ``GraphImporter`` (the app's, for this workspace's local server) that does not
 refuse, and the store holds nothing: the graph writer's rows go to import files
 (loaders/graph_csv.py), the importer loads them with the server stopped, and the rows a MERGE
-treats differently from an import (repeats, values CSV cannot carry) are MERGEd afterwards.
+treats differently from an import (repeats, values CSV cannot carry, text with a line break,
+which would cost the importer its parallel parsing) are MERGEd afterwards.
 Otherwise (an incremental load, a remote server, the setting ``off``) the rows are MERGEd in
 batches. ``GraphWrite`` says which path ran, why, and with what figures.
 """
@@ -80,6 +81,9 @@ class GraphWrite:
             secs = self.steps.get("import", 0.0)
             rels = self.imported.get("relationships", 0)
             out["import_relationships_per_s"] = round(rels / secs) if secs > 0 else None
+            own = self.steps.get("importer_reported", 0.0)
+            if own > 0:  # the importer's own figure, without its JVM's start
+                out["importer_reported_relationships_per_s"] = round(rels / own)
         return out
 
     def summary(self) -> str:
@@ -134,7 +138,8 @@ def _bulk(workspace: Path, store: GraphStore, importer: GraphImporter, phase: Ca
         counts = GraphWriter(workspace, sink, phase, template_hub_senders).write()
         plan = sink.finish()
         written = time.perf_counter()
-        steps = {"files": written - started}
+        # "rows": the graph writer's queries; "files": writing them into import files.
+        steps = {"rows": written - started - sink.writing_seconds, "files": sink.writing_seconds}
         if not is_empty(store):  # written to meanwhile (the UI, another tool): the import would wipe it
             counts = GraphWriter(workspace, store, phase, template_hub_senders).write()
             return GraphWrite(BATCHED, counts, time.perf_counter() - started,

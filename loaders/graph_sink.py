@@ -7,14 +7,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
+
+import pyarrow as pa
 
 from graph.schema import Label, Rel
 from graph.store import GraphStore, chunked
 
 BATCH_ROWS = 20_000
+
+
+class ArrowRows:
+    """The rows of one query, read when iterated: as dicts (what every sink takes) or, for a sink
+    that writes whole columns (the import files), as the record batches those dicts come from,
+    so the same rows reach both without a Python object per value on the bulk path."""
+
+    def __init__(self, open_reader: Callable[[], pa.RecordBatchReader]) -> None:
+        self._open_reader = open_reader
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        yield from self._open_reader()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self.batches():
+            yield from batch.to_pylist()
 
 
 class GraphSink(Protocol):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ from graph.staging import (
 from graph.store import GraphStore
 from graph.workspace import scratch_dir, templates_path
 from loaders.enrich import WEBMAIL, IntelIndex, IpResolver
-from loaders.graph_sink import BATCH_ROWS, GraphSink, StoreSink
+from loaders.graph_sink import BATCH_ROWS, ArrowRows, GraphSink, StoreSink
 
 ISO = "'%Y-%m-%dT%H:%M:%SZ'"
 # A value is written to the graph when this many accounts use it (or an indicator names it).
@@ -523,9 +523,6 @@ def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(found)
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict[str, Any]]:
-    """A query's rows as dicts, streamed in record batches."""
-    reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
-    for batch in reader:
-        for row in batch.to_pylist():
-            yield {k: v for k, v in row.items()}
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> ArrowRows:
+    """A query's rows, streamed in record batches when iterated (as dicts, or batches whole)."""
+    return ArrowRows(lambda: con.sql(sql).to_arrow_reader(BATCH_ROWS))

@@ -4,6 +4,8 @@ server, which the suite's shared server must never be), compared with the batche
 
 from __future__ import annotations
 
+import csv
+import re
 import socket
 from collections import Counter
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from loaders.graph_import import BATCHED, BULK, replay
 from loaders.load import load_bundle
 from loaders.synthetic import generate
 from tests.conftest import clear_store
-from tests.unit.test_graph_csv import HOSTILE
+from tests.unit.test_graph_csv import HOSTILE, _arrow
 
 pytestmark = pytest.mark.neo4j
 
@@ -59,10 +61,26 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         neo4j_local.stop(settings)
 
 
+# Operators whose names, indicator values and sources hold every hard text (a line break only
+# where it is not a node key: an indicator's value is part of its key), inside other text
+# because the bundle reader trims each field (and quarantines an id with a control character).
+CONTROL = r"[\x00-\x1f\x7f-\x9f]"
+HOSTILE_OPERATORS = [
+    {"operator_id": f"op-hostile-{i}", "name": f"op {text} end", "indicator_type": "device",
+     "indicator_value": f"dev {re.sub(CONTROL, ' ', text)} end",
+     "source": f"feed {text} end", "confidence": str(0.25 + i / 100)}
+    for i, text in enumerate(t for t in HOSTILE if "\x00" not in t)
+]
+
+
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small world, with the hostile operators added (its prompt templates carry line breaks)."""
     out = tmp_path_factory.mktemp("bundle") / "small"
     generate(out, "small", 7)
+    with (out / "operators.csv").open("a", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(HOSTILE_OPERATORS[0]), quoting=csv.QUOTE_ALL)
+        writer.writerows(HOSTILE_OPERATORS)
     return out
 
 
@@ -73,13 +91,16 @@ def _dump(store: GraphStore) -> tuple[dict[Any, Any], dict[Any, Any]]:
     return nodes, rels
 
 
-def test_hostile_text_and_every_type_survive_the_importer(local: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("feed", [list, _arrow], ids=["rows", "arrow"])
+def test_hostile_text_and_every_type_survive_the_importer(local: Settings, tmp_path: Path, feed: Any) -> None:
     with open_store(local) as store:
         assert isinstance(store, Neo4jStore)
         sink = CsvGraphSink(tmp_path / "csv")
-        sink.nodes(Label.PROMPT_TEMPLATE, [
+        sink.nodes(Label.PROMPT_TEMPLATE, feed([
             {"template_id": f"t{i}", "template": text, "example": text[::-1], "capability": "code", "cot": i % 2 == 1}
-            for i, text in enumerate(HOSTILE)])
+            for i, text in enumerate(HOSTILE)]))
+        if feed is list:  # a key with a line break: that import reads multi-line fields
+            sink.nodes(Label.DEVICE, [{"device_id": "dev\r\n1"}])
         sink.nodes(Label.ACCOUNT, [
             {"account_id": "a1", "exchanges": 2**62, "score": 0.1, "models": ["m 1", 'm"2'], "country": None},
             {"account_id": "a2", "exchanges": 2, "score": 1e-300, "models": [], "country": ""},
@@ -108,6 +129,8 @@ def test_hostile_text_and_every_type_survive_the_importer(local: Settings, tmp_p
             (("Account", "a9"), "SENT_TEMPLATE", ("PromptTemplate", "t-new")): {"count": 1},
         }
         assert store.get_node(Label.ACCOUNT, "a9") is not None
+        assert (store.get_node(Label.DEVICE, "dev\r\n1") is not None) == (feed is list)
+        assert not any(g.multiline for g in plan.nodes if g.name == "PromptTemplate")
         constraints = {r["name"] for r in store.driver.execute_query("SHOW CONSTRAINTS YIELD name", bookmark_manager_=None)[0]}
         indexes = {r["name"] for r in store.driver.execute_query("SHOW INDEXES YIELD name", bookmark_manager_=None)[0]}
         for statement in cypher.schema_statements():
@@ -128,6 +151,16 @@ def test_a_fresh_load_imports_the_graph_the_batched_path_writes(local: Settings,
         assert data["graph_write"]["imported"]["relationships"] > 0
         imported = _dump(store)
         assert {label for label, _ in imported[0]} >= {"Account", "IP", "PromptTemplate", "Device", "Operator"}
+        # The world's text with line breaks (prompt templates, names, sources) is set after the import.
+        assert data["graph_write"]["imported"]["replayed"] > len(HOSTILE_OPERATORS)
+        assert any("\n" in str(props.get("template", "")) for (label, _), props in imported[0].items()
+                   if label == "PromptTemplate")
+        for op in HOSTILE_OPERATORS:
+            assert imported[0][("Operator", op["operator_id"])] == {"name": op["name"]}
+            indicator = f"device:{op['indicator_value']}"
+            assert imported[0][("Indicator", indicator)] == {"type": "device", "value": op["indicator_value"]}
+            ref = (("Operator", op["operator_id"]), "HAS_INDICATOR", ("Indicator", indicator))
+            assert imported[1][ref] == {"source": op["source"], "confidence": float(op["confidence"])}
 
         second = load_bundle(bundle, local, store, importer=LocalGraphImport(local, store, echo=_quiet))
         assert second.graph_write is not None and second.graph_write.path == BATCHED
