@@ -256,3 +256,55 @@ def shot(page: object) -> object:
         return path
 
     return take
+
+
+def canvas_frame(page: Any, timeout: float = 180_000) -> Any:
+    """The cluster canvas's frame (app/canvas_component) once it has drawn. The iframe element
+    is attached before its document loads, so the frame is looked up until it has the
+    component's address, rather than once."""
+    page.locator("iframe[src*='sybilscope_canvas']").wait_for(timeout=timeout)
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        frame = next((f for f in page.frames if "sybilscope_canvas" in f.url), None)
+        if frame is not None:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError("the canvas frame never loaded its document")
+        page.wait_for_timeout(100)
+    frame.wait_for_function("() => window.canvasReady === true && window.canvasView().nodes.length > 0", timeout=timeout)
+    return frame
+
+
+def settled(page: Any, frame: Any, timeout: float = 60_000) -> None:
+    """Wait until the app has finished its run and the canvas draws the same view twice in a
+    row (same nodes, zoom and viewpoint, 400 ms apart), so a point computed now is still where
+    that node or edge is drawn when the click lands."""
+    page.locator("[data-testid='stStatusWidgetRunningIcon']").wait_for(state="detached", timeout=timeout)
+    read = ("() => { const n = window.canvasNetwork, v = n.getViewPosition();"
+            " return [window.canvasView().nodes.length, n.getScale(), v.x, v.y].join(','); }")
+    deadline = time.monotonic() + timeout / 1000
+    last = frame.evaluate(read)
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(400)
+        now = frame.evaluate(read)
+        if now == last:
+            return
+        last = now
+    raise AssertionError("the canvas kept moving")
+
+
+def idle(page: Any, timeout: float = 60_000) -> None:
+    """Wait until the app has finished the run a widget change started (each change reruns the
+    page, and a field typed into during a run can be redrawn empty)."""
+    page.wait_for_timeout(300)
+    page.locator("[data-testid='stStatusWidgetRunningIcon']").wait_for(state="detached", timeout=timeout)
+
+
+def fill_field(page: Any, label: str, text: str) -> None:
+    """Type ``text`` into the field labelled ``label``, leave it (Streamlit takes a value on
+    blur) and wait for the run that starts; the field then holds the text."""
+    field = page.get_by_label(label)
+    field.fill(text)
+    field.press("Tab")
+    idle(page)
+    assert field.input_value() == text

@@ -28,6 +28,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import canvas_frame, settled
+
 pytestmark = pytest.mark.e2e
 
 WAIT = 180_000  # ms: two shared cores, a 500-account evidence graph on each first visit
@@ -41,10 +43,9 @@ def app_url(big_url: str) -> str:
 
 
 def _canvas(page: Any) -> Any:
-    """The canvas's frame, once it has drawn."""
-    page.locator("iframe[src*='sybilscope_canvas']").wait_for(timeout=WAIT)
-    frame = next(f for f in page.frames if "sybilscope_canvas" in f.url)
-    frame.wait_for_function("() => window.canvasReady === true", timeout=WAIT)
+    """The canvas's frame, once it has drawn and the app is idle."""
+    frame = canvas_frame(page, timeout=WAIT)
+    settled(page, frame, timeout=WAIT)
     return frame
 
 

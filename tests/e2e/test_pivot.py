@@ -31,6 +31,7 @@ from graph.schema import Label, Rel
 from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir
 from tests.e2e import test_canvas as canvas_ui
+from tests.e2e.conftest import fill_field, idle
 
 pytestmark = pytest.mark.e2e
 
@@ -152,6 +153,7 @@ def test_point1_a_cluster_link_opens_that_cluster(page: Any, app_url: str, shot:
     page.get_by_role("link", name=f"Member of cluster {big}").click()
     page.get_by_role("heading", name=f"Cluster {big}", exact=True).wait_for()
     page.wait_for_url(f"**/cluster?cluster={big}")
+    canvas_ui._canvas(page)
     shot("19-cluster-link-opens-that-cluster")
 
 
@@ -161,8 +163,9 @@ def test_point4_attribution_shows_rationale_who_and_when(page: Any, app_url: str
     page.get_by_role("heading", name=f"Cluster {cluster_id}", exact=True).wait_for(timeout=WAIT)
     page.get_by_role("tab", name="Case & attribution").click()
     rationale = "Same proxy exit and one virtual card across members; prompts are the same CoT template."
-    page.get_by_label("New operator name (when creating one)").fill("Pivot Test Ops")
-    page.get_by_label("Attribution rationale").fill(rationale)
+    idle(page)
+    fill_field(page, "New operator name (when creating one)", "Pivot Test Ops")
+    fill_field(page, "Attribution rationale", rationale)
     page.get_by_role("button", name="Attribute", exact=True).click()
     page.get_by_text("Attribution recorded").wait_for()
     page.get_by_role("tab", name="Case & attribution").click()
@@ -279,7 +282,10 @@ def test_point7_saved_query_graph_labels_edges_and_names_unknown_accounts(page: 
     assert labels and "USED_IP" in labels and all(labels)
     bar = frame.evaluate("() => { const b = document.getElementById('loadingBar'); return b ? getComputedStyle(b).display : 'none'; }")
     assert bar == "none"
-    page.wait_for_timeout(2000)  # the layout settles
+    # vis-network draws once its layout has stabilised (pyvis's hidden progress text says 100%).
+    frame.wait_for_function("() => { const t = document.getElementById('text'); return t !== null && t.innerHTML === '100%'; }",
+                            timeout=WAIT)
+    page.wait_for_timeout(1000)
     _whole_page(page, shot, "17-query-graph")
 
     known = next(iter(world_store.iter_nodes(Label.ACCOUNT))).key
@@ -312,6 +318,8 @@ def test_point7_no_page_asks_another_host(page: Any, app_url: str, shot: Any, bi
     page.get_by_role("heading", name="Audit trail", exact=True).wait_for()
     page.goto(f"{app_url}/export")
     page.get_by_role("heading", name="Export", exact=True).wait_for()
+    page.locator("[data-testid='stStatusWidgetRunningIcon']").wait_for(state="detached", timeout=WAIT)
+    page.get_by_role("button", name="Prepare export").wait_for()
     page.wait_for_timeout(1500)  # late requests (fonts, icons) of the last page
     shot("18b-export-no-outside-request")
     elsewhere = sorted({u for u in asked if not u.startswith(LOCAL) and urlsplit(u).netloc != host})
