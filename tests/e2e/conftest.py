@@ -236,9 +236,14 @@ def browser() -> Iterator[object]:
             _BROWSER.pop("playwright").stop()
 
 
+# Every URL the browser asked for in this run's app pages (test_pivot.py checks none leaves the machine).
+REQUESTS: list[str] = []
+
+
 @pytest.fixture()
 def page(browser: object) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1600, "height": 1100})  # type: ignore[attr-defined]
+    context.on("request", lambda r: REQUESTS.append(r.url))
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     yield pg

@@ -79,9 +79,13 @@ def _selectbox(page: Any, label: str) -> Any:
 
 
 def _click_node(page: Any, frame: Any, node_id: str, double: bool = False) -> None:
-    """Click where the canvas draws ``node_id`` (the frame is scrolled into view first)."""
-    point = frame.evaluate("(id) => window.canvasPoint(id)", node_id)
+    """Click where the canvas draws ``node_id``: once the app is idle and the canvas still,
+    with the frame scrolled to the top of the window so the whole canvas is on screen (a
+    rerun may have moved it, and a point below the window would hit the page instead)."""
+    settled(page, frame, timeout=WAIT)
     target = page.locator("iframe[src*='sybilscope_canvas']")
+    target.evaluate("el => el.scrollIntoView({block: 'start'})")
+    point = frame.evaluate("(id) => window.canvasPoint(id)", node_id)
     if double:
         target.dblclick(position=point)
     else:
