@@ -245,11 +245,15 @@ def test_point6_triage_flagged_first_at_a_glance(page: Any, app_url: str, shot: 
 
 
 def _run_query(page: Any, label: str, values: dict[str, str]) -> None:
-    """Pick a saved query, fill its form once the page has redrawn it, and run it."""
+    """Pick a saved query, fill its form once the page has redrawn it (a value typed while the
+    page still runs can be redrawn empty), and run it."""
     page.get_by_role("combobox", name="Query").click()
     page.get_by_role("option", name=label).click()
+    idle(page)
     for name, value in values.items():
-        page.get_by_label(name).fill(value)
+        field = page.get_by_label(name)
+        field.fill(value)
+        assert field.input_value() == value
     run = page.get_by_role("button", name="Run")
     for _ in range(40):  # the previous query's form lingers for a moment
         if run.count() == 1:
@@ -276,7 +280,7 @@ def test_point7_saved_query_graph_labels_edges_and_names_unknown_accounts(page: 
     page.goto(f"{app_url}/queries")
     page.get_by_role("heading", name="Saved queries").wait_for()
     _run_query(page, "[infrastructure] Accounts on an IP", {"ip (string)": ip})
-    page.get_by_text(f"{n} rows").wait_for()
+    page.get_by_text(f"{n} rows").wait_for(timeout=WAIT)
     frame = _query_frame(page)
     nodes = frame.evaluate("() => network.body.data.nodes.get().map(x => x.id)")
     labels = frame.evaluate("() => network.body.data.edges.get().map(e => e.label)")
