@@ -306,8 +306,12 @@ def _node_evidence(state: canvas.GraphState, node: str) -> None:
     if target:
         links.page_link(*target, label=("All values this account uses" if target[0] == "account"
                                         else f"Every account using this {search.KINDS[target[0]].title}"))
-    st.json(details.get("properties", {}), expanded=1)
-    st.write({"relationships": details.get("relationships", {})})
+    relationships = details.get("relationships", {})
+    if relationships:
+        st.caption("Relationships: " + " · ".join(f"{kind} {count:,}" for kind, count in relationships.items()))
+    # The raw properties are for checking a detail: folded, so the evidence stays in view.
+    with st.expander(f"Properties ({len(details.get('properties', {}))})"):
+        st.json(details.get("properties", {}), expanded=True)
     if data["kind"] == Label.ACCOUNT:
         series = timeline.cluster_timeline(ws, [data["key"]], "day", "model")
         if series:

@@ -39,8 +39,14 @@ def who() -> str:
 
 
 def selected_cluster() -> str | None:
-    """The cluster under investigation: session first, then the URL (survives a reload)."""
-    cid = st.session_state.get("cluster_id") or st.query_params.get("cluster")
+    """The cluster under investigation: the one the address names (``?cluster=``, set by a
+    link to a cluster, kept on a reload), else the session's. A link to another cluster than
+    the session's becomes the session's selection, so the previous cluster's canvas
+    selection is dropped with it."""
+    asked = st.query_params.get("cluster")
+    if asked and asked != st.session_state.get("cluster_id"):
+        select_cluster(str(asked))
+    cid = st.session_state.get("cluster_id")
     return str(cid) if cid else None
 
 

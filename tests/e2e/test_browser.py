@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import canvas_frame, fill_field, idle, settled
+
 pytestmark = pytest.mark.e2e
 
 
 def _graph_frame(page: Any) -> Any:
-    """The canvas's frame (app/canvas_component), once it has drawn."""
-    page.locator("iframe[src*='sybilscope_canvas']").wait_for(timeout=120_000)
-    frame = next(f for f in page.frames if "sybilscope_canvas" in f.url)
-    frame.wait_for_function("() => window.canvasReady === true && window.canvasView().nodes.length > 0", timeout=120_000)
+    """The canvas's frame, drawn, and the app idle (see conftest.settled)."""
+    frame = canvas_frame(page, timeout=120_000)
+    settled(page, frame)
     return frame
 
 
@@ -51,6 +52,7 @@ def test_investigation_path(page: Any, ui_url: str, shot: Any, e2e_world: dict[s
     _click(page, frame.evaluate("(id) => window.canvasPoint(id)", target), double=True)
     page.get_by_text(f"expanded {target}").wait_for(timeout=120_000)
     frame.wait_for_function(f"() => window.canvasView().nodes.length > {before}", timeout=60_000)
+    settled(page, frame)  # the expansion's redraw (and any refit) is over before a point is picked
     shot("03-expanded")
 
     # Click a LINKED edge: the evidence panel explains the pair.
@@ -69,8 +71,9 @@ def test_investigation_path(page: Any, ui_url: str, shot: Any, e2e_world: dict[s
 
     # Attribute the cluster to a new operator with a rationale.
     page.get_by_role("tab", name="Case & attribution").click()
-    page.get_by_label("New operator name (when creating one)").fill("E2E Distill Ops")
-    page.get_by_label("Attribution rationale").fill("Shared proxy exit, one card fingerprint and one CoT template across members")
+    idle(page)
+    fill_field(page, "New operator name (when creating one)", "E2E Distill Ops")
+    fill_field(page, "Attribution rationale", "Shared proxy exit, one card fingerprint and one CoT template across members")
     page.get_by_role("button", name="Attribute", exact=True).click()
     page.get_by_text("Attribution recorded").wait_for()
     page.get_by_text("E2E Distill Ops").first.wait_for()

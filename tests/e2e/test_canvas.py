@@ -1,84 +1,51 @@
-"""The cluster canvas in a real browser, on a generated world (issue 15, point 2).
+"""The cluster canvas in a real browser, on the big generated world (issue 15, point 2).
 
-The world is ``generate --scale small`` → ``load`` → ``detect``; the largest clusters are then
-merged (the analyst's merge) until one holds at least 500 accounts, so the canvas opens on a
-cluster above the group threshold. The busiest IP of that world is used by more accounts
-than the UI's degree cap. The tests read what the canvas draws from the component itself
-(``window.canvasView()`` in its frame: the vis-network nodes and edges on screen and the zoom)
-and click on the nodes it reports, then read the Streamlit page beside it.
+The world is the session's ``big_world`` (tests/e2e/conftest.py: ``generate --scale small`` →
+``load`` → ``detect``, then the analyst's merges until one flagged cluster holds at least 500
+accounts, so the canvas opens on a cluster above the group threshold; its busiest IP is used
+by more accounts than the default ``ui_degree_cap``), served with the default settings. The
+tests read what the canvas draws from the component itself (``window.canvasView()`` in its
+frame: the vis-network nodes and edges on screen and the zoom) and click on the nodes it
+reports, then read the Streamlit page beside it.
 
-``SYBILSCOPE_E2E_CANVAS_WORKSPACE`` names a workspace prepared so already (the world takes a few
-minutes to make on a busy machine); the fixture then only checks it.
+Issue 15's point 2, test by test (screenshots in test-artifacts/e2e/):
+
+- evidence graph, value nodes sized by members and coloured by kind, legend, labelled groups
+  sized by count, readable labels, full width: ``test_canvas_draws_the_evidence_…`` (20-…);
+- filter by link weight: ``test_weight_filter_removes_links`` (21-…);
+- the canvas selection drives the evidence panel and the picker, expand one kind at a time:
+  ``test_click_selects_and_expand_adds_only_the_chosen_kind`` (22-…, 23-…);
+- double-click opens a group, a selected account drives the pair pickers:
+  ``test_double_click_opens_a_group_and_an_account_drives_the_pickers`` (24-…).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from graph import cases
-from graph.investigate import triage
-from graph.schema import Rel
-from graph.settings import Settings
-from graph.stores.embedded import EmbeddedStore
-from tests.e2e.conftest import _cli, serve_ui
+from tests.e2e.conftest import canvas_frame, settled
 
 pytestmark = pytest.mark.e2e
 
-BIG = 500
 WAIT = 180_000  # ms: two shared cores, a 500-account evidence graph on each first visit
 GROUP_CAPTION = re.compile(r"^\d+ accounts · (IP address|network|payment instrument|BIN \+ billing pattern|device|"
                            r"client fingerprint|e-mail domain|prompt template) \S+")
 
 
 @pytest.fixture(scope="module")
-def big_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A generated small world with one cluster of at least ``BIG`` accounts."""
-    prepared = os.environ.get("SYBILSCOPE_E2E_CANVAS_WORKSPACE")
-    if prepared:
-        workspace = Path(prepared)
-    else:
-        root = tmp_path_factory.mktemp("e2e-canvas")
-        bundle, workspace = root / "bundle", root / "ws"
-        _cli("generate", str(bundle), "--scale", "small", "--seed", "7")
-        _cli("load", str(bundle), "--workspace", str(workspace), "--store", "embedded")
-        _cli("detect", "--workspace", str(workspace), "--store", "embedded")
-    store = EmbeddedStore(workspace / "embedded")
-    clusters = sorted(triage.load_clusters(store), key=lambda c: (-c["size"], c["cluster_id"]))
-    keep, size = clusters[0]["cluster_id"], clusters[0]["size"]
-    for other in clusters[1:]:
-        if size >= BIG:
-            break
-        cases.merge_clusters(store, keep, other["cluster_id"], who="e2e", rationale="one cluster above the group threshold")
-        size += other["size"]
-    members = cases.members(store, keep)
-    users = Counter(r.end[1] for r in store.iter_relationships(Rel.USED_IP))
-    busiest = users.most_common(1)[0][1]
-    store.close()
-    cap = int(Settings({}, environ={})["ui_degree_cap"])
-    assert len(members) >= BIG, f"the merged cluster has {len(members)} accounts"
-    assert busiest > cap, f"no IP is shared by more than ui_degree_cap={cap} accounts"
-    return {"workspace": workspace, "cluster": keep, "members": len(members)}
-
-
-@pytest.fixture(scope="module")
-def app_url(big_world: dict[str, Any]) -> Iterator[str]:
-    with serve_ui(Path(big_world["workspace"]), log_name="streamlit-canvas") as url:
-        yield url
+def app_url(big_url: str) -> str:
+    return big_url
 
 
 def _canvas(page: Any) -> Any:
-    """The canvas's frame, once it has drawn."""
-    page.locator("iframe[src*='sybilscope_canvas']").wait_for(timeout=WAIT)
-    frame = next(f for f in page.frames if "sybilscope_canvas" in f.url)
-    frame.wait_for_function("() => window.canvasReady === true", timeout=WAIT)
+    """The canvas's frame, once it has drawn and the app is idle."""
+    frame = canvas_frame(page, timeout=WAIT)
+    settled(page, frame, timeout=WAIT)
     return frame
 
 
@@ -112,9 +79,13 @@ def _selectbox(page: Any, label: str) -> Any:
 
 
 def _click_node(page: Any, frame: Any, node_id: str, double: bool = False) -> None:
-    """Click where the canvas draws ``node_id`` (the frame is scrolled into view first)."""
-    point = frame.evaluate("(id) => window.canvasPoint(id)", node_id)
+    """Click where the canvas draws ``node_id``: once the app is idle and the canvas still,
+    with the frame scrolled to the top of the window so the whole canvas is on screen (a
+    rerun may have moved it, and a point below the window would hit the page instead)."""
+    settled(page, frame, timeout=WAIT)
     target = page.locator("iframe[src*='sybilscope_canvas']")
+    target.evaluate("el => el.scrollIntoView({block: 'start'})")
+    point = frame.evaluate("(id) => window.canvasPoint(id)", node_id)
     if double:
         target.dblclick(position=point)
     else:

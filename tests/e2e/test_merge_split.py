@@ -1,11 +1,13 @@
-"""Merge and split in a real browser on the generated world, and ``sybilscope detect`` after them.
+"""Merge and split in a real browser on the big generated world, and ``sybilscope detect`` after
+them (issue 15, point 3; screenshots 30-… to 33-… in test-artifacts/e2e/).
 
-The analyst merges one flagged cluster into another, then splits three accounts off: each
-success message gives the refigured figures, the page header shows them, the split's message
-names the new cluster and opens it (its address then says ``?cluster=<id>``). A detection
-re-run keeps both decisions, says so in its printed summary, and leaves the figures the
-browser showed. The test works on a copy of the session's world, so the other browser tests
-see the world detection made.
+On the session's ``big_world`` (tests/e2e/conftest.py), the analyst merges the other flagged
+cluster into the cluster of at least 500 accounts, then splits three accounts off it: each
+success message gives the refigured figures, the page header shows them, the figures add up
+(exchanges, first and last use), the split's message names the new cluster and opens it (its
+address then says ``?cluster=<id>``). A detection re-run keeps both decisions, says so in its
+printed summary, and leaves the figures the browser showed. The test works on a copy of the
+session's world, so the other browser tests see the world the fixture made.
 """
 
 from __future__ import annotations
@@ -25,17 +27,17 @@ from graph import cases
 from graph.schema import Label, Rel
 from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir
-from tests.e2e.conftest import ROOT, serve_ui
+from tests.e2e.conftest import BIG, ROOT, serve_ui
 from tests.e2e.test_pivot import _metric, _whole_page
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def workspace(e2e_world: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the session's world (merges and splits change it)."""
+def workspace(big_world: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the session's big world (merges and splits change it)."""
     copy = tmp_path_factory.mktemp("e2e-merge-split") / "ws"
-    shutil.copytree(Path(str(e2e_world["workspace"])), copy, ignore=shutil.ignore_patterns("neo4j", "*.lock"))
+    shutil.copytree(Path(big_world["workspace"]), copy, ignore=shutil.ignore_patterns("neo4j", "*.lock"))
     copy.chmod(0o700)
     return copy
 
@@ -106,14 +108,13 @@ def _detect(workspace: Path) -> dict[str, Any]:
 
 
 def test_merge_and_split_refigure_name_the_new_cluster_and_survive_detect(page: Any, app_url: str, shot: Any,
-                                                                         workspace: Path) -> None:
+                                                                         workspace: Path, big_world: dict[str, Any]) -> None:
     store = _store(workspace)
-    flagged = sorted((n for n in store.iter_nodes(Label.CLUSTER) if n.props.get("flagged")),
-                     key=lambda n: (-int(n.props["size"]), n.key))
-    assert len(flagged) >= 2, "the generated world needs two flagged clusters"
-    keep, other = flagged[0].key, flagged[1].key
+    keep, other = big_world["cluster"], big_world["other_flagged"]
     before = _members(store)
     kept_before, absorbed = before[keep], before[other]
+    figures_before = {cid: _cluster(store, cid) for cid in (keep, other)}
+    assert len(kept_before) >= BIG and all(f["flagged"] for f in figures_before.values())
     store.close()
 
     # Merge: the message and the header give the merged cluster's new figures.
@@ -130,6 +131,11 @@ def test_merge_and_split_refigure_name_the_new_cluster_and_survive_detect(page: 
     store = _store(workspace)
     merged = _cluster(store, keep)
     assert merged["size"] == merged_size and _members(store)[keep] == sorted(kept_before + absorbed)
+    # The figures add up: every exchange of both, from the earliest first use to the latest last.
+    assert merged["exchanges"] == sum(f["exchanges"] for f in figures_before.values())
+    assert merged["first_seen"] == min(f["first_seen"] for f in figures_before.values())
+    assert merged["last_seen"] == max(f["last_seen"] for f in figures_before.values())
+    assert merged["flagged"]
     assert f"score {merged['score']:.2f}" in message.inner_text()
     _header_shows(page, merged)
     assert _cluster(store, other)["status"] == "merged" and _cluster(store, other)["size"] == 0
@@ -155,6 +161,10 @@ def test_merge_and_split_refigure_name_the_new_cluster_and_survive_detect(page: 
     assert _members(store)[new] == moved and split_off["size"] == 3 and split_off["split_from"] == keep
     assert f"{fmt.short_number(split_off['exchanges'])} exchanges, score {split_off['score']:.2f}" in text
     assert f"{keep} now has {fmt.short_number(parent['size'])} accounts" in text
+    # Both sides refigured: the exchanges split between them, each with its own dates and flag.
+    assert split_off["exchanges"] > 0 and split_off["exchanges"] + parent["exchanges"] == merged["exchanges"]
+    assert split_off["first_seen"] and split_off["last_seen"] and split_off["first_seen"] <= split_off["last_seen"]
+    assert parent["size"] == merged_size - 3 and isinstance(split_off["flagged"], bool)
     _header_shows(page, parent)  # still on the parent, refigured
     _whole_page(page, shot, "31-split-names-new-cluster")
 
@@ -168,7 +178,7 @@ def test_merge_and_split_refigure_name_the_new_cluster_and_survive_detect(page: 
     _whole_page(page, shot, "32-new-cluster-opened")
 
     # sybilscope detect keeps both decisions and their figures.
-    shown = {cid: {k: _cluster(store, cid)[k] for k in ("size", "exchanges", "score", "flagged", "indicators")}
+    shown = {cid: {k: _cluster(store, cid)[k] for k in ("size", "exchanges", "first_seen", "last_seen", "score", "flagged", "indicators")}
              for cid in (keep, new)}
     members = _members(store)
     store.close()

@@ -277,3 +277,19 @@ def test_query_result_opens_in_the_cluster_view_and_leaves_it(world: EmbeddedSto
     at.button(key="leave_query_view").click()
     _run(at)
     assert at.title[0].value == "Cluster c-ring"
+
+
+def test_a_link_naming_another_cluster_opens_that_cluster(world: EmbeddedStore) -> None:
+    """A cluster link (``?cluster=``, as ``st.page_link`` sends it) wins over the session's
+    cluster, and the previous cluster's canvas selection goes with it."""
+    at = _open_cluster(_run(AppTest.from_file(APP, default_timeout=60)), "c-ring")
+    at.selectbox(key="node_pick").set_value("IP|100.64.0.1")
+    _run(at)
+    assert at.session_state["selected_node"] == "IP|100.64.0.1"
+    at.query_params["cluster"] = "c-benign"
+    _run(at)
+    assert at.title[0].value == "Cluster c-benign"
+    assert at.session_state["cluster_id"] == "c-benign" and "selected_node" not in at.session_state
+    at.query_params.pop("cluster")  # no cluster in the address: the session's stays
+    _run(at)
+    assert at.title[0].value == "Cluster c-benign"
