@@ -108,14 +108,16 @@ def run_canvas(store: GraphStore, workspace: Path, samples: int, degree_cap: int
     return out
 
 
-def merge_to(store: GraphStore, size: int) -> None:
-    """Merge the largest clusters into the largest until it holds ``size`` accounts."""
+def merge_to(store: GraphStore, size: int, settings: Settings) -> None:
+    """Merge the largest clusters into the largest until it holds ``size`` accounts (refigured
+    with the workspace's settings, as the UI does, so the figures are detection's)."""
     clusters = sorted(triage.load_clusters(store), key=lambda c: (-c["size"], c["cluster_id"]))
     keep, total = clusters[0]["cluster_id"], len(cluster_members(store, clusters[0]["cluster_id"]))
     for other in clusters[1:]:
         if total >= size:
             break
-        cases.merge_clusters(store, keep, other["cluster_id"], who="bench", rationale=f"bench/ui.py --merge-to {size}")
+        cases.merge_clusters(store, keep, other["cluster_id"], who="bench", rationale=f"bench/ui.py --merge-to {size}",
+                             settings=settings)
         total = len(cluster_members(store, keep))
     print(f"merged into {keep}: {total:,} accounts")
 
@@ -149,7 +151,7 @@ def main() -> None:
         shutil.copytree(Settings({"workspace": args.workspace}).workspace, tmp)
         settings = Settings({"workspace": str(tmp), "store": args.store})
         store = open_store(settings)
-        merge_to(store, args.merge_to)
+        merge_to(store, args.merge_to, settings)
     else:
         settings = Settings({"workspace": args.workspace, "store": args.store})
         store = open_store(settings)
