@@ -15,6 +15,7 @@ from typing import Protocol
 
 from graph.linkage import Evidence, Facts, link_accounts
 from graph.settings import Settings
+from graph.workspace import detection_dir
 
 ENGINES = ("local", "spark")
 
@@ -48,7 +49,8 @@ def open_engine(settings: Settings) -> Iterator[Engine]:
         return
     from graph.engine.spark import SparkBackend  # pyspark is imported only when asked for
 
-    backend = SparkBackend(str(settings["spark_master"]), scratch_parent=settings.workspace)
+    workspace = settings.workspace
+    backend = SparkBackend(str(settings["spark_master"]), scratch_parent=detection_dir(workspace) if workspace.exists() else None)
     try:
         yield backend
     finally:

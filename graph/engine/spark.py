@@ -354,20 +354,29 @@ class SparkBackend:
     """One SparkSession and a scratch directory of Parquet files for one detection run."""
 
     def __init__(self, master: str, scratch_parent: Path | None = None, app_name: str = "sybilscope-detect") -> None:
-        from pyspark.sql import SparkSession
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            raise RuntimeError("engine 'spark' needs pyspark: pip install -e '.[spark]' (make setup installs it)") from exc
 
         builder = (SparkSession.builder.master(master).appName(app_name)
                    .config("spark.ui.enabled", "false")
+                   .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                    .config("spark.sql.ansi.enabled", "false"))
         if master.startswith("local"):
-            # a handful of partitions per core: Spark's default 200 is for clusters
-            builder = builder.config("spark.sql.shuffle.partitions", str(4 * local_cores(master)))
+            # a partition per core: Spark's default 200 is for clusters, and every task costs
+            builder = builder.config("spark.sql.shuffle.partitions", str(local_cores(master)))
             builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-        self.spark: Any = builder.getOrCreate()
+        try:
+            self.spark: Any = builder.getOrCreate()
+        except Exception as exc:  # pyspark reports a missing or wrong Java as a bare gateway error
+            raise RuntimeError(f"could not start Spark at {master!r} (engine 'spark' needs Java 17 on PATH or "
+                               f"JAVA_HOME): {exc}") from exc
         self.spark.sparkContext.setLogLevel("WARN")
-        parent = scratch_parent if scratch_parent is not None and scratch_parent.is_dir() else None
-        self.scratch = Path(tempfile.mkdtemp(prefix="spark-scratch-", dir=parent))
+        if scratch_parent is not None:
+            scratch_parent.mkdir(parents=True, exist_ok=True)
+        self.scratch = Path(tempfile.mkdtemp(prefix="spark-scratch-", dir=scratch_parent))
         (self.scratch / "members").mkdir()
         self._combines = 0
 
@@ -426,9 +435,10 @@ class SparkBackend:
         by min-label propagation: every account starts as its own label and takes the
         smallest label among itself and its neighbours, round after round, until none changes."""
         spark = self.spark
-        both = edges.selectExpr("a AS src", "b AS dst").union(edges.selectExpr("b AS src", "a AS dst")).persist()
+        both = edges.selectExpr("a AS src", "b AS dst").union(edges.selectExpr("b AS src", "a AS dst")).localCheckpoint()
         both.createOrReplaceTempView("edges_both")
-        labels = spark.sql("SELECT DISTINCT src AS v, src AS label FROM edges_both").localCheckpoint()
+        # round one folded in: each account starts with the smallest of itself and its neighbours
+        labels = spark.sql("SELECT src AS v, least(src, min(dst)) AS label FROM edges_both GROUP BY src")
         for _ in range(MAX_ROUNDS):
             labels.createOrReplaceTempView("labels")
             step = spark.sql("""
@@ -443,9 +453,8 @@ class SparkBackend:
                 break
         else:
             raise RuntimeError(f"strong-link components did not settle in {MAX_ROUNDS} rounds")
-        out = {str(r["v"]): str(r["label"]) for r in labels.toPandas().to_dict("records")}
-        both.unpersist()
-        return out
+        frame = labels.toPandas()
+        return dict(zip(frame["v"].astype(str).tolist(), frame["label"].astype(str).tolist(), strict=True))
 
 
 def local_cores(master: str) -> int:

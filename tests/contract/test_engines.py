@@ -25,7 +25,6 @@ from graph.stores.embedded import EmbeddedStore
 from graph.workspace import embedded_dir
 from loaders.load import load_bundle
 from loaders.synthetic import generate
-from tests.worlds.detection import build_world, settings_for
 
 pytestmark = pytest.mark.spark
 
@@ -79,16 +78,6 @@ def test_both_engines_detect_the_same_clusters_scores_and_links(bundle: Path, tm
     assert spark[1] == local[1]
     assert spark[2] == local[2]
     assert spark[0] == local[0]
-
-
-def test_hand_made_world_gives_the_same_detection_on_both_engines(tmp_path: Path) -> None:
-    results = {}
-    for engine in ("local", "spark"):
-        store = EmbeddedStore(tmp_path / engine / "graph")
-        build_world(store)
-        summary = run_detection(store, settings_for(tmp_path / f"{engine}-ws", engine=engine))
-        results[engine] = (_summary_counts(summary), *_outputs(store))
-    assert results["local"][1] and results["spark"] == results["local"]
 
 
 def _same_evidence(local: Evidence, spark: Evidence) -> None:
