@@ -38,8 +38,9 @@ multiply left to right, as NumPy's ``prod`` does. The driver checks, per label, 
 ``weights_of`` still factors as ``PAIR_TERMS`` says (``check_pair_terms``).
 
 Connected components: an iterative min-label propagation in Spark SQL (each account takes the
-smallest label among itself and its strong neighbours until nothing changes; one join and one
-aggregate per round, rounds bounded by the graph's diameter), not GraphFrames: GraphFrames is
+smallest label among itself and its strong neighbours, then its label's label, until nothing
+changes; a few joins and one aggregate per round, about log(diameter) rounds thanks to the
+shortcut: the synchronised rings and takeover chains are long paths), not GraphFrames: GraphFrames is
 a Spark package (a jar resolved from spark-packages at session start, not on PyPI), which a
 locked-down cluster or CI may not reach, and its ``connectedComponents`` needs a checkpoint
 directory on shared storage; the SQL iteration runs anywhere Spark SQL does.
@@ -350,6 +351,20 @@ STRONG_SQL = "SELECT a, b FROM kept WHERE weight >= :strong AND greatest({others
 )
 
 
+# one round of the strong-link components: the smallest label among an account and its
+# neighbours, then that label's own label (shortcutting)
+COMPONENT_ROUND_SQL = """
+WITH neighbours AS (
+  SELECT e.dst AS v, min(s.label) AS label FROM edges_both e JOIN labels s ON s.v = e.src GROUP BY e.dst
+), stepped AS (
+  SELECT l.v, l.label AS old, least(l.label, coalesce(n.label, l.label)) AS label
+  FROM labels l LEFT JOIN neighbours n ON n.v = l.v
+)
+SELECT s.v, least(s.label, coalesce(j.label, s.label)) AS label, least(s.label, coalesce(j.label, s.label)) < s.old AS moved
+FROM stepped s LEFT JOIN stepped j ON j.v = s.label
+"""
+
+
 class SparkBackend:
     """One SparkSession and a scratch directory of Parquet files for one detection run."""
 
@@ -379,6 +394,7 @@ class SparkBackend:
         self.scratch = Path(tempfile.mkdtemp(prefix="spark-scratch-", dir=scratch_parent))
         (self.scratch / "members").mkdir()
         self._combines = 0
+        self.rounds = 0  # of the last components run
 
     def close(self) -> None:
         self.spark.stop()
@@ -432,21 +448,19 @@ class SparkBackend:
 
     def components(self, edges: Any) -> dict[str, str]:
         """account -> the smallest account of its connected component in ``edges`` (a, b),
-        by min-label propagation: every account starts as its own label and takes the
-        smallest label among itself and its neighbours, round after round, until none changes."""
+        by min-label propagation with shortcutting: every account starts as its own label; each
+        round it takes the smallest label among itself and its neighbours, then its label's
+        label (a label is always an account of the same component, so this jumps along
+        chains: a path of n links settles in about log n rounds, not n), until none changes."""
         spark = self.spark
         both = edges.selectExpr("a AS src", "b AS dst").union(edges.selectExpr("b AS src", "a AS dst")).localCheckpoint()
         both.createOrReplaceTempView("edges_both")
-        # round one folded in: each account starts with the smallest of itself and its neighbours
-        labels = spark.sql("SELECT src AS v, least(src, min(dst)) AS label FROM edges_both GROUP BY src")
+        labels = spark.sql("SELECT src AS v, src AS label FROM edges_both GROUP BY src")
+        self.rounds = 0
         for _ in range(MAX_ROUNDS):
             labels.createOrReplaceTempView("labels")
-            step = spark.sql("""
-                SELECT l.v, least(l.label, coalesce(n.label, l.label)) AS label, n.label < l.label AS moved
-                FROM labels l LEFT JOIN (
-                  SELECT e.dst AS v, min(s.label) AS label FROM edges_both e JOIN labels s ON s.v = e.src GROUP BY e.dst
-                ) n ON n.v = l.v
-            """).localCheckpoint()
+            step = spark.sql(COMPONENT_ROUND_SQL).localCheckpoint()
+            self.rounds += 1
             moved = step.where("moved").limit(1).count()
             labels = step.select("v", "label")
             if not moved:
