@@ -14,12 +14,12 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,spark]'
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-# Java + Maven gather and run Neo4j; Chromium drives the browser tests. All from Debian.
+# Java + Maven gather and run Neo4j (Java also runs Spark for engine = spark); Chromium drives the browser tests. All from Debian.
 system-deps:
 	@bash deploy/system-deps.sh
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs from Debian when it is missing: a JDK 17 and Maven (to gather
-# and run Neo4j Community) and Chromium (for the real-browser tests). Idempotent and quiet when
-# everything is already there.
+# and run Neo4j Community; the JDK also runs pyspark for detection on Spark) and Chromium (for the
+# real-browser tests). Idempotent and quiet when everything is already there.
 set -euo pipefail
 
 missing=()

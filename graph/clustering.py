@@ -105,20 +105,26 @@ def cluster_indexed(
     size: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, *,
     strong: float = STRONG, min_weight: float = MIN_WEIGHT, resolution: float = RESOLUTION,
     reference: int = RESOLUTION_REFERENCE, seed: int = SEED, iterations: int = LEIDEN_ITERATIONS,
+    label: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Clusters (ascending index arrays, two members or more, in no particular order) of
     accounts ``0..size-1`` linked by ``a[k] < b[k]`` with weight ``w[k]``: components of the
     strong links, each split by Leiden CPM over all its links. With indices in name order this
     is exactly ``cluster_accounts`` without pruning, in arrays: the detection run and each
-    stability rebuild hand over millions of links, too many to walk one by one."""
+    stability rebuild hand over millions of links, too many to walk one by one. ``label``: the
+    strong-link components (a label in ``0..size-1`` per account) when an engine computed them
+    (graph/engine/spark.py); every strong link must lie inside one."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     keep = w >= min_weight
     a, b, w = a[keep], b[keep], w[keep]
     tie = w >= strong
-    graph = coo_matrix((np.ones(int(tie.sum()), dtype=np.int8), (a[tie], b[tie])), shape=(size, size))
-    label = connected_components(graph, directed=False)[1].astype(np.int64)
+    if label is None:
+        graph = coo_matrix((np.ones(int(tie.sum()), dtype=np.int8), (a[tie], b[tie])), shape=(size, size))
+        label = connected_components(graph, directed=False)[1].astype(np.int64)
+    elif not (label[a[tie]] == label[b[tie]]).all():
+        raise ValueError("the engine's strong-link components split a strong link")
     sizes = np.bincount(label, minlength=size)
     order = np.argsort(label, kind="stable")  # members of each component together, ascending
     groups = np.split(order, np.cumsum(sizes)[:-1])
@@ -234,11 +240,14 @@ def cluster_accounts(
     resolution: float = RESOLUTION,
     reference: int = RESOLUTION_REFERENCE,
     seed: int = SEED,
+    components: Callable[[list[str]], np.ndarray | None] | None = None,
 ) -> Clustering:
     """Cluster the accounts of ``weights`` (pair -> weight); singletons are not clusters.
     ``reference``: the group size above which the resolution is scaled down. Given
     ``family_scores``, single-signal members are pruned (``prune_single_signal``, which keeps
-    those ``shares_possession`` ties to a member)."""
+    those ``shares_possession`` ties to a member). ``components`` (if given) labels the sorted
+    accounts by strong-link component when an engine computed them
+    (``Evidence.strong_components``), else None."""
     # the detection run hands over millions of pairs, all above min_weight: no copy then
     kept = weights if all(w >= min_weight for w in weights.values()) else {p: w for p, w in weights.items() if w >= min_weight}
     names = sorted({x for pair in kept for x in pair})
@@ -247,7 +256,7 @@ def cluster_accounts(
     b = np.fromiter((index[p[1]] for p in kept), dtype=np.int64, count=len(kept))
     w = np.fromiter(kept.values(), dtype=np.float64, count=len(kept))
     found = cluster_indexed(len(names), a, b, w, strong=strong, min_weight=min_weight, resolution=resolution,
-                            reference=reference, seed=seed)
+                            reference=reference, seed=seed, label=components(names) if components else None)
     clusters = [[names[i] for i in members.tolist()] for members in found]
     if family_scores is not None:
         clusters = prune_single_signal(clusters, kept, family_scores, shares_possession)

@@ -83,6 +83,7 @@ from typing import Any
 import numpy as np
 
 from graph import attribution, clustering, decisions, saved_context, scoring, separation, takeover
+from graph.engine import Engine, open_engine
 from graph.figures import (
     ANALYST_STATUS_DEFAULT,
     ClusterOut,
@@ -94,7 +95,7 @@ from graph.figures import (
 )
 from graph.figures import member_rows as member_rows_of
 from graph.figures import stability as stability_of
-from graph.linkage import FAMILIES, Evidence, Facts, Pair, link_accounts, read_facts
+from graph.linkage import FAMILIES, Evidence, Facts, Pair, read_facts
 from graph.linkage.timing import read_minute_regularity, read_model_onsets
 from graph.props import now_iso
 from graph.schema import Label, Rel
@@ -242,7 +243,8 @@ def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions
     takeover.link_campaigns(evidence, takeover.read_onsets(facts.workspace))  # a ring with nothing shared but its change
     weights = separation.clustering_weights(evidence)
     found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores,
-                                        shares_possession=separation.shares_possession(evidence))
+                                        shares_possession=separation.shares_possession(evidence),
+                                        components=evidence.strong_components)
     found = separation.separate(found, weights, evidence, facts)
     if not placements:
         return found, {}, decisions.report(placements, [], np.ones((0, len(FAMILIES))))
@@ -387,7 +389,13 @@ def _save_reports(workspace: Path, summary: dict[str, Any], evidence: Evidence) 
 
 def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run detection over the store and write the results back; returns the summary.
-    ``phase`` (if given) hears what the run is doing, for a progress display."""
+    ``phase`` (if given) hears what the run is doing, for a progress display. The setting
+    ``engine`` says where the pair stages run (graph/engine); the answer is the same."""
+    with open_engine(settings) as engine:
+        return _run_detection(store, settings, engine, phase)
+
+
+def _run_detection(store: GraphStore, settings: Settings, engine: Engine, phase: Callable[[str], None] | None) -> dict[str, Any]:
     say = phase or (lambda _text: None)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -398,7 +406,7 @@ def run_detection(store: GraphStore, settings: Settings, *, phase: Callable[[str
     previous = read_previous(store)
     placements = decisions.read(store, previous.members, facts.accounts)
     timings["read"] = round(time.perf_counter() - started, 3)
-    evidence = link_accounts(facts, int(settings["hub_max_accounts"]), timings, keep_floor=clustering.MIN_WEIGHT, phase=say)
+    evidence = engine.link_accounts(facts, int(settings["hub_max_accounts"]), timings, keep_floor=clustering.MIN_WEIGHT, phase=say)
     say(f"clustering and scoring {len(evidence):,} linked pairs")
     analysis = analyse(facts, evidence, settings, previous, store, timings, placements)
     results, found = analysis.results, analysis.found

@@ -54,6 +54,8 @@ SETTINGS: tuple[Setting, ...] = (
     # Detection
     Setting("hub_max_accounts", 50, "A shared value (IP, network, card, device, template) used by more accounts than this is a hub: suppressed as link evidence and reported.", int),
     Setting("flag_threshold", 0.5, "A cluster is flagged when its score is at least this (0-1).", float),
+    Setting("engine", "local", "Where detection makes, combines and cuts candidate pairs and finds the strong-link components: 'local' (this process, NumPy) or 'spark' (Apache Spark at spark_master; needs the optional 'spark' dependencies and Java 17). Both give the same clusters, scores and links."),
+    Setting("spark_master", "local[2]", "Spark master URL for engine 'spark': local[n] runs Spark inside this process on n cores; spark://host:7077, yarn or k8s://... a cluster (see README, Running detection on Spark)."),
     Setting("links_per_account", 20, "LINKED edges detection writes per account: its strongest links inside its cluster (plus every strong link across clusters).", int),
     # Saved queries (user-written Cypher on Neo4j)
     Setting("user_query_timeout_s", 60.0, "Seconds a saved query (built-in or team) may run on Neo4j before the server stops it.", float),

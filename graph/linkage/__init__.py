@@ -32,11 +32,12 @@ LINKERS: dict[str, Callable[[Evidence, Facts, int], int]] = {
 
 
 def link_accounts(facts: Facts, cap: int, timings: dict[str, float] | None = None, keep_floor: float = 0.0,
-                  phase: Callable[[str], None] | None = None) -> Evidence:
+                  phase: Callable[[str], None] | None = None, evidence: Evidence | None = None) -> Evidence:
     """Every family's evidence over ``facts``; ``timings`` (if given) gets seconds per family
     and ``phase`` hears which family is being linked. Pairs whose combined weight stays under
-    ``keep_floor`` are dropped (see ``Evidence``)."""
-    evidence = Evidence(keep_floor=keep_floor)
+    ``keep_floor`` are dropped (see ``Evidence``). ``evidence``: an engine's to link into
+    (graph/engine), else a new local one with ``keep_floor``."""
+    evidence = Evidence(keep_floor=keep_floor) if evidence is None else evidence
     for family in FAMILIES:
         if phase is not None:
             phase(f"linking accounts: {family} evidence")

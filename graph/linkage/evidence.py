@@ -15,9 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from graph.linkage.hubs import ReasonFactory, WeightsOf
+    from graph.linkage.uses import UseTable
 
 FAMILIES = ("network", "payment", "device", "email", "prompt", "timing")
 FAMILY_INDEX = {name: i for i, name in enumerate(FAMILIES)}
@@ -180,6 +184,21 @@ class Evidence:
 
     def suppress(self, hub: Hub) -> None:
         self.hubs.append(hub)
+
+    # ---- engine seams: the local engine answers None to both (graph/engine) ---------------------
+
+    def defer_shared_values(self, family: str, label: str, table: UseTable, positions: np.ndarray,
+                            weights_of: WeightsOf, reason_for: ReasonFactory) -> int | None:
+        """Take the pairs of the values at ``positions`` of ``table`` (hubs already left out)
+        to make elsewhere, returning how many pairs they give; None: make them here
+        (``hubs.link_shared_values`` does, with NumPy)."""
+        return None
+
+    def strong_components(self, names: Sequence[str]) -> np.ndarray | None:
+        """A component label per account of ``names`` in the strong-link graph of the
+        clustering weights, when this evidence's engine computed them; None: the clustering
+        computes them itself."""
+        return None
 
     # ---- combining --------------------------------------------------------------------------------------
 

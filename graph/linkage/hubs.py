@@ -157,6 +157,9 @@ def link_shared_values(
             continue
         eligible.append(pos)
     positions = np.asarray(eligible, dtype=np.int64)
+    deferred = evidence.defer_shared_values(family, label, table, positions, weights_of, reason_for)
+    if deferred is not None:  # another engine makes these values' pairs (graph/engine)
+        return added + deferred
     for n in np.unique(sizes[positions]).tolist() if positions.size else []:
         group = positions[sizes[positions] == n]
         upper_i, upper_j = np.triu_indices(n, 1)
