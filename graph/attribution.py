@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from graph.linkage.evidence import noisy_or
 from graph.linkage.facts import Facts
+from graph.linkage.template_props import TemplateProps
 from graph.schema import Label, Rel
 from graph.store import GraphStore
 
@@ -105,8 +106,11 @@ def indicator_entities(facts: Facts, itype: str, value: str) -> frozenset[Entity
     if itype == "prompt_template":
         needle = value.strip().lower()
         out = {(Label.PROMPT_TEMPLATE.value, value)}
-        if needle:
-            for tid, props in facts.entities.get(Label.PROMPT_TEMPLATE.value, {}).items():
+        templates = facts.entities.get(Label.PROMPT_TEMPLATE.value, {})
+        if needle and isinstance(templates, TemplateProps):
+            out.update((Label.PROMPT_TEMPLATE.value, tid) for tid in templates.containing(needle))
+        elif needle:
+            for tid, props in templates.items():
                 text = f"{props.get('template') or ''}\n{props.get('example') or ''}".lower()
                 if needle in text:
                     out.add((Label.PROMPT_TEMPLATE.value, tid))

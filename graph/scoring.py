@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from graph.linkage.facts import Facts
+from graph.linkage.template_props import TemplateProps
 from graph.props import epoch, loads
 from graph.schema import Label
 
@@ -217,12 +218,16 @@ def _template_profiles(facts: Facts, out: Mapping[str, AccountProfile]) -> None:
     if not table.rows():
         return
     label = Label.PROMPT_TEMPLATE.value
-    capability_of = [str(facts.props(label, k).get("capability") or "other") for k in table.values_sorted]
-    capabilities = sorted(set(capability_of))
-    cap_index = {c: i for i, c in enumerate(capabilities)}
-    key_cap = np.asarray([cap_index[c] for c in capability_of], dtype=np.int64)
-    key_cot = np.asarray([bool(facts.props(label, k).get("cot")) for k in table.values_sorted])
-    key_read = np.asarray([not facts.props(label, k).get("hashed") for k in table.values_sorted])
+    props = facts.entities.get(label)
+    if isinstance(props, TemplateProps):
+        capabilities, key_cap, key_cot, key_read = props.profile_columns(table.values_sorted)
+    else:
+        capability_of = [str(facts.props(label, k).get("capability") or "other") for k in table.values_sorted]
+        capabilities = sorted(set(capability_of))
+        cap_index = {c: i for i, c in enumerate(capabilities)}
+        key_cap = np.asarray([cap_index[c] for c in capability_of], dtype=np.int64)
+        key_cot = np.asarray([bool(facts.props(label, k).get("cot")) for k in table.values_sorted], dtype=bool)
+        key_read = np.asarray([not facts.props(label, k).get("hashed") for k in table.values_sorted], dtype=bool)
     key_of_row = table.key_of_rows()
     accounts, counts = table.account.astype(np.int64), table.count
     n_acc, n_cap = len(table.names), len(capabilities)

@@ -88,8 +88,7 @@ def operator_misses(evidence: Evidence, facts: Facts, pairs: Sequence[Pair]) -> 
     a provider's (its strongest reasons, as kept by the evidence, recombined)."""
     misses = evidence.misses_of(pairs)
     for i in np.flatnonzero(misses[:, NETWORK] < 1.0).tolist():
-        own = [r.weight for r in evidence.reasons(pairs[i]) if r.family == "network"
-               and not is_provider_value(facts, r.label, r.key)]
+        own = [r.weight for r in evidence.reasons(pairs[i], family="network") if not is_provider_value(facts, r.label, r.key)]
         misses[i, NETWORK] = 1.0 - noisy_or(own)
     return misses
 
@@ -173,7 +172,7 @@ def infrastructure_relations(owner: Mapping[str, str], evidence: Evidence, facts
         ca, cb = owner.get(a), owner.get(b)
         if ca is None or cb is None or ca == cb:
             continue
-        shared = [r for r in evidence.reasons(pairs[i]) if r.family == "network" and is_provider_value(facts, r.label, r.key)]
+        shared = [r for r in evidence.reasons(pairs[i], family="network") if is_provider_value(facts, r.label, r.key)]
         if not shared:
             continue
         key = (ca, cb) if ca < cb else (cb, ca)

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from graph import scoring
 from graph.linkage.evidence import Evidence, Reason, pair_of
 from graph.linkage.hubs import SYNC_WINDOW_S
@@ -147,13 +149,26 @@ def shift_p(before: Mapping[str, int], after: Mapping[str, int]) -> float:
     """The chi-square test's p-value that two count tables (before and after an onset) come
     from one distribution: small when the mix changed; 1 when either side is empty or only one
     value occurs."""
-    from scipy.stats import chi2_contingency
-
     keys = sorted(k for k in set(before) | set(after) if before.get(k, 0) + after.get(k, 0))
     if len(keys) < 2 or not sum(before.values()) or not sum(after.values()):
         return 1.0
-    table = [[before.get(k, 0) for k in keys], [after.get(k, 0) for k in keys]]
-    return float(chi2_contingency(table, correction=False)[1])
+    table = np.asarray([[before.get(k, 0) for k in keys], [after.get(k, 0) for k in keys]], dtype=np.float64)
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
+    return chi2_sf(statistic, len(keys) - 1)
+
+
+def chi2_sf(statistic: float, dof: int) -> float:
+    """P(X >= statistic) for X chi-square with ``dof`` degrees of freedom: the regularised
+    upper incomplete gamma function, as scipy.stats.chi2.sf computes it, from scipy.special
+    (scipy.stats costs a detection run 1.7 s to import for two p-values).
+
+    >>> round(chi2_sf(3.841458820694124, 1), 6)
+    0.05
+    """
+    from scipy.special import gammaincc
+
+    return float(gammaincc(dof / 2.0, statistic / 2.0))
 
 
 def shifts(rows: Sequence[tuple[str, str, str, bool, int]]) -> dict[str, dict[str, float]]:
@@ -189,10 +204,8 @@ def accepted_onset(network_at: float | None, client_at: float | None) -> tuple[f
 def campaign_shifted(accounts: Sequence[str], onsets: Mapping[str, Onset]) -> bool:
     """Whether the use of ``accounts`` (moved together onto one new client) changed: Fisher's
     combination of their ``shift_p`` at most ``SHIFT_P``."""
-    from scipy.stats import combine_pvalues
-
     ps = [max(onsets[a].shift_p, 1e-300) for a in accounts]
-    return bool(ps) and float(combine_pvalues(ps, method="fisher")[1]) <= SHIFT_P
+    return bool(ps) and chi2_sf(-2.0 * float(np.log(ps).sum()), 2 * len(ps)) <= SHIFT_P
 
 
 def read_onsets(workspace: Path | None) -> dict[str, Onset]:

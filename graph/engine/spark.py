@@ -279,6 +279,11 @@ class SparkEvidence(Evidence):
         self.candidate_reasons = got.candidate_reasons
         self._pending = False
 
+    def _ref_family(self, source: int, row: int) -> int:
+        got = self._combined
+        assert got is not None  # references exist only after a combine
+        return self._one[2][int(got.ref_ra[row])] if source < 0 else FAMILY_INDEX[self.deferred[source].family]
+
     def _reason_at(self, source: int, row: int) -> Reason:
         got = self._combined
         assert got is not None  # references exist only after a combine

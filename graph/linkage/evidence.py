@@ -258,6 +258,10 @@ class Evidence:
         self._position = {p: i for i, p in enumerate(self._pairs)}
         self._pending = False
 
+    def _ref_family(self, source: int, row: int) -> int:
+        """The family index of a reference, without building its reason."""
+        return self._one[2][row] if source < 0 else self._columns[source][2]
+
     def _reason_at(self, source: int, row: int) -> Reason:
         if source < 0:
             return self._one_reasons[row]
@@ -333,12 +337,18 @@ class Evidence:
     def families(self, pair: Pair, minimum: float = 0.0) -> list[str]:
         return [f for f, s in self.family_scores(pair).items() if s > minimum]
 
-    def reasons(self, pair: Pair) -> list[Reason]:
+    def reasons(self, pair: Pair, family: str | None = None) -> list[Reason]:
+        """The pair's kept reasons, strongest first; ``family``: only that family's, without
+        building the others (separation asks for the network reasons of every pair)."""
         self._combine()
         i = self._position.get(pair)
         if i is None:
             return []
         lo, hi = int(self._ref_offsets[i]), int(self._ref_offsets[i + 1])
-        kept = [self._reason_at(int(s), int(r)) for s, r in zip(self._ref_source[lo:hi].tolist(), self._ref_row[lo:hi].tolist(), strict=True)]
+        refs = zip(self._ref_source[lo:hi].tolist(), self._ref_row[lo:hi].tolist(), strict=True)
+        if family is not None:
+            wanted = FAMILY_INDEX[family]
+            refs = ((s, r) for s, r in refs if self._ref_family(s, r) == wanted)  # type: ignore[assignment]
+        kept = [self._reason_at(int(s), int(r)) for s, r in refs]
         kept.sort(key=lambda r: (-r.weight, r.family, r.kind, r.key))
         return kept[: self.max_reasons]

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graph.linkage.template_props import TemplateProps
 from graph.linkage.uses import Use, UseTable
 from graph.schema import USE_REL_OF, Label, Rel
-from graph.staging import read_template_props, read_template_uses
+from graph.staging import read_template_table, read_template_uses
 from graph.store import GraphStore
 
 USE_RELS = USE_REL_OF
@@ -29,7 +30,7 @@ class Facts:
     """Accounts, entities and who uses what. ``uses[label][key][account] -> Use``."""
 
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    entities: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    entities: dict[str, Mapping[str, dict[str, Any]]] = field(default_factory=dict)
     uses: dict[str, Mapping[str, Mapping[str, Use]]] = field(default_factory=dict)
     workspace: Path | None = None
     _accounts_using: dict[frozenset[tuple[str, str]], frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
@@ -124,16 +125,17 @@ def _template_uses(store: GraphStore, workspace: Path | None, accounts: Mapping[
     )
 
 
-def _add_staged_templates(templates: dict[str, dict[str, Any]], workspace: Path) -> None:
-    """The properties of the templates the graph does not hold (one sender each: they stay in
-    staging) from templates.parquet, so an account's capability mix counts every prompt it sent;
-    the graph's own nodes (withheld hashes among them) are kept as they are."""
-    staged = read_template_props(workspace)
-    if not staged:
-        return
-    merged = {**staged, **templates}
-    templates.clear()
-    templates.update(sorted(merged.items()))
+def _template_props(store: GraphStore, workspace: Path | None) -> Mapping[str, dict[str, Any]]:
+    """The templates' properties: column-wise from templates.parquet when the workspace has it
+    (``TemplateProps``: every template an account sent, so its capability mix counts every
+    prompt), plus the graph's nodes that staging lacks; a withheld ``h:`` node says only that
+    it is withheld, which ``TemplateProps`` answers without holding millions of them."""
+    table = read_template_table(workspace) if workspace is not None else None
+    if table is None:
+        return _props_by_key(store.iter_nodes(Label.PROMPT_TEMPLATE))
+    props = TemplateProps(table)
+    props.add_missing(_props_by_key(n for n in store.iter_nodes(Label.PROMPT_TEMPLATE) if n.key not in props))
+    return props
 
 
 def read_facts(store: GraphStore, workspace: Path | None = None, only: Iterable[str] | None = None) -> Facts:
@@ -143,12 +145,12 @@ def read_facts(store: GraphStore, workspace: Path | None = None, only: Iterable[
     facts = Facts(workspace=workspace)
     facts.accounts = _props_by_key(store.iter_nodes(Label.ACCOUNT))
     for label in ENTITY_LABELS:
-        if label in wanted or (Label.IP.value in wanted and label in (Label.NETWORK.value, Label.ASN.value)):
+        if label == Label.PROMPT_TEMPLATE.value and label in wanted:
+            facts.entities[label] = _template_props(store, workspace)
+        elif label in wanted or (Label.IP.value in wanted and label in (Label.NETWORK.value, Label.ASN.value)):
             facts.entities[label] = _props_by_key(store.iter_nodes(label))
     facts.entities.setdefault(Label.IP.value, {})
     facts.entities.setdefault(Label.NETWORK.value, {})
-    if workspace is not None and Label.PROMPT_TEMPLATE.value in facts.entities:
-        _add_staged_templates(facts.entities[Label.PROMPT_TEMPLATE.value], workspace)
     for label, rel_type in USE_RELS.items():
         if label not in wanted:
             continue

@@ -27,7 +27,7 @@ from graph.staging.read import (
     create_staged_view,
     glob_columns,
     read_bundles,
-    read_template_props,
+    read_template_table,
     read_template_uses,
 )
 from graph.workspace import staging_dir, templates_path
@@ -50,7 +50,7 @@ __all__ = [
     "glob_columns",
     "has_table",
     "read_bundles",
-    "read_template_props",
+    "read_template_table",
     "read_template_uses",
     "sql_list",
     "sql_str",

@@ -21,6 +21,7 @@ from graph.workspace import bundles_path, scratch_dir, templates_path
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
 DETECT_DUCKDB_MEMORY = "3GB"
 
@@ -115,20 +116,20 @@ def read_template_uses(workspace: Path) -> Any:
         con.close()
 
 
-def read_template_props(workspace: Path) -> dict[str, dict[str, Any]]:
-    """Every normalised template's properties (template, example cut as the graph writer cuts
-    it, capability, cot), from templates.parquet, by id: the graph holds only the templates two
-    accounts share, and detection profiles every template an account sent. Empty without the file."""
+def read_template_table(workspace: Path) -> pa.Table | None:
+    """Every normalised template's properties (template_id, template, example cut as the graph
+    writer cuts it, capability, cot) from templates.parquet as one Arrow table sorted by id: the
+    graph holds only the templates two accounts share, and detection profiles every template an
+    account sent. None without the file."""
     path = templates_path(workspace)
     if not path.exists():
-        return {}
+        return None
     with connect() as con:
-        rows = con.execute(
+        return con.sql(
             "SELECT template_id, template, left(example, 2000) AS example, capability, cot "
             "FROM read_parquet($p) ORDER BY template_id",
-            {"p": str(path)},
-        ).fetchall()
-    return {str(t): {"template": tpl, "example": ex, "capability": cap, "cot": cot} for t, tpl, ex, cap, cot in rows}
+            params={"p": str(path)},
+        ).to_arrow_table()
 
 
 def glob_columns(con: duckdb.DuckDBPyConnection, glob: str) -> list[str]:

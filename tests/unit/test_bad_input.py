@@ -328,13 +328,14 @@ def test_withheld_prompts_link_by_hash_only_when_shared(tmp_path: Path) -> None:
     assert sent == {("a1", "h:aaa"), ("a2", "h:aaa")}
     import pyarrow.parquet as pq
 
-    from graph.staging import read_template_props, read_template_uses
+    from graph.linkage.template_props import TemplateProps
+    from graph.staging import read_template_table, read_template_uses
 
     staged = {r["exchange_id"]: r for r in pq.read_table(next(table_dir(ws, "exchanges").glob("*.parquet"))).to_pylist()}
     assert staged["e3"]["template_id"] == "h:bbb" and staged["e3"]["capability"] is None
     text = pq.read_table(templates_path(ws)).column("template_id").to_pylist()
     assert len(text) == 1 and staged["e4"]["template_id"] == text[0]
-    assert read_template_props(ws)[text[0]]["capability"] == "math"
+    assert TemplateProps(read_template_table(ws))[text[0]]["capability"] == "math"
     uses = read_template_uses(ws)
     assert uses is not None
     # detection reads the one-sender readable template too, never a one-sender hash

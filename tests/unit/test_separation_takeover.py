@@ -230,3 +230,27 @@ def test_onsets_take_the_earlier_change_and_shift_tests_read_counts() -> None:
     rows = [("a", "hours", "0", False, 30), ("a", "hours", "1", True, 30), ("a", "capabilities", "coding", True, 3)]
     got = takeover.shifts(rows)
     assert got["a"]["hours"] < 1e-6 and got["a"]["capabilities"] == 1.0
+
+
+def test_shift_tests_match_scipy_stats() -> None:
+    """The chi-square and Fisher p-values detection computes from scipy.special are scipy.stats'."""
+    import math
+
+    from scipy.stats import chi2_contingency, combine_pvalues
+
+    from graph.takeover import SHIFT_P, Onset, campaign_shifted, chi2_sf, shift_p
+
+    cases = [({"a": 10, "b": 3}, {"a": 2, "b": 11}), ({"9": 5, "10": 5, "11": 1}, {"9": 4, "10": 6, "3": 2}),
+             ({"x": 100, "y": 1}, {"x": 99, "y": 2}), ({"coding": 40}, {"coding": 1, "math": 30})]
+    for before, after in cases:
+        keys = sorted(set(before) | set(after))
+        table = [[before.get(k, 0) for k in keys], [after.get(k, 0) for k in keys]]
+        assert abs(shift_p(before, after) - float(chi2_contingency(table, correction=False)[1])) < 1e-12
+    assert shift_p({"a": 3}, {"a": 5}) == 1.0 and shift_p({}, {"a": 1, "b": 2}) == 1.0
+    ps = [0.2, 0.01, 0.5, 0.03]
+    assert abs(chi2_sf(-2 * sum(math.log(p) for p in ps), 2 * len(ps))
+               - float(combine_pvalues(ps, method="fisher")[1])) < 1e-12
+    for group, shifted in (([0.2, 0.01, 0.5, 0.03], False), ([1e-3, 2e-3, 1e-2], True)):
+        onsets = {f"a{i}": Onset(at=0.0, shift_p=p) for i, p in enumerate(group)}
+        assert (float(combine_pvalues(group, method="fisher")[1]) <= SHIFT_P) is shifted
+        assert campaign_shifted(list(onsets), onsets) is shifted
