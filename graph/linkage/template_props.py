@@ -38,8 +38,9 @@ class TemplateProps(Mapping[str, dict[str, Any]]):
 
     def __init__(self, staged: pa.Table | None = None, extra: Mapping[str, dict[str, Any]] | None = None) -> None:
         staged = staged if staged is not None else pa.table({"template_id": pa.array([], pa.string())})
-        ids = staged.column("template_id").to_pylist()
-        self._row = {str(t): i for i, t in enumerate(ids)}
+        ids = [str(t) for t in staged.column("template_id").to_pylist()]
+        self._ids = ids  # row -> id, for column-wise answers
+        self._row = {t: i for i, t in enumerate(ids)}
         self._text = {c: staged.column(c).combine_chunks() if c in staged.column_names else pa.nulls(len(ids), pa.string())
                       for c in TEXT_COLUMNS}
         capability = staged.column("capability") if "capability" in staged.column_names else pa.nulls(len(ids), pa.string())
@@ -105,8 +106,7 @@ class TemplateProps(Mapping[str, dict[str, Any]]):
             if len(column):
                 hit = pc.match_substring(column, needle, ignore_case=True)
                 found |= pc.fill_null(hit, False).to_numpy(zero_copy_only=False).astype(bool)
-        ids = list(self._row)
-        out = {ids[i] for i in np.flatnonzero(found).tolist()}
+        out = {self._ids[i] for i in np.flatnonzero(found).tolist()}
         low = needle.lower()
         out.update(k for k, v in self._extra.items()
                    if low in f"{v.get('template') or ''}\n{v.get('example') or ''}".lower())
