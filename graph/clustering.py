@@ -17,12 +17,12 @@ Deterministic: vertices and edges are sorted, Leiden runs with a fixed seed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from graph.linkage.evidence import Pair
+from graph.linkage.evidence import FAMILIES, Pair
 
 STRONG = 0.3
 MIN_WEIGHT = 0.1
@@ -162,6 +162,7 @@ def find_bridges(clusters: list[list[str]], weights: Mapping[Pair, float], stron
 def prune_single_signal(
     clusters: list[list[str]], weights: Mapping[Pair, float], family_scores: Callable[[Pair], Mapping[str, float]],
     shares_possession: Callable[[Pair], bool] | None = None,
+    scores_of: Callable[[Sequence[Pair]], np.ndarray] | None = None,
 ) -> list[list[str]]:
     """Let go of the odd members held by one signal family alone.
 
@@ -178,55 +179,71 @@ def prune_single_signal(
     (``shares_possession`` of their pair: one device, one card) is no stranger and stays,
     however few signals hold it: an operator's accounts on one cloned machine image may share
     nothing else the linkers can see (their common addresses and e-mail domain over the hub
-    cap), and a stranger never has the operator's machine or card."""
+    cap), and a stranger never has the operator's machine or card.
+
+    ``scores_of`` (optional) gives the family scores of many pairs at once, columns in
+    ``FAMILIES`` order (``Evidence.scores_of``); the detection run hands over millions of
+    links inside its biggest clusters, too many to ask ``family_scores`` one by one."""
     where = {a: i for i, members in enumerate(clusters) for a in members}
-    held: dict[str, dict[str, float]] = {}
-    for pair in weights:
-        i = where.get(pair[0])
-        if i is None or i != where.get(pair[1]):
-            continue
-        scores = family_scores(pair)
-        for a in pair:
-            bucket = held.setdefault(a, {})
-            for fam, score in scores.items():
-                if score >= TRACE_SCORE:
-                    bucket[fam] = bucket.get(fam, 0.0) + score
-    out = []
+    internal = [pair for pair in weights if (i := where.get(pair[0])) is not None and i == where.get(pair[1])]
+    names, matrix = _family_matrix(internal, family_scores, scores_of)
+    accounts = {a: k for k, a in enumerate(where)}
+    ends = np.asarray([accounts[x] for pair in internal for x in pair], dtype=np.int64)  # a, b of each pair in turn
+    held = np.zeros((len(accounts), len(names)))
+    for f in range(len(names)):
+        score = np.repeat(matrix[:, f], 2)
+        counted = score >= TRACE_SCORE
+        held[:, f] = np.bincount(ends[counted], weights=score[counted], minlength=len(accounts))  # in pair order
+    alphabetical = np.asarray(sorted(range(len(names)), key=lambda f: names[f]), dtype=np.int64)
+    odd_of: list[set[str]] = []
     for members in clusters:
+        odd: set[str] = set()
         if len(members) >= PRUNE_MIN_SIZE:
-            present: dict[str, int] = {}
-            single: dict[str, str] = {}
-            for a in members:
-                fams = held.get(a, {})
-                total = sum(fams.values())
-                for fam in fams:
-                    present[fam] = present.get(fam, 0) + 1
-                if total > 0:
-                    top = max(sorted(fams), key=lambda f: fams[f])
-                    if fams[top] >= SINGLE_SHARE * total:
-                        single[a] = top
-            core = [f for f, n in present.items() if n >= 0.5 * len(members)]
-            if len(core) >= 2:
-                per_family: dict[str, int] = {}
-                for fam in single.values():
-                    per_family[fam] = per_family.get(fam, 0) + 1
-                odd = {a for a, fam in single.items() if per_family[fam] < PRUNE_MAX_SHARE * len(members)}
-                if odd and shares_possession is not None:
-                    odd -= _possessing(odd, set(members), weights, shares_possession)
-                members = [a for a in members if a not in odd]
+            rows = held[[accounts[a] for a in members]]
+            present = (rows > 0).sum(axis=0)
+            if int((present >= 0.5 * len(members)).sum()) >= 2:
+                total = rows.sum(axis=1)
+                top = alphabetical[np.argmax(rows[:, alphabetical], axis=1)]  # the first family, by name, of the largest
+                single = (total > 0) & (rows[np.arange(len(members)), top] >= SINGLE_SHARE * total)
+                per_family = np.bincount(top[single], minlength=len(names))
+                odd = {a for a, is_single, fam in zip(members, single.tolist(), top.tolist(), strict=True)
+                       if is_single and per_family[fam] < PRUNE_MAX_SHARE * len(members)}
+        odd_of.append(odd)
+    if shares_possession is not None and any(odd_of):
+        kept = _possessing(internal, where, odd_of, shares_possession)
+        odd_of = [odd - kept for odd in odd_of]
+    out = []
+    for members, odd in zip(clusters, odd_of, strict=True):
+        members = [a for a in members if a not in odd]
         if len(members) >= 2:
             out.append(members)
     return out
 
 
-def _possessing(accounts: set[str], members: set[str], weights: Mapping[Pair, float],
+def _family_matrix(pairs: Sequence[Pair], family_scores: Callable[[Pair], Mapping[str, float]],
+                   scores_of: Callable[[Sequence[Pair]], np.ndarray] | None) -> tuple[list[str], np.ndarray]:
+    """Family names and each pair's score per family (a row per pair)."""
+    if scores_of is not None:
+        return list(FAMILIES), np.asarray(scores_of(pairs), dtype=np.float64).reshape(len(pairs), len(FAMILIES))
+    scores = [family_scores(pair) for pair in pairs]
+    names = sorted({f for row in scores for f in row})
+    matrix = np.zeros((len(pairs), len(names)))
+    for i, row in enumerate(scores):
+        for f, name in enumerate(names):
+            matrix[i, f] = row.get(name, 0.0)
+    return names, matrix
+
+
+def _possessing(internal: Sequence[Pair], where: Mapping[str, int], odd_of: Sequence[set[str]],
                 shares_possession: Callable[[Pair], bool]) -> set[str]:
-    """Those of ``accounts`` with a link to another of ``members`` that shares a possession."""
+    """The odd members (``odd_of``, per cluster) with a link inside their cluster
+    (``internal``: pairs within one cluster) that shares a possession."""
     out: set[str] = set()
-    for pair in weights:
-        open_ends = {x for x in pair if x in accounts and x not in out}
-        if open_ends and pair[0] in members and pair[1] in members and shares_possession(pair):
-            out |= open_ends
+    for pair in internal:
+        odd = odd_of[where[pair[0]]]
+        open_ends = [x for x in pair if x in odd and x not in out]
+        if open_ends and shares_possession(pair):
+            out.update(open_ends)
     return out
 
 
@@ -241,13 +258,14 @@ def cluster_accounts(
     reference: int = RESOLUTION_REFERENCE,
     seed: int = SEED,
     components: Callable[[list[str]], np.ndarray | None] | None = None,
+    scores_of: Callable[[Sequence[Pair]], np.ndarray] | None = None,
 ) -> Clustering:
     """Cluster the accounts of ``weights`` (pair -> weight); singletons are not clusters.
     ``reference``: the group size above which the resolution is scaled down. Given
     ``family_scores``, single-signal members are pruned (``prune_single_signal``, which keeps
     those ``shares_possession`` ties to a member). ``components`` (if given) labels the sorted
     accounts by strong-link component when an engine computed them
-    (``Evidence.strong_components``), else None."""
+    (``Evidence.strong_components``), else None. ``scores_of``: see ``prune_single_signal``."""
     # the detection run hands over millions of pairs, all above min_weight: no copy then
     kept = weights if all(w >= min_weight for w in weights.values()) else {p: w for p, w in weights.items() if w >= min_weight}
     names = sorted({x for pair in kept for x in pair})
@@ -259,6 +277,6 @@ def cluster_accounts(
                             reference=reference, seed=seed, label=components(names) if components else None)
     clusters = [[names[i] for i in members.tolist()] for members in found]
     if family_scores is not None:
-        clusters = prune_single_signal(clusters, kept, family_scores, shares_possession)
+        clusters = prune_single_signal(clusters, kept, family_scores, shares_possession, scores_of)
     clusters.sort(key=lambda g: (-len(g), g[0]))
     return Clustering(clusters=clusters, bridges=find_bridges(clusters, kept, strong))

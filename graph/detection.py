@@ -240,9 +240,8 @@ def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions
     splits (graph/decisions.py): each analyst cluster made whole, kept apart from the others,
     and its strong links across are bridges. Returns the clustering, the positions of the
     analyst clusters with their ids, and the report on the decisions."""
-    takeover.link_campaigns(evidence, takeover.read_onsets(facts.workspace))  # a ring with nothing shared but its change
-    weights = separation.clustering_weights(evidence)
-    found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores,
+    weights = separation.clustering_weights(evidence)  # takeover campaigns are linked with the rest
+    found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores, scores_of=evidence.scores_of,
                                         shares_possession=separation.shares_possession(evidence),
                                         components=evidence.strong_components)
     found = separation.separate(found, weights, evidence, facts)

@@ -87,9 +87,15 @@ def operator_misses(evidence: Evidence, facts: Facts, pairs: Sequence[Pair]) -> 
     """``evidence.misses_of(pairs)`` with the network family counting only values that are not
     a provider's (its strongest reasons, as kept by the evidence, recombined)."""
     misses = evidence.misses_of(pairs)
-    for i in np.flatnonzero(misses[:, NETWORK] < 1.0).tolist():
-        own = [r.weight for r in evidence.reasons(pairs[i], family="network") if not is_provider_value(facts, r.label, r.key)]
-        misses[i, NETWORK] = 1.0 - noisy_or(own)
+    rows = np.flatnonzero(misses[:, NETWORK] < 1.0)
+    if rows.size == 0:
+        return misses
+    at, codes, values, weights = evidence.value_weights([pairs[i] for i in rows.tolist()], "network")
+    provider = np.fromiter((is_provider_value(facts, *v) for v in values), dtype=bool, count=len(values))
+    own = ~provider[codes] if codes.size else np.zeros(0, dtype=bool)
+    miss = np.ones(rows.size)
+    np.multiply.at(miss, at[own], 1.0 - np.clip(weights[own], 0.0, 1.0))  # in order: noisy_or's product
+    misses[rows, NETWORK] = 1.0 - (1.0 - miss)  # what 1 - noisy_or(...) rounds to
     return misses
 
 

@@ -117,6 +117,15 @@ class Settings:
     def source(self, name: str) -> str:
         return self._sources[name]
 
+    def replaced(self, **values: Any) -> Settings:
+        """A copy with ``values`` set, as options would set them."""
+        copy = Settings.__new__(Settings)
+        copy._values, copy._sources = dict(self._values), dict(self._sources)
+        for name, raw in values.items():
+            copy._values[name] = _coerce(_BY_NAME[name], raw)
+            copy._sources[name] = "option"
+        return copy
+
     @property
     def workspace(self) -> Path:
         return Path(self["workspace"]).expanduser().resolve()

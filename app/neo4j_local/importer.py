@@ -148,16 +148,24 @@ def local_refusal(settings: Settings, store: GraphStore) -> str | None:
     current = status(settings)
     if not current.running:
         return f"no local server of workspace {settings.workspace} is running"
-    if urlparse(current.bolt_uri).port != (uri.port or 7687) or bolt_port(settings) != (uri.port or 7687):
+    if urlparse(current.bolt_uri).port != (uri.port or 7687):
         return f"{settings['store']} is not the local server of workspace {settings.workspace} ({current.bolt_uri})"
     return None
+
+
+def server_settings(settings: Settings) -> Settings:
+    """``settings`` with ``neo4j_bolt_port`` the port of the store's URI: the import restarts
+    the server there, where the store (and whoever else) reaches it, whatever
+    SYBILSCOPE_NEO4J_BOLT_PORT says in this shell."""
+    port = urlparse(str(settings["store"])).port or 7687
+    return settings if bolt_port(settings) == port else settings.replaced(neo4j_bolt_port=port)
 
 
 class LocalGraphImport:
     """Imports a plan into this workspace's local server (the loader's ``GraphImporter``)."""
 
     def __init__(self, settings: Settings, store: GraphStore, *, echo: Callable[[str], None] = print) -> None:
-        self.settings = settings
+        self.settings = server_settings(settings) if settings.is_neo4j else settings
         self.store = store
         self.echo = echo
 

@@ -253,7 +253,8 @@ class SparkEvidence(Evidence):
         return int((sizes * (sizes - 1) // 2).sum())
 
     def add_columns(self, family: str, names: Sequence[str], a: np.ndarray, b: np.ndarray, weights: np.ndarray,
-                    reason_of: Callable[[int], Reason]) -> int:
+                    reason_of: Callable[[int], Reason],
+                    value_of: tuple[str, Sequence[str], np.ndarray] | None = None) -> int:
         raise TypeError("SparkEvidence takes shared values through defer_shared_values, not pair columns")
 
     def _local_rows(self) -> pa.Table:
@@ -283,6 +284,9 @@ class SparkEvidence(Evidence):
         got = self._combined
         assert got is not None  # references exist only after a combine
         return self._one[2][int(got.ref_ra[row])] if source < 0 else FAMILY_INDEX[self.deferred[source].family]
+
+    def _ref_position(self, source: int, row: int) -> tuple[int, int] | None:
+        return None  # the reference's weight is Spark's: build the reason
 
     def _reason_at(self, source: int, row: int) -> Reason:
         got = self._combined

@@ -33,7 +33,8 @@ LINKERS: dict[str, Callable[[Evidence, Facts, int], int]] = {
 
 def link_accounts(facts: Facts, cap: int, timings: dict[str, float] | None = None, keep_floor: float = 0.0,
                   phase: Callable[[str], None] | None = None, evidence: Evidence | None = None) -> Evidence:
-    """Every family's evidence over ``facts``; ``timings`` (if given) gets seconds per family
+    """Every family's evidence over ``facts``, and the links of takeover campaigns
+    (graph/takeover.py); ``timings`` (if given) gets seconds per family
     and ``phase`` hears which family is being linked. Pairs whose combined weight stays under
     ``keep_floor`` are dropped (see ``Evidence``). ``evidence``: an engine's to link into
     (graph/engine), else a new local one with ``keep_floor``."""
@@ -45,10 +46,16 @@ def link_accounts(facts: Facts, cap: int, timings: dict[str, float] | None = Non
         LINKERS[family](evidence, facts, cap)
         if timings is not None:
             timings[f"link_{family}"] = round(time.perf_counter() - started, 3)
+    from graph import takeover  # graph.takeover builds on this package: imported when linking
+
+    started = time.perf_counter()
+    takeover.link_campaigns(evidence, takeover.read_onsets(facts.workspace))  # a ring with nothing shared but its change
+    if timings is not None:
+        timings["link_takeover"] = round(time.perf_counter() - started, 3)
     if phase is not None:
         phase("combining the evidence of each account pair")
     started = time.perf_counter()
-    len(evidence)  # combine now, so the time shows on its own
+    len(evidence)  # combine once, every reason in, so the time shows on its own
     if timings is not None:
         timings["link_combine"] = round(time.perf_counter() - started, 3)
     return evidence

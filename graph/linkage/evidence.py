@@ -116,6 +116,7 @@ class Evidence:
         self._columns: list[tuple[np.ndarray, np.ndarray, int, np.ndarray, int]] = []
         self._makers: list[Callable[[int], Reason]] = []
         self._row_maps: list[np.ndarray] = []
+        self._values: list[tuple[str, Sequence[str], np.ndarray] | None] = []  # per column source
         self._lookups: dict[int, tuple[Sequence[str], np.ndarray]] = {}
         self._pending = False
         self._position: dict[Pair, int] = {}
@@ -150,10 +151,15 @@ class Evidence:
         self._pending = True
 
     def add_columns(self, family: str, names: Sequence[str], a: np.ndarray, b: np.ndarray, weights: np.ndarray,
-                    reason_of: Callable[[int], Reason]) -> int:
+                    reason_of: Callable[[int], Reason],
+                    value_of: tuple[str, Sequence[str], np.ndarray] | None = None) -> int:
         """Record one reason per row: accounts ``names[a[i]]`` and ``names[b[i]]`` with weight
         ``weights[i]``; ``reason_of(i)`` builds row i's ``Reason`` when it is read. Rows with
-        no weight or a self-pair are dropped. Returns the rows kept."""
+        no weight or a self-pair are dropped. Returns the rows kept.
+
+        ``value_of``: (label, keys, position per row) when each row's reason is the shared
+        value ``(label, keys[position[i]])``, so ``value_weights`` can answer which values a
+        pair shares without building its reasons."""
         keep = (weights > 0) & (a != b)
         rows = np.flatnonzero(keep)
         if rows.size == 0:
@@ -166,6 +172,7 @@ class Evidence:
         self._columns.append((lookup[a[rows]].astype(np.int32), lookup[b[rows]].astype(np.int32), FAMILY_INDEX[family],
                               np.minimum(weights[rows].astype(np.float64), 1.0), len(self._makers) - 1))
         self._row_maps.append(rows.astype(np.int32))
+        self._values.append(None if value_of is None else (value_of[0], value_of[1], value_of[2][rows].astype(np.int32)))
         self._pending = True
         return int(rows.size)
 
@@ -212,8 +219,8 @@ class Evidence:
         parts_f = [np.asarray(one[2], dtype=np.int8)] + [np.full(c[0].size, c[2], dtype=np.int8) for c in self._columns]
         parts_w = [np.asarray(one[3], dtype=np.float64)] + [c[3] for c in self._columns]
         parts_s = [np.full(len(one[0]), -1, dtype=np.int32)] + [np.full(c[0].size, c[4], dtype=np.int32) for c in self._columns]
-        parts_r = [np.arange(len(one[0]), dtype=np.int64)] + [np.arange(c[0].size, dtype=np.int64) for c in self._columns]
-        a, b = np.concatenate(parts_a).astype(np.int64), np.concatenate(parts_b).astype(np.int64)
+        parts_r = [np.arange(len(one[0]), dtype=np.int32)] + [np.arange(c[0].size, dtype=np.int32) for c in self._columns]
+        a, b = np.concatenate(parts_a).astype(np.int64, copy=False), np.concatenate(parts_b).astype(np.int64, copy=False)
         fam, w = np.concatenate(parts_f), np.concatenate(parts_w)
         src, row = np.concatenate(parts_s), np.concatenate(parts_r)
         del parts_a, parts_b, parts_f, parts_w, parts_s, parts_r
@@ -238,18 +245,14 @@ class Evidence:
         pair_of_row = np.cumsum(new_pair) - 1
         del code, new_pair
         self.candidate_pairs = int(pair_start.size)
-        miss = np.ones((pair_start.size, len(FAMILIES)))
-        np.multiply.at(miss, (pair_of_row, fam.astype(np.int64)), 1.0 - w)
+        kept, self._miss = self._kept_misses(pair_start, pair_of_row, fam, w)
         del fam, w
-        weight = 1.0 - miss.prod(axis=1)
-        kept_mask = (weight > 0) & (weight >= self.keep_floor)
-        kept = np.flatnonzero(kept_mask)
-        self._miss = miss[kept]
-        del miss, weight
+        kept_mask = np.zeros(pair_start.size, dtype=bool)
+        kept_mask[kept] = True
         # references to each kept pair's strongest max_reasons reasons
         within = np.arange(pair_of_row.size) - pair_start[pair_of_row]
         take = np.flatnonzero(kept_mask[pair_of_row] & (within < self.max_reasons))
-        self._ref_source, self._ref_row = src[take], row[take]
+        self._ref_source, self._ref_row = src[take], row[take].astype(np.int64)
         per_pair = np.bincount(pair_of_row[take], minlength=pair_start.size)[kept]
         self._ref_offsets = np.r_[0, np.cumsum(per_pair)].astype(np.int64)
         starts = order[pair_start[kept]]  # a and b stay in recorded order
@@ -258,9 +261,46 @@ class Evidence:
         self._position = {p: i for i, p in enumerate(self._pairs)}
         self._pending = False
 
+    def _kept_misses(self, pair_start: np.ndarray, pair_of_row: np.ndarray, fam: np.ndarray,
+                     w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pairs whose combined weight reaches ``keep_floor`` and their family misses, from
+        reasons sorted by pair (``pair_start``, ``pair_of_row``), strongest first.
+
+        A family's miss is the product of its reasons' ``1 - w`` in that order. A first pass
+        multiplies each pair's reasons regardless of family, a different rounding of the same
+        product, and leaves out the pairs clearly under the floor (most of them, at the seed
+        scale); only the others get the exact per-family misses, so the (pairs x families)
+        matrix is built for the kept pairs and not for every candidate."""
+        if pair_start.size == 0:
+            return np.zeros(0, dtype=np.int64), np.ones((0, len(FAMILIES)))
+        approx = 1.0 - np.multiply.reduceat(1.0 - w, pair_start)
+        maybe = np.flatnonzero(approx >= self.keep_floor - 1e-9)
+        del approx
+        slot = np.full(pair_start.size, -1, dtype=np.int64)
+        slot[maybe] = np.arange(maybe.size)
+        rows = np.flatnonzero(slot[pair_of_row] >= 0)
+        miss = np.ones((maybe.size, len(FAMILIES)))
+        np.multiply.at(miss, (slot[pair_of_row[rows]], fam[rows].astype(np.int64)), 1.0 - w[rows])
+        del rows, slot
+        weight = 1.0 - miss.prod(axis=1)
+        exact = (weight > 0) & (weight >= self.keep_floor)
+        return maybe[exact], miss[exact]
+
     def _ref_family(self, source: int, row: int) -> int:
         """The family index of a reference, without building its reason."""
         return self._one[2][row] if source < 0 else self._columns[source][2]
+
+    def _ref_position(self, source: int, row: int) -> tuple[int, int] | None:
+        """A reference's shared value as (column source, position in its keys), without
+        building its reason, where its linker recorded it (``add_columns(value_of=...)``);
+        else None."""
+        if source < 0 or self._values[source] is None:
+            return None
+        return source, int(self._values[source][2][row])  # type: ignore[index]
+
+    def _value_at(self, source: int, position: int) -> tuple[str, str]:
+        label, keys, _positions = self._values[source]  # type: ignore[misc]
+        return label, keys[position]
 
     def _reason_at(self, source: int, row: int) -> Reason:
         if source < 0:
@@ -352,3 +392,50 @@ class Evidence:
         kept = [self._reason_at(int(s), int(r)) for s, r in refs]
         kept.sort(key=lambda r: (-r.weight, r.family, r.kind, r.key))
         return kept[: self.max_reasons]
+
+    def value_weights(self, pairs: Sequence[Pair], family: str) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]], np.ndarray]:
+        """The shared values behind the kept ``family`` reasons of each of ``pairs``, as
+        aligned columns: the row in ``pairs``, the value (an index into the list of distinct
+        values (label, key) returned third) and the reason's weight, each pair's strongest
+        first. The values ``reasons(pair, family)`` names, read from the columns where the
+        linker recorded them: separation asks this of millions of pairs inside the biggest
+        clusters, and building each reason (its detail, its users' times) would cost most of
+        the run.
+
+        >>> ev = Evidence()
+        >>> ev.add("a", "b", Reason("network", "shared_ip", "IP", "10.0.0.1", 2, 0.4))
+        >>> ev.value_weights([("a", "b"), ("a", "c")], "network")
+        (array([0]), array([0]), [('IP', '10.0.0.1')], array([0.4]))
+        """
+        self._combine()
+        wanted = FAMILY_INDEX[family]
+        at: list[int] = []
+        codes: list[int] = []
+        weights: list[float] = []
+        distinct: dict[tuple[str, str], int] = {}
+        by_reference: dict[tuple[int, int], int] = {}  # (column source, value position) -> code
+        for row, pair in enumerate(pairs):
+            i = self._position.get(pair)
+            if i is None:
+                continue
+            lo, hi = int(self._ref_offsets[i]), int(self._ref_offsets[i + 1])
+            found: list[tuple[float, int]] = []
+            for s, r in zip(self._ref_source[lo:hi].tolist(), self._ref_row[lo:hi].tolist(), strict=True):
+                if self._ref_family(s, r) != wanted:
+                    continue
+                fast = self._ref_position(s, r)
+                if fast is None:
+                    reason = self._reason_at(s, r)
+                    found.append((reason.weight, distinct.setdefault((reason.label, reason.key), len(distinct))))
+                    continue
+                code = by_reference.get(fast)
+                if code is None:
+                    code = by_reference[fast] = distinct.setdefault(self._value_at(*fast), len(distinct))
+                found.append((float(self._columns[s][3][r]), code))
+            found.sort(key=lambda t: -t[0])  # stable: references are kept strongest first already
+            for weight, code in found[: self.max_reasons]:
+                at.append(row)
+                codes.append(code)
+                weights.append(weight)
+        return (np.asarray(at, dtype=np.int64), np.asarray(codes, dtype=np.int64), list(distinct),
+                np.asarray(weights, dtype=np.float64))

@@ -171,6 +171,7 @@ def link_shared_values(
         added += evidence.add_columns(
             family, table.names, table.account[rows_a], table.account[rows_b], weights,
             _row_reason(table, rows_a, rows_b, key_pos, int(n), reason_for),
+            value_of=(label, table.values_sorted, key_pos),
         )
     return added
 

@@ -214,3 +214,20 @@ def test_another_workspace_server_or_a_remote_one_is_refused(local: Settings, tm
                            "neo4j_bolt_port": local["neo4j_bolt_port"]}, environ={})
         assert "is not the local server" in (LocalGraphImport(remote, store).refusal() or "")
         assert LocalGraphImport(local, store).refusal() is None
+
+
+def test_the_local_server_is_found_by_the_store_uri_whatever_the_port_setting(local: Settings) -> None:
+    """`sybilscope load --store bolt://127.0.0.1:PORT` into a workspace's server started on
+    PORT takes the bulk path even when SYBILSCOPE_NEO4J_BOLT_PORT is not set in the load's
+    shell; the import then restarts the server on PORT, not on the default port."""
+    port = int(local["neo4j_bolt_port"])
+    unset = Settings({"workspace": str(local.workspace), "store": f"bolt://127.0.0.1:{port}"}, environ={})
+    assert int(unset["neo4j_bolt_port"]) != port
+    with open_store(local) as store:
+        importer = LocalGraphImport(unset, store)
+        assert importer.refusal() is None
+        assert int(importer.settings["neo4j_bolt_port"]) == port
+        assert importer.settings.workspace == local.workspace
+    elsewhere = Settings({"workspace": str(local.workspace), "store": f"bolt://127.0.0.1:{port + 1}"}, environ={})
+    with open_store(local) as store:
+        assert "is not the local server" in (LocalGraphImport(elsewhere, store).refusal() or "")

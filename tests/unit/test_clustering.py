@@ -136,6 +136,8 @@ def test_a_big_evenly_linked_group_stays_whole_and_strangers_stay_out() -> None:
     it stays one cluster, and strangers with a couple of links into it stay out."""
     import random
 
+    import numpy as np
+
     from graph.clustering import cluster_accounts
 
     rng = random.Random(5)
@@ -154,3 +156,36 @@ def test_a_big_evenly_linked_group_stays_whole_and_strangers_stay_out() -> None:
     assert [len(c) for c in scaled.clusters] == [n]
     fixed = cluster_accounts(weights, reference=10**9)
     assert len(fixed.clusters) > 1 and max(len(c) for c in fixed.clusters) < n
+
+
+def test_prune_reads_family_scores_in_bulk_as_it_does_one_by_one() -> None:
+    """Detection hands prune_single_signal the family scores of all its pairs at once
+    (``scores_of``, columns in FAMILIES order); it must prune exactly as with the per-pair
+    ``family_scores``."""
+    import random
+
+    import numpy as np
+
+    from graph.clustering import prune_single_signal
+    from graph.linkage.evidence import FAMILIES
+
+    rng = random.Random(5)
+    clusters = [[f"c{c}-{i:02d}" for i in range(rng.randint(5, 30))] for c in range(8)]
+    weights: dict[tuple[str, str], float] = {}
+    scores: dict[tuple[str, str], dict[str, float]] = {}
+    for members in clusters:
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                if rng.random() < 0.4:
+                    fams = rng.sample(FAMILIES, rng.choice([1, 1, 2, 3]))
+                    scores[(a, b)] = {f: rng.choice([0.05, 0.2, 0.5, 0.9]) for f in fams}
+                    weights[(a, b)] = 0.5
+    scores[(clusters[0][0], clusters[1][0])] = {"network": 0.9}  # across clusters: not counted
+    weights[(clusters[0][0], clusters[1][0])] = 0.9
+
+    def scores_of(pairs):  # noqa: ANN001, ANN202
+        return np.asarray([[scores[p].get(f, 0.0) for f in FAMILIES] for p in pairs]).reshape(len(pairs), len(FAMILIES))
+
+    one_by_one = prune_single_signal(clusters, weights, scores.__getitem__)
+    assert one_by_one != clusters  # the world has members to let go
+    assert prune_single_signal(clusters, weights, scores.__getitem__, scores_of=scores_of) == one_by_one

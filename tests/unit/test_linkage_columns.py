@@ -95,6 +95,37 @@ def test_every_pair_scores_the_noisy_or_of_the_reasons_it_shows(seed: int) -> No
             assert evidence.weight(pair) == pytest.approx(noisy_or(r.weight for r in reasons), abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_value_weights_name_the_values_and_weights_of_the_reasons(seed: int) -> None:
+    """Separation reads each pair's network values from the columns instead of building
+    reasons: the same values, with the weights the reasons carry, one-at-a-time reasons
+    (added with ``Evidence.add``) included."""
+    facts = Facts()
+    facts.uses[Label.IP.value] = random_uses(seed)
+    facts.uses[Label.NETWORK.value] = {k.replace("10.0.", "n-"): v for k, v in random_uses(seed + 20, values=15).items()}
+    facts.uses[Label.ASN.value] = {}
+    evidence = Evidence(max_reasons_per_pair=4)
+    link_network(evidence, facts, 50)
+    pairs = evidence.pairs()
+    evidence.add(*pairs[0], Reason("network", "shared_ip", "IP", "192.0.2.9", 2, 0.95))  # strongest of its pair
+    evidence.add(*pairs[1], Reason("device", "shared_device", "Device", "d1", 2, 0.9))  # another family
+    asked = [*pairs, ("nobody", "else")]
+    at, codes, values, weights = evidence.value_weights(asked, "network")
+    got: dict[int, list[tuple[tuple[str, str], float]]] = {}
+    for row, code, weight in zip(at.tolist(), codes.tolist(), weights.tolist(), strict=True):
+        got.setdefault(row, []).append((values[code], weight))
+    expected = {}
+    for row, pair in enumerate(asked):
+        reasons = evidence.reasons(pair, family="network")
+        if reasons:
+            expected[row] = [((r.label, r.key), r.weight) for r in reasons]
+    assert got.keys() == expected.keys() and len(got) > 20
+    for row, rows in expected.items():
+        assert sorted(v for v, _ in got[row]) == sorted(v for v, _ in rows)
+        assert sorted(w for _, w in got[row]) == pytest.approx(sorted(w for _, w in rows), abs=1e-12)
+    assert got[0][0] == (("IP", "192.0.2.9"), 0.95)
+
+
 def test_the_floor_drops_weak_pairs_but_keeps_weak_signals_that_add_up() -> None:
     evidence = Evidence(keep_floor=0.1)
     weak = Reason("prompt", "shared_template", "PromptTemplate", "t1", 9, 0.06)
