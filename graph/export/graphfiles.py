@@ -13,7 +13,7 @@ GEXF are written directly (``graphml_text``, ``gexf_text``), not through network
 ElementTree writers: no indentation, JSON text (link reasons) without the spaces after its
 separators and, in GEXF attributes, single-quoted so its double quotes need no ``&quot;``.
 On the medium world's 2,200-member cluster that took GraphML from 8.8 to 7.4 MB and GEXF from
-13.1 to 9.0 MB, and each writes in a third of the time; ``networkx.read_graphml`` and
+13.1 to 9.0 MB, and each writes in under half the time; ``networkx.read_graphml`` and
 ``read_gexf`` read the same nodes, edges and values back (tests/unit/test_export*.py).
 
 Text follows graph/export/text.py: GraphML and GEXF get XML 1.0-legal text (``xml_text``),
