@@ -55,7 +55,12 @@ def export_graph_cmd(
     settings: Settings, output: Path, fmt: str, clusters: tuple[str, ...], operator: str | None,
     redact: bool, degree_cap: int | None, full: bool, as_json: bool,
 ) -> None:
-    """Evidence exports: graph files, STIX 2.1, standalone HTML, the evidence report."""
+    """Evidence exports: graph files, STIX 2.1, standalone HTML, the evidence report.
+
+    Each holds the evidence graph of the clusters (members and the values two or more of
+    them share). The report is a directory: report.md and report.html, the full tables as
+    CSV, graph.html and, when the report stays within its 10 MB budget, graph.json (else it
+    says so; --format json writes it)."""
     from graph.export.run import export_graph
 
     if clusters and operator:
@@ -65,7 +70,7 @@ def export_graph_cmd(
             store, output, fmt, cluster_ids=clusters, operator_id=operator, redact=redact,
             workspace=settings.workspace, degree_cap=degree_cap or settings["ui_degree_cap"],
             full=full, links_per_account=settings["evidence_links_per_account"],
-            phase=(lambda text: click.echo(text, err=True) if text.startswith("full export") else None) if full else None,
+            phase=lambda text: click.echo(text, err=True) if text.startswith(("full export", "leaving")) else None,
         )
     if as_json:
         emit_json(result.to_json())

@@ -43,6 +43,7 @@ from graph.evidence_style import (
     node_size,
     view_scale,
 )
+from graph.export.graphfiles import written
 from graph.export.layout import evidence_layout
 from graph.export.text import display_text, excerpt
 from graph.schema import Rel
@@ -149,12 +150,26 @@ def reason_lines(raw: Any) -> list[str]:
     return out
 
 
+def _columns(items: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, list[str]], list[list[Any]]]:
+    """Properties column-wise: per group (a kind of node, a type of edge) its property names
+    once, sorted, and per element its values in that order (0 where it has none), each as the
+    panel shows it: a name was written once per node before, two fifths of a member's bytes."""
+    names: dict[str, set[str]] = {}
+    for group, props in items:
+        names.setdefault(group, set()).update(k for k, v in props.items() if written(v))
+    order = {g: sorted(n, key=str) for g, n in names.items()}
+    rows = [[_compact(props[k]) if written(props.get(k)) else 0 for k in order[group]] for group, props in items]
+    return {g: [_shown(k) for k in n] for g, n in order.items()}, rows
+
+
 def page_data(graph: EvidenceGraph) -> dict[str, Any]:
-    """What the page draws, compactly (a 1,000-account cluster has ten thousand edges): node
-    kinds and edge types once, then per node ``[label, x, y, size, kind]`` and per edge
-    ``[from, to, type, width]`` by position (nodes also carry their label's font size); the details the panel shows (a node's title and
-    properties; an edge's properties and, for a link, its reasons as lines); the legend and
-    the summary."""
+    """What the page draws, compactly (a 2,200-account cluster has sixteen thousand edges):
+    node kinds and edge types once, then per node ``[label, x, y, size, kind, font]`` and per
+    edge ``[from, to, type, width]`` by position; the details the panel shows column-wise
+    (``_columns``: per kind and per type the property names, per element its values; a node's
+    key, its title being the kind's name and the key); a link's reasons as lines; the legend
+    and the summary. The page's script rebuilds ``DATA.nodeDetails`` (``[title, rows]``) and
+    ``DATA.edgeDetails`` (``[rows, reasons]``) from them."""
     layout = evidence_layout(graph)
     index = {n.ref: i for i, n in enumerate(graph.nodes)}
     kinds = sorted({n.label for n in graph.nodes})
@@ -163,15 +178,16 @@ def page_data(graph: EvidenceGraph) -> dict[str, Any]:
     type_at = {t: i for i, t in enumerate(types)}
     most = max((int(n.props.get("members") or 0) for n in graph.nodes if n.label not in ("Account", "Cluster")), default=0)
     scale = view_scale(layout.radius)
-    nodes, node_details = [], []
+    nodes, node_keys = [], []
     for node in graph.nodes:
         x, y = layout.positions.get(node.ref, (0.0, 0.0))
         nodes.append([_caption(node), round(x, 1), round(y, 1), round(node_size(node.label, int(node.props.get("members") or 0), most, scale), 1), kind_at[node.label],
                       label_font(node.label, int(node.props.get("members") or 0), most, scale)])
-        rows = [[_shown(k), _compact(v)] for k, v in sorted(node.props.items(), key=lambda kv: str(kv[0]))]
-        node_details.append([f"{KIND_NAMES.get(node.label, node.label)}: {_shown(node.key)}", rows])
+        node_keys.append(_shown(node.key))
+    node_names, node_values = _columns([(node.label, node.props) for node in graph.nodes])
     edges: list[list[Any]] = []
-    edge_details: list[Any] = []
+    shown_rels = []
+    reasons: list[Any] = []
     crowded = sum(1 for r in graph.relationships if r.type in EDGE_COLOURS) > CROWDED_EDGES
     for rel in graph.relationships:
         if rel.start not in index or rel.end not in index:
@@ -181,9 +197,9 @@ def page_data(graph: EvidenceGraph) -> dict[str, Any]:
         if isinstance(weight, int | float):
             width = round((0.3 + 1.5 * float(weight)) if crowded else (1 + 4 * float(weight)), 2)
         edges.append([index[rel.start], index[rel.end], type_at[rel.type], width])
-        rows = [[_shown(k), _compact(v)] for k, v in sorted(rel.props.items(), key=lambda kv: str(kv[0])) if k != "reasons"]
-        reasons = reason_lines(rel.props["reasons"]) if "reasons" in rel.props else []
-        edge_details.append([rows, reasons] if rows or reasons else 0)
+        shown_rels.append(rel)
+        reasons.append(reason_lines(rel.props["reasons"]) if "reasons" in rel.props else 0)
+    edge_names, edge_values = _columns([(rel.type, {k: v for k, v in rel.props.items() if k != "reasons"}) for rel in shown_rels])
     kind_count = Counter(n.label for n in graph.nodes)
     type_count = Counter(r.type for r in graph.relationships)
     summary = [f"{len(graph.members()):,} members, {len(graph.shared_values()):,} shared values, "
@@ -192,10 +208,11 @@ def page_data(graph: EvidenceGraph) -> dict[str, Any]:
     if graph.hubs:
         summary.append(f"{len(graph.hubs):,} hub values (used by more accounts than the degree cap) collapsed into hub nodes")
     return {
-        "kinds": [[k, KIND_NAMES.get(k, k), COLOURS.get(k, "#888888"), SHAPES.get(k, "dot"), kind_count[k]] for k in kinds],
+        "kinds": [[k, KIND_NAMES.get(k, k), COLOURS.get(k, "#888888"), SHAPES.get(k, "dot"), kind_count[k], node_names[k]] for k in kinds],
         "types": [[t, EDGE_COLOURS.get(t, "#9aa5b1"), (0.18 if crowded else 0.9) if t in EDGE_COLOURS else 0.3, t not in HIDDEN_EDGES,
-                   t == "MATCHES", type_count[t]] for t in types],
-        "nodes": nodes, "edges": edges, "nodeDetails": node_details, "edgeDetails": edge_details, "summary": summary,
+                   t == "MATCHES", type_count[t], edge_names.get(t, [])] for t in types],
+        "nodes": nodes, "edges": edges, "nodeKeys": node_keys, "nodeValues": node_values,
+        "edgeValues": edge_values, "reasons": reasons, "summary": summary,
     }
 
 
@@ -225,6 +242,19 @@ vertical-align:top;overflow-wrap:anywhere;white-space:pre-wrap}#panel td:first-c
 
 SCRIPT = """
 var K = DATA.kinds, T = DATA.types;
+function rowsOf(names, values) {
+  var rows = [];
+  names.forEach(function (name, c) { if (values[c] !== 0) rows.push([name, values[c]]); });
+  return rows;
+}
+DATA.nodeDetails = DATA.nodes.map(function (n, i) {
+  var k = K[n[4]];
+  return [k[1] + ": " + DATA.nodeKeys[i], rowsOf(k[5], DATA.nodeValues[i])];
+});
+DATA.edgeDetails = DATA.edges.map(function (e, j) {
+  var rows = rowsOf(T[e[2]][6], DATA.edgeValues[j]), reasons = DATA.reasons[j] || [];
+  return rows.length || reasons.length ? [rows, reasons] : 0;
+});
 var nodes = new vis.DataSet(DATA.nodes.map(function (n, i) {
   var k = K[n[4]];
   return {id: i, label: n[0], x: n[1], y: n[2], size: n[3], color: k[2], shape: k[3], font: {size: n[5]}};

@@ -258,6 +258,8 @@ class _Report:
         self.nodes = graph.node_map()
         self.tables: dict[str, tuple[list[str], list[list[str]]]] = {}
         self.pictures = 0
+        self.with_json = True
+        self.json_size = ""
 
     def table(self, name: str, headers: list[str], rows: list[list[str]]) -> None:
         """Rows of the full table ``name`` (the CSV beside the report), a cluster column first."""
@@ -619,9 +621,14 @@ class _Report:
                   + (" Redacted: identifiers are salted hashes; e-mail and billing data are left out; free text is "
                      "scrubbed of identifiers, e-mail addresses, phone and card numbers, IP addresses and URLs." if self.ids.redactor else "")),
             ("p", "Every file exported with this report is listed with its SHA-256 digest in MANIFEST.sha256: the full "
-                  "tables (" + ", ".join(f"{t}.csv" for t in TABLES) + "), the evidence graph as node-link JSON "
-                  "(graph.json) and as an interactive page (graph.html). GraphML, GEXF and a STIX 2.1 bundle of the "
-                  "same graph are 'sybilscope export graph --format graphml|gexf|stix'."),
+                  "tables (" + ", ".join(f"{t}.csv" for t in TABLES) + "), the evidence graph "
+                  + ("as node-link JSON (graph.json) and " if self.with_json else "")
+                  + "as an interactive page (graph.html). "
+                  + ("" if self.with_json else
+                     f"Node-link JSON of the graph (about {self.json_size}) would take this report over its size budget; "
+                     "'sybilscope export graph --format json' writes it. ")
+                  + "GraphML, GEXF and a STIX 2.1 bundle of the "
+                    "same graph are 'sybilscope export graph --format graphml|gexf|stix'."),
         ]
         clusters = [_index_cluster(self.graph, (Label.CLUSTER.value, cid), self.nodes)
                     for cid in self.graph.cluster_ids if (Label.CLUSTER.value, cid) in self.nodes]
@@ -739,12 +746,15 @@ def write_csv(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]])
 
 
 def write_report(
-    store: GraphStore, graph: EvidenceGraph, workspace: Path | None, directory: Path, redactor: Redactor | None = None
+    store: GraphStore, graph: EvidenceGraph, workspace: Path | None, directory: Path, redactor: Redactor | None = None,
+    *, json_size: str | None = None,
 ) -> list[Path]:
     """``report.md``, ``report.html``, the pictures (``evidence-N.svg``, which report.md shows)
-    and the full tables (``TABLES``, CSV) in ``directory``."""
+    and the full tables (``TABLES``, CSV) in ``directory``. ``json_size``: graph.json is left
+    out of the report (it would take the report over its budget) and would be that large."""
     directory.mkdir(parents=True, exist_ok=True)
     report = _Report(store, graph, workspace, redactor)
+    report.with_json, report.json_size = json_size is None, json_size or ""
     blocks = report.build()
     written = []
     md = directory / "report.md"

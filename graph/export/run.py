@@ -3,8 +3,9 @@ chosen format.
 
 Formats: ``graphml``, ``gexf``, ``json`` (node-link), ``stix`` (STIX 2.1 bundle), ``html``
 (standalone graph page), ``csv``/``parquet`` (a directory of tables) and ``report`` (a
-directory: report.md, report.html, the pictures and full tables beside them, graph.json and
-graph.html (``REPORT_FILES``), and MANIFEST.sha256).
+directory: report.md, report.html, the pictures and full tables beside them, graph.html and,
+within the report's size budget, graph.json (``REPORT_FILES``, ``size.REPORT_BUDGET``), and
+MANIFEST.sha256).
 
 What is written is the evidence graph of the chosen clusters (graph/evidence.py); ``full``
 writes one hop of everything around them instead (graph/export/selection.py ``select``) and
@@ -23,7 +24,13 @@ from graph.export.manifest import write_manifest
 from graph.export.redact import Redactor, redact_graph
 from graph.export.report import write_report
 from graph.export.selection import EvidenceGraph, evidence_for
-from graph.export.size import describe_size
+from graph.export.size import (
+    REPORT_BUDGET,
+    describe_size,
+    estimate_bytes,
+    human_bytes,
+    report_with_json,
+)
 from graph.export.stix import write_stix
 from graph.export.tables import write_tables
 from graph.settings import Settings
@@ -102,8 +109,13 @@ def write_export(
         return _write_one(graph, fmt, out), graph
     out.mkdir(parents=True, exist_ok=True)
     say("writing the report and its tables")
-    files = write_report(store, raw, workspace, out, redactor)
+    with_json = report_with_json(graph)
+    files = write_report(store, raw, workspace, out, redactor,
+                         json_size=None if with_json else human_bytes(estimate_bytes(graph, "json")))
     for sub, name in REPORT_FILES.items():
+        if sub == "json" and not with_json:
+            say(f"leaving {name} out: the report would exceed its {human_bytes(REPORT_BUDGET)} budget")
+            continue
         say(f"writing {name}")
         files += _write_one(graph, sub, out / name)
     say("writing the manifest")

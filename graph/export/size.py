@@ -12,16 +12,18 @@ from graph.evidence import EvidenceGraph
 
 # Per format: bytes per byte of content (keys and values, plus PER_ELEMENT for each node and
 # relationship), and a fixed part (the HTML page's inlined library). Fitted on the medium
-# world's 1,000- and 2,200-account clusters (bench/export.py), within 15 % on both.
+# world's 1,000- and 2,200-account clusters (bench/export.py) with the compact GraphML/GEXF
+# writers and the column-wise HTML page: the larger of the two fits, so a budget decided on
+# the estimate (the report's graph.json) errs on the side of the budget.
 PER_ELEMENT = 40
 FACTOR: dict[str, tuple[float, int]] = {
-    "graphml": (1.65, 4_000),
-    "gexf": (2.45, 4_000),
-    "json": (1.25, 200),
-    "stix": (1.15, 2_000),
-    "html": (0.72, 480_000),
+    "graphml": (1.7, 4_000),
+    "gexf": (2.05, 4_000),
+    "json": (1.45, 200),
+    "stix": (1.75, 2_000),
+    "html": (0.67, 480_000),
     "csv": (1.02, 1_000),
-    "parquet": (0.2, 20_000),
+    "parquet": (0.24, 20_000),
 }
 REPORT_TABLES = 0.35
 """The report's CSV tables, as a share of the CSV export."""
@@ -38,12 +40,33 @@ def content(graph: EvidenceGraph) -> tuple[int, int, int]:
     return elements, props, text
 
 
+REPORT_BUDGET = 10_000_000
+"""The report directory's size budget, in bytes. graph.json is its largest file and the one
+the report does without (a link's reasons are in links.csv and graph.html as well): it is
+written only when the report's estimated size with it fits the budget (``report_with_json``).
+The 2,200-member cluster of the medium world is 6.3 MB as JSON, which with its page and
+tables made the report 11.5 MB; ``sybilscope export graph --format json`` writes it alone."""
+
+
+def _report_parts(graph: EvidenceGraph) -> tuple[int, int]:
+    """(graph.json, everything else) of a report of ``graph``, estimated."""
+    rest = estimate_bytes(graph, "html") + int(REPORT_TABLES * estimate_bytes(graph, "csv")) + REPORT_TEXT
+    return estimate_bytes(graph, "json"), rest
+
+
+def report_with_json(graph: EvidenceGraph) -> bool:
+    """Whether the report of ``graph`` holds graph.json: only if it fits ``REPORT_BUDGET``."""
+    as_json, rest = _report_parts(graph)
+    return as_json + rest <= REPORT_BUDGET
+
+
 def estimate_bytes(graph: EvidenceGraph, fmt: str) -> int:
-    """The estimated size of ``fmt`` written from ``graph`` (a report: all its files)."""
+    """The estimated size of ``fmt`` written from ``graph`` (a report: all its files, graph.json
+    only where it fits the budget)."""
     elements, _props, text = content(graph)
     if fmt == "report":
-        return (estimate_bytes(graph, "json") + estimate_bytes(graph, "html")
-                + int(REPORT_TABLES * estimate_bytes(graph, "csv")) + REPORT_TEXT)
+        as_json, rest = _report_parts(graph)
+        return as_json + rest if as_json + rest <= REPORT_BUDGET else rest
     factor, fixed = FACTOR[fmt]
     return int(fixed + factor * (text + PER_ELEMENT * elements))
 

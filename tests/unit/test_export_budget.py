@@ -1,0 +1,115 @@
+"""The size budget of the evidence exports, on a generated cluster shaped like the medium
+world's 2,200-account op-hydra cluster (issue 13): every member on three folded proxy
+networks, a device per 25 members and a card per 60, full account properties, about one link
+per member with three reasons. Sizes are asserted, never times."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from graph.export.manifest import verify_manifest
+from graph.export.run import REPORT_BUDGET, export_graph
+from graph.schema import Label, Rel
+from graph.stores.embedded import EmbeddedStore
+
+MEMBERS = 2_200
+TARGETS = {"graphml": 10e6, "gexf": 10e6, "json": 10e6, "html": 5e6}
+NETWORKS = ["181.24.0.0/18", "91.40.0.0/18", "73.8.0.0/18"]
+
+
+def _ip(n: int, i: int) -> str:
+    first, second = NETWORKS[n].split(".")[:2]
+    return f"{first}.{second}.{i // 250}.{i % 250 + 1}"
+
+
+def _hex(i: int, salt: str) -> str:
+    return (f"{salt}{i:08x}" * 8)[:64]
+
+
+def _big_cluster(store: EmbeddedStore) -> list[str]:
+    accounts = [f"acct-{i:07d}" for i in range(MEMBERS)]
+    rows = [{"account_id": a, "created_at": "2025-04-15T14:06:52Z", "email_domain": "quickpost.example",
+             "email_hash": _hex(i, "e"), "email_shape": "word+digits", "phone_hash": _hex(i, "f"),
+             "signup_ip": _ip(i % 3, i % 2000), "country": "AR", "verification": "phone", "status": "active",
+             "exchanges": 313, "input_tokens": 92803, "output_tokens": 432084, "first_seen": "2025-04-22T00:45:41Z",
+             "last_seen": "2025-06-05T21:29:33Z", "active_days": 45, "models": ["atlas-3", "atlas-3.5"],
+             "ip_uses_by_kind": '{"proxy":313}', "capability_mix": '{"agentic":232,"coding":12,"other":69}',
+             "cot_exchanges": 231} for i, a in enumerate(accounts)]
+    ips = [_ip(n, i) for n in range(3) for i in range(2000)]
+    with store.bulk():
+        store.upsert_nodes(Label.ACCOUNT, rows)
+        store.upsert_nodes(Label.CLUSTER, [{"cluster_id": "hydra", "score": 0.93, "flagged": True, "size": MEMBERS,
+                                            "families": ["network", "timing"]}])
+        store.upsert_nodes(Label.NETWORK, [{"cidr": c, "kind": "proxy", "asn": "64603", "provider": "PeerMesh"} for c in NETWORKS])
+        store.upsert_nodes(Label.IP, [{"ip": ip, "network": NETWORKS[k // 2000], "kind": "proxy"} for k, ip in enumerate(ips)])
+        store.upsert_relationships(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, [
+            {"start": a, "end": "hydra", "bridge": i % 2 == 0, "compromised": False, "onset": ""} for i, a in enumerate(accounts)])
+        store.upsert_relationships(Rel.USED_IP, Label.ACCOUNT, Label.IP, [
+            {"start": a, "end": _ip(n, (i * 7 + k) % 2000), "count": 6, "first_seen": "2025-04-22T00:45:41Z",
+             "last_seen": "2025-06-05T15:39:26Z"}
+            for i, a in enumerate(accounts) for n in range(3) for k in range(4)])
+        for rel, label, prefix, per in ((Rel.USED_DEVICE, Label.DEVICE, "dev_", 25), (Rel.PAID_WITH, Label.PAYMENT_METHOD, "pmfp_", 60)):
+            store.upsert_relationships(rel, Label.ACCOUNT, label, [
+                {"start": a, "end": f"{prefix}{i // per:016x}", "first_seen": "2025-04-15T14:06:52Z",
+                 "last_seen": "2025-06-05T00:00:00Z"} for i, a in enumerate(accounts)])
+        store.upsert_relationships(Rel.LINKED, Label.ACCOUNT, Label.ACCOUNT, [
+            {"start": accounts[i], "end": accounts[(i + 1) % MEMBERS], "weight": 0.7915, "families": ["network", "timing"],
+             "reasons": json.dumps([
+                 {"family": "timing", "kind": "coactivity", "entity": {"label": "TimeBuckets", "key": "10800s"}, "accounts": 2,
+                  "weight": 0.5213, "jaccard": 0.223, "shared_slots": 82, "active_slots": [220, 229], "slot": "3h bucket x prompt template"},
+                 *({"family": "network", "kind": "shared_ip", "entity": {"label": "IP", "key": _ip(n, (i * 7) % 2000)}, "accounts": 16,
+                    "weight": 0.35, "counts": [11, 7], "time_overlap": 1.0, "first_seen": "2025-04-22T18:56:10Z",
+                    "last_seen": "2025-06-05T06:20:02Z"} for n in range(2))])}
+            for i in range(MEMBERS)])
+    return accounts
+
+
+@pytest.fixture(scope="module")
+def hydra() -> tuple[EmbeddedStore, list[str]]:
+    store = EmbeddedStore(None)
+    return store, _big_cluster(store)
+
+
+def _bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+@pytest.mark.parametrize("fmt", sorted(TARGETS))
+def test_every_member_is_in_each_graph_file_within_its_budget(hydra: tuple[EmbeddedStore, list[str]], fmt: str,
+                                                              tmp_path: Path) -> None:
+    store, accounts = hydra
+    result = export_graph(store, tmp_path / f"g.{fmt}", fmt, cluster_ids=["hydra"], degree_cap=5_000)
+    size = _bytes(result.path)
+    assert size <= TARGETS[fmt], f"{fmt}: {size / 1e6:.1f} MB"
+    text = result.path.read_text(encoding="utf-8")
+    if fmt == "graphml":
+        ids = set(nx.read_graphml(result.path).nodes)
+    elif fmt == "gexf":
+        ids = set(nx.read_gexf(result.path).nodes)
+    elif fmt == "json":
+        ids = {n["id"] for n in json.loads(text)["nodes"]}
+    else:
+        ids = {f"Account:{a}" for a in accounts if f'"{a}"' in text}
+    assert {f"Account:{a}" for a in accounts} <= ids
+    assert result.nodes >= MEMBERS and result.relationships >= 3 * MEMBERS
+
+
+def test_the_report_of_a_big_cluster_keeps_its_budget_and_says_what_it_left_out(hydra: tuple[EmbeddedStore, list[str]],
+                                                                                 tmp_path: Path) -> None:
+    store, accounts = hydra
+    out = tmp_path / "report"
+    export_graph(store, out, "report", cluster_ids=["hydra"], degree_cap=5_000)
+    assert _bytes(out) <= REPORT_BUDGET
+    assert verify_manifest(out) == []
+    names = {p.name for p in out.iterdir()}
+    assert "graph.html" in names and "links.csv" in names and "graph.json" not in names
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "would take this report over its size budget" in md and "export graph --format json" in md
+    members = (out / "members.csv").read_text(encoding="utf-8")
+    assert all(a in members for a in accounts)
+    links = (out / "links.csv").read_text(encoding="utf-8")
+    assert links.count("shared_ip") >= 2 * MEMBERS
