@@ -82,7 +82,7 @@ from typing import Any
 
 import numpy as np
 
-from graph import attribution, clustering, decisions, saved_context, scoring, separation, takeover
+from graph import attribution, clustering, decisions, saved_context, scoring, separation
 from graph.engine import Engine, open_engine
 from graph.figures import (
     ANALYST_STATUS_DEFAULT,
@@ -219,7 +219,7 @@ def figure_context(facts: Facts, settings: Settings, previous: Previous, store: 
     }
     return FigureContext(profiles=profiles, baseline=scoring.baseline(profiles.values()),
                          template_users=facts.template_table().sizes(), threshold=float(settings["flag_threshold"]),
-                         indicators=indicators, usage=facts, prior=prior, onsets=takeover.read_onsets(facts.workspace))
+                         indicators=indicators, usage=facts, prior=prior, onsets=dict(facts.onsets()))
 
 
 @dataclass

@@ -49,7 +49,7 @@ def link_accounts(facts: Facts, cap: int, timings: dict[str, float] | None = Non
     from graph import takeover  # graph.takeover builds on this package: imported when linking
 
     started = time.perf_counter()
-    takeover.link_campaigns(evidence, takeover.read_onsets(facts.workspace))  # a ring with nothing shared but its change
+    takeover.link_campaigns(evidence, facts.onsets())  # a ring with nothing shared but its change
     if timings is not None:
         timings["link_takeover"] = round(time.perf_counter() - started, 3)
     if phase is not None:

@@ -34,6 +34,7 @@ class Facts:
     uses: dict[str, Mapping[str, Mapping[str, Use]]] = field(default_factory=dict)
     workspace: Path | None = None
     _accounts_using: dict[frozenset[tuple[str, str]], frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
+    _onsets: Any = field(default=None, repr=False, compare=False)
 
     def props(self, label: str, key: str) -> dict[str, Any]:
         return self.entities.get(label, {}).get(key, {})
@@ -55,6 +56,16 @@ class Facts:
                     users.update(values.get(key, {}))
             found = self._accounts_using[entities] = frozenset(users)
         return found
+
+    def onsets(self) -> Mapping[str, Any]:
+        """account -> its behaviour-change onset (``graph.takeover.read_onsets``), read from
+        the staged exchanges once per run: linking and scoring both ask, and at the seed scale
+        each read is a pass over tens of millions of exchanges."""
+        if self._onsets is None:
+            from graph import takeover  # graph.takeover builds on this package
+
+            self._onsets = takeover.read_onsets(self.workspace)
+        return self._onsets  # type: ignore[no-any-return]
 
     def template_table(self) -> UseTable:
         """The prompt-template uses as a column table (how ``read_facts`` keeps them)."""

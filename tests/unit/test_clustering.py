@@ -136,8 +136,6 @@ def test_a_big_evenly_linked_group_stays_whole_and_strangers_stay_out() -> None:
     it stays one cluster, and strangers with a couple of links into it stay out."""
     import random
 
-    import numpy as np
-
     from graph.clustering import cluster_accounts
 
     rng = random.Random(5)
