@@ -30,8 +30,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from graph.export.selection import EvidenceGraph
 from graph.export.text import clean_graph, clean_key, clean_value, utf8_text, xml_text
 from graph.store import NodeKey
@@ -66,35 +64,6 @@ def _time_span(props: dict[str, Any]) -> tuple[str | None, str | None]:
     return start, end
 
 
-def to_networkx(graph: EvidenceGraph, *, scalar: bool = True, times: bool = False) -> nx.MultiDiGraph:
-    """The evidence graph as a networkx MultiDiGraph (edge key = relationship type), empty
-    values left out (``written``). ``scalar`` flattens lists; ``times`` adds GEXF
-    ``start``/``end`` attributes."""
-    out = nx.MultiDiGraph(name="sybilscope evidence", clusters=";".join(graph.cluster_ids))
-    conv: Callable[[Any], Any] = flatten if scalar else (lambda v: v)
-    for node in graph.nodes:
-        attrs = {k: conv(v) for k, v in node.props.items() if written(v) and k not in ("label", "id")}
-        attrs.update(kind=node.label, key=node.key, label=f"{node.label}:{node.key}")
-        if times:
-            start, end = _time_span(node.props)
-            if start:
-                attrs["start"] = start
-            if end:
-                attrs["end"] = end
-        out.add_node(node_id(node.ref), **attrs)
-    for rel in graph.relationships:
-        attrs = {k: conv(v) for k, v in rel.props.items() if written(v) and k not in ("id", "key", "label")}
-        attrs["type"] = rel.type
-        if times:
-            start, end = _time_span(rel.props)
-            if start:
-                attrs["start"] = start
-            if end:
-                attrs["end"] = end
-        out.add_edge(node_id(rel.start), node_id(rel.end), key=rel.type, **attrs)
-    return out
-
-
 def _unify_types(items: list[dict[str, Any]]) -> dict[str, type]:
     """Make each attribute one type across elements: int+float become float, any other mix
     text; returns each attribute's type."""
@@ -119,7 +88,6 @@ def _unify_types(items: list[dict[str, Any]]) -> dict[str, type]:
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _TEXT_SPECIAL = re.compile("[&<>]")
 _ATTR_SPECIAL = re.compile("[&<>\"'\t\n\r]")
-_ATTR_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\t": "&#09;", "\n": "&#10;", "\r": "&#13;"}
 
 
 def xml_escape_text(text: str) -> str:
@@ -303,7 +271,7 @@ def _nested(name: str, value: Any) -> Any:
 
 def node_link(graph: EvidenceGraph) -> dict[str, Any]:
     """Node-link JSON (the d3 / networkx format, what ``networkx.node_link_data`` makes of
-    ``to_networkx``, built directly), empty values left out, lists kept as
+    a networkx graph, built directly), empty values left out, lists kept as
     lists, nested data (link reasons, indicators) as JSON rather than JSON text, text strict
     UTF-8."""
     clean = clean_graph(graph, utf8_text)
