@@ -95,6 +95,12 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# For each candidate onset t (the first time of some value): ``before`` = exchanges earlier than
+# t, ``after`` = the rest, ``after_new`` = exchanges whose value was first seen at t or later
+# (those are all at t or later). Ranks and a running sum give all three in two sorts; counting
+# them by joining every candidate with every exchange of its account grew as candidates x
+# exchanges, quadratic for an account rotating through proxies: twice the memory at medium
+# scale, and past the machine's at seed.
 ONSET_SQL = """
 WITH x0 AS (SELECT account_id, ts, network, client_fingerprint FROM read_parquet($g) WHERE ts IS NOT NULL),
 busy AS (SELECT account_id FROM x0 GROUP BY 1 HAVING count(*) >= 2 * $k),
@@ -103,14 +109,15 @@ x AS (SELECT account_id, ts, 'network' AS dim, network AS value FROM x0
       UNION ALL
       SELECT account_id, ts, 'client' AS dim, client_fingerprint AS value FROM x0
       WHERE client_fingerprint IS NOT NULL AND account_id IN (SELECT account_id FROM busy)),
-f AS (SELECT account_id, dim, value, min(ts) AS first FROM x GROUP BY 1, 2, 3),
-r AS (SELECT x.account_id, x.dim, x.ts, f.first AS v_first FROM x JOIN f USING (account_id, dim, value)),
-c AS (SELECT DISTINCT account_id, dim, first AS t FROM f),
-s AS (SELECT c.account_id, c.dim, c.t,
-             count(*) FILTER (WHERE r.ts < c.t) AS before,
-             count(*) FILTER (WHERE r.ts >= c.t) AS after,
-             count(*) FILTER (WHERE r.ts >= c.t AND r.v_first >= c.t) AS after_new
-      FROM c JOIN r USING (account_id, dim) GROUP BY 1, 2, 3)
+r AS (SELECT account_id, dim, value, ts,
+             rank() OVER (PARTITION BY account_id, dim ORDER BY ts) - 1 AS earlier,
+             count(*) OVER (PARTITION BY account_id, dim) AS n
+      FROM x),
+f AS (SELECT account_id, dim, value, min(ts) AS first, count(*) AS uses, min(earlier) AS before, any_value(n) AS n
+      FROM r GROUP BY 1, 2, 3),
+s AS (SELECT account_id, dim, first AS t, before, n - before AS after,
+             sum(uses) OVER (PARTITION BY account_id, dim ORDER BY first DESC) AS after_new
+      FROM f)
 SELECT account_id, dim, epoch(min(t)) FROM s
 WHERE before >= $k AND after >= $k AND after_new >= $share * after
 GROUP BY 1, 2

@@ -86,16 +86,20 @@ def _unify_types(items: list[dict[str, Any]]) -> dict[str, type]:
 
 # What no XML 1.0 document may contain (the inverse of the spec's Char production).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_TEXT_SPECIAL = re.compile("[&<>]")
+_TEXT_SPECIAL = re.compile("[&<>\r]")
 _ATTR_SPECIAL = re.compile("[&<>\"'\t\n\r]")
 
 
 def xml_escape_text(text: str) -> str:
-    """Element text as ElementTree writes it (``&``, ``<``, ``>``; CR stays raw, which every
-    parser reads as LF, see graph/export/text.py)."""
+    r"""Element text with ``&``, ``<`` and ``>`` escaped, and CR as ``&#13;``: a raw CR (or
+    CR LF) is read back as LF by every XML parser, a character reference as CR.
+
+    >>> xml_escape_text("a < b\r\n")
+    'a &lt; b&#13;\n'
+    """
     if not _TEXT_SPECIAL.search(text):
         return text
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
 
 
 def xml_attr(text: str) -> str:

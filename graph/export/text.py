@@ -30,9 +30,8 @@ Machine formats (GraphML, GEXF, JSON, STIX, Parquet) keep the whole text, only t
 above replaced, one code point for one, so lengths survive. A well-formed surrogate pair left
 as two code points (text decoded with ``surrogatepass``) is first joined into the character it
 encodes. U+FFFD in a machine format means "a character this format cannot hold was here"; the
-staged rows in the workspace keep the original. GraphML holds values as element text, where
-every XML parser reads CR and CR LF as LF; GEXF holds them in attributes (CR written as
-``&#13;``) and keeps them.
+staged rows in the workspace keep the original. CR is written as ``&#13;`` in both (GraphML's
+element text, GEXF's attributes): a raw CR or CR LF would be read back as LF.
 
 Bidi *marks* (LRM, RLM, ALM) are left alone: they are ordinary in Arabic and Hebrew text and
 cannot reorder strong characters. Markdown also gets its own escaping (``md_text``) so a prompt

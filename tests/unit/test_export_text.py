@@ -27,10 +27,12 @@ import pytest
 import stix2
 from markdown_it import MarkdownIt
 
+import graph.export.graphfiles as graphfiles
 import graph.export.html as html_export
 import graph.export.text as text
 from graph.detection import run_detection
 from graph.export.clusters import write_clusters
+from graph.export.graphfiles import xml_attr, xml_escape_text
 from graph.export.manifest import verify_manifest
 from graph.export.report import REPORT_TEXT_CHARS, to_html, to_markdown
 from graph.export.run import export_graph
@@ -81,7 +83,7 @@ EXAMPLE_KEEP = 2000  # the loader keeps the first 2,000 characters of a template
 
 
 def test_the_text_module_examples_hold() -> None:
-    for module in (text, html_export):
+    for module in (text, html_export, graphfiles):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
@@ -93,6 +95,8 @@ def test_each_rule_leaves_only_what_its_format_carries(char: str) -> None:
     assert len(xml) == len(sample) and not NOT_XML.search(xml)
     element = ET.fromstring(f"<e v={quoteattr(xml)}>{escape(xml)}</e>".encode())
     assert element.get("v") == xml and element.text == xml.replace("\r", "\n")
+    ours = ET.fromstring(f"<e v={xml_attr(xml)}>{xml_escape_text(xml)}</e>".encode())
+    assert ours.get("v") == xml and ours.text == xml  # our writers keep CR in both places
     for rule in (utf8_text, csv_text):
         clean = rule(sample)
         assert len(clean) == len(sample)
@@ -221,8 +225,7 @@ def _check_every_format(store: GraphStore, ws: Path, out: Path, expected_example
     gexf = nx.read_gexf(out / "report" / "graph.gexf")
     assert graphml.number_of_nodes() == gexf.number_of_nodes() == report.nodes
     assert graphml.number_of_edges() == gexf.number_of_edges() == report.relationships
-    line_ends = lambda s: s.replace("\r\n", "\n").replace("\r", "\n")  # noqa: E731 - XML reads CR as LF in text
-    assert _examples_in(graphml) == {line_ends(xml_text(e)) for e in expected_examples}
+    assert _examples_in(graphml) == {xml_text(e) for e in expected_examples}  # CR LF and lone CR kept
     assert _examples_in(gexf) == {xml_text(e) for e in expected_examples}
     node_link = _strict_json(out / "report" / "graph.json")
     assert {n["example"] for n in node_link["nodes"] if n.get("kind") == "PromptTemplate" and "example" in n} == {
