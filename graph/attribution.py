@@ -12,6 +12,10 @@ templates):
 For one operator, each matching indicator gives ``confidence * coverage`` (coverage: the share
 of members touching it) and these combine by noisy-OR. A suggestion resting on a single kind of
 indicator is capped at ``SINGLE_KIND_CAP``, so attribution never rests on one signal alone.
+An indicator that names shared infrastructure (an ASN, or a proxy network's, VPN's or hosting
+range's addresses: ``Indicator.shared``) supports a suggestion but never makes one alone: any
+paying customer of that provider, benign people included, matches it, so it says nothing about
+*which* operator runs a cluster (graph/separation.py applies the same rule to links).
 Suggestions are only suggestions: the analyst's ATTRIBUTED_TO is never written here.
 """
 
@@ -26,10 +30,12 @@ from graph.linkage.evidence import noisy_or
 from graph.linkage.facts import Facts
 from graph.linkage.template_props import TemplateProps
 from graph.schema import Label, Rel
+from graph.separation import is_provider_value
 from graph.store import GraphStore
 
 MIN_SUGGESTION = 0.2
 SINGLE_KIND_CAP = 0.5
+MIN_STRENGTH = 0.05  # a match weaker than this is a trace: it adds no kind and no basis
 LEARNED_CONFIDENCE = 0.8
 PREVIOUS_MEMBERS_MIN_SHARE = 0.3
 
@@ -54,6 +60,7 @@ class Indicator:
     confidence: float
     source: str
     entities: frozenset[EntityRef]
+    shared: bool = False  # names shared infrastructure only (``shared_infrastructure``)
 
 
 @dataclass
@@ -118,6 +125,20 @@ def indicator_entities(facts: Facts, itype: str, value: str) -> frozenset[Entity
     return frozenset()
 
 
+def shared_infrastructure(facts: Facts, entities: frozenset[EntityRef]) -> bool:
+    """Whether every one of ``entities`` is infrastructure strangers share: an ASN, or an IP
+    or network of a provider's pool (``separation.is_provider_value``).
+
+    >>> shared_infrastructure(Facts(), frozenset({("ASN", "64601")}))
+    True
+    >>> shared_infrastructure(Facts(), frozenset({("ASN", "64601"), ("Device", "d1")}))
+    False
+    """
+    return bool(entities) and all(
+        label == Label.ASN.value or is_provider_value(facts, label, key) for label, key in entities
+    )
+
+
 def known_indicators(store: GraphStore, facts: Facts) -> list[Indicator]:
     """Indicators of known operators from the store."""
     nodes = {n.key: n.props for n in store.iter_nodes(Label.INDICATOR)}
@@ -127,12 +148,13 @@ def known_indicators(store: GraphStore, facts: Facts) -> list[Indicator]:
         itype = str(props.get("type") or rel.end[1].split(":", 1)[0])
         value = str(props.get("value") or rel.end[1].split(":", 1)[-1])
         conf = rel.props.get("confidence")
+        entities = indicator_entities(facts, itype, value)
         out.append(
             Indicator(
                 operator_id=rel.start[1], indicator_id=rel.end[1], type=itype, value=value,
                 confidence=float(conf) if isinstance(conf, int | float) else 0.5,
                 source=str(rel.props.get("source") or ""),
-                entities=indicator_entities(facts, itype, value),
+                entities=entities, shared=shared_infrastructure(facts, entities),
             )
         )
     return out
@@ -156,7 +178,7 @@ def learned_indicators(
                 Indicator(
                     operator_id=operator_id, indicator_id=f"learned:{label}:{key}", type=f"learned_{label}",
                     value=key, confidence=LEARNED_CONFIDENCE * confidence, source=f"analyst attribution of {cluster_id}",
-                    entities=frozenset({(label, key)}),
+                    entities=frozenset({(label, key)}), shared=shared_infrastructure(facts, frozenset({(label, key)})),
                 )
             )
     return out
@@ -187,7 +209,8 @@ def suggest(
             continue
         by_operator.setdefault(ind.operator_id, []).append(
             {"indicator_id": ind.indicator_id, "type": ind.type, "value": ind.value, "source": ind.source,
-             "confidence": round(ind.confidence, 3), "coverage": round(cov, 3), "strength": round(ind.confidence * cov, 4)}
+             "confidence": round(ind.confidence, 3), "coverage": round(cov, 3), "strength": round(ind.confidence * cov, 4),
+             "shared_infrastructure": ind.shared}
         )
     for cluster_id, (operator_id, confidence, old_members) in sorted((previous or {}).items()):
         share = len(member_set & old_members) / len(member_set) if member_set else 0.0
@@ -201,7 +224,9 @@ def suggest(
     for operator_id in sorted(by_operator):
         matches = sorted(by_operator[operator_id], key=lambda m: (-m["strength"], m["indicator_id"]))
         conf = noisy_or(m["strength"] for m in matches)
-        kinds = {m["type"].removeprefix("learned_") for m in matches if m["strength"] >= 0.05}
+        kinds = {m["type"].removeprefix("learned_") for m in matches if m["strength"] >= MIN_STRENGTH}
+        if not any(m["strength"] >= MIN_STRENGTH and not m.get("shared_infrastructure") for m in matches):
+            continue  # only a provider's pool matched: any of its customers would
         if len(kinds) < 2:
             conf = min(conf, SINGLE_KIND_CAP)
         if best is None or conf > best.confidence:

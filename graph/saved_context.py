@@ -114,6 +114,7 @@ def save(workspace: Path, detected_at: str, ctx: FigureContext, pairs: PairTable
         indicators.append({
             "operator_id": ind.operator_id, "indicator_id": ind.indicator_id, "type": ind.type, "value": ind.value,
             "confidence": ind.confidence, "source": ind.source, "entities": sorted(map(list, ind.entities)), "users": users,
+            "shared": ind.shared,
         })
     meta = {
         "format": FORMAT, "families": list(FAMILIES), "detected_at": detected_at, "threshold": ctx.threshold,
@@ -211,7 +212,7 @@ def load(workspace: Path | None) -> SavedContext | None:
     for ind in meta["indicators"]:
         entities = frozenset((str(label), str(key)) for label, key in ind["entities"])
         indicators.append(Indicator(ind["operator_id"], ind["indicator_id"], ind["type"], ind["value"],
-                                    float(ind["confidence"]), ind["source"], entities))
+                                    float(ind["confidence"]), ind["source"], entities, bool(ind.get("shared", False))))
         users[entities] = frozenset(accounts[i] for i in ind["users"])
     base = meta["baseline"]
     ctx = FigureContext(

@@ -7,6 +7,7 @@ from graph.attribution import (
     Indicator,
     indicator_entities,
     learned_indicators,
+    shared_infrastructure,
     suggest,
 )
 from graph.linkage.facts import Facts, Use
@@ -59,3 +60,28 @@ def test_analyst_attributed_clusters_teach_new_indicators() -> None:
     s = suggest(["x", "y"], facts, learned, {"cl-old": ("op-z", 0.9, frozenset({"x"}))})
     assert s is not None and s.operator_id == "op-z"
     assert {m["type"] for m in s.indicators} == {"learned_PaymentMethod", "analyst_attribution"}
+
+
+def test_a_providers_pool_supports_a_suggestion_but_never_makes_one_alone() -> None:
+    """Benign people who rent the same residential proxy an operator is known to use match its
+    network indicator; that alone says nothing about who runs them."""
+    facts = _facts()
+    facts.uses[Label.IP.value]["73.8.0.9"] = {"p": Use(1), "q": Use(1), "a": Use(1), "b": Use(1)}
+    facts.entities[Label.IP.value] = {"73.8.0.9": {"network": "73.8.0.0/18"}}
+    facts.entities[Label.NETWORK.value] = {"73.8.0.0/18": {"kind": "proxy"}}
+    proxy = Indicator("op-a", "network:73.8.0.0/18", "network", "73.8.0.0/18", 0.9, "test",
+                      indicator_entities(facts, "network", "73.8.0.0/18"), shared=True)
+    asn = Indicator("op-a", "asn:64601", "asn", "64601", 0.9, "test", frozenset({("ASN", "64601")}), shared=True)
+    facts.uses[Label.ASN.value] = {"64601": {"p": Use(1), "q": Use(1)}}
+    assert suggest(["p", "q"], facts, [proxy, asn]) is None
+    with_card = suggest(["a", "b"], facts, [proxy, _ind("op-a", "payment", "pm1", 0.9, facts)])
+    assert with_card is not None and with_card.operator_id == "op-a" and with_card.confidence > SINGLE_KIND_CAP
+    assert {m["type"]: m["shared_infrastructure"] for m in with_card.indicators} == {"network": True, "payment": False}
+
+
+def test_known_indicators_on_a_providers_pool_are_marked_shared() -> None:
+    facts = _facts()
+    facts.entities[Label.NETWORK.value] = {"73.8.0.0/18": {"kind": "proxy"}, "193.170.0.0/24": {"kind": "education"}}
+    assert shared_infrastructure(facts, indicator_entities(facts, "network", "73.8.0.0/18"))
+    assert not shared_infrastructure(facts, indicator_entities(facts, "network", "193.170.0.0/24"))
+    assert not shared_infrastructure(facts, indicator_entities(facts, "payment", "pm1"))
