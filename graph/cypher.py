@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from graph.schema import INDEXES, KEY_PROPERTY, Label, Rel, check_label, check_rel_type, key_of
 
@@ -147,9 +148,16 @@ def find_nodes(label: str, where: Sequence[str], with_limit: bool) -> str:
     )
 
 
-def iter_nodes(label: str) -> str:
+def iter_nodes(label: str, skip_key_prefix: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Every node of ``label`` with its properties; with ``skip_key_prefix``, not those whose
+    key starts with it (a range seek on the key's uniqueness index, then a filter)."""
     key = property_name(key_of(label))
-    return f"MATCH (n:{_label(label)}) RETURN n.{key} AS key, properties(n) AS props"
+    if skip_key_prefix is None:
+        return f"MATCH (n:{_label(label)}) RETURN n.{key} AS key, properties(n) AS props", {}
+    return (
+        f"MATCH (n:{_label(label)}) WHERE NOT n.{key} STARTS WITH $prefix RETURN n.{key} AS key, properties(n) AS props",
+        {"prefix": skip_key_prefix},
+    )
 
 
 def iter_relationships_between(rel_type: str, start_label: str, end_label: str) -> str:

@@ -435,10 +435,12 @@ class GraphStore(ABC):
         return self._run("find_nodes", self._find_nodes, lab.value, filters, limit)
 
     @final
-    def iter_nodes(self, label: str) -> Iterator[Node]:
-        """Stream every node of ``label`` (order unspecified)."""
+    def iter_nodes(self, label: str, skip_key_prefix: str | None = None) -> Iterator[Node]:
+        """Stream every node of ``label`` (order unspecified); with ``skip_key_prefix``, not
+        those whose key starts with it, left out by the store itself (detection skips the
+        millions of withheld ``h:`` templates it answers for without reading them)."""
         lab = check_label(label)
-        yield from self._stream("iter_nodes", self._iter_nodes, lab.value)
+        yield from self._stream("iter_nodes", self._iter_nodes, lab.value, skip_key_prefix or None)
 
     @final
     def iter_relationships(self, rel_type: str) -> Iterator[Relationship]:
@@ -686,7 +688,7 @@ class GraphStore(ABC):
     def _find_nodes(self, label: str, where: dict[str, Any], limit: int | None) -> list[Node]: ...
 
     @abstractmethod
-    def _iter_nodes(self, label: str) -> Iterator[Node]: ...
+    def _iter_nodes(self, label: str, skip_key_prefix: str | None) -> Iterator[Node]: ...
 
     @abstractmethod
     def _iter_relationships(self, rel_type: str) -> Iterator[Relationship]: ...

@@ -443,10 +443,11 @@ class EmbeddedStore(GraphStore):
                     break
         return out
 
-    def _iter_nodes(self, label: str) -> Iterator[Node]:
+    def _iter_nodes(self, label: str, skip_key_prefix: str | None) -> Iterator[Node]:
         self._read()
         for key in list(self._by_label.get(label, ())):
-            yield self._node((label, key))
+            if skip_key_prefix is None or not key.startswith(skip_key_prefix):
+                yield self._node((label, key))
 
     def _iter_relationships(self, rel_type: str) -> Iterator[Relationship]:
         g = self._read()

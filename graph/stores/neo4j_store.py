@@ -455,8 +455,9 @@ class Neo4jStore(GraphStore):
             for r in self._read_query(query, **params)
         ]
 
-    def _iter_nodes(self, label: str) -> Iterator[Node]:
-        for r in self._stream_query(cypher.iter_nodes(label)):
+    def _iter_nodes(self, label: str, skip_key_prefix: str | None) -> Iterator[Node]:
+        query, params = cypher.iter_nodes(label, skip_key_prefix)
+        for r in self._stream_query(query, **params):
             yield Node(label, r["key"], self._without_key(label, r["props"]))
 
     def _iter_relationships(self, rel_type: str) -> Iterator[Relationship]:

@@ -106,6 +106,13 @@ def test_find_nodes_filters_sorts_and_limits(store: GraphStore) -> None:
     assert store.find_nodes("Account", {"country": "XX"}) == []
 
 
+def test_iter_nodes_can_leave_out_a_key_prefix(store: GraphStore) -> None:
+    store.upsert_nodes("PromptTemplate", [{"template_id": k, "capability": "chat"} for k in ("h:1a", "h:2b", "t-9", "th:x")])
+    kept = sorted((n.key, n.props.get("capability")) for n in store.iter_nodes("PromptTemplate", skip_key_prefix="h:"))
+    assert kept == [("t-9", "chat"), ("th:x", "chat")]
+    assert len(list(store.iter_nodes("PromptTemplate"))) == 4
+
+
 def test_iterators_stream_everything(store: GraphStore) -> None:
     seed_small_world(store)
     assert sorted(n.key for n in store.iter_nodes("Account")) == ["a1", "a2", "a3"]
