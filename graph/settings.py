@@ -31,6 +31,7 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     # Where things live
     Setting("workspace", ".sybilscope", "Workspace directory: embedded graph, staging, quarantine, local Neo4j data."),
+    Setting("progress", "auto", "How long commands (generate, load, detect) report progress on stderr: 'auto' draws bars and spinners when stderr is a terminal and stays silent otherwise; 'lines' writes one timestamped line per step (elapsed time and peak memory), for logs and batch jobs; 'off' never."),
     Setting("store", "embedded", "Graph store: 'embedded' (networkx, persisted in the workspace) or a bolt:// / neo4j:// URI."),
     # Neo4j connection
     Setting("neo4j_user", "neo4j", "Neo4j user name (the local server runs without auth; any value works there)."),

@@ -71,9 +71,10 @@ class LoadReport:
         }
 
 
-def load_bundle(bundle_dir: Path, settings: Settings, store: GraphStore, *, progress: bool = False,
+def load_bundle(bundle_dir: Path, settings: Settings, store: GraphStore, *, progress: bool | LoadProgress = False,
                 importer: GraphImporter | None = None) -> LoadReport:
     """Load ``bundle_dir`` into the staging area of the settings' workspace and into ``store``.
+    ``progress``: True draws rich bars on stderr, a ``LoadProgress`` hears every step.
     ``importer`` (the local Neo4j's, from the app) lets a load into an empty database take the
     bulk path (setting ``neo4j_bulk_import``). Raises BundleError (store and staging untouched)
     on a file-level fault."""
@@ -90,7 +91,7 @@ def load_bundle(bundle_dir: Path, settings: Settings, store: GraphStore, *, prog
     if hub_senders < 0:
         raise ValueError(f"graph_template_hub_senders (SYBILSCOPE_GRAPH_TEMPLATE_HUB_SENDERS) must be at least 0, "
                          f"not {hub_senders}")
-    sink: LoadProgress = RichProgress() if progress else LoadProgress()
+    sink: LoadProgress = progress if isinstance(progress, LoadProgress) else RichProgress() if progress else LoadProgress()
     try:
         with FileLock(str(load_lock_path(workspace)), mode=PRIVATE_FILE):
             return _load_locked(Path(bundle_dir), workspace, salt, store, sink, limits,

@@ -1,13 +1,15 @@
-"""Progress reporting for a load: silent, or rich bars on stderr (one per table) and a summary.
+"""Progress reporting for a load: silent, rich bars on stderr (one per table) and a summary,
+or one line per step.
 
-The loader calls a ``LoadProgress``; ``RichProgress`` draws it when stderr is a terminal, the
-base class does nothing (tests, pipes, cron).
+The loader calls a ``LoadProgress``; ``RichProgress`` draws it when stderr is a terminal,
+``LineProgress`` hands a line per step to a writer (setting ``progress`` = 'lines', for logs),
+the base class does nothing (tests, pipes, cron).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -34,6 +36,35 @@ class LoadProgress:
 
     def close(self) -> None:
         """Stop drawing."""
+
+
+class LineProgress(LoadProgress):
+    """One line per step through ``say``: a table begun and read (rows, rows/s), each phase,
+    and the notes; row counts in between go unreported, so a log stays short."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.started: dict[str, float] = {}
+        self.rows: dict[str, int] = {}
+
+    def start_table(self, table: str, files: int) -> None:
+        self.started[table] = time.perf_counter()
+        self.rows[table] = 0
+        self.say(f"reading {table} ({files:,} file{'s' if files != 1 else ''})")
+
+    def advance(self, table: str, rows: int) -> None:
+        self.rows[table] = self.rows.get(table, 0) + rows
+
+    def finish_table(self, table: str) -> None:
+        seconds = max(time.perf_counter() - self.started.get(table, time.perf_counter()), 1e-9)
+        rows = self.rows.get(table, 0)
+        self.say(f"read {table}: {rows:,} rows in {seconds:,.1f} s ({rows / seconds:,.0f}/s)")
+
+    def phase(self, text: str) -> None:
+        self.say(text)
+
+    def note(self, text: str) -> None:
+        self.say(text)
 
 
 class RichProgress(LoadProgress):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import resource
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,9 +75,43 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def show_progress() -> bool:
-    """Progress bars only when a person watches stderr (never in pipes or logs)."""
-    return sys.stderr.isatty()
+PROGRESS_MODES = ("auto", "lines", "off")
+
+
+def progress_mode(settings: Settings | None = None) -> str:
+    """The setting ``progress`` checked: 'auto', 'lines' or 'off'."""
+    mode = str((settings or Settings())["progress"]).strip().lower()
+    if mode not in PROGRESS_MODES:
+        raise click.ClickException(f"setting progress (SYBILSCOPE_PROGRESS) is {mode!r}; use one of {', '.join(PROGRESS_MODES)}")
+    return mode
+
+
+def show_progress(settings: Settings | None = None) -> bool:
+    """Progress bars only when a person watches stderr (never in pipes or logs), unless the
+    setting ``progress`` says otherwise."""
+    return progress_mode(settings) == "auto" and sys.stderr.isatty()
+
+
+def progress_lines(settings: Settings | None = None) -> bool:
+    """Whether to write one line per step on stderr (setting ``progress`` = 'lines')."""
+    return progress_mode(settings) == "lines"
+
+
+class StepLines:
+    """Timestamped step lines on stderr: ``12:04:31 +1m05s 1.8 GiB  detect: clustering …``.
+
+    The peak memory is this process's and its children's high-water mark so far (what
+    ``/usr/bin/time -v`` reports at the end), so a log shows where a run grew."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.started = time.monotonic()
+
+    def __call__(self, text: str) -> None:
+        elapsed = int(time.monotonic() - self.started)
+        peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        stamp = time.strftime("%H:%M:%S")
+        click.echo(f"{stamp} +{elapsed // 60}m{elapsed % 60:02d}s {peak / 2**20:.1f} GiB  {self.command}: {text}", err=True)
 
 
 def open_configured_store(settings: Settings):  # noqa: ANN201 - GraphStore

@@ -3,7 +3,8 @@
 Stages and checks the whole bundle before touching the store; a file-level fault exits non-zero
 with one line naming the file and the fault. The report (counts per table, ignored files,
 quarantine path) goes to ``--report-json`` and, as JSON, to stdout; progress bars and a summary
-table go to stderr when it is a terminal. Into an empty database of this workspace's running local
+table go to stderr when it is a terminal (setting ``progress``: 'lines' writes one line per step
+instead, 'off' nothing). Into an empty database of this workspace's running local
 Neo4j the graph is written by Neo4j's importer (the server is stopped and started again for it);
 the report's ``graph_path`` says which path ran.
 """
@@ -12,11 +13,30 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from app.commands.common import common_options, emit_json, open_configured_store, show_progress
+from app.commands.common import (
+    StepLines,
+    common_options,
+    emit_json,
+    open_configured_store,
+    progress_lines,
+    show_progress,
+)
 from graph.settings import Settings
+
+if TYPE_CHECKING:
+    from loaders.progress import LoadProgress
+
+
+def _load_progress(settings: Settings) -> bool | LoadProgress:
+    if progress_lines(settings):
+        from loaders.progress import LineProgress
+
+        return LineProgress(StepLines("load"))
+    return show_progress(settings)
 
 
 @click.command("load")
@@ -34,7 +54,7 @@ def load_cmd(settings: Settings, bundle_dir: Path, report_json: Path | None) -> 
             from app.neo4j_local.importer import LocalGraphImport
 
             importer = LocalGraphImport(settings, store, echo=lambda text: click.echo(text, err=True))
-        report = load_bundle(bundle_dir, settings, store, progress=show_progress(), importer=importer)
+        report = load_bundle(bundle_dir, settings, store, progress=_load_progress(settings), importer=importer)
     data = report.to_json()
     if report_json is not None:
         report_json.parent.mkdir(parents=True, exist_ok=True)

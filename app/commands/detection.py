@@ -13,7 +13,14 @@ from pathlib import Path
 
 import click
 
-from app.commands.common import common_options, emit_json, open_configured_store, show_progress
+from app.commands.common import (
+    StepLines,
+    common_options,
+    emit_json,
+    open_configured_store,
+    progress_lines,
+    show_progress,
+)
 from graph.settings import Settings
 
 METHOD_TITLES = ("detection", "baseline: shared IP/card/device", "baseline: Neo4j fraud rule")
@@ -26,11 +33,15 @@ def detect_cmd(settings: Settings) -> None:
     from graph.detection import run_detection
 
     with open_configured_store(settings) as store:
-        if show_progress():
+        if show_progress(settings):
             from rich.console import Console
 
             with Console(stderr=True).status("detecting") as status:
                 summary = run_detection(store, settings, phase=lambda text: status.update(f"detecting: {text}"))
+        elif progress_lines(settings):
+            say = StepLines("detect")
+            summary = run_detection(store, settings, phase=say)
+            say(f"done: {summary['clusters']:,} clusters, {summary['flagged']:,} flagged")
         else:
             summary = run_detection(store, settings)
     emit_json(summary)

@@ -1,17 +1,19 @@
 """``sybilscope generate OUT_DIR --scale tiny|small|medium|seed --seed N``: a synthetic world.
 
 Writes an input bundle plus ``labels.csv`` and ``groups.csv`` (see loaders/synthetic.py) and
-prints a summary JSON on stdout; progress goes to stderr when it is a terminal.
+prints a summary JSON on stdout; progress goes to stderr when it is a terminal
+(setting ``progress``: 'lines' for a line at each tenth, 'off' for none).
 ``--scenario`` picks worlds from the scenario library (loaders/synthetic_world.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from app.commands.common import common_options, emit_json, show_progress
+from app.commands.common import StepLines, common_options, emit_json, progress_lines, show_progress
 from graph.settings import Settings
 from loaders.synthetic_spec import DEFAULT_CHUNK_ROWS, SCALES
 from loaders.synthetic_world import SCENARIOS, WITHHELD_EVERY
@@ -44,7 +46,10 @@ def generate_cmd(settings: Settings, out_dir: Path, scale: str, seed: int, chunk
 
     options = {"scenarios": scenarios, "withhold_text": withhold_text, "corpus": corpus,
                "allow_sample_fallback": allow_sample_fallback, "chunk_rows": chunk_rows}
-    if not show_progress():
+    if progress_lines(settings):
+        emit_json(generate(out_dir, scale, seed, **options, **_step_lines(scale)))  # type: ignore[arg-type]
+        return
+    if not show_progress(settings):
         emit_json(generate(out_dir, scale, seed, **options))  # type: ignore[arg-type]
         return
     from rich.progress import Progress
@@ -57,6 +62,24 @@ def generate_cmd(settings: Settings, out_dir: Path, scale: str, seed: int, chunk
             progress=lambda n: bar.advance(task, n),
         )
     emit_json(result)
+
+
+def _step_lines(scale: str) -> dict[str, Any]:
+    """``on_plan`` / ``progress`` callbacks that write a line at each tenth of the exchanges."""
+    say = StepLines("generate")
+    state = {"total": 0, "done": 0, "next": 0}
+
+    def on_plan(total: int) -> None:
+        state["total"], state["next"] = total, max(total // 10, 1)
+        say(f"{scale} world: {total:,} exchanges to write")
+
+    def progress(n: int) -> None:
+        state["done"] += n
+        if state["total"] and state["done"] >= state["next"]:
+            say(f"{state['done']:,} of {state['total']:,} exchanges ({100 * state['done'] // state['total']}%)")
+            state["next"] += max(state["total"] // 10, 1)
+
+    return {"on_plan": on_plan, "progress": progress}
 
 
 def _stderr_console():  # noqa: ANN202 - rich Console

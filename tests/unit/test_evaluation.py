@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -91,3 +92,21 @@ def test_evaluate_and_detect_commands(tmp_path: Path, monkeypatch) -> None:  # n
     assert "precision" in result.output and "Neo4j fraud rule" in result.output
     report = json.loads(out.read_text())
     assert report["detection"]["recall"] == 1.0 and set(report["baselines"]) == {"shared_infrastructure", "neo4j_fraud_rule"}
+
+
+def test_detect_writes_a_line_per_step_for_logs_when_asked(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    ws = tmp_path / "ws"
+    build_world(EmbeddedStore(embedded_dir(ws)))
+    monkeypatch.setenv("SYBILSCOPE_HUB_MAX_ACCOUNTS", str(CAP))
+    monkeypatch.setenv("SYBILSCOPE_PROGRESS", "lines")
+    result = CliRunner().invoke(main, ["detect", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["flagged"] == 1  # the summary alone on stdout
+    lines = result.stderr.splitlines()
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d \+\d+m\d\ds \d+\.\d GiB  detect: .+", line) for line in lines), lines
+    assert lines[0].endswith("detect: reading accounts, shared values and uses")
+    assert any("clustering and scoring" in line for line in lines) and lines[-1].endswith("1 flagged")
+    monkeypatch.setenv("SYBILSCOPE_PROGRESS", "loud")
+    result = CliRunner().invoke(main, ["detect", "--workspace", str(ws)])
+    assert result.exit_code != 0 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == ["Error: setting progress (SYBILSCOPE_PROGRESS) is 'loud'; use one of auto, lines, off"]
