@@ -7,7 +7,10 @@ what the drawing needs, in the exports' conventions (graph/evidence_style.py): a
 the exports' deterministic layout (graph/export/layout.py), a colour and shape by kind, a size
 and label size by how many members use the value. Above ``group_threshold`` members, accounts
 are folded into **groups**, each labelled with the value its accounts share and sized by how
-many they are; a group opens into its accounts.
+many they are; a group opens into its accounts. A cluster big enough for the evidence graph
+itself to be folded (the ``evidence_fold_members`` setting, graph/evidence_fold.py) arrives as
+member groups (``MemberGroup``: members who share the same values) with their uses and the
+links between them; such a group opens into its accounts read from the store.
 
 The view then grows and shrinks as the investigator expands one relationship kind at a time,
 collapses and removes nodes; ``visible`` filters it by link weight and time window without
@@ -29,6 +32,7 @@ from graph.evidence import (
     BILLING_PATTERN,
     HAS_HUB,
     HUB,
+    MEMBER_GROUP,
     VALUE_LABELS,
     EvidenceGraph,
     build_evidence,
@@ -53,6 +57,12 @@ from graph.store import GraphStore, Node, NodeKey, Relationship, Subgraph
 # annotations (ABOUT), which the case panel shows instead.
 EXPAND_RELS: tuple[str, ...] = tuple(r.value for r in Rel if r is not Rel.ABOUT)
 GROUP_LABEL = GROUP
+MEMBER_GROUP_LABEL = MEMBER_GROUP
+"""A folded evidence graph's group of members (graph/evidence_fold.py): opens into its
+accounts, read from the store (at most ``MEMBER_GROUP_OPEN``)."""
+MEMBER_GROUP_OPEN = 1000
+IN_GROUP = "IN_GROUP"
+"""The drawn tie of an opened member group's account to its group (no stored relationship)."""
 HUB_LABEL = HUB
 GROUP_THRESHOLD = 300
 LINKS_PER_ACCOUNT = 10
@@ -60,7 +70,7 @@ MAX_GROUPS = 60
 MIN_GROUP = 3
 UNGROUPED = "ungrouped"
 # Nodes that are not in the store (summaries and groups): their evidence is their properties.
-SYNTHETIC_LABELS = (HUB, BILLING_PATTERN, GROUP)
+SYNTHETIC_LABELS = (HUB, BILLING_PATTERN, GROUP, MEMBER_GROUP)
 # The edges drawn from a group to the values its accounts use, and between groups.
 GROUP_EDGE_LIMIT = 4000
 NEW_NODE_SPACING = 26.0
@@ -98,6 +108,8 @@ def caption(node: Node) -> str:
     if node.label == HUB:
         n = p.get("hubs", "?")
         return f"{n} {node.key} hub{'' if n == 1 else 's'}"
+    if node.label == MEMBER_GROUP:
+        return f"{node.key} · {int(p.get('members') or 0):,} members"
     if node.label == BILLING_PATTERN:
         return f"BIN {p.get('card_bin') or node.key.split('|', 1)[0]} · {p.get('instruments', '?')} cards"
     if node.label == Label.PROMPT_TEMPLATE:
@@ -175,12 +187,15 @@ def _node_data(node: Node, risky: set[str], *, most: int = 0, scale: float = 1.0
     }
     if node.props.get("accounts") is not None:
         data["accounts"] = int(node.props["accounts"])
-    if node.label in SYNTHETIC_LABELS:
-        data["props"] = {k: v for k, v in node.props.items() if isinstance(v, str | int | float | bool | list)}
+    if node.label in SYNTHETIC_LABELS:  # a member group's list of accounts is in ``GraphState.groups``
+        data["props"] = {k: v for k, v in node.props.items()
+                         if isinstance(v, str | int | float | bool | list) and k != "account_ids"}
+    if node.label == MEMBER_GROUP:
+        data["risk"] = "high"
     return data
 
 
-_EDGE_NUMBERS = ("count", "members", "ips", "instruments")
+_EDGE_NUMBERS = ("count", "members", "ips", "instruments", "links")
 _WEIGHTED = (Rel.LINKED.value, Rel.SHARES_INFRASTRUCTURE.value)
 
 
@@ -331,8 +346,9 @@ def evidence_state(graph: EvidenceGraph, *, group_threshold: int = GROUP_THRESHO
     positions, values_radius, radius = canvas_layout(graph, state.crowded_kinds, fold)
     # Folded, the accounts' rings are not drawn: labels are scaled for the picture that is.
     state.scale = view_scale(radius)
+    most_group = max((int(n.props.get("members") or 0) for n in graph.nodes if n.label == MEMBER_GROUP), default=0)
     for node in graph.nodes:
-        data = _node_data(node, risky, most=most, scale=state.scale)
+        data = _node_data(node, risky, most=most_group if node.label == MEMBER_GROUP else most, scale=state.scale)
         x, y = positions.get(node.ref, (0.0, 0.0))
         data["x"], data["y"] = round(x, 1), round(y, 1)
         (state.folded if fold and node.label == Label.ACCOUNT else state.nodes)[data["id"]] = data
@@ -345,9 +361,32 @@ def evidence_state(graph: EvidenceGraph, *, group_threshold: int = GROUP_THRESHO
     if fold:
         _place_groups(state, groups, positions, values_radius, len(members))
         refresh_group_edges(state)
+    for node in graph.nodes:  # a folded graph's groups: their accounts open from the store
+        if node.label == MEMBER_GROUP:
+            state.groups[node.key] = [str(a) for a in node.props.get("account_ids") or []]
     for hub, degree in graph.hubs.items():
         state.hubs[node_id(hub)] = degree
     return state
+
+
+def open_member_group(state: GraphState, store: GraphStore, element: str, limit: int = MEMBER_GROUP_OPEN) -> int:
+    """A folded evidence graph's member group opens into its accounts (the first ``limit``),
+    read from the store with the links among them, around the group, each tied to it; the
+    group stays, with its uses and links. Returns the number of accounts added."""
+    key = parse_node_id(element)[1]
+    accts = state.groups.get(key, [])
+    refs: list[NodeKey] = [(Label.ACCOUNT.value, a) for a in accts[:limit]]
+    state.truncated = state.truncated or len(accts) > limit
+    before = set(state.nodes)
+    add_subgraph(state, store.subgraph(refs, [Rel.LINKED.value]) if refs else Subgraph(), set(accts))
+    for ref in refs:
+        aid = node_id(ref)
+        if aid in state.nodes:
+            eid = f"{aid}>{IN_GROUP}>{element}"
+            state.edges[eid] = {"id": eid, "source": aid, "target": element, "label": IN_GROUP, "synthetic": True}
+    new = [n for n in state.nodes if n not in before]
+    place_around(state, element, new)
+    return len(new)
 
 
 def _place_groups(state: GraphState, groups: Mapping[NodeKey | None, list[str]],
@@ -419,12 +458,16 @@ def cluster_view(
     links_per_account: int = LINKS_PER_ACCOUNT,
     group_threshold: int = GROUP_THRESHOLD,
     hub_cap: int | None = None,
+    fold_members: int | None = None,
 ) -> GraphState:
     """The first view of a cluster: its evidence graph (``build_evidence`` with the UI's
-    degree cap), folded into groups above ``group_threshold`` members. ``hub_cap`` is
-    accepted for callers of the older view and unused: hubs are the degree cap's."""
+    degree cap; folded into member groups above ``fold_members``, default the
+    ``evidence_fold_members`` setting), its accounts folded into groups above
+    ``group_threshold`` members. ``hub_cap`` is accepted for callers of the older view and
+    unused: hubs are the degree cap's."""
     del hub_cap
-    graph = build_evidence(store, [cluster_id], workspace=workspace, degree_cap=degree_cap, links_per_account=links_per_account)
+    graph = build_evidence(store, [cluster_id], workspace=workspace, degree_cap=degree_cap, links_per_account=links_per_account,
+                           fold_members=fold_members)
     return evidence_state(graph, group_threshold=group_threshold)
 
 
@@ -448,7 +491,7 @@ def expand_kinds(element: str) -> list[str]:
     """The relationship kinds a node can be expanded by (its label's, from the schema); the
     first is what a double-click expands by until the investigator picks another."""
     label = parse_node_id(element)[0]
-    if label == GROUP_LABEL:
+    if label in (GROUP_LABEL, MEMBER_GROUP_LABEL):
         return ["members"]
     if label in SYNTHETIC_LABELS:
         return []
@@ -511,6 +554,11 @@ def expand(
     risky = risky if risky is not None else {n["key"] for n in state.nodes.values() if n.get("risk") == "high"}
     if element.startswith(GROUP_LABEL + "|"):
         added = open_group(state, element, limit=max(limit, 10**6))
+        if element not in state.expanded:
+            state.expanded.append(element)
+        return added
+    if parse_node_id(element)[0] == MEMBER_GROUP_LABEL:
+        added = open_member_group(state, store, element)
         if element not in state.expanded:
             state.expanded.append(element)
         return added
@@ -637,7 +685,7 @@ def pair_candidates(state: GraphState, account: str) -> list[str]:
 def pick_order(state: GraphState, selected: str | None = None) -> list[str]:
     """The nodes on view in the order a picker lists them: the selection, then groups and
     values by how many members they tie, then the rest by name."""
-    rank = {GROUP_LABEL: 0, Label.CLUSTER.value: 2, Label.ACCOUNT.value: 3}
+    rank = {GROUP_LABEL: 0, MEMBER_GROUP_LABEL: 0, Label.CLUSTER.value: 2, Label.ACCOUNT.value: 3}
     order = sorted(state.nodes, key=lambda n: (n != selected, rank.get(str(state.nodes[n].get("kind")), 1),
                                                -int(state.nodes[n].get("members") or 0), str(state.nodes[n].get("name"))))
     return order
@@ -705,6 +753,6 @@ def is_store_edge(state: GraphState, edge: str) -> bool:
     """Whether an edge of the view is a stored relationship (not a group's aggregate, a hub's
     tie or an evidence summary), so the store can give its evidence."""
     d = state.edges.get(edge) or {}
-    if not d or d.get("group_edge") or d["label"] in ("HUB", HAS_HUB, "MATCHES"):
+    if not d or d.get("group_edge") or d.get("synthetic") or d["label"] in ("HUB", HAS_HUB, "MATCHES", IN_GROUP):
         return False
     return all(parse_node_id(n)[0] not in SYNTHETIC_LABELS for n in (d["source"], d["target"]))

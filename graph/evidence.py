@@ -32,6 +32,12 @@ No node links fewer than two members, but for hub summaries, operator indicators
 clusters and operators. A value used by one member only says nothing about a link, and was
 most of what a one-hop export held (50,000 templates one account sent).
 
+A cluster (or selection) of more than ``fold_members`` members (the ``evidence_fold_members``
+setting) is **folded** (graph/evidence_fold.py): its members are grouped by the shared values
+they use (``MEMBER_GROUP`` nodes with their member count and list), one use per (group,
+value), links between groups aggregated; ``EvidenceGraph.fold`` says so and ``unfolded``
+keeps the graph it was folded from, whose members and links the report's tables list.
+
 Address uses are read already aggregated (``store.ip_uses``): the store sums each member's
 uses per network, leaves out the hubs, and sends address-level uses only for the addresses
 shown (shared ones outside a folded network), so a proxy pool's 200,000 uses cross as a few
@@ -64,9 +70,11 @@ HUB = "Hub"
 """The hubs of one label, summarised (key: the label)."""
 HAS_HUB = "HAS_HUB"
 """(Cluster)-[HAS_HUB {members}]->(Hub): how many of the cluster's members use those hubs."""
+MEMBER_GROUP = "MemberGroup"
+"""Members of a folded evidence graph who share the same shared values (key ``g001``…)."""
 MATCHES = "MATCHES"
 """(Indicator)-[MATCHES]->(value): an operator indicator naming a value of this graph."""
-EVIDENCE_LABELS = (BILLING_PATTERN, HUB)
+EVIDENCE_LABELS = (BILLING_PATTERN, HUB, MEMBER_GROUP)
 
 FOLD_IPS = 5
 MEMBER_BATCH = 500
@@ -94,7 +102,10 @@ class EvidenceGraph:
     ``hubs``: the values left out as hubs, with how many accounts use each. ``left_out``:
     what was not included, by kind (``single-member <Label>``, ``LINKED over the cap``,
     ``unmatched indicators``). ``full``: a one-hop export (``select``), not the evidence graph.
-    ``truncated``: a member's neighbourhood exceeded the read limit and was cut."""
+    ``truncated``: a member's neighbourhood exceeded the read limit and was cut.
+    ``fold``: empty, or how the members were folded into groups (``members``, ``groups``,
+    ``links``, ``signature``: see graph/evidence_fold.py); ``unfolded``: the evidence graph
+    before folding (the report's member and link tables are its), never written as it is."""
 
     nodes: list[Node] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
@@ -103,14 +114,35 @@ class EvidenceGraph:
     left_out: dict[str, int] = field(default_factory=dict)
     full: bool = False
     truncated: bool = False
+    fold: dict[str, Any] = field(default_factory=dict)
+    unfolded: EvidenceGraph | None = None
+
+    @property
+    def folded(self) -> bool:
+        return bool(self.fold)
+
+    def member_count(self) -> int:
+        """How many member accounts the graph stands for (a folded graph's are in its groups)."""
+        return int(self.fold["members"]) if self.fold else len(self.members())
+
+    def fold_note(self) -> str:
+        """What a folded graph is, in one sentence every writer carries ("" when not folded)."""
+        if not self.fold:
+            return ""
+        f = self.fold
+        return (f"{int(f['members']):,} members folded into {int(f['groups']):,} groups by {f['signature']}; "
+                f"each group lists its members (account_ids), links between groups count the "
+                f"{int(f['links']):,} links between their members; every member is a row of the report's "
+                f"members.csv and each member's strongest links are rows of its links.csv")
 
     def node_map(self) -> dict[NodeKey, Node]:
         return {n.ref: n for n in self.nodes}
 
     def members(self, cluster_id: str | None = None) -> list[NodeKey]:
-        """The member accounts (of one cluster, or of all), sorted."""
-        return sorted({r.start for r in self.relationships
-                       if r.type == Rel.MEMBER_OF and (cluster_id is None or r.end[1] == cluster_id)})
+        """The member accounts (of one cluster, or of all), sorted: none in a folded graph,
+        whose members are in its groups (``member_count``)."""
+        return sorted({r.start for r in self.relationships if r.type == Rel.MEMBER_OF and r.start[0] == Label.ACCOUNT
+                       and (cluster_id is None or r.end[1] == cluster_id)})
 
     def shared_values(self) -> list[Node]:
         """The value nodes, most members first."""
@@ -550,11 +582,15 @@ def build_evidence(
     fold_ips: int = FOLD_IPS,
     batch_size: int = MEMBER_BATCH,
     read_limit: int = READ_LIMIT,
+    fold_members: int | None = None,
+    fold_groups: int | None = None,
     phase: Callable[[str], None] | None = None,
 ) -> EvidenceGraph:
     """The evidence graph of ``cluster_ids`` (see the module docstring). ``max_links``
     (default: the ``evidence_max_links`` setting) bounds the links of a big cluster: each
-    member then keeps fewer than ``links_per_account`` (``links_per_member``)."""
+    member then keeps fewer than ``links_per_account`` (``links_per_member``). More than
+    ``fold_members`` members (default: the ``evidence_fold_members`` setting; 0 never) fold
+    into at most about ``fold_groups`` groups (``evidence_fold_groups``)."""
     say = phase or (lambda _text: None)
     chosen_ids = sorted(set(cluster_ids))
     cluster_refs: list[NodeKey] = [(Label.CLUSTER.value, c) for c in chosen_ids]
@@ -593,7 +629,8 @@ def build_evidence(
         value_nodes.append(Node(ref[0], ref[1], {**base, **props}))
     say("reading the links between members")
     linked = store.relationships_between(members, [Rel.LINKED.value]) if members else []
-    budget = int(Settings()["evidence_max_links"]) if max_links is None else max_links
+    settings = Settings()
+    budget = int(settings["evidence_max_links"]) if max_links is None else max_links
     links = cap_links(linked, links_per_member(len(members), links_per_account, budget))
     hub_nodes, hub_rels = _hub_summaries(read, memberships, known)
     all_value_props = {n.ref: n.props for n in value_nodes}
@@ -606,7 +643,7 @@ def build_evidence(
     wanted_around = [r for r in around.relationships if r.type in CLUSTER_RELS]
     nodes = {n.ref: n for n in (*around_nodes.values(), *value_nodes, *hub_nodes, *ind_nodes)}
     rels = {r.ref: r for r in (*wanted_around, *values.uses, *values.extra_rels, *links, *hub_rels, *op_rels)}
-    return EvidenceGraph(
+    graph = EvidenceGraph(
         nodes=sorted(nodes.values(), key=lambda n: n.ref),
         relationships=sorted(rels.values(), key=lambda r: r.ref),
         cluster_ids=chosen_ids,
@@ -614,3 +651,11 @@ def build_evidence(
         left_out=dict(sorted(left_out.items())),
         truncated=read.truncated,
     )
+    fold_at = int(settings["evidence_fold_members"]) if fold_members is None else fold_members
+    if fold_at > 0 and len(members) > fold_at:
+        from graph.evidence_fold import fold_evidence
+
+        groups = int(settings["evidence_fold_groups"]) if fold_groups is None else fold_groups
+        say(f"folding {len(members):,} members into at most about {groups:,} groups by what they share")
+        return fold_evidence(graph, max_groups=groups, all_links=linked)
+    return graph

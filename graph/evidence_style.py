@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from graph.evidence import BILLING_PATTERN, HUB
+from graph.evidence import BILLING_PATTERN, HUB, MEMBER_GROUP
 from graph.schema import Rel
 
 GROUP = "Group"
@@ -21,15 +21,16 @@ COLOURS = {
     "Account": "#4e79a7", "IP": "#f28e2b", "Network": "#e15759", "ASN": "#76b7b2",
     "PaymentMethod": "#59a14f", BILLING_PATTERN: "#8cd17d", "Device": "#edc948", "ClientFingerprint": "#b07aa1",
     "EmailDomain": "#ff9da7", "PromptTemplate": "#9c755f", "Cluster": "#79706e",
-    "Operator": "#d62728", "Indicator": "#17becf", HUB: "#bab0ac", GROUP: "#a0cbe8",
+    "Operator": "#d62728", "Indicator": "#17becf", HUB: "#bab0ac", GROUP: "#a0cbe8", MEMBER_GROUP: "#4e79a7",
 }
-SHAPES = {"Cluster": "star", "Operator": "triangle", "Indicator": "diamond", HUB: "square", GROUP: "hexagon"}
+SHAPES = {"Cluster": "star", "Operator": "triangle", "Indicator": "diamond", HUB: "square", GROUP: "hexagon",
+          MEMBER_GROUP: "hexagon"}
 KIND_NAMES = {
     "Account": "member account", "IP": "IP address", "Network": "network", "PaymentMethod": "payment instrument",
     BILLING_PATTERN: "BIN + billing pattern", "Device": "device", "ClientFingerprint": "client fingerprint",
     "EmailDomain": "e-mail domain", "PromptTemplate": "prompt template", "Cluster": "cluster",
     "Operator": "operator", "Indicator": "operator indicator", HUB: "hubs (collapsed)", "ASN": "ASN",
-    GROUP: "accounts sharing a value",
+    GROUP: "accounts sharing a value", MEMBER_GROUP: "member group (folded)",
 }
 EDGE_COLOURS = {Rel.LINKED.value: "#c0392b", "MATCHES": "#17becf", Rel.SHARES_INFRASTRUCTURE.value: "#8e44ad",
                 Rel.ATTRIBUTED_TO.value: "#d62728", Rel.SUGGESTED_OPERATOR.value: "#ff7f0e"}

@@ -64,6 +64,8 @@ SETTINGS: tuple[Setting, ...] = (
     # Evidence exports
     Setting("evidence_links_per_account", 10, "LINKED edges an evidence graph (exports, the cluster canvas) keeps per member: its strongest links inside the cluster.", int),
     Setting("evidence_max_links", 2_500, "About the most LINKED edges one evidence graph keeps: a cluster too big for evidence_links_per_account each keeps fewer per member (at least one).", int),
+    Setting("evidence_fold_members", 2_400, "An evidence graph (exports, the cluster canvas) of more members than this is folded: members grouped by the shared values they use, each group with its member count and list, links between groups aggregated; every member and its strongest links stay rows of the report's members.csv and links.csv. 0 never folds. At 2,400 the medium world's 2,200-member cluster is drawn member by member (GEXF 9 MB, the largest format per member, reaches its 10 MB budget at about 2,400); --full never folds.", int),
+    Setting("evidence_fold_groups", 200, "About the most groups a folded evidence graph has (see evidence_fold_members): members with the same shared values form a group, and the least shared values are set aside until no more groups than this are left.", int),
     # UI
     Setting("ui_port", 8501, "Port of 'sybilscope ui'.", int),
     Setting("ui_host", "127.0.0.1", "Address 'sybilscope ui' binds: 127.0.0.1 keeps it on this machine; 0.0.0.0 opens it to the network."),

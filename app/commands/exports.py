@@ -58,9 +58,13 @@ def export_graph_cmd(
     """Evidence exports: graph files, STIX 2.1, standalone HTML, the evidence report.
 
     Each holds the evidence graph of the clusters (members and the values two or more of
-    them share). The report is a directory: report.md and report.html, the full tables as
-    CSV, graph.html and, when the report stays within its 10 MB budget, graph.json (else it
-    says so; --format json writes it)."""
+    them share). Above the evidence_fold_members setting (SYBILSCOPE_EVIDENCE_FOLD_MEMBERS,
+    2,400) the graph is folded: members who share the same values form one group node (with
+    its member count and list), links between groups are aggregated, and every file says
+    so; the report's members.csv and links.csv still list every member and its strongest
+    links. --full is never folded. The report is a directory: report.md and report.html,
+    the full tables as CSV, graph.html and, when the report stays within its 10 MB budget,
+    graph.json (else it says so; --format json writes it)."""
     from graph.export.run import export_graph
 
     if clusters and operator:
@@ -70,12 +74,13 @@ def export_graph_cmd(
             store, output, fmt, cluster_ids=clusters, operator_id=operator, redact=redact,
             workspace=settings.workspace, degree_cap=degree_cap or settings["ui_degree_cap"],
             full=full, links_per_account=settings["evidence_links_per_account"],
-            phase=lambda text: click.echo(text, err=True) if text.startswith(("full export", "leaving")) else None,
+            phase=lambda text: click.echo(text, err=True) if text.startswith(("full export", "leaving", "folding")) else None,
         )
     if as_json:
         emit_json(result.to_json())
     click.echo(
         f"wrote {fmt} export of {len(result.clusters)} cluster(s), {result.nodes} nodes and "
-        f"{result.relationships} relationships{' (redacted)' if redact else ''} to {output}",
+        f"{result.relationships} relationships{' (redacted)' if redact else ''}"
+        f"{f', folded: {result.folded}' if result.folded else ''} to {output}",
         err=True,
     )

@@ -286,7 +286,7 @@ def _node_evidence(state: canvas.GraphState, node: str) -> None:
     for an account, its activity."""
     ws = common.workspace()
     data = state.nodes[node]
-    if data["label"] == canvas.GROUP_LABEL:
+    if data["label"] in (canvas.GROUP_LABEL, canvas.MEMBER_GROUP_LABEL):
         accts = state.groups.get(data["key"], [])
         st.markdown(f"**{data['name']}**: double-click the group to open it.")
         links.dataframe([{"account_id": a} for a in accts], height=200, key="group_members")
@@ -350,7 +350,7 @@ def _pair_pickers(state: canvas.GraphState, members: list[str]) -> None:
     offered the accounts A is linked to or shares a value with, strongest first."""
     node, edge = st.session_state.get("selected_node"), st.session_state.get("selected_edge")
     picked = canvas.selected_accounts(state, node, edge)
-    if not picked and node in state.nodes and state.nodes[node]["kind"] == canvas.GROUP_LABEL:
+    if not picked and node in state.nodes and state.nodes[node]["kind"] in (canvas.GROUP_LABEL, canvas.MEMBER_GROUP_LABEL):
         picked = list(state.groups.get(state.nodes[node]["key"], []))
     on_view = sorted(d["key"] for d in state.nodes.values() if d.get("kind") == Label.ACCOUNT and d["key"] in set(members))
     first = picked or on_view

@@ -150,9 +150,11 @@ def _size_section(graph: EvidenceGraph, fmt: str) -> None:
     from graph.export.size import describe_size
 
     nodes, rels = graph.size()
-    members = len(graph.members())
+    members = graph.member_count()
     st.markdown(f"**This export:** {describe_size(graph, fmt)} — {members:,} members, "
                 f"{len(graph.shared_values()):,} shared values, {len(graph.hubs):,} hub values collapsed.")
+    if graph.folded:
+        st.info(f"Folded: {graph.fold_note()}.")
     if graph.left_out:
         st.caption("Left out as no evidence of a link: " + "; ".join(f"{k}: {v:,}" for k, v in graph.left_out.items()))
     with st.expander("Size of every format"):

@@ -8,6 +8,10 @@ written as text (both formats declare one type per attribute). GEXF gets ``start
 from the element's first/last seen (or an account's creation), which makes the file dynamic:
 Gephi's timeline plays the campaign.
 
+A folded evidence graph (graph/evidence_fold.py: members grouped by what they share) says so
+as a graph property: GraphML and JSON ``folded`` (JSON also ``fold``, its figures), GEXF the
+``description`` of its meta; its ``MemberGroup`` nodes list their members in ``account_ids``.
+
 Every format leaves out empty values (None, empty text, empty lists: ``written``). GraphML and
 GEXF are written directly (``graphml_text``, ``gexf_text``), not through networkx's
 ElementTree writers: no indentation, JSON text (link reasons) without the spaces after its
@@ -185,14 +189,17 @@ def graphml_text(graph: EvidenceGraph) -> str:
            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
            'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n']
     key_of: dict[tuple[str, str], str] = {}
-    for domain, declared in (("graph", [("name", "string"), ("clusters", "string")]), ("node", node_keys), ("edge", edge_keys)):
+    graph_keys = [("name", "string"), ("clusters", "string"), *([("folded", "string")] if graph.folded else [])]
+    for domain, declared in (("graph", graph_keys), ("node", node_keys), ("edge", edge_keys)):
         for name, xml_type in declared:
             kid = f"d{len(key_of)}"
             key_of[(domain, name)] = kid
             out.append(f'<key id="{kid}" for="{domain}" attr.name={xml_attr(name)} attr.type="{xml_type}"/>\n')
     clusters = xml_escape_text(";".join(clean_key(c, xml_text) for c in graph.cluster_ids))
     out.append(f'<graph edgedefault="directed"><data key="{key_of[("graph", "name")]}">sybilscope evidence</data>'
-               f'<data key="{key_of[("graph", "clusters")]}">{clusters}</data>\n')
+               f'<data key="{key_of[("graph", "clusters")]}">{clusters}</data>'
+               + (f'<data key="{key_of[("graph", "folded")]}">{xml_escape_text(xml_text(graph.fold_note()))}</data>' if graph.folded else "")
+               + "\n")
     node_key = {name: key_of[("node", name)] for name, _ in node_keys}
     for nid, attrs in nodes:
         data = "".join(f'<data key="{node_key[k]}">{xml_escape_text(_xml_value(v))}</data>' for k, v in attrs.items())
@@ -215,7 +222,9 @@ def gexf_text(graph: EvidenceGraph) -> str:
     edge_decl = _declared([a for _, _, _, a in edges], skip=spans)
     out = ['<?xml version="1.0" encoding="utf-8"?>\n<gexf xmlns="http://www.gexf.net/1.2draft" '
            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://www.gexf.net/1.2draft '
-           'http://www.gexf.net/1.2draft/gexf.xsd" version="1.2">\n<meta><creator>Sybilscope</creator></meta>\n'
+           'http://www.gexf.net/1.2draft/gexf.xsd" version="1.2">\n<meta><creator>Sybilscope</creator>'
+           + (f"<description>{xml_escape_text(xml_text(graph.fold_note()))}</description>" if graph.folded else "")
+           + "</meta>\n"
            '<graph defaultedgetype="directed" mode="dynamic" name="sybilscope evidence" timeformat="date">\n']
     ids: dict[tuple[str, str], str] = {}
     for domain, declared in (("node", node_decl), ("edge", edge_decl)):
@@ -295,7 +304,9 @@ def node_link(graph: EvidenceGraph) -> dict[str, Any]:
     for end in sorted({e[k] for e in edges for k in ("source", "target")} - ids):  # as networkx adds them
         nodes.append({"id": end})
     return {"directed": True, "multigraph": True,
-            "graph": {"name": "sybilscope evidence", "clusters": ";".join(clean.cluster_ids)}, "nodes": nodes, "edges": edges}
+            "graph": {"name": "sybilscope evidence", "clusters": ";".join(clean.cluster_ids),
+                      **({"folded": utf8_text(graph.fold_note()), "fold": dict(graph.fold)} if graph.folded else {})},
+            "nodes": nodes, "edges": edges}
 
 
 def json_bytes(data: Any, indent: int | None = None) -> bytes:

@@ -10,7 +10,9 @@ Nodes are coloured by kind and sized by how many members use them (graph/evidenc
 shared with the UI's canvas); value labels are large
 enough to read when the whole graph fits the window, account labels appear when zoomed in.
 A legend names the kinds (with counts) and toggles each kind of edge; membership edges start
-hidden. A click on a node or an edge shows its evidence in the side panel: a link's weight,
+hidden. A folded graph (graph/evidence_fold.py) says so under the heading and in the summary; its
+member groups are drawn where the accounts would be, sized by their members. A click on a
+node or an edge shows its evidence in the side panel: a link's weight,
 families and every reason, a use's counts and time span, a value's members and accounts.
 
 The page is read by people, so its text follows the report's rule (graph/export/text.py):
@@ -33,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from graph.evidence import HUB, EvidenceGraph
+from graph.evidence import HUB, MEMBER_GROUP, EvidenceGraph
 from graph.evidence_style import (
     COLOURS,
     EDGE_COLOURS,
@@ -57,6 +59,8 @@ HIDDEN_EDGES = {Rel.MEMBER_OF.value}
 CROWDED_EDGES = 1500
 """Above this many links (and other coloured edges) they are drawn thin and faint, so the
 structure shows through; a selected node's or edge's stay highlighted."""
+CROWDED_FOLDED = 300
+"""The same for a folded graph: its groups' links span the whole ring and hide the groups."""
 JSON_PROPS = {"reasons", "indicators", "stability", "capability_profile", "why"}
 
 # Any tag that loads something from elsewhere.
@@ -122,6 +126,8 @@ def _caption(node: Node) -> str:
     if node.label == HUB:
         n = node.props.get("hubs", "?")
         return f"{n} {node.key} hub{'' if n == 1 else 's'}"
+    if node.label == MEMBER_GROUP:
+        return f"{display_text(node.key)} · {int(node.props.get('members') or 0):,} members"
     text = display_text(str(node.props.get("name") or node.key))
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
@@ -150,6 +156,14 @@ def reason_lines(raw: Any) -> list[str]:
     return out
 
 
+def _panel_value(name: str, value: Any) -> str:
+    """A property as the panel shows it: a member group's ``account_ids`` whole (the page is
+    where an investigator reads who is in a group), anything else one short line."""
+    if name == "account_ids" and isinstance(value, list):
+        return ", ".join(_shown(v, LABEL_CHARS * 4) for v in value)
+    return _compact(value)
+
+
 def _columns(items: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, list[str]], list[list[Any]]]:
     """Properties column-wise: per group (a kind of node, a type of edge) its property names
     once, sorted, and per element its values in that order (0 where it has none), each as the
@@ -158,7 +172,7 @@ def _columns(items: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, list[st
     for group, props in items:
         names.setdefault(group, set()).update(k for k, v in props.items() if written(v))
     order = {g: sorted(n, key=str) for g, n in names.items()}
-    rows = [[_compact(props[k]) if written(props.get(k)) else 0 for k in order[group]] for group, props in items]
+    rows = [[_panel_value(k, props[k]) if written(props.get(k)) else 0 for k in order[group]] for group, props in items]
     return {g: [_shown(k) for k in n] for g, n in order.items()}, rows
 
 
@@ -177,18 +191,22 @@ def page_data(graph: EvidenceGraph) -> dict[str, Any]:
     kind_at = {k: i for i, k in enumerate(kinds)}
     type_at = {t: i for i, t in enumerate(types)}
     most = max((int(n.props.get("members") or 0) for n in graph.nodes if n.label not in ("Account", "Cluster")), default=0)
+    # member groups are sized against the largest group (a value all members use dwarfs them)
+    most_group = max((int(n.props.get("members") or 0) for n in graph.nodes if n.label == MEMBER_GROUP), default=0)
     scale = view_scale(layout.radius)
     nodes, node_keys = [], []
     for node in graph.nodes:
         x, y = layout.positions.get(node.ref, (0.0, 0.0))
-        nodes.append([_caption(node), round(x, 1), round(y, 1), round(node_size(node.label, int(node.props.get("members") or 0), most, scale), 1), kind_at[node.label],
-                      label_font(node.label, int(node.props.get("members") or 0), most, scale)])
+        top, members = (most_group if node.label == MEMBER_GROUP else most), int(node.props.get("members") or 0)
+        nodes.append([_caption(node), round(x, 1), round(y, 1), round(node_size(node.label, members, top, scale), 1), kind_at[node.label],
+                      label_font(node.label, members, top, scale)])
         node_keys.append(_shown(node.key))
     node_names, node_values = _columns([(node.label, node.props) for node in graph.nodes])
     edges: list[list[Any]] = []
     shown_rels = []
     reasons: list[Any] = []
-    crowded = sum(1 for r in graph.relationships if r.type in EDGE_COLOURS) > CROWDED_EDGES
+    coloured = sum(1 for r in graph.relationships if r.type in EDGE_COLOURS)
+    crowded = coloured > (CROWDED_FOLDED if graph.folded else CROWDED_EDGES)
     for rel in graph.relationships:
         if rel.start not in index or rel.end not in index:
             continue
@@ -202,8 +220,13 @@ def page_data(graph: EvidenceGraph) -> dict[str, Any]:
     edge_names, edge_values = _columns([(rel.type, {k: v for k, v in rel.props.items() if k != "reasons"}) for rel in shown_rels])
     kind_count = Counter(n.label for n in graph.nodes)
     type_count = Counter(r.type for r in graph.relationships)
-    summary = [f"{len(graph.members()):,} members, {len(graph.shared_values()):,} shared values, "
-               f"{type_count.get(Rel.LINKED.value, 0):,} links between members"]
+    if graph.folded:
+        summary = [f"Folded: {_shown(graph.fold_note(), 600)}.",
+                   f"{kind_count.get(MEMBER_GROUP, 0):,} member groups, {len(graph.shared_values()):,} shared values, "
+                   f"{type_count.get(Rel.LINKED.value, 0):,} links between groups"]
+    else:
+        summary = [f"{len(graph.members()):,} members, {len(graph.shared_values()):,} shared values, "
+                   f"{type_count.get(Rel.LINKED.value, 0):,} links between members"]
     summary += [f"left out: {_shown(k)}: {v:,}" for k, v in graph.left_out.items()]
     if graph.hubs:
         summary.append(f"{len(graph.hubs):,} hub values (used by more accounts than the degree cap) collapsed into hub nodes")
@@ -213,6 +236,7 @@ def page_data(graph: EvidenceGraph) -> dict[str, Any]:
                    t == "MATCHES", type_count[t], edge_names.get(t, [])] for t in types],
         "nodes": nodes, "edges": edges, "nodeKeys": node_keys, "nodeValues": node_values,
         "edgeValues": edge_values, "reasons": reasons, "summary": summary,
+        "folded": _shown(graph.fold_note(), 600) if graph.folded else "",
     }
 
 
@@ -230,6 +254,7 @@ header h1{font-size:17px;margin:0 0 6px}
 #legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:13px}
 #legend span.sw{display:inline-block;width:11px;height:11px;border-radius:50%;margin-right:4px;vertical-align:-1px}
 #edgekinds{margin-top:4px;font-size:12px;color:#555}#edgekinds label{margin-right:10px}
+#folded{margin:0 0 4px;font-size:12px;color:#8a4b00}#folded:empty{display:none}
 main{display:flex;height:calc(100vh - 92px);min-height:420px}
 #mynetwork{flex:1;min-width:0;background:#fff}
 #panel{width:380px;border-left:1px solid #ddd;padding:10px 14px;overflow:auto;background:#fff;font-size:13px}
@@ -242,6 +267,7 @@ vertical-align:top;overflow-wrap:anywhere;white-space:pre-wrap}#panel td:first-c
 
 SCRIPT = """
 var K = DATA.kinds, T = DATA.types;
+document.getElementById("folded").textContent = DATA.folded ? "Folded: " + DATA.folded + "." : "";
 function rowsOf(names, values) {
   var rows = [];
   names.forEach(function (name, c) { if (values[c] !== 0) rows.push([name, values[c]]); });
@@ -341,7 +367,7 @@ def render_html(graph: EvidenceGraph, heading: str = "") -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style>"
         f"<script>{vis_network_js()}</script></head><body>"
-        f"<header><h1>{html.escape(title)}</h1><div id=\"legend\"></div><div id=\"edgekinds\"></div></header>"
+        f"<header><h1>{html.escape(title)}</h1><p id=\"folded\"></p><div id=\"legend\"></div><div id=\"edgekinds\"></div></header>"
         "<main><div id=\"mynetwork\"></div><aside id=\"panel\"><h2 id=\"panel-title\"></h2>"
         "<div id=\"panel-body\"></div></aside></main>"
         f"<script>var DATA = {_script_json(data)};\n{SCRIPT}</script></body></html>\n"

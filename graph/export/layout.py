@@ -4,7 +4,8 @@ Rings around the cluster: the clusters in the centre; the shared values on the i
 most used first (so the strongest evidence sits next to the cluster), grouped by kind; the
 member accounts on the outer rings, each placed at the mean angle of the values it uses (so
 accounts that share values sit together, near them), spread over the rings in that angular
-order; operators, indicators and other clusters on the outermost ring. No randomness and no
+order (a folded graph's member groups where its accounts would be, further apart); operators,
+indicators and other clusters on the outermost ring. No randomness and no
 iteration: the same graph always gets the same picture, in time linear in its size (a force
 layout of 3,000 nodes takes longer than the whole export may).
 """
@@ -17,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from graph.evidence import HUB, EvidenceGraph
+from graph.evidence import HUB, MEMBER_GROUP, EvidenceGraph
 from graph.schema import Label
 from graph.store import Node, NodeKey
 
@@ -25,6 +26,8 @@ CENTRE_LABELS = (Label.CLUSTER.value,)
 OUTER_LABELS = (Label.OPERATOR.value, Label.INDICATOR.value, HUB)
 VALUE_SPACING = 64.0
 MEMBER_SPACING = 22.0
+GROUP_SPACING = 60.0
+"""Between the member groups of a folded graph (drawn where its accounts would be, larger)."""
 RING_GAP = 56.0
 FIRST_RING = 170.0
 
@@ -97,9 +100,9 @@ def evidence_layout(graph: EvidenceGraph) -> Layout:
     nodes = graph.node_map()
     chosen = {(Label.CLUSTER.value, c) for c in graph.cluster_ids}
     centre = sorted(r for r in nodes if r in chosen) or sorted(r for r in nodes if r[0] in CENTRE_LABELS)[:1]
-    accounts = sorted(r for r in nodes if r[0] == Label.ACCOUNT)
+    accounts = sorted(r for r in nodes if r[0] in (Label.ACCOUNT, MEMBER_GROUP))
     outer = sorted(r for r in nodes if (r[0] in OUTER_LABELS or r[0] in CENTRE_LABELS) and r not in centre)
-    values = sorted((n for r, n in nodes.items() if r not in centre and r not in outer and r[0] != Label.ACCOUNT),
+    values = sorted((n for r, n in nodes.items() if r not in centre and r not in outer and r[0] not in (Label.ACCOUNT, MEMBER_GROUP)),
                     key=_value_order)
     positions: dict[NodeKey, tuple[float, float]] = {}
     if len(centre) == 1:
@@ -127,7 +130,8 @@ def evidence_layout(graph: EvidenceGraph) -> Layout:
             near = [angles[a] for a in neighbours[ref] if a in angles]
             angles[ref] = (sum(near) / len(near)) if near else _stable_angle(ref[1])
     start = (last if values else FIRST_RING * 0.5) + RING_GAP * 2
-    placed, last = _place_in_order(accounts, start, MEMBER_SPACING, angles)
+    spacing = GROUP_SPACING if any(r[0] == MEMBER_GROUP for r in accounts) else MEMBER_SPACING
+    placed, last = _place_in_order(accounts, start, spacing, angles)
     positions.update(placed)
     radius = (last if accounts else start) + RING_GAP * 2
     for i, ref in enumerate(outer):  # along the top, above everything else

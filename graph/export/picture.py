@@ -1,7 +1,8 @@
 """A small picture of an evidence graph: an SVG drawn from its layout, for the report's first
 page. No script, no font or image from anywhere: lines, circles and escaped text.
 
-The picture shows the clusters, the operators, every member (a dot) and the ``MAX_VALUES``
+The picture shows the clusters, the operators, every member (a dot; a folded graph's member
+groups as dots sized by their members) and the ``MAX_VALUES``
 values most members share (sized by how many), the uses joining them and the links between
 members; the names of the ``LABELLED`` most shared values are written beside them. The rest
 is in the tables and the graph files.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from graph.evidence import EvidenceGraph
+from graph.evidence import MEMBER_GROUP, EvidenceGraph
 from graph.export.html import COLOURS
 from graph.export.layout import evidence_layout
 from graph.export.text import display_text
@@ -37,7 +38,8 @@ def evidence_svg(graph: EvidenceGraph, name: Callable[[NodeKey], str] | None = N
     caption = name or (lambda ref: ref[1])
     layout = evidence_layout(graph)
     nodes = graph.node_map()
-    members = set(graph.members())
+    groups = {n.ref: int(n.props.get("members") or 0) for n in graph.nodes if n.label == MEMBER_GROUP}
+    members = set(graph.members()) | set(groups)
     values = graph.shared_values()
     if not values:  # a one-hop (--full) graph has no member counts: count them here
         counts: dict[NodeKey, int] = {}
@@ -79,7 +81,9 @@ def evidence_svg(graph: EvidenceGraph, name: Callable[[NodeKey], str] | None = N
     if links:  # many links would hide everything else: the more there are, the fainter
         opacity = max(0.06, min(0.5, 40 / len(links)))
         out.append(f'<path d="{"".join(links)}" stroke="#c0392b" stroke-opacity="{opacity:.2f}" stroke-width="0.8" fill="none"/>')
-    dots = [f'<circle cx="{x}" cy="{y}" r="1.8"/>' for x, y in (at(m) for m in sorted(members))]
+    biggest = max(groups.values(), default=1) or 1
+    dots = [f'<circle cx="{x}" cy="{y}" r="{2.5 + 7.0 * (groups[m] / biggest) ** 0.5:.1f}" stroke="#fff" stroke-width="0.5"/>'
+            if m in groups else f'<circle cx="{x}" cy="{y}" r="1.8"/>' for m, (x, y) in ((m, at(m)) for m in sorted(members))]
     out.append(f'<g fill="{COLOURS["Account"]}">{"".join(dots)}</g>')
     for ref in drawn_values:
         x, y = at(ref)

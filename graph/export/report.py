@@ -11,7 +11,9 @@ shared values, the prompt templates two or more members sent (with an example pr
 short), the links between members with their reasons, other clusters sharing infrastructure,
 the hubs left out, the audit trail and the notes. Each table shows its strongest rows and says
 how many more there are; the full tables are the CSV files beside the report (``TABLES``).
-An appendix names the source rows behind each of the strongest links (input file and row
+A folded graph (a big cluster, graph/evidence_fold.py) is reported as it was before folding,
+member by member, but for its picture and graph.html, which draw the groups; the report
+says it is folded. An appendix names the source rows behind each of the strongest links (input file and row
 number, read from the staging Parquet with DuckDB). In redaction mode every identifier is a
 salted hash, free text (notes, rationales, reasons) is scrubbed of identifiers, e-mail
 addresses, phone and card numbers, IP addresses and URLs (graph/export/redact.py), and no
@@ -252,7 +254,10 @@ class _Report:
 
     def __init__(self, store: GraphStore, graph: EvidenceGraph, workspace: Path | None, redactor: Redactor | None) -> None:
         self.store = store
-        self.graph = graph
+        # A folded graph (graph/evidence_fold.py): the tables list the members and links of the
+        # graph it was folded from; the picture and graph.html draw the groups.
+        self.folded = graph if graph.folded else None
+        self.graph = graph.unfolded if graph.unfolded is not None else graph
         self.workspace = workspace
         self.ids = _Ids(redactor)
         self.nodes = graph.node_map()
@@ -389,6 +394,8 @@ class _Report:
 
     def picture(self, c: _Cluster) -> list[Block]:
         self.pictures += 1
+        if self.folded is not None:
+            return self.folded_picture(c, self.folded)
         refs = set(c.members) | set(c.shared) | {c.ref}
         refs |= {r.end for r in self.graph.relationships if r.start == c.ref and r.type in (Rel.ATTRIBUTED_TO, Rel.SUGGESTED_OPERATOR)}
         sub = EvidenceGraph(nodes=[n for n in self.graph.nodes if n.ref in refs],
@@ -399,6 +406,23 @@ class _Report:
                    f"{len(c.shared):,} shared values (sized by members, coloured by kind), the uses joining them (grey) and "
                    f"{len(c.links):,} links between members (red). graph.html beside this report shows it all, interactively.")
         return [("h3", "Evidence graph"), ("svg", svg, f"evidence-{self.pictures}.svg", caption)]
+
+    def folded_picture(self, c: _Cluster, folded: EvidenceGraph) -> list[Block]:
+        """The picture of a folded graph: the cluster's member groups (dots sized by their
+        members), the values they share, the links between groups."""
+        groups = {r.start for r in folded.relationships if r.end == c.ref and r.type == Rel.MEMBER_OF}
+        refs = groups | set(c.shared) | {c.ref}
+        refs |= {r.end for r in folded.relationships if r.start == c.ref and r.type in (Rel.ATTRIBUTED_TO, Rel.SUGGESTED_OPERATOR)}
+        sub = EvidenceGraph(nodes=[n for n in folded.nodes if n.ref in refs],
+                            relationships=[r for r in folded.relationships if r.start in refs and r.end in refs],
+                            cluster_ids=[c.ref[1]])
+        svg = evidence_svg(sub, lambda ref: self.ids.ref(*ref))
+        caption = (f"The folded evidence graph: {len(c.members):,} members in {len(groups):,} groups of members who share "
+                   f"the same values (blue dots, sized by members), the {min(len(c.shared), 60)} most shared of "
+                   f"{len(c.shared):,} shared values (sized by members, coloured by kind), the groups' uses of them (grey) "
+                   f"and the links between groups (red). members.csv and links.csv list every member and its strongest links; "
+                   f"graph.html beside this report shows the groups interactively.")
+        return [("h3", "Evidence graph (folded)"), ("svg", svg, f"evidence-{self.pictures}.svg", caption)]
 
     def strongest(self, c: _Cluster) -> list[Block]:
         shared = c.shared
@@ -618,6 +642,7 @@ class _Report:
             ("h1", "Sybilscope evidence report"),
             ("p", f"Generated {now} from the {self.store.name} store. Clusters: "
                   f"{', '.join(self.ids.text(c) for c in self.graph.cluster_ids)}. The graph files beside this report hold {kind}."
+                  + (f" Folded: {self.folded.fold_note()}." if self.folded is not None else "")
                   + (" Redacted: identifiers are salted hashes; e-mail and billing data are left out; free text is "
                      "scrubbed of identifiers, e-mail addresses, phone and card numbers, IP addresses and URLs." if self.ids.redactor else "")),
             ("p", "Every file exported with this report is listed with its SHA-256 digest in MANIFEST.sha256: the full "

@@ -7,7 +7,9 @@ directory: report.md, report.html, the pictures and full tables beside them, gra
 within the report's size budget, graph.json (``REPORT_FILES``, ``size.REPORT_BUDGET``), and
 MANIFEST.sha256).
 
-What is written is the evidence graph of the chosen clusters (graph/evidence.py); ``full``
+What is written is the evidence graph of the chosen clusters (graph/evidence.py), folded into
+member groups above the ``evidence_fold_members`` setting (graph/evidence_fold.py; the
+report's tables still list every member and its strongest links); ``full``
 writes one hop of everything around them instead (graph/export/selection.py ``select``) and
 says first, through ``phase``, how large that is.
 """
@@ -54,6 +56,8 @@ class ExportResult:
     relationships: int = 0
     redacted: bool = False
     full: bool = False
+    folded: str = ""
+    """What the folded graph is (``EvidenceGraph.fold_note``), or "" when it is not folded."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -65,6 +69,7 @@ class ExportResult:
             "relationships": self.relationships,
             "redacted": self.redacted,
             "full": self.full,
+            "folded": self.folded,
         }
 
 
@@ -149,4 +154,5 @@ def export_graph(
     if full:
         say(f"full export: {describe_size(raw, fmt)}")
     files, written = write_export(store, raw, out, fmt, redact=redact, workspace=workspace, phase=say)
-    return ExportResult(fmt, out, files, raw.cluster_ids, len(written.nodes), len(written.relationships), redact, full)
+    return ExportResult(fmt, out, files, raw.cluster_ids, len(written.nodes), len(written.relationships), redact, full,
+                        raw.fold_note())

@@ -49,8 +49,10 @@ tables made the report 11.5 MB; ``sybilscope export graph --format json`` writes
 
 
 def _report_parts(graph: EvidenceGraph) -> tuple[int, int]:
-    """(graph.json, everything else) of a report of ``graph``, estimated."""
-    rest = estimate_bytes(graph, "html") + int(REPORT_TABLES * estimate_bytes(graph, "csv")) + REPORT_TEXT
+    """(graph.json, everything else) of a report of ``graph``, estimated (a folded graph's
+    report tables list the members and links of the graph it was folded from)."""
+    tables = graph.unfolded if graph.unfolded is not None else graph
+    rest = estimate_bytes(graph, "html") + int(REPORT_TABLES * estimate_bytes(tables, "csv")) + REPORT_TEXT
     return estimate_bytes(graph, "json"), rest
 
 

@@ -8,6 +8,10 @@ Mapping:
   network -> ``botnet`` (first/last seen from the members' use), ``consists-of`` its IPs;
 - each operator indicator expressible as a STIX pattern (ip, network, asn, email_domain) -> an
   ``indicator`` that ``indicates`` the intrusion set;
+- in a folded graph (graph/evidence_fold.py) each member group -> a ``grouping`` of its
+  members' ``user-account`` objects and the infrastructure they use, links between groups ->
+  ``related-to`` relationships between those groupings, the cluster's description saying it
+  is folded;
 - each member account -> a ``user-account``; links between accounts, accounts' use of
   infrastructure, and membership of an attributed cluster -> ``relationship`` objects with
   ``start_time``/``stop_time`` (first/last seen) where known.
@@ -36,6 +40,7 @@ from typing import Any
 
 import stix2
 
+from graph.evidence import MEMBER_GROUP
 from graph.export.selection import EvidenceGraph
 from graph.export.text import clean_graph, utf8_text
 from graph.schema import Label, Rel
@@ -198,6 +203,24 @@ class _Builder:
                         **_span((u.props.get("first_seen") for u in used), (u.props.get("last_seen") for u in used)),
                     )
 
+    def member_groups(self) -> None:
+        """A folded graph's member groups: each a ``grouping`` of its members (``user-account``
+        objects, from ``account_ids``) and the infrastructure they use; links between groups
+        become relationships between these groupings."""
+        for node in self.graph.nodes:
+            if node.label != MEMBER_GROUP:
+                continue
+            refs = [self.add({"type": "user-account", "spec_version": SPEC, "id": _sdo_id("user-account", str(a)),
+                              "user_id": str(a)}) for a in node.props.get("account_ids") or []]
+            refs += sorted({self.by_ref[r.end] for r in self.out[node.ref] if r.end in self.by_ref})
+            p = node.props
+            text = "; ".join(f"{k}: {p[k]}" for k in ("members", "shared_values", "exchanges", "first_seen", "last_seen",
+                                                       "links_inside") if p.get(k) is not None)
+            self.add(self.sdo("grouping", f"{self.graph.cluster_ids}|{node.key}", context="suspicious-activity",
+                              name=f"Sybilscope member group {node.key} ({int(p.get('members') or 0):,} members)",
+                              description=f"members who share the same values ({text})", object_refs=refs or [PRODUCER_ID]),
+                     node.ref)
+
     def operators(self) -> None:
         for node in self.graph.nodes:
             if node.label != Label.OPERATOR:
@@ -254,7 +277,9 @@ class _Builder:
             text = ", ".join(families) if isinstance(families, list) else str(families)
             self.relate(
                 self.by_ref[rel.start], "related-to", self.by_ref[rel.end],
-                description=f"linked by Sybilscope ({text}; weight {rel.props.get('weight')})",
+                description=(f"{rel.props['links']} links by Sybilscope between their members ({text}; strongest weight "
+                             f"{rel.props.get('weight')})" if "links" in rel.props else
+                             f"linked by Sybilscope ({text}; weight {rel.props.get('weight')})"),
                 **_confidence(rel.props.get("weight")),
                 **_span([rel.props.get("first_seen")], [rel.props.get("last_seen")]),
             )
@@ -278,7 +303,8 @@ class _Builder:
             if not ids:
                 ids = {PRODUCER_ID}
             self.add(self.sdo("grouping", cid, name=f"Sybilscope cluster {cid}", context="suspicious-activity",
-                              description=_cluster_text(node), object_refs=sorted(ids), **_confidence(node.props.get("score"))))
+                              description=_cluster_text(node) + (f"; folded: {self.graph.fold_note()}" if self.graph.folded else ""),
+                              object_refs=sorted(ids), **_confidence(node.props.get("score"))))
 
 
 def _cluster_text(node: Node) -> str:
@@ -295,6 +321,7 @@ def bundle_json(graph: EvidenceGraph) -> dict[str, Any]:
     b = _Builder(graph)
     b.accounts()
     b.infrastructure()
+    b.member_groups()
     b.operators()
     b.links()
     b.groupings()

@@ -3,7 +3,8 @@ Parquet, for analysts who live in spreadsheets and notebooks.
 
 ``nodes_<Label>.<ext>`` has ``key`` then the label's properties; ``edges_<TYPE>.<ext>`` has
 ``start_label, start, end_label, end`` then properties. Lists are ``;``-joined in CSV and kept
-as JSON text in Parquet (one column type per file). Text follows graph/export/text.py: both are
+as JSON text in Parquet (one column type per file). A folded graph's groups list their members
+in ``group_members.<ext>`` (``group, account_id``), not in a cell of ``nodes_MemberGroup``. Text follows graph/export/text.py: both are
 strict UTF-8 (lone surrogates become U+FFFD); CSV is for spreadsheets, so its cells hold no NUL
 (U+FFFD too) and at most ``CSV_CELL_CHARS`` characters, a longer text cut saying how long it
 was; Parquet keeps every text whole."""
@@ -19,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from graph.evidence import MEMBER_GROUP
 from graph.export.graphfiles import flatten
 from graph.export.selection import EvidenceGraph
 from graph.export.text import CSV_CELL_CHARS, clean_graph, csv_text, fit, utf8_text
@@ -32,6 +34,11 @@ def _tables(graph: EvidenceGraph) -> dict[str, tuple[list[str], list[dict[str, A
     for node in graph.nodes:
         name = f"nodes_{node.label}"
         fixed[name] = ["key"]
+        if node.label == MEMBER_GROUP:  # a folded graph's groups: who is in each, one row per member
+            fixed["group_members"] = ["group", "account_id"]
+            rows["group_members"] += [{"group": node.key, "account_id": a} for a in node.props.get("account_ids") or []]
+            rows[name].append({"key": node.key, **{k: v for k, v in node.props.items() if k != "account_ids"}})
+            continue
         rows[name].append({"key": node.key, **node.props})
     for rel in graph.relationships:
         name = f"edges_{rel.type}"

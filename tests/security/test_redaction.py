@@ -9,6 +9,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from graph import cases
 from graph.export.run import GRAPH_FORMATS, export_graph
 from graph.schema import Label, Rel
@@ -36,7 +38,11 @@ def _plant(where: str) -> str:
             f"for {PLANTED['operator name']}, see {PLANTED['url']}")
 
 
-def test_redacted_exports_show_no_planted_identifier_in_any_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("folded", [False, True], ids=["members", "folded"])
+def test_redacted_exports_show_no_planted_identifier_in_any_file(tmp_path: Path, folded: bool,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    if folded:  # members grouped by what they share (graph/evidence_fold.py): the groups list them
+        monkeypatch.setenv("SYBILSCOPE_EVIDENCE_FOLD_MEMBERS", "1")
     store = EmbeddedStore(None)
     build_world(store)
     ws = tmp_path / "ws"
@@ -63,7 +69,11 @@ def test_redacted_exports_show_no_planted_identifier_in_any_file(tmp_path: Path)
     md = (tmp_path / "redacted-report" / "report.md").read_text()
     for where in ("note", "rationale", "status"):  # scrubbed, not dropped: the rest of the text still reads
         assert f"{where}: write to \\[email\\] or call \\[phone\\]; card \\[card\\] from \\[ip\\] as h-" in md, where
-    assert "[email]" in (tmp_path / "redacted-json").read_text()  # the link reason travels scrubbed
+    if not folded:  # a folded graph's links between groups carry no reasons (links.csv of the report does)
+        assert "[email]" in (tmp_path / "redacted-json").read_text()  # the link reason travels scrubbed
+    else:
+        assert "members folded into" in (tmp_path / "redacted-json").read_text()
+        assert ",h-" in (tmp_path / "redacted-report" / "links.csv").read_text()  # the members' links, hashed
     # the same export without --redact shows them all, so the check above can fail
     plain = export_graph(store, tmp_path / "plain", "report", cluster_ids=["c-1"], workspace=ws, degree_cap=50)
     text = b"".join(p.read_bytes() for p in plain.files)
