@@ -92,6 +92,7 @@ from graph.figures import (
     ProviderPairs,
     cluster_row,
     figures_of,
+    stability_pool,
 )
 from graph.figures import member_rows as member_rows_of
 from graph.figures import stability as stability_of
@@ -267,10 +268,11 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
     timings["score_prepare"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     clock: dict[str, float] = {}
-    out = [
-        figures_of(cid, members, pairs, evidence.misses_of(pairs), found.bridges, ctx, clock)
-        for cid, members, pairs in zip(ids, found.clusters, internal, strict=True)
-    ]
+    with stability_pool() as pool:
+        out = [
+            figures_of(cid, members, pairs, evidence.misses_of(pairs), found.bridges, ctx, clock, pool)
+            for cid, members, pairs in zip(ids, found.clusters, internal, strict=True)
+        ]
     stab_time = clock.get("stability", 0.0)
     timings["score_attribute"] = round(time.perf_counter() - started - stab_time, 3)
     timings["stability"] = round(stab_time, 3)

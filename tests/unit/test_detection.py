@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from graph import cases
@@ -179,3 +180,24 @@ def test_stability_says_which_family_a_cluster_rests_on() -> None:
             evidence.add(a, b, Reason("device", "shared_device", "Device", f"dev-{a[1] < '5'}", 5, 0.9))
     result = stability(members, evidence, evidence.pairs())
     assert result == {"device": 1.0, "network": 0.5, "min": 0.5, "weakest": "network"}
+
+
+def test_a_big_clusters_stability_in_worker_processes_equals_the_inline_one() -> None:
+    """Over ``PARALLEL_PAIRS`` internal pairs the families are rebuilt in a process pool; the
+    figures must not depend on where they ran."""
+    from graph import figures
+    from graph.linkage.evidence import FAMILIES
+
+    rng = np.random.default_rng(5)
+    members = [f"acct-{i:04d}" for i in range(420)]
+    pairs = [(members[i], members[j]) for i in range(420) for j in range(i + 1, 420) if rng.random() < 0.6]
+    assert len(pairs) >= figures.PARALLEL_PAIRS
+    misses = np.ones((len(pairs), len(FAMILIES)))
+    for family, share in (("network", 0.9), ("device", 0.3), ("timing", 0.5)):
+        hit = rng.random(len(pairs)) < share
+        misses[hit, FAMILIES.index(family)] = rng.uniform(0.2, 0.8, int(hit.sum()))
+    inline = figures.stability(members, pairs, misses)
+    with figures.stability_pool() as pool:
+        assert pool is not None  # the machines this runs on have two cores or more
+        assert figures.stability(members, pairs, misses, pool) == inline
+    assert set(inline) == {"network", "device", "timing", "min", "weakest"}
