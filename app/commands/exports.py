@@ -59,7 +59,7 @@ def export_graph_cmd(
 
     Each holds the evidence graph of the clusters (members and the values two or more of
     them share). Above the evidence_fold_members setting (SYBILSCOPE_EVIDENCE_FOLD_MEMBERS,
-    2,400) the graph is folded: members who share the same values form one group node (with
+    1,500) the graph is folded: members who share the same values form one group node (with
     its member count and list), links between groups are aggregated, and every file says
     so; the report's members.csv and links.csv still list every member and its strongest
     links. --full is never folded. The report is a directory: report.md and report.html,
