@@ -12,12 +12,18 @@ families of each link, the odd member held by a single family in a cluster held 
 let go (``prune_single_signal``), unless it shares a possession (a device, a card) with a
 member: strangers share an operator's addresses, never its machines.
 
-Deterministic: vertices and edges are sorted, Leiden runs with a fixed seed.
+Deterministic: vertices and edges are sorted, Leiden runs with a fixed seed. Given a
+``worker_pool``, the big groups' Leiden runs go side by side in worker processes: the same
+clusters, sooner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +37,8 @@ RESOLUTION_REFERENCE = 2000  # accounts; see scaled_resolution
 SEED = 42
 LEIDEN_ITERATIONS = 2  # leidenalg's default; iterating to convergence took minutes on a 12,000-account group
 SMALL_GROUP = 4
+PARALLEL_LINKS = 50_000  # links from which a group's (or a stability rebuild's) Leiden goes to a worker
+POOL_WORKERS = 4
 PRUNE_MIN_SIZE = 5
 SINGLE_SHARE = 0.97
 PRUNE_MAX_SHARE = 0.2
@@ -101,11 +109,25 @@ def leiden_split(size: int, a: np.ndarray, b: np.ndarray, weights: np.ndarray, r
     return np.split(order, np.flatnonzero(np.diff(membership[order])) + 1)
 
 
+@contextmanager
+def worker_pool() -> Iterator[Executor | None]:
+    """Worker processes for Leiden runs (one per core this process may use, at most
+    ``POOL_WORKERS``), or None on one core. Forkserver workers: forking the detection run
+    itself would share its gigabytes page by page until the first write copies them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2:
+        yield None
+        return
+    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=min(cores, POOL_WORKERS), mp_context=context) as pool:
+        yield pool
+
+
 def cluster_indexed(
     size: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, *,
     strong: float = STRONG, min_weight: float = MIN_WEIGHT, resolution: float = RESOLUTION,
     reference: int = RESOLUTION_REFERENCE, seed: int = SEED, iterations: int = LEIDEN_ITERATIONS,
-    label: np.ndarray | None = None,
+    label: np.ndarray | None = None, pool: Executor | None = None,
 ) -> list[np.ndarray]:
     """Clusters (ascending index arrays, two members or more, in no particular order) of
     accounts ``0..size-1`` linked by ``a[k] < b[k]`` with weight ``w[k]``: components of the
@@ -113,7 +135,8 @@ def cluster_indexed(
     is exactly ``cluster_accounts`` without pruning, in arrays: the detection run and each
     stability rebuild hand over millions of links, too many to walk one by one. ``label``: the
     strong-link components (a label in ``0..size-1`` per account) when an engine computed them
-    (graph/engine/spark.py); every strong link must lie inside one."""
+    (graph/engine/spark.py); every strong link must lie inside one. ``pool``
+    (``worker_pool``): groups of ``PARALLEL_LINKS`` links or more are split there."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -133,18 +156,25 @@ def cluster_indexed(
     by_group = np.lexsort((b, a, label[a]))
     a, b, w = a[by_group], b[by_group], w[by_group]
     bounds = np.r_[0, np.cumsum(np.bincount(label[a], minlength=size))]
-    out: list[np.ndarray] = []
+    found: list[tuple[np.ndarray, list[np.ndarray] | Future[list[np.ndarray]] | None]] = []
     for g, members in enumerate(groups):
         if len(members) < 2:
             continue
         if len(members) <= SMALL_GROUP:
-            out.append(members)
+            found.append((members, None))
             continue
         lo, hi = bounds[g], bounds[g + 1]
         local_a, local_b = np.searchsorted(members, a[lo:hi]), np.searchsorted(members, b[lo:hi])
-        parts = leiden_split(len(members), local_a, local_b, w[lo:hi], scaled_resolution(resolution, len(members), reference), seed,
-                             iterations)
-        out.extend(members[p] for p in parts if len(p) >= 2)
+        job = (len(members), local_a, local_b, w[lo:hi], scaled_resolution(resolution, len(members), reference), seed, iterations)
+        found.append((members, pool.submit(leiden_split, *job) if pool is not None and hi - lo >= PARALLEL_LINKS
+                      else leiden_split(*job)))
+    out: list[np.ndarray] = []
+    for members, parts in found:
+        if parts is None:
+            out.append(members)
+            continue
+        done = parts.result() if isinstance(parts, Future) else parts
+        out.extend(members[p] for p in done if len(p) >= 2)
     return out
 
 
@@ -259,13 +289,15 @@ def cluster_accounts(
     seed: int = SEED,
     components: Callable[[list[str]], np.ndarray | None] | None = None,
     scores_of: Callable[[Sequence[Pair]], np.ndarray] | None = None,
+    pool: Executor | None = None,
 ) -> Clustering:
     """Cluster the accounts of ``weights`` (pair -> weight); singletons are not clusters.
     ``reference``: the group size above which the resolution is scaled down. Given
     ``family_scores``, single-signal members are pruned (``prune_single_signal``, which keeps
     those ``shares_possession`` ties to a member). ``components`` (if given) labels the sorted
     accounts by strong-link component when an engine computed them
-    (``Evidence.strong_components``), else None. ``scores_of``: see ``prune_single_signal``."""
+    (``Evidence.strong_components``), else None. ``scores_of``: see ``prune_single_signal``.
+    ``pool``: see ``cluster_indexed``."""
     # the detection run hands over millions of pairs, all above min_weight: no copy then
     kept = weights if all(w >= min_weight for w in weights.values()) else {p: w for p, w in weights.items() if w >= min_weight}
     names = sorted({x for pair in kept for x in pair})
@@ -274,7 +306,7 @@ def cluster_accounts(
     b = np.fromiter((index[p[1]] for p in kept), dtype=np.int64, count=len(kept))
     w = np.fromiter(kept.values(), dtype=np.float64, count=len(kept))
     found = cluster_indexed(len(names), a, b, w, strong=strong, min_weight=min_weight, resolution=resolution,
-                            reference=reference, seed=seed, label=components(names) if components else None)
+                            reference=reference, seed=seed, label=components(names) if components else None, pool=pool)
     clusters = [[names[i] for i in members.tolist()] for members in found]
     if family_scores is not None:
         clusters = prune_single_signal(clusters, kept, family_scores, shares_possession, scores_of)

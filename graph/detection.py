@@ -76,6 +76,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,6 @@ from graph.figures import (
     ProviderPairs,
     cluster_row,
     figures_of,
-    stability_pool,
 )
 from graph.figures import member_rows as member_rows_of
 from graph.figures import stability as stability_of
@@ -235,6 +235,7 @@ class Analysis:
 
 
 def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions.Placements, previous: Previous,
+                         pool: Executor | None = None,
                          ) -> tuple[clustering.Clustering, dict[int, str], dict[str, list[dict[str, Any]]]]:
     """Cluster the linked accounts without prompt-only links, split what only provider
     infrastructure held together (graph/separation.py), then keep the analyst's merges and
@@ -244,7 +245,7 @@ def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions
     weights = separation.clustering_weights(evidence)  # takeover campaigns are linked with the rest
     found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores, scores_of=evidence.scores_of,
                                         shares_possession=separation.shares_possession(evidence),
-                                        components=evidence.strong_components)
+                                        components=evidence.strong_components, pool=pool)
     found = separation.separate(found, weights, evidence, facts)
     if not placements:
         return found, {}, decisions.report(placements, [], np.ones((0, len(FAMILIES))))
@@ -258,8 +259,14 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
             timings: dict[str, float], placements: decisions.Placements | None = None) -> Analysis:
     """Cluster (keeping the analyst's ``placements``), score, measure stability and suggest
     operators (no writes)."""
+    with clustering.worker_pool() as pool:
+        return _analyse(facts, evidence, settings, previous, store, timings, placements, pool)
+
+
+def _analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Previous, store: GraphStore,
+             timings: dict[str, float], placements: decisions.Placements | None, pool: Executor | None) -> Analysis:
     started = time.perf_counter()
-    found, fixed, report = constrained_clusters(evidence, facts, placements or decisions.Placements(), previous)
+    found, fixed, report = constrained_clusters(evidence, facts, placements or decisions.Placements(), previous, pool)
     timings["cluster"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     ctx = figure_context(facts, settings, previous, store)
@@ -268,11 +275,10 @@ def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Prev
     timings["score_prepare"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     clock: dict[str, float] = {}
-    with stability_pool() as pool:
-        out = [
-            figures_of(cid, members, pairs, evidence.misses_of(pairs), found.bridges, ctx, clock, pool)
-            for cid, members, pairs in zip(ids, found.clusters, internal, strict=True)
-        ]
+    out = [
+        figures_of(cid, members, pairs, evidence.misses_of(pairs), found.bridges, ctx, clock, pool)
+        for cid, members, pairs in zip(ids, found.clusters, internal, strict=True)
+    ]
     stab_time = clock.get("stability", 0.0)
     timings["score_attribute"] = round(time.perf_counter() - started - stab_time, 3)
     timings["stability"] = round(stab_time, 3)

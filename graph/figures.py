@@ -18,12 +18,9 @@ detection over the same membership writes exactly the figures the analyst's acti
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +36,7 @@ ANALYST_STATUS_DEFAULT = "open"
 # best partition of what is left: one Leiden iteration answers that (a second one only
 # refines the pieces of a cluster that falls apart) at half the cost, six rebuilds per cluster.
 STABILITY_ITERATIONS = 1
-PARALLEL_PAIRS = 50_000  # internal pairs from which a cluster's rebuilds run side by side
-STABILITY_WORKERS = 4
+PARALLEL_PAIRS = clustering.PARALLEL_LINKS  # internal pairs from which a cluster's rebuilds run side by side
 
 
 @dataclass
@@ -272,7 +268,7 @@ def stability(members: Sequence[str], pairs: Sequence[Pair], misses: np.ndarray,
     """For each signal family present, the Jaccard between the cluster and the best cluster
     rebuilt from its own members' links without that family (1: the family is not needed).
     ``pairs`` are the cluster's internal pairs (sorted) and ``misses`` their misses. With a
-    ``pool`` (``stability_pool``), a cluster of ``PARALLEL_PAIRS`` pairs or more rebuilds its
+    ``pool`` (``clustering.worker_pool``), a cluster of ``PARALLEL_PAIRS`` pairs or more rebuilds its
     families side by side in it: the same answers, in a fraction of the time on a big
     cluster (the seed world's 11,000-member farms spent two minutes here)."""
     present = sorted(FAMILIES[f] for f in np.flatnonzero((misses < 1.0).any(axis=0)).tolist()) if len(pairs) else []
@@ -293,20 +289,6 @@ def stability(members: Sequence[str], pairs: Sequence[Pair], misses: np.ndarray,
         weakest = min(present, key=lambda f: (out[f], f))
         out["min"], out["weakest"] = out[weakest], weakest
     return out
-
-
-@contextmanager
-def stability_pool() -> Iterator[Executor | None]:
-    """Worker processes for ``stability`` (one per core this process may use), or None on one
-    core. Forkserver workers: forking the detection run itself would share its gigabytes
-    page by page until the first write copies them."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if cores < 2:
-        yield None
-        return
-    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=min(cores, STABILITY_WORKERS), mp_context=context) as pool:
-        yield pool
 
 
 def figures_of(cluster_id: str, members: Sequence[str], pairs: Sequence[Pair], misses: np.ndarray, bridges: set[str],

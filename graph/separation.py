@@ -83,15 +83,28 @@ def clustering_weights(evidence: Evidence) -> dict[Pair, float]:
     return {pairs[i]: float(weights[i]) for i in np.flatnonzero(keep).tolist()}
 
 
-def operator_misses(evidence: Evidence, facts: Facts, pairs: Sequence[Pair]) -> np.ndarray:
+def provider_values(facts: Facts) -> frozenset[tuple[str, str]]:
+    """Every IP and network of ``facts`` that ``is_provider_value``: asked once per run, since
+    separation looks up millions of (label, key) values, a set lookup each instead of two
+    property reads."""
+    return frozenset(
+        (label, key) for label in (Label.IP.value, Label.NETWORK.value)
+        for key in facts.entities.get(label, {}) if is_provider_value(facts, label, key)
+    )
+
+
+def operator_misses(evidence: Evidence, facts: Facts, pairs: Sequence[Pair],
+                    providers: frozenset[tuple[str, str]] | None = None) -> np.ndarray:
     """``evidence.misses_of(pairs)`` with the network family counting only values that are not
-    a provider's (its strongest reasons, as kept by the evidence, recombined)."""
+    a provider's (its strongest reasons, as kept by the evidence, recombined). ``providers``:
+    ``provider_values(facts)``, when the caller asks for many clusters."""
     misses = evidence.misses_of(pairs)
     rows = np.flatnonzero(misses[:, NETWORK] < 1.0)
     if rows.size == 0:
         return misses
     at, codes, values, weights = evidence.value_weights([pairs[i] for i in rows.tolist()], "network")
-    provider = np.fromiter((is_provider_value(facts, *v) for v in values), dtype=bool, count=len(values))
+    pool = provider_values(facts) if providers is None else providers
+    provider = np.fromiter((v in pool for v in values), dtype=bool, count=len(values))
     own = ~provider[codes] if codes.size else np.zeros(0, dtype=bool)
     miss = np.ones(rows.size)
     np.multiply.at(miss, at[own], 1.0 - np.clip(weights[own], 0.0, 1.0))  # in order: noisy_or's product
@@ -137,12 +150,13 @@ def split_on_provider(clusters: Sequence[Sequence[str]], evidence: Evidence, fac
         if i is not None and i == where.get(pair[1]):
             internal[i].append(pair)
     out: list[list[str]] = []
+    providers = provider_values(facts)
     for members, pairs in zip(clusters, internal, strict=True):
         if len(members) < 2 * PART_MIN or not pairs:
             out.append(sorted(members))
             continue
         full = 1.0 - evidence.misses_of(pairs).prod(axis=1)
-        own = 1.0 - operator_misses(evidence, facts, pairs).prod(axis=1)
+        own = 1.0 - operator_misses(evidence, facts, pairs, providers).prod(axis=1)
         out.extend(p for p in split_cluster(members, pairs, full, own) if len(p) >= 2)
     out.sort(key=lambda g: (-len(g), g[0]))
     return out

@@ -25,7 +25,7 @@ def link_device(evidence: Evidence, facts: Facts, cap: int) -> int:
         (Label.CLIENT_FINGERPRINT.value, "shared_client", CLIENT_BASE),
     ):
         added += link_shared_values(
-            evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap,
+            evidence, family=FAMILY, label=label, values=facts.table(label), cap=cap,
             reason_for=shared_reason(FAMILY, kind, label, base), weights_of=shared_weights(base), link_synchronised=label == Label.DEVICE.value,
         )
     return added

@@ -59,7 +59,7 @@ def link_email(evidence: Evidence, facts: Facts, cap: int) -> int:
     """Add shared-domain, local-part-shape, shared-phone and creation-burst reasons."""
     label = Label.EMAIL_DOMAIN.value
     added = link_shared_values(
-        evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap,
+        evidence, family=FAMILY, label=label, values=facts.table(label), cap=cap,
         reason_for=shared_reason(FAMILY, "shared_email_domain", label, DOMAIN_BASE), weights_of=shared_weights(DOMAIN_BASE),
         hub_rule=lambda d: "webmail" if _is_webmail(facts, d) else None,
     )

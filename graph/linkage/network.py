@@ -102,7 +102,7 @@ def link_network(evidence: Evidence, facts: Facts, cap: int) -> int:
             return out
 
         added += link_shared_values(
-            evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap, reason_for=make, weights_of=weights,
+            evidence, family=FAMILY, label=label, values=facts.table(label), cap=cap, reason_for=make, weights_of=weights,
             hub_rule=rule, link_synchronised=label != Label.ASN.value,
         )
     return added

@@ -47,7 +47,7 @@ def link_payment(evidence: Evidence, facts: Facts, cap: int) -> int:
     """Add shared-instrument and same-BIN-and-billing-pattern reasons."""
     label = Label.PAYMENT_METHOD.value
     added = link_shared_values(
-        evidence, family=FAMILY, label=label, values=facts.users(label), cap=cap,
+        evidence, family=FAMILY, label=label, values=facts.table(label), cap=cap,
         reason_for=shared_reason(FAMILY, "shared_payment", label, SHARED_BASE), weights_of=shared_weights(SHARED_BASE),
     )
     added += link_shared_values(

@@ -129,7 +129,7 @@ def infrastructure_groups(facts: Facts, cap: int, labels: Sequence[str] = GROUP_
     cols: list[np.ndarray] = []
     offset = 0
     for label in labels:
-        table = UseTable.from_mapping(facts.users(label))
+        table = facts.table(label)
         if not table.rows():
             continue
         sizes = table.sizes()

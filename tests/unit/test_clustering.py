@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from graph.clustering import cluster_accounts, components
 
 
@@ -187,3 +189,25 @@ def test_prune_reads_family_scores_in_bulk_as_it_does_one_by_one() -> None:
     one_by_one = prune_single_signal(clusters, weights, scores.__getitem__)
     assert one_by_one != clusters  # the world has members to let go
     assert prune_single_signal(clusters, weights, scores.__getitem__, scores_of=scores_of) == one_by_one
+
+
+def test_big_groups_split_in_worker_processes_give_the_same_clusters() -> None:
+    """Two dense communities joined by a few strong links, over ``PARALLEL_LINKS`` links: the
+    Leiden run in a worker returns what the inline one does."""
+    from graph.clustering import PARALLEL_LINKS, cluster_indexed, worker_pool
+
+    rng = np.random.default_rng(11)
+    half = 260
+    edges = [(i, j) for side in (0, half) for i in range(side, side + half) for j in range(i + 1, side + half)
+             if rng.random() < 0.8]
+    edges += [(i, half + i) for i in range(3)]
+    a = np.asarray([e[0] for e in edges], dtype=np.int64)
+    b = np.asarray([e[1] for e in edges], dtype=np.int64)
+    w = rng.uniform(0.35, 0.95, len(edges))
+    assert len(edges) >= PARALLEL_LINKS
+    inline = cluster_indexed(2 * half, a, b, w)
+    with worker_pool() as pool:
+        assert pool is not None
+        pooled = cluster_indexed(2 * half, a, b, w, pool=pool)
+    assert [c.tolist() for c in pooled] == [c.tolist() for c in inline]
+    assert sorted(len(c) for c in inline) == [half, half]

@@ -185,7 +185,7 @@ def test_stability_says_which_family_a_cluster_rests_on() -> None:
 def test_a_big_clusters_stability_in_worker_processes_equals_the_inline_one() -> None:
     """Over ``PARALLEL_PAIRS`` internal pairs the families are rebuilt in a process pool; the
     figures must not depend on where they ran."""
-    from graph import figures
+    from graph import clustering, figures
     from graph.linkage.evidence import FAMILIES
 
     rng = np.random.default_rng(5)
@@ -197,7 +197,7 @@ def test_a_big_clusters_stability_in_worker_processes_equals_the_inline_one() ->
         hit = rng.random(len(pairs)) < share
         misses[hit, FAMILIES.index(family)] = rng.uniform(0.2, 0.8, int(hit.sum()))
     inline = figures.stability(members, pairs, misses)
-    with figures.stability_pool() as pool:
+    with clustering.worker_pool() as pool:
         assert pool is not None  # the machines this runs on have two cores or more
         assert figures.stability(members, pairs, misses, pool) == inline
     assert set(inline) == {"network", "device", "timing", "min", "weakest"}
