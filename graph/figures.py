@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,16 +275,16 @@ def stability(members: Sequence[str], pairs: Sequence[Pair], misses: np.ndarray,
     index = {name: i for i, name in enumerate(sorted(members))}
     a = np.fromiter((index[p[0]] for p in pairs), dtype=np.int64, count=len(pairs))
     b = np.fromiter((index[p[1]] for p in pairs), dtype=np.int64, count=len(pairs))
-    side_by_side = pool is not None and len(pairs) >= PARALLEL_PAIRS and len(present) > 1
-    shares: dict[str, Any] = {}
-    for family in present:
-        without = 1.0 - np.delete(misses, FAMILIES.index(family), axis=1).prod(axis=1)
-        if side_by_side:
-            assert pool is not None
-            shares[family] = pool.submit(rebuilt_share, len(index), a, b, without)
-        else:
-            shares[family] = rebuilt_share(len(index), a, b, without)
-    out: dict[str, Any] = {f: v.result() if isinstance(v, Future) else v for f, v in shares.items()}
+
+    def without(family: str) -> np.ndarray:
+        return 1.0 - np.delete(misses, FAMILIES.index(family), axis=1).prod(axis=1)
+
+    out: dict[str, Any]
+    if pool is not None and len(pairs) >= PARALLEL_PAIRS and len(present) > 1:
+        futures = {f: pool.submit(rebuilt_share, len(index), a, b, without(f)) for f in present}
+        out = {f: future.result() for f, future in futures.items()}
+    else:
+        out = {f: rebuilt_share(len(index), a, b, without(f)) for f in present}
     if present:
         weakest = min(present, key=lambda f: (out[f], f))
         out["min"], out["weakest"] = out[weakest], weakest

@@ -81,9 +81,9 @@ class Facts:
         return table
 
     def template_table(self) -> UseTable:
-        """The prompt-template uses as a column table (how ``read_facts`` keeps them)."""
-        table = UseTable.from_mapping(self.users(Label.PROMPT_TEMPLATE.value))
-        self.uses[Label.PROMPT_TEMPLATE.value] = table
+        """The prompt-template uses as a column table (how ``read_facts`` keeps them), kept as
+        the uses themselves."""
+        table = self.uses[Label.PROMPT_TEMPLATE.value] = self.table(Label.PROMPT_TEMPLATE.value)
         return table
 
     def account_entities(self, accounts: Iterable[str] | None = None) -> dict[str, set[tuple[str, str]]]:
