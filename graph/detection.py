@@ -75,7 +75,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,27 +285,30 @@ def _analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Pre
     return Analysis(out, found, ctx, report)
 
 
-def links_to_write(pairs: Sequence[Pair], weights: np.ndarray, owner: Mapping[str, str], per_account: int) -> np.ndarray:
-    """Which pairs (indices, ascending) become LINKED edges: inside a cluster, each member's
+def links_to_write(a: np.ndarray, b: np.ndarray, weights: np.ndarray, cluster: np.ndarray, per_account: int) -> np.ndarray:
+    """Which pairs ``a[k]-b[k]`` (account indices; ``cluster[i]`` account i's cluster number,
+    -1 for none) become LINKED edges, as indices ascending: inside a cluster, each member's
     ``per_account`` strongest links (a pair stays when it is among either end's strongest);
     across clusters or out of them, every strong link (>= clustering.STRONG), the bridges.
 
     Why not every pair above the minimum weight: at the seed scale that is millions of edges
     (an 11,000-account proxy farm alone links each member to hundreds), writing them took
     longer than all the rest of detection, and an investigator reads each account's strongest
-    few; the evidence of any other pair is still shown from the shared values themselves."""
-    if not len(pairs):
+    few; the evidence of any other pair is still shown from the shared values themselves.
+
+    >>> links_to_write(np.array([0, 0, 1]), np.array([1, 2, 2]), np.array([0.9, 0.4, 0.2]),
+    ...                np.array([0, 0, -1]), per_account=1).tolist()
+    [0, 1]
+    """
+    if not len(a):
         return np.zeros(0, dtype=np.int64)
-    cluster_of = {cid: i for i, cid in enumerate(sorted(set(owner.values())))}
-    side_a = np.asarray([cluster_of.get(owner.get(a, ""), -1) for a, _ in pairs], dtype=np.int64)
-    side_b = np.asarray([cluster_of.get(owner.get(b, ""), -2) for _, b in pairs], dtype=np.int64)
+    side_a, side_b = cluster[a], cluster[b]
     linked = weights >= clustering.MIN_WEIGHT
-    inside = linked & (side_a == side_b)
+    inside = linked & (side_a == side_b) & (side_a >= 0)
     keep = linked & ~inside & (weights >= clustering.STRONG)
     rows = np.flatnonzero(inside)
     if rows.size:
-        names: dict[str, int] = {}
-        ends = np.asarray([names.setdefault(pairs[i][e], len(names)) for i in rows.tolist() for e in (0, 1)], dtype=np.int64)
+        ends = np.column_stack((a[rows], b[rows])).ravel()
         pair_rows = np.repeat(rows, 2)
         order = np.lexsort((pair_rows, -weights[pair_rows], ends))  # by account, strongest first
         ends, pair_rows = ends[order], pair_rows[order]
@@ -313,6 +316,13 @@ def links_to_write(pairs: Sequence[Pair], weights: np.ndarray, owner: Mapping[st
         rank = np.arange(ends.size) - np.repeat(first, np.diff(np.r_[first, ends.size]))
         keep[pair_rows[rank < per_account]] = True
     return np.flatnonzero(keep)
+
+
+def cluster_numbers(names: Sequence[str], owner: Mapping[str, str]) -> np.ndarray:
+    """Per account of ``names``, a number for its cluster in ``owner`` (-1: in none), as
+    ``links_to_write`` takes them."""
+    number = {cid: i for i, cid in enumerate(sorted(set(owner.values())))}
+    return np.fromiter((number.get(owner.get(n, ""), -1) for n in names), dtype=np.int64, count=len(names))
 
 
 def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evidence, previous: Previous,
@@ -349,27 +359,8 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
         member_rows = [row for c in results for row in member_rows_of(c)]
         for chunk in chunked(member_rows, WRITE_CHUNK):
             store.upsert_relationships(Rel.MEMBER_OF, Label.ACCOUNT, Label.CLUSTER, chunk)
-        link_rows: list[dict[str, Any]] = []
-        pairs = evidence.pairs()
-        misses = evidence.misses()
-        weights = 1.0 - misses.prod(axis=1)
-        present = misses < 1.0
-        alphabetical = sorted(range(len(FAMILIES)), key=lambda f: FAMILIES[f])
-        chosen = links_to_write(pairs, weights, owner, per_account)
-        for i in chosen.tolist():
-            pair = pairs[i]
-            reasons = evidence.reasons(pair)
-            if on_reasons is not None:
-                on_reasons(pair, reasons)
-            link_rows.append({
-                "start": pair[0], "end": pair[1], "weight": round(float(weights[i]), 4),
-                "families": [FAMILIES[f] for f in alphabetical if present[i, f]],
-                "reasons": json.dumps([r.to_json() for r in reasons], default=str),
-            })
-            if len(link_rows) >= WRITE_CHUNK:
-                links += store.upsert_relationships(Rel.LINKED, Label.ACCOUNT, Label.ACCOUNT, link_rows)
-                link_rows = []
-        links += store.upsert_relationships(Rel.LINKED, Label.ACCOUNT, Label.ACCOUNT, link_rows)
+        links = store.upsert_relationship_chunks(Rel.LINKED, Label.ACCOUNT, Label.ACCOUNT,
+                                                 _link_rows(evidence, owner, per_account, on_reasons))
         suggestion_rows = [
             {"start": c.cluster_id, "end": c.suggestion.operator_id, "confidence": c.suggestion.confidence,
              "indicators": json.dumps(c.suggestion.indicators)}
@@ -377,6 +368,32 @@ def write_back(store: GraphStore, results: Sequence[ClusterOut], evidence: Evide
         ]
         store.upsert_relationships(Rel.SUGGESTED_OPERATOR, Label.CLUSTER, Label.OPERATOR, suggestion_rows)
     return {"links": links, "retired": len(retired), "dropped": len(dropped), "suggestions": len(suggestion_rows)}
+
+
+def _link_rows(evidence: Evidence, owner: Mapping[str, str], per_account: int,
+               on_reasons: Callable[[Pair, list[Any]], None] | None) -> Iterator[list[dict[str, Any]]]:
+    """The LINKED rows ``links_to_write`` picks, in chunks of ``WRITE_CHUNK``, each pair's
+    reasons read once (and handed to ``on_reasons``) as its chunk is made."""
+    pairs = evidence.pairs()
+    names, a, b = evidence.pair_indices()
+    misses = evidence.misses()
+    weights = 1.0 - misses.prod(axis=1)
+    present = misses < 1.0
+    alphabetical = sorted(range(len(FAMILIES)), key=lambda f: FAMILIES[f])
+    chosen = links_to_write(a, b, weights, cluster_numbers(names, owner), per_account)
+    for chunk in chunked(chosen.tolist(), WRITE_CHUNK):
+        rows = []
+        for i in chunk:
+            pair = pairs[i]
+            reasons = evidence.reasons(pair)
+            if on_reasons is not None:
+                on_reasons(pair, reasons)
+            rows.append({
+                "start": pair[0], "end": pair[1], "weight": round(float(weights[i]), 4),
+                "families": [FAMILIES[f] for f in alphabetical if present[i, f]],
+                "reasons": json.dumps([r.to_json() for r in reasons], default=str),
+            })
+        yield rows
 
 
 def _hub_summary(evidence: Evidence, top: int = 20) -> dict[str, Any]:

@@ -4,7 +4,10 @@ Two kinds of evidence say nothing about *which* operator stands behind an accoun
 
 - Shared prompts alone. Popular templates are sent by strangers who share nothing else; an
   account whose only links are prompts is not shown to belong to anyone (``clustering_weights``
-  drops such links before clustering).
+  drops such links before clustering). Co-activity counts with the prompts here: it is keyed
+  by (time bucket, prompt template), so strangers who run one popular scheduled automation
+  share it as surely as they share its wrapper. Only network, payment, device or e-mail
+  evidence says two such accounts have one owner.
 - Provider infrastructure. A proxy network's exits, a hosting range or a VPN serve every
   paying customer: two operators who buy from the same provider share its addresses, not their
   payment methods, devices, e-mail patterns, scripts or hours. ``split_on_provider`` rebuilds
@@ -41,6 +44,9 @@ from graph.store import GraphStore
 PROVIDER_KINDS = frozenset({"proxy", "residential-proxy", "residential_proxy", "vpn", "hosting", "tor"})
 NETWORK = FAMILIES.index("network")
 PROMPT = FAMILIES.index("prompt")
+# Families that strangers sending the same prompts share without having anything else in
+# common: the prompts, and co-activity (the same template in the same hours, timing.py).
+PROMPT_DERIVED = (PROMPT, FAMILIES.index("timing"))
 TRACE = clustering.TRACE_SCORE  # under this a family's score on a pair is a trace, not evidence
 PART_MIN = 3  # accounts: a smaller group of operator-specific evidence is not a separate operator
 
@@ -68,9 +74,14 @@ def shares_possession(evidence: Evidence) -> Callable[[Pair], bool]:
 
 
 def prompt_only(misses: np.ndarray) -> np.ndarray:
-    """Per pair (rows of ``Evidence.misses``): True when shared prompts are all there is, every
-    other family scoring under ``TRACE``."""
-    others = np.delete(misses, PROMPT, axis=1)
+    """Per pair (rows of ``Evidence.misses``): True when shared prompts, and co-activity in
+    them, are all there is: every family but ``PROMPT_DERIVED`` scoring under ``TRACE``.
+
+    >>> m = np.ones((2, len(FAMILIES))); m[:, PROMPT_DERIVED] = 0.2; m[1, NETWORK] = 0.5
+    >>> prompt_only(m).tolist()
+    [True, False]
+    """
+    others = np.delete(misses, PROMPT_DERIVED, axis=1)
     return (1.0 - others).max(axis=1, initial=0.0) < TRACE if len(misses) else np.zeros(0, dtype=bool)
 
 

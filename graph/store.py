@@ -256,6 +256,20 @@ def _sorted_rels(rels: Iterable[Relationship]) -> list[Relationship]:
     return sorted(rels, key=lambda r: (r.start, r.type, r.end))
 
 
+def _relationship_batch(rel_type: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows ``{"start", "end", **props}`` as the stores take them, every key and value checked."""
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        start, end = row.get("start"), row.get("end")
+        if start in (None, "") or end in (None, ""):
+            raise SchemaError(f"{rel_type} row without start or end key: {dict(row)!r}")
+        props = _clean_props({k: v for k, v in row.items() if k not in ("start", "end")})
+        check_property_value("start", str(start))
+        check_property_value("end", str(end))
+        batch.append({"start": str(start), "end": str(end), "props": props})
+    return batch
+
+
 def _clean_props(props: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in props.items():
@@ -295,15 +309,7 @@ class GraphStore(ABC):
         """Merge relationships; each row is ``{"start": key, "end": key, **props}``. Missing end
         nodes are created with just their key (so loading order does not matter)."""
         spec = check_rel_spec(rel_type, start_label, end_label)
-        batch: list[dict[str, Any]] = []
-        for row in rows:
-            start, end = row.get("start"), row.get("end")
-            if start in (None, "") or end in (None, ""):
-                raise SchemaError(f"{rel_type} row without start or end key: {dict(row)!r}")
-            props = _clean_props({k: v for k, v in row.items() if k not in ("start", "end")})
-            check_property_value("start", str(start))
-            check_property_value("end", str(end))
-            batch.append({"start": str(start), "end": str(end), "props": props})
+        batch = _relationship_batch(spec.type.value, rows)
         if not batch:
             return 0
         return self._run(
@@ -314,6 +320,26 @@ class GraphStore(ABC):
             spec.end.value,
             batch,
         )
+
+    @final
+    def upsert_relationship_chunks(
+        self, rel_type: str, start_label: str, end_label: str, chunks: Iterable[Iterable[Mapping[str, Any]]]
+    ) -> int:
+        """``upsert_relationships`` over each chunk of ``chunks`` in turn, for a caller that
+        makes rows as it goes (detection's half a million LINKED, each with its reasons): a
+        store may write one chunk while the next is made (Neo4j: on a writer thread, so the
+        client and the server work at the same time). Each chunk is checked as
+        ``upsert_relationships`` checks it; the chunks do not commit together (as in
+        ``bulk``). Returns how many relationships were written."""
+        spec = check_rel_spec(rel_type, start_label, end_label)
+        batches = (batch for batch in (_relationship_batch(spec.type.value, rows) for rows in chunks) if batch)
+        return self._run("upsert_relationship_chunks", self._upsert_relationship_chunks,
+                         spec.type.value, spec.start.value, spec.end.value, batches)
+
+    def _upsert_relationship_chunks(self, rel_type: str, start_label: str, end_label: str,
+                                    batches: Iterator[list[dict[str, Any]]]) -> int:
+        """One checked batch after the other; Neo4jStore pipelines them."""
+        return sum(self._upsert_relationships(rel_type, start_label, end_label, batch) for batch in batches)
 
     @final
     def delete_label(self, label: str) -> int:

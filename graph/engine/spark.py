@@ -354,9 +354,9 @@ WHERE r <= :max_reasons
 """
 
 # the clustering's strong links (separation.clustering_weights, then clustering.STRONG): not
-# prompt-only, i.e. some other family scores at least separation.TRACE
+# prompt-only, i.e. some family but separation.PROMPT_DERIVED scores at least separation.TRACE
 STRONG_SQL = "SELECT a, b FROM kept WHERE weight >= :strong AND greatest({others}) >= :trace".format(  # noqa: S608 - fixed names
-    others=", ".join(["0.0D"] + [f"1.0D - m{f}" for f in range(len(FAMILIES)) if f != separation.PROMPT]),
+    others=", ".join(["0.0D"] + [f"1.0D - m{f}" for f in range(len(FAMILIES)) if f not in separation.PROMPT_DERIVED]),
 )
 
 

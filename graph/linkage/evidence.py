@@ -121,6 +121,7 @@ class Evidence:
         self._pending = False
         self._position: dict[Pair, int] = {}
         self._pairs: list[Pair] = []
+        self._pair_a = self._pair_b = np.zeros(0, dtype=np.int64)
         self._miss = np.ones((0, len(FAMILIES)))
         self._ref_offsets = np.zeros(1, dtype=np.int64)
         self._ref_source = np.zeros(0, dtype=np.int32)
@@ -257,7 +258,8 @@ class Evidence:
         self._ref_offsets = np.r_[0, np.cumsum(per_pair)].astype(np.int64)
         starts = order[pair_start[kept]]  # a and b stay in recorded order
         del order
-        self._pairs = [(self._names[x], self._names[y]) for x, y in zip(a[starts].tolist(), b[starts].tolist(), strict=True)]
+        self._pair_a, self._pair_b = a[starts], b[starts]
+        self._pairs = [(self._names[x], self._names[y]) for x, y in zip(self._pair_a.tolist(), self._pair_b.tolist(), strict=True)]
         self._position = {p: i for i, p in enumerate(self._pairs)}
         self._pending = False
 
@@ -317,6 +319,19 @@ class Evidence:
         """Every kept pair, sorted."""
         self._combine()
         return list(self._pairs)  # combined in (rank a, rank b) order: already sorted
+
+    def pair_indices(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """``pairs()`` as indices: every account named (in the order first recorded) and, per
+        kept pair, the indices of its two accounts (``pairs()[k] == (names[a[k]], names[b[k]])``):
+        a per-account lookup over millions of pairs is then one array index each."""
+        self._combine()
+        if self._pair_a.size == len(self._pairs):
+            return list(self._names), self._pair_a.copy(), self._pair_b.copy()
+        # combined elsewhere (graph/engine/spark.py), which hands back the pairs by name only
+        index: dict[str, int] = {}
+        a = np.fromiter((index.setdefault(x, len(index)) for x, _ in self._pairs), dtype=np.int64, count=len(self._pairs))
+        b = np.fromiter((index.setdefault(y, len(index)) for _, y in self._pairs), dtype=np.int64, count=len(self._pairs))
+        return list(index), a, b
 
     def misses(self) -> np.ndarray:
         """``misses_of(self.pairs())``, without looking each pair up."""

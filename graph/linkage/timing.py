@@ -32,6 +32,18 @@ BANDS = 16
 RING_NEIGHBOURS = 8
 
 
+class Buckets(dict[str, np.ndarray]):
+    """``read_buckets``' answer: account -> sorted activity keys, and what a key is."""
+
+    keyed_by_template: bool = False
+
+    @property
+    def slot(self) -> str:
+        """What one activity key stands for, as a co-activity reason says it."""
+        hours = f"{BUCKET_S // 3600}h bucket"
+        return f"{hours} x prompt template" if self.keyed_by_template else hours
+
+
 @contextmanager
 def _staged_exchanges(workspace: Path | None) -> Iterator[tuple[Any, str, set[str]] | None]:
     """A DuckDB connection over the staged exchanges, with their glob and column names; None
@@ -57,7 +69,7 @@ def _has_readable_prompts(con: Any, glob: str) -> bool:
     return found is not None
 
 
-def read_buckets(workspace: Path | None, min_buckets: int = MIN_BUCKETS) -> dict[str, np.ndarray]:
+def read_buckets(workspace: Path | None, min_buckets: int = MIN_BUCKETS) -> Buckets:
     """account -> sorted distinct activity keys for accounts with at least ``min_buckets`` of
     them; empty when no exchanges are staged. A key is (time bucket, prompt template) hashed
     to an integer, or the bucket alone when templates are not staged: SynchroTrap's "same
@@ -69,13 +81,15 @@ def read_buckets(workspace: Path | None, min_buckets: int = MIN_BUCKETS) -> dict
     and where 95% of texts are withheld those one-off slots would dilute every Jaccard
     twentyfold. The readable exchanges are a sample of the same bursts and carry the timing.
     When no text is readable at all, the bucket alone is the key."""
+    out = Buckets()
     with _staged_exchanges(workspace) as staged:
         if staged is None:
-            return {}
+            return out
         con, glob, columns = staged
         bucket = "CAST(floor(epoch(ts) / $b) AS BIGINT)"
         key, readable = bucket, ""
-        if "template_id" in columns and _has_readable_prompts(con, glob):
+        out.keyed_by_template = "template_id" in columns and _has_readable_prompts(con, glob)
+        if out.keyed_by_template:
             key = f"CAST(hash({bucket}, coalesce(template_id, '')) >> 1 AS BIGINT)"
             readable = "AND NOT starts_with(coalesce(template_id, ''), $w)"
         # key and readable are built from fixed text above, never from input
@@ -87,7 +101,8 @@ def read_buckets(workspace: Path | None, min_buckets: int = MIN_BUCKETS) -> dict
             """,  # noqa: S608
             {"glob": glob, "b": BUCKET_S, "m": min_buckets} | ({"w": WITHHELD_PREFIX} if readable else {}),
         ).fetchall()
-    return {str(a): np.unique(np.asarray(b, dtype=np.int64)) for a, b in rows}
+    out.update((str(a), np.unique(np.asarray(b, dtype=np.int64))) for a, b in rows)
+    return out
 
 
 def signatures(buckets: Mapping[str, np.ndarray], seed: int = 7) -> dict[str, np.ndarray]:
@@ -146,8 +161,10 @@ def jaccard(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     return (shared / union if union else 0.0), shared
 
 
-def coactivity_reason(a: np.ndarray, b: np.ndarray, group: int) -> Reason | None:
-    """The co-activity reason for two bucket sets, or None below ``MIN_JACCARD``."""
+def coactivity_reason(a: np.ndarray, b: np.ndarray, group: int,
+                      slot: str = f"{BUCKET_S // 3600}h bucket x prompt template") -> Reason | None:
+    """The co-activity reason for two activity-key sets (keys of ``slot``: ``Buckets.slot``),
+    or None below ``MIN_JACCARD``."""
     j, shared = jaccard(a, b)
     if j < MIN_JACCARD:
         return None
@@ -156,7 +173,7 @@ def coactivity_reason(a: np.ndarray, b: np.ndarray, group: int) -> Reason | None
         "jaccard": round(j, 3),
         "shared_slots": shared,
         "active_slots": [int(a.size), int(b.size)],
-        "slot": f"{BUCKET_S // 3600}h bucket x prompt template",
+        "slot": slot,
     }
     return Reason(FAMILY, "coactivity", "TimeBuckets", f"{BUCKET_S}s", group, weight, detail)
 
@@ -169,7 +186,7 @@ def link_timing(evidence: Evidence, workspace: Path | None, cap: int) -> int:
     sigs = signatures(buckets)
     added = 0
     for a, b in sorted(candidate_pairs(sigs, cap)):
-        reason = coactivity_reason(buckets[a], buckets[b], 2)
+        reason = coactivity_reason(buckets[a], buckets[b], 2, buckets.slot)
         if reason is not None:
             evidence.add(a, b, reason)
             added += 1

@@ -98,6 +98,28 @@ def test_relationships_merge_and_create_missing_end_nodes(store: GraphStore) -> 
     assert rel.props == {"count": 7}
 
 
+def test_relationship_chunks_write_every_chunk_and_check_each_row(store: GraphStore) -> None:
+    """Detection's LINKED write: chunks made as they are consumed (a generator), all written;
+    a bad row in a later chunk is refused with the schema error, after the chunks before it."""
+    store.upsert_nodes("Account", [{"account_id": f"a{i}"} for i in range(30)])
+
+    def chunks(bad_at: int | None = None) -> Any:
+        for c in range(6):
+            rows = [{"start": f"a{c * 5 + i}", "end": f"a{(c * 5 + i + 1) % 30}", "weight": 0.5} for i in range(5)]
+            if c == bad_at:
+                rows[2] = {"start": "a1", "end": ""}
+            yield rows
+
+    assert store.upsert_relationship_chunks("LINKED", "Account", "Account", chunks()) == 30
+    assert store.counts()["relationships"] == {"LINKED": 30}
+    store.delete_relationships("LINKED")
+    with pytest.raises(SchemaError, match="without start or end key"):
+        store.upsert_relationship_chunks("LINKED", "Account", "Account", chunks(bad_at=3))
+    assert store.counts()["relationships"].get("LINKED", 0) == 15  # the three chunks before it
+    with pytest.raises(SchemaError):
+        store.upsert_relationship_chunks("NOT_A_TYPE", "Account", "Account", chunks())
+
+
 def test_find_nodes_filters_sorts_and_limits(store: GraphStore) -> None:
     seed_small_world(store)
     found = store.find_nodes("Account", {"country": "DE"})

@@ -80,12 +80,28 @@ def _idle(page: Any) -> None:
     page.locator("[data-testid='stStatusWidgetRunningIcon']").wait_for(state="detached", timeout=30_000)
 
 
-def _pick(page: Any, label: str, value: str) -> None:
-    """Choose ``value`` in the select box or multiselect labelled ``label`` by typing it."""
-    box = page.get_by_role("combobox", name=label)
-    box.click()
-    box.press_sequentially(value, delay=20)
-    page.get_by_role("option", name=value, exact=True).click()
+def _pick(page: Any, label: str, value: str, attempts: int = 3) -> None:
+    """Choose ``value`` in the select box or multiselect labelled ``label`` by typing it.
+
+    A rerun that lands while the text is typed redraws the box empty (seen on a loaded CI
+    machine), so the text is typed again, after the app is idle, until the option shows."""
+    option = page.get_by_role("option", name=value, exact=True)
+    for attempt in range(attempts):
+        _idle(page)
+        box = page.get_by_role("combobox", name=label)
+        box.click()
+        if box.input_value():  # Backspace in an empty multiselect would drop the last chosen tag
+            box.fill("")
+        box.press_sequentially(value, delay=20)
+        try:
+            option.wait_for(timeout=10_000)
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            continue
+        option.click()
+        break
     _idle(page)
 
 

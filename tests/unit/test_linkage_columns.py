@@ -181,16 +181,25 @@ def test_template_uses_from_staging_are_the_loaded_relationships(tmp_path: Path)
 
 
 def test_links_to_write_keeps_each_members_strongest_and_strong_bridges() -> None:
-    from graph.detection import links_to_write
+    from graph.detection import cluster_numbers, links_to_write
 
     owner = {a: "c1" for a in "abcd"} | {"x": "c2"}
     pairs = [("a", "b"), ("a", "c"), ("a", "d"), ("b", "c"), ("b", "d"), ("c", "d"), ("a", "x"), ("b", "x"), ("c", "z")]
     weights = np.asarray([0.9, 0.8, 0.7, 0.6, 0.5, 0.15, 0.35, 0.2, 0.05])
-    chosen = links_to_write(pairs, weights, owner, per_account=1)
+    names = ["z", "x", "d", "c", "b", "a", "y"]  # any order; "y" and "z" are in no cluster
+    a = np.asarray([names.index(p[0]) for p in pairs])
+    b = np.asarray([names.index(p[1]) for p in pairs])
+    cluster = cluster_numbers(names, owner)
+    assert cluster[0] == cluster[6] == -1 and cluster[1] != cluster[2]
+
+    def links_to_write_of(per_account: int) -> np.ndarray:
+        return links_to_write(a, b, weights, cluster, per_account)
+
+    chosen = links_to_write_of(per_account=1)
     # a's best is (a,b); b's (a,b); c's (a,c); d's (a,d); (a,x) is strong across clusters;
     # (b,x) is weak across, (c,z) under the minimum weight
     assert [pairs[i] for i in chosen.tolist()] == [("a", "b"), ("a", "c"), ("a", "d"), ("a", "x")]
-    everything = links_to_write(pairs, weights, owner, per_account=10)
+    everything = links_to_write_of(per_account=10)
     assert [pairs[i] for i in everything.tolist()] == pairs[:7]
 
 

@@ -137,6 +137,7 @@ def test_withheld_prompts_do_not_dilute_lockstep(tmp_path: Path) -> None:
     ev = Evidence()
     link_timing(ev, tmp_path, cap=50)
     assert len(ev.pairs()) == 15 and ev.reasons(("op0", "op1"))[0].to_json()["jaccard"] == 1.0
+    assert buckets.keyed_by_template and ev.reasons(("op0", "op1"))[0].to_json()["slot"] == "3h bucket x prompt template"
 
 
 def test_all_prompts_withheld_times_the_buckets_alone(tmp_path: Path) -> None:
@@ -149,3 +150,5 @@ def test_all_prompts_withheld_times_the_buckets_alone(tmp_path: Path) -> None:
     ev = Evidence()
     link_timing(ev, tmp_path, cap=50)
     assert len(ev.pairs()) == 6
+    # the reason says what was compared: the hours alone, no template
+    assert ev.reasons(("op0", "op1"))[0].to_json()["slot"] == "3h bucket"

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from graph import separation, takeover
+from graph import clustering, figures, separation, takeover
 from graph.detection import run_detection
+from graph.linkage.evidence import FAMILIES
 from graph.schema import Label, Rel
 from graph.settings import Settings
 from graph.stores.embedded import EmbeddedStore
@@ -177,6 +178,21 @@ def test_prompt_only_pairs_are_recognised() -> None:
     misses[1, separation.PROMPT] = 0.1
     misses[1, separation.NETWORK] = 0.5  # and a real network link
     assert separation.prompt_only(misses).tolist() == [True, False, True]
+
+
+def test_coactivity_in_shared_prompts_counts_with_the_prompts() -> None:
+    """Strangers running one scheduled automation share its wrapper and send it in the same
+    hours (co-activity is keyed by bucket x template): that is not a second, independent
+    signal, so the pair still ties nothing; a shared payment instrument does."""
+    timing = FAMILIES.index("timing")
+    misses = np.ones((3, len(FAMILIES)))
+    misses[:, separation.PROMPT] = 0.3
+    misses[:, timing] = 0.3
+    misses[2, FAMILIES.index("payment")] = 0.4
+    misses[1, separation.PROMPT] = 1.0  # co-activity alone
+    assert separation.prompt_only(misses).tolist() == [True, True, False]
+    weights = figures.clustering_weights(misses)
+    assert weights[0] == weights[1] == 0.0 and weights[2] > clustering.STRONG
 
 
 def test_campaign_needs_synchronised_onsets_onto_shared_infrastructure() -> None:
