@@ -256,18 +256,22 @@ def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions
 
 
 def analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Previous, store: GraphStore,
-            timings: dict[str, float], placements: decisions.Placements | None = None) -> Analysis:
+            timings: dict[str, float], placements: decisions.Placements | None = None,
+            phase: Callable[[str], None] | None = None) -> Analysis:
     """Cluster (keeping the analyst's ``placements``), score, measure stability and suggest
-    operators (no writes)."""
+    operators (no writes); ``phase`` hears which of those it is doing."""
     with clustering.worker_pool() as pool:
-        return _analyse(facts, evidence, settings, previous, store, timings, placements, pool)
+        return _analyse(facts, evidence, settings, previous, store, timings, placements, pool, phase or (lambda _text: None))
 
 
 def _analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Previous, store: GraphStore,
-             timings: dict[str, float], placements: decisions.Placements | None, pool: Executor | None) -> Analysis:
+             timings: dict[str, float], placements: decisions.Placements | None, pool: Executor | None,
+             say: Callable[[str], None]) -> Analysis:
+    say(f"clustering {len(evidence):,} linked pairs")
     started = time.perf_counter()
     found, fixed, report = constrained_clusters(evidence, facts, placements or decisions.Placements(), previous, pool)
     timings["cluster"] = round(time.perf_counter() - started, 3)
+    say(f"scoring {len(found.clusters):,} clusters, with the stability of each flagged one")
     started = time.perf_counter()
     ctx = figure_context(facts, settings, previous, store)
     internal = _internal_pairs(found.clusters, evidence)
@@ -426,13 +430,12 @@ def _run_detection(store: GraphStore, settings: Settings, engine: Engine, phase:
     workspace = settings.workspace
     started = time.perf_counter()
     say("reading accounts, shared values and uses")
-    facts = read_facts(store, workspace if workspace.exists() else None)
+    facts = read_facts(store, workspace if workspace.exists() else None, onsets=True)
     previous = read_previous(store)
     placements = decisions.read(store, previous.members, facts.accounts)
     timings["read"] = round(time.perf_counter() - started, 3)
     evidence = engine.link_accounts(facts, int(settings["hub_max_accounts"]), timings, keep_floor=clustering.MIN_WEIGHT, phase=say)
-    say(f"clustering and scoring {len(evidence):,} linked pairs")
-    analysis = analyse(facts, evidence, settings, previous, store, timings, placements)
+    analysis = analyse(facts, evidence, settings, previous, store, timings, placements, phase=say)
     results, found = analysis.results, analysis.found
     say(f"writing {len(results):,} clusters and their links")
     started = time.perf_counter()

@@ -48,6 +48,8 @@ def link_accounts(facts: Facts, cap: int, timings: dict[str, float] | None = Non
             timings[f"link_{family}"] = round(time.perf_counter() - started, 3)
     from graph import takeover  # graph.takeover builds on this package: imported when linking
 
+    if phase is not None:
+        phase("linking accounts: takeover campaigns")
     started = time.perf_counter()
     takeover.link_campaigns(evidence, facts.onsets())  # a ring with nothing shared but its change
     if timings is not None:

@@ -105,7 +105,8 @@ def test_detect_writes_a_line_per_step_for_logs_when_asked(tmp_path: Path, monke
     lines = result.stderr.splitlines()
     assert all(re.fullmatch(r"\d\d:\d\d:\d\d \+\d+m\d\ds \d+\.\d GiB  detect: .+", line) for line in lines), lines
     assert lines[0].endswith("detect: reading accounts, shared values and uses")
-    assert any("clustering and scoring" in line for line in lines) and lines[-1].endswith("1 flagged")
+    assert any("clustering" in line and "linked pairs" in line for line in lines) and lines[-1].endswith("1 flagged")
+    assert any("scoring" in line and "stability of each flagged one" in line for line in lines)
     monkeypatch.setenv("SYBILSCOPE_PROGRESS", "loud")
     result = CliRunner().invoke(main, ["detect", "--workspace", str(ws)])
     assert result.exit_code != 0 and result.stdout == ""
