@@ -255,7 +255,16 @@ class SparkEvidence(Evidence):
     def add_columns(self, family: str, names: Sequence[str], a: np.ndarray, b: np.ndarray, weights: np.ndarray,
                     reason_of: Callable[[int], Reason],
                     value_of: tuple[str, Sequence[str], np.ndarray] | None = None) -> int:
-        raise TypeError("SparkEvidence takes shared values through defer_shared_values, not pair columns")
+        """Pairs that are not shared values (timing's co-activity) are recorded one by one and
+        go to Spark with the other single reasons; shared values come through
+        ``defer_shared_values``."""
+        if value_of is not None:
+            raise TypeError("SparkEvidence takes shared values through defer_shared_values, not pair columns")
+        added = 0
+        for k in np.flatnonzero((weights > 0) & (a != b)).tolist():
+            self.add(names[a[k]], names[b[k]], reason_of(k))
+            added += 1
+        return added
 
     def _local_rows(self) -> pa.Table:
         ia, ib, fam, w = self._one
