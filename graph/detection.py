@@ -94,6 +94,7 @@ from graph.figures import (
     cluster_row,
     figures_of,
 )
+from graph.figures import clustering_weights as figure_weights
 from graph.figures import member_rows as member_rows_of
 from graph.figures import stability as stability_of
 from graph.linkage import FAMILIES, Evidence, Facts, Pair, read_facts
@@ -289,11 +290,14 @@ def _analyse(facts: Facts, evidence: Evidence, settings: Settings, previous: Pre
     return Analysis(out, found, ctx, report)
 
 
-def links_to_write(a: np.ndarray, b: np.ndarray, weights: np.ndarray, cluster: np.ndarray, per_account: int) -> np.ndarray:
+def links_to_write(a: np.ndarray, b: np.ndarray, weights: np.ndarray, cluster: np.ndarray, per_account: int,
+                   ties: np.ndarray | None = None) -> np.ndarray:
     """Which pairs ``a[k]-b[k]`` (account indices; ``cluster[i]`` account i's cluster number,
     -1 for none) become LINKED edges, as indices ascending: inside a cluster, each member's
     ``per_account`` strongest links (a pair stays when it is among either end's strongest);
-    across clusters or out of them, every strong link (>= clustering.STRONG), the bridges.
+    across clusters or out of them, every strong link, the bridges: ``ties`` (default
+    ``weights``; detection passes the weights clustering saw, prompt-only pairs 0) of at least
+    clustering.STRONG.
 
     Why not every pair above the minimum weight: at the seed scale that is millions of edges
     (an 11,000-account proxy farm alone links each member to hundreds), writing them took
@@ -309,7 +313,7 @@ def links_to_write(a: np.ndarray, b: np.ndarray, weights: np.ndarray, cluster: n
     side_a, side_b = cluster[a], cluster[b]
     linked = weights >= clustering.MIN_WEIGHT
     inside = linked & (side_a == side_b) & (side_a >= 0)
-    keep = linked & ~inside & (weights >= clustering.STRONG)
+    keep = linked & ~inside & ((weights if ties is None else ties) >= clustering.STRONG)
     rows = np.flatnonzero(inside)
     if rows.size:
         ends = np.column_stack((a[rows], b[rows])).ravel()
@@ -384,7 +388,7 @@ def _link_rows(evidence: Evidence, owner: Mapping[str, str], per_account: int,
     weights = 1.0 - misses.prod(axis=1)
     present = misses < 1.0
     alphabetical = sorted(range(len(FAMILIES)), key=lambda f: FAMILIES[f])
-    chosen = links_to_write(a, b, weights, cluster_numbers(names, owner), per_account)
+    chosen = links_to_write(a, b, weights, cluster_numbers(names, owner), per_account, ties=figure_weights(misses))
     for chunk in chunked(chosen.tolist(), WRITE_CHUNK):
         rows = []
         for i in chunk:

@@ -44,9 +44,10 @@ from graph.store import GraphStore
 PROVIDER_KINDS = frozenset({"proxy", "residential-proxy", "residential_proxy", "vpn", "hosting", "tor"})
 NETWORK = FAMILIES.index("network")
 PROMPT = FAMILIES.index("prompt")
+TIMING = FAMILIES.index("timing")
 # Families that strangers sending the same prompts share without having anything else in
 # common: the prompts, and co-activity (the same template in the same hours, timing.py).
-PROMPT_DERIVED = (PROMPT, FAMILIES.index("timing"))
+PROMPT_DERIVED = (PROMPT, TIMING)
 TRACE = clustering.TRACE_SCORE  # under this a family's score on a pair is a trace, not evidence
 PART_MIN = 3  # accounts: a smaller group of operator-specific evidence is not a separate operator
 
@@ -74,15 +75,26 @@ def shares_possession(evidence: Evidence) -> Callable[[Pair], bool]:
 
 
 def prompt_only(misses: np.ndarray) -> np.ndarray:
-    """Per pair (rows of ``Evidence.misses``): True when shared prompts, and co-activity in
-    them, are all there is: every family but ``PROMPT_DERIVED`` scoring under ``TRACE``.
+    """Per pair (rows of ``Evidence.misses``): True when shared prompts are all there is.
 
-    >>> m = np.ones((2, len(FAMILIES))); m[:, PROMPT_DERIVED] = 0.2; m[1, NETWORK] = 0.5
+    That is: every family but ``PROMPT_DERIVED`` scores under ``TRACE``, and either
+    co-activity does too, or there is nothing at all besides the prompts and co-activity in
+    them. Co-activity is keyed by (time bucket, template), so strangers who run one popular
+    scheduled automation share it as surely as its wrapper: with nothing else in common it
+    proves nothing. Where network, payment, device or e-mail evidence is there but weak (an
+    exit forty of a farm's accounts rotate through), acting in lock-step still ties the pair.
+
+    >>> m = np.ones((3, len(FAMILIES))); m[:, PROMPT_DERIVED] = 0.2
+    >>> m[1, NETWORK] = 0.5  # a real network link
+    >>> m[2, NETWORK] = 0.95  # a trace of one, with the lock-step
     >>> prompt_only(m).tolist()
-    [True, False]
+    [True, False, False]
     """
-    others = np.delete(misses, PROMPT_DERIVED, axis=1)
-    return (1.0 - others).max(axis=1, initial=0.0) < TRACE if len(misses) else np.zeros(0, dtype=bool)
+    if not len(misses):
+        return np.zeros(0, dtype=bool)
+    independent = (1.0 - np.delete(misses, PROMPT_DERIVED, axis=1)).max(axis=1, initial=0.0)
+    lockstep = 1.0 - misses[:, TIMING]
+    return (independent < TRACE) & ((independent <= 0.0) | (lockstep < TRACE))
 
 
 def clustering_weights(evidence: Evidence) -> dict[Pair, float]:

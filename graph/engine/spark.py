@@ -363,9 +363,14 @@ WHERE r <= :max_reasons
 """
 
 # the clustering's strong links (separation.clustering_weights, then clustering.STRONG): not
-# prompt-only, i.e. some family but separation.PROMPT_DERIVED scores at least separation.TRACE
-STRONG_SQL = "SELECT a, b FROM kept WHERE weight >= :strong AND greatest({others}) >= :trace".format(  # noqa: S608 - fixed names
+# prompt-only (separation.prompt_only): some family but separation.PROMPT_DERIVED scores at
+# least separation.TRACE, or scores at all while co-activity scores at least TRACE
+STRONG_SQL = (  # noqa: S608 - fixed names
+    "SELECT a, b FROM kept WHERE weight >= :strong AND (greatest({others}) >= :trace "
+    "OR (greatest({others}) > 0.0D AND 1.0D - m{timing} >= :trace))"
+).format(
     others=", ".join(["0.0D"] + [f"1.0D - m{f}" for f in range(len(FAMILIES)) if f not in separation.PROMPT_DERIVED]),
+    timing=separation.TIMING,
 )
 
 
