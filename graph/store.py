@@ -282,9 +282,6 @@ class GraphStore(ABC):
     """The operations investigations, loaders and detection need from a graph store."""
 
     name: str = "graph"
-    # Whether reads on several threads at once are safe and worth it (each its own server
-    # session): detection's read_facts then streams several labels side by side.
-    parallel_reads: bool = False
 
     # ---- writes -------------------------------------------------------------------------
 
@@ -388,13 +385,6 @@ class GraphStore(ABC):
         committed as they go on Neo4j, finished by re-running after a failure."""
         with self._scoped("bulk"):
             yield self
-
-    @final
-    def reads_in_parallel(self) -> bool:
-        """Whether a caller may read on several threads now: the store serves concurrent
-        reads (``parallel_reads``) and this thread has no batch or bulk open, whose reads
-        must all go through its one transaction."""
-        return self.parallel_reads and self._current_scope() is None
 
     # ---- the write boundaries ----------------------------------------------------------------
 

@@ -10,11 +10,8 @@ scale: they are read from staging when the workspace has it and kept column-wise
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,6 @@ from graph.store import GraphStore
 
 USE_RELS = USE_REL_OF
 ENTITY_LABELS: tuple[str, ...] = (*USE_RELS, Label.NETWORK.value, Label.ASN.value)
-READ_THREADS = 4  # more only queue on the server's and the client's cores
 
 
 @dataclass
@@ -169,82 +165,40 @@ def _template_props(store: GraphStore, workspace: Path | None) -> Mapping[str, d
     return props
 
 
-class _Ready:
-    """A value already computed, answering like a future: ``_readers`` without threads."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def result(self) -> Any:
-        return self.value
-
-
-@contextmanager
-def _readers(store: GraphStore) -> Iterator[Callable[[Callable[[], Any]], Any]]:
-    """``submit(fn)`` for the reads of one ``read_facts``: on a store that serves concurrent
-    reads (``GraphStore.reads_in_parallel``: Neo4j, outside a batch), on ``READ_THREADS``
-    threads, so the server streams one label while the client decodes another instead of
-    each waiting on the other; elsewhere, at once."""
-    if not store.reads_in_parallel():
-        yield lambda fn: _Ready(fn())
-        return
-    with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="read-facts") as pool:
-        yield pool.submit
-
-
-def _uses_of(store: GraphStore, rel_type: str) -> dict[str, dict[str, Use]]:
-    values: dict[str, dict[str, Use]] = {}
-    for rel in store.iter_relationships(rel_type):
-        account, key = rel.start[1], rel.end[1]
-        values.setdefault(key, {})[account] = _use_from(rel.props)
-    return _canonical(values)
-
-
-def read_facts(store: GraphStore, workspace: Path | None = None, only: Iterable[str] | None = None,
-               *, onsets: bool = False) -> Facts:
+def read_facts(store: GraphStore, workspace: Path | None = None, only: Iterable[str] | None = None) -> Facts:
     """Gather accounts, entity properties and uses from ``store``; ``only`` limits the
-    shared-entity labels read (IP brings its networks and ASNs along). ``onsets``: the caller
-    will ask ``Facts.onsets``; where the reads run side by side, that pass over the staged
-    exchanges (DuckDB, a minute at the seed scale) runs beside them too."""
+    shared-entity labels read (IP brings its networks and ASNs along)."""
     wanted = set(USE_RELS) if only is None else set(only)
     facts = Facts(workspace=workspace)
-    with _readers(store) as submit:
-        prefetched = submit(facts.onsets) if onsets and workspace is not None and store.reads_in_parallel() else None
-        accounts = submit(lambda: _props_by_key(store.iter_nodes(Label.ACCOUNT)))
-        entities: dict[str, Any] = {}
-        for label in ENTITY_LABELS:
-            if label == Label.PROMPT_TEMPLATE.value and label in wanted:
-                entities[label] = submit(lambda: _template_props(store, workspace))
-            elif label in wanted or (Label.IP.value in wanted and label in (Label.NETWORK.value, Label.ASN.value)):
-                entities[label] = submit(partial(_props_by_key_of, store, label))
-        uses = {label: submit(partial(_uses_of, store, rel_type)) for label, rel_type in USE_RELS.items()
-                if label in wanted and label != Label.PROMPT_TEMPLATE.value}
-        if Label.IP.value in wanted:
-            ip_network = submit(lambda: {r.start[1]: r.end[1] for r in store.iter_relationships(Rel.IN_NETWORK)})
-            network_asn = submit(lambda: {r.start[1]: r.end[1] for r in store.iter_relationships(Rel.IN_ASN)})
-        facts.accounts = accounts.result()
-        if Label.PROMPT_TEMPLATE.value in wanted:
-            uses[Label.PROMPT_TEMPLATE.value] = submit(lambda: _template_uses(store, workspace, facts.accounts))
-        facts.entities = {label: entities[label].result() for label in ENTITY_LABELS if label in entities}
-        facts.uses = {label: uses[label].result() for label in USE_RELS if label in uses}
-        if prefetched is not None:
-            prefetched.result()  # remembered in facts (Facts.onsets), so linking does not read them again
+    facts.accounts = _props_by_key(store.iter_nodes(Label.ACCOUNT))
+    for label in ENTITY_LABELS:
+        if label == Label.PROMPT_TEMPLATE.value and label in wanted:
+            facts.entities[label] = _template_props(store, workspace)
+        elif label in wanted or (Label.IP.value in wanted and label in (Label.NETWORK.value, Label.ASN.value)):
+            facts.entities[label] = _props_by_key(store.iter_nodes(label))
     facts.entities.setdefault(Label.IP.value, {})
     facts.entities.setdefault(Label.NETWORK.value, {})
+    for label, rel_type in USE_RELS.items():
+        if label not in wanted:
+            continue
+        if label == Label.PROMPT_TEMPLATE.value:
+            facts.uses[label] = _template_uses(store, workspace, facts.accounts)
+            continue
+        values: dict[str, dict[str, Use]] = {}
+        for rel in store.iter_relationships(rel_type):
+            account, key = rel.start[1], rel.end[1]
+            values.setdefault(key, {})[account] = _use_from(rel.props)
+        facts.uses[label] = _canonical(values)
     if Label.IP.value not in wanted:
         return facts
-    ip_net = ip_network.result()
+    ip_net = {r.start[1]: r.end[1] for r in store.iter_relationships(Rel.IN_NETWORK)}
     for ip, props in facts.entities[Label.IP.value].items():
         if ip not in ip_net and props.get("network"):
             ip_net[ip] = str(props["network"])
-    net_asn = network_asn.result()
+    net_asn = {r.start[1]: r.end[1] for r in store.iter_relationships(Rel.IN_ASN)}
     for net, props in facts.entities[Label.NETWORK.value].items():
         if net not in net_asn and props.get("asn") not in (None, ""):
             net_asn[net] = str(props["asn"])
     facts.uses[Label.NETWORK.value] = _derive(facts.uses[Label.IP.value], ip_net)
     facts.uses[Label.ASN.value] = _derive(facts.uses[Label.NETWORK.value], net_asn)
     return facts
-
-
-def _props_by_key_of(store: GraphStore, label: str) -> dict[str, dict[str, Any]]:
-    return _props_by_key(store.iter_nodes(label))

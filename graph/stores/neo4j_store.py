@@ -121,7 +121,6 @@ class Neo4jStore(GraphStore):
     """A GraphStore on a Neo4j server or cluster reached through ``driver``."""
 
     name = "neo4j"
-    parallel_reads = True  # the driver is thread-safe and each stream gets its own session
 
     def __init__(
         self,

@@ -120,17 +120,6 @@ def test_relationship_chunks_write_every_chunk_and_check_each_row(store: GraphSt
         store.upsert_relationship_chunks("NOT_A_TYPE", "Account", "Account", chunks())
 
 
-def test_reads_go_parallel_only_outside_a_write_scope(store: GraphStore) -> None:
-    """A batch's reads must all go through its one transaction (on its thread), so nothing
-    reads beside it on other threads, whatever the store can do outside."""
-    assert store.reads_in_parallel() == store.parallel_reads
-    with store.batch():
-        assert not store.reads_in_parallel()
-    with store.bulk():
-        assert not store.reads_in_parallel()
-    assert store.reads_in_parallel() == store.parallel_reads
-
-
 def test_find_nodes_filters_sorts_and_limits(store: GraphStore) -> None:
     seed_small_world(store)
     found = store.find_nodes("Account", {"country": "DE"})
