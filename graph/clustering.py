@@ -19,6 +19,7 @@ clusters, sooner.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -190,11 +191,12 @@ def find_bridges(clusters: list[list[str]], weights: Mapping[Pair, float], stron
 
 
 def prune_single_signal(
-    clusters: list[list[str]], weights: Mapping[Pair, float], family_scores: Callable[[Pair], Mapping[str, float]],
+    clusters: list[list[str]], weights: Iterable[Pair], family_scores: Callable[[Pair], Mapping[str, float]],
     shares_possession: Callable[[Pair], bool] | None = None,
     scores_of: Callable[[Sequence[Pair]], np.ndarray] | None = None,
 ) -> list[list[str]]:
-    """Let go of the odd members held by one signal family alone.
+    """Let go of the odd members held by one signal family alone; ``weights``: the linked
+    pairs (a mapping's keys will do).
 
     A member is *single-signal* when at least ``SINGLE_SHARE`` of its link weight inside the
     cluster comes from one family. In a cluster held together by two or more families, such a
@@ -290,6 +292,7 @@ def cluster_accounts(
     components: Callable[[list[str]], np.ndarray | None] | None = None,
     scores_of: Callable[[Sequence[Pair]], np.ndarray] | None = None,
     pool: Executor | None = None,
+    corroborating: Iterable[Pair] = (),
 ) -> Clustering:
     """Cluster the accounts of ``weights`` (pair -> weight); singletons are not clusters.
     ``reference``: the group size above which the resolution is scaled down. Given
@@ -297,7 +300,9 @@ def cluster_accounts(
     those ``shares_possession`` ties to a member). ``components`` (if given) labels the sorted
     accounts by strong-link component when an engine computed them
     (``Evidence.strong_components``), else None. ``scores_of``: see ``prune_single_signal``.
-    ``pool``: see ``cluster_indexed``."""
+    ``pool``: see ``cluster_indexed``. ``corroborating``: pairs that pruning counts as a
+    member's links besides ``weights`` but that cluster no one (shared prompts acted on in
+    lock-step: ``separation.lockstep_prompt_pairs``)."""
     # the detection run hands over millions of pairs, all above min_weight: no copy then
     kept = weights if all(w >= min_weight for w in weights.values()) else {p: w for p, w in weights.items() if w >= min_weight}
     names = sorted({x for pair in kept for x in pair})
@@ -309,6 +314,6 @@ def cluster_accounts(
                             reference=reference, seed=seed, label=components(names) if components else None, pool=pool)
     clusters = [[names[i] for i in members.tolist()] for members in found]
     if family_scores is not None:
-        clusters = prune_single_signal(clusters, kept, family_scores, shares_possession, scores_of)
+        clusters = prune_single_signal(clusters, itertools.chain(kept, corroborating), family_scores, shares_possession, scores_of)
     clusters.sort(key=lambda g: (-len(g), g[0]))
     return Clustering(clusters=clusters, bridges=find_bridges(clusters, kept, strong))

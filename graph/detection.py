@@ -246,7 +246,8 @@ def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions
     weights = separation.clustering_weights(evidence)  # takeover campaigns are linked with the rest
     found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores, scores_of=evidence.scores_of,
                                         shares_possession=separation.shares_possession(evidence),
-                                        components=evidence.strong_components, pool=pool)
+                                        components=evidence.strong_components, pool=pool,
+                                        corroborating=separation.lockstep_prompt_pairs(evidence))
     found = separation.separate(found, weights, evidence, facts)
     if not placements:
         return found, {}, decisions.report(placements, [], np.ones((0, len(FAMILIES))))

@@ -97,6 +97,17 @@ def prompt_only(misses: np.ndarray) -> np.ndarray:
     return (independent < TRACE) & ((independent <= 0.0) | (lockstep < TRACE))
 
 
+def lockstep_prompt_pairs(evidence: Evidence) -> list[Pair]:
+    """The prompt-only pairs (``prompt_only``) whose co-activity scores at least ``TRACE``:
+    they make no one a member, but a member already tied to a cluster by other links shows
+    its operator's script and hours in them, so pruning counts them as its second signal
+    (``clustering.cluster_accounts(corroborating=...)``)."""
+    pairs = evidence.pairs()
+    misses = evidence.misses()
+    lockstep = prompt_only(misses) & (1.0 - misses[:, TIMING] >= TRACE) if len(misses) else np.zeros(0, dtype=bool)
+    return [pairs[i] for i in np.flatnonzero(lockstep).tolist()]
+
+
 def clustering_weights(evidence: Evidence) -> dict[Pair, float]:
     """Every pair's combined weight for clustering, without the prompt-only pairs."""
     pairs = evidence.pairs()
