@@ -211,3 +211,33 @@ def test_big_groups_split_in_worker_processes_give_the_same_clusters() -> None:
         pooled = cluster_indexed(2 * half, a, b, w, pool=pool)
     assert [c.tolist() for c in pooled] == [c.tolist() for c in inline]
     assert sorted(len(c) for c in inline) == [half, half]
+
+
+def test_lockstep_prompt_links_are_a_members_second_signal_but_cluster_no_one() -> None:
+    """A farm held by shared exits and by one script sent in lock-step: a few members share
+    exits with the others but run the script only beside members they share no exit with.
+    Those prompt + co-activity links cluster nobody (an outsider tied by them alone stays
+    out), yet they show the few are no proxy strangers: pruning counts them."""
+    farm = [f"op{i:02d}" for i in range(30)]
+    few = set(farm[:4])
+    weights: dict[tuple[str, str], float] = {}
+    families: dict[tuple[str, str], dict[str, float]] = {}
+    lockstep: list[tuple[str, str]] = []
+    for i, a in enumerate(farm):
+        for b in farm[i + 1 :]:
+            if a in few or b in few:
+                if (int(a[2:]) + int(b[2:])) % 2:  # exits only
+                    weights[(a, b)], families[(a, b)] = 0.5, {"network": 0.5}
+                else:  # the script in lock-step only
+                    lockstep.append((a, b))
+                    families[(a, b)] = {"prompt": 0.5, "timing": 0.6}
+            else:
+                weights[(a, b)] = 0.8
+                families[(a, b)] = {"network": 0.5, "timing": 0.6}
+    for a in farm[10:14]:  # an outsider who runs the same script at the same hours
+        lockstep.append((a, "outsider"))
+        families[(a, "outsider")] = {"prompt": 0.5, "timing": 0.6}
+    without = cluster_accounts(weights, family_scores=families.__getitem__)
+    assert without.clusters == [sorted(set(farm) - few)]  # held by exits alone, let go
+    found = cluster_accounts(weights, family_scores=families.__getitem__, corroborating=lockstep)
+    assert found.clusters == [farm]
