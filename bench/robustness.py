@@ -10,7 +10,8 @@ and seeds with where it happened:
     .venv/bin/python bench/robustness.py --scenario takeover --scenario shared-proxy,real-text --json out.json
 
 Metrics: precision, recall, recall per operator (the worst operator, takeover campaigns
-included), false-positive rate per hard-negative group (the worst group), mixed flagged
+included), operator cohesion (the share of an operator's flagged accounts in its largest
+flagged cluster; the least cohesive operator), false-positive rate per hard-negative group (the worst group), mixed flagged
 clusters and their accounts, misattributed accounts (another operator's, and benign ones, in a
 cluster attributed or suggested to an operator), attribution accuracy (worlds with known
 operators only), and the share of taken-over accounts flagged with the best score of a cluster
@@ -37,6 +38,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("precision", "precision", "min"),
     ("recall", "recall", "min"),
     ("worst_operator_recall", "worst op recall", "min"),
+    ("worst_operator_cohesion", "worst op cohesion", "min"),
     ("worst_group_fp_rate", "worst group FP", "max"),
     ("mixed_clusters", "mixed clusters", "max"),
     ("mixed_accounts", "mixed accts", "max"),
@@ -78,6 +80,8 @@ def run_one(scenario: str, scale: str, seed: int, root: Path, corpus: str, fallb
     per_op = det["recall_per_operator"]
     per_group = det["fp_rate_per_group"]
     worst_op = min(per_op.items(), key=lambda kv: kv[1]["recall"]) if per_op else ("-", {"recall": 1.0})
+    least_cohesive = min(((op, v) for op, v in per_op.items() if v["recall"] > 0), key=lambda kv: kv[1]["cohesion"],
+                         default=("-", {"cohesion": 1.0, "clusters": 0}))
     worst_group = max(per_group.items(), key=lambda kv: kv[1]["fp_rate"]) if per_group else ("-", {"fp_rate": 0.0})
     takeover = det.get("takeover")
     known = bool(summary["known_operators"]) and bool(det["attribution"]["per_operator"])
@@ -94,6 +98,9 @@ def run_one(scenario: str, scale: str, seed: int, root: Path, corpus: str, fallb
         "recall_per_operator": {op: v["recall"] for op, v in per_op.items()},
         "worst_operator_recall": worst_op[1]["recall"],
         "worst_operator": worst_op[0],
+        "operator_clusters": {op: v["clusters"] for op, v in per_op.items()},
+        "worst_operator_cohesion": least_cohesive[1]["cohesion"],
+        "least_cohesive_operator": least_cohesive[0],
         "fp_rate_per_group": {g: v["fp_rate"] for g, v in per_group.items()},
         "worst_group_fp_rate": worst_group[1]["fp_rate"],
         "worst_group": worst_group[0],
@@ -151,6 +158,8 @@ def worst_cases(runs: list[dict[str, Any]]) -> str:
         where = f"{_short(bad['scenario'])} seed {bad['seed']}"
         if key == "worst_operator_recall":
             where += f" ({bad['worst_operator']})"
+        if key == "worst_operator_cohesion":
+            where += f" ({bad['least_cohesive_operator']})"
         if key == "worst_group_fp_rate":
             where += f" ({bad['worst_group']})"
         lines.append(f"{title:<18} {_cell(bad[key]):>8}   {where}")

@@ -239,16 +239,17 @@ def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions
                          pool: Executor | None = None,
                          ) -> tuple[clustering.Clustering, dict[int, str], dict[str, list[dict[str, Any]]]]:
     """Cluster the linked accounts without prompt-only links, split what only provider
-    infrastructure held together (graph/separation.py), then keep the analyst's merges and
+    infrastructure held together and join the pieces of one operator that act in lock-step
+    (graph/separation.py), then keep the analyst's merges and
     splits (graph/decisions.py): each analyst cluster made whole, kept apart from the others,
     and its strong links across are bridges. Returns the clustering, the positions of the
     analyst clusters with their ids, and the report on the decisions."""
-    weights = separation.clustering_weights(evidence)  # takeover campaigns are linked with the rest
+    weights, lockstep = separation.clustering_links(evidence)  # takeover campaigns are linked with the rest
     found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores, scores_of=evidence.scores_of,
                                         shares_possession=separation.shares_possession(evidence),
-                                        components=evidence.strong_components, pool=pool,
-                                        corroborating=separation.lockstep_prompt_pairs(evidence))
-    found = separation.separate(found, weights, evidence, facts)
+                                        components=evidence.strong_components, pool=pool, corroborating=lockstep)
+    found = separation.separate(found, weights, evidence, facts, lockstep)
+    del lockstep
     if not placements:
         return found, {}, decisions.report(placements, [], np.ones((0, len(FAMILIES))))
     clusters, fixed = decisions.reconcile(found.clusters, placements, previous.members, weights)

@@ -16,6 +16,10 @@ Two kinds of evidence say nothing about *which* operator stands behind an accoun
   groups; ``infrastructure_relations`` then records what the resulting clusters share as
   Cluster→Cluster relations (``SHARES_INFRASTRUCTURE``) instead of a merge.
 
+The pieces one operator's groups come out in are joined again by what the prompts do show:
+two clusters, each standing on other evidence, whose members mostly send the same prompts in
+the same hours are one operator's (``join_lockstep``).
+
 A cluster held together by provider addresses and nothing else (a farm seen only through its
 proxy) is kept whole: there is no operator-specific evidence to split it by.
 
@@ -27,7 +31,7 @@ is not let go as one (``clustering.prune_single_signal``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +54,9 @@ TIMING = FAMILIES.index("timing")
 PROMPT_DERIVED = (PROMPT, TIMING)
 TRACE = clustering.TRACE_SCORE  # under this a family's score on a pair is a trace, not evidence
 PART_MIN = 3  # accounts: a smaller group of operator-specific evidence is not a separate operator
+# Of each of two clusters' members: acting in lock-step with the other's joins them
+# (``join_lockstep``); a company's one automated account among its people is far from it.
+JOIN_SHARE = 0.5
 
 
 def is_provider_value(facts: Facts, label: str, key: str) -> bool:
@@ -97,24 +104,80 @@ def prompt_only(misses: np.ndarray) -> np.ndarray:
     return (independent < TRACE) & ((independent <= 0.0) | (lockstep < TRACE))
 
 
-def lockstep_prompt_pairs(evidence: Evidence) -> list[Pair]:
-    """The prompt-only pairs (``prompt_only``) whose co-activity scores at least ``TRACE``:
-    they make no one a member, but a member already tied to a cluster by other links shows
-    its operator's script and hours in them, so pruning counts them as its second signal
-    (``clustering.cluster_accounts(corroborating=...)``)."""
+def clustering_links(evidence: Evidence) -> tuple[dict[Pair, float], list[Pair]]:
+    """What clustering is given: every pair's combined weight without the prompt-only pairs
+    (``prompt_only``), and the prompt-only pairs acted on in lock-step (co-activity at least
+    ``TRACE``). The lock-step pairs make no one a member, but a member already tied to a
+    cluster by other links shows its operator's script and hours in them: pruning counts them
+    as its second signal (``clustering.cluster_accounts(corroborating=...)``) and
+    ``join_lockstep`` joins the pieces of one operator by them. One pass over the misses,
+    since the seed world's are half a gigabyte."""
     pairs = evidence.pairs()
     misses = evidence.misses()
-    lockstep = prompt_only(misses) & (1.0 - misses[:, TIMING] >= TRACE) if len(misses) else np.zeros(0, dtype=bool)
-    return [pairs[i] for i in np.flatnonzero(lockstep).tolist()]
+    if not len(misses):
+        return {}, []
+    weights = 1.0 - misses.prod(axis=1)
+    only = prompt_only(misses)
+    keep = ~only & (weights > 0)
+    lockstep = only & (1.0 - misses[:, TIMING] >= TRACE)
+    return ({pairs[i]: float(weights[i]) for i in np.flatnonzero(keep).tolist()},
+            [pairs[i] for i in np.flatnonzero(lockstep).tolist()])
 
 
 def clustering_weights(evidence: Evidence) -> dict[Pair, float]:
     """Every pair's combined weight for clustering, without the prompt-only pairs."""
-    pairs = evidence.pairs()
-    misses = evidence.misses()
-    weights = 1.0 - misses.prod(axis=1)
-    keep = ~prompt_only(misses) & (weights > 0)
-    return {pairs[i]: float(weights[i]) for i in np.flatnonzero(keep).tolist()}
+    return clustering_links(evidence)[0]
+
+
+def lockstep_prompt_pairs(evidence: Evidence) -> list[Pair]:
+    """The prompt-only pairs acted on in lock-step (see ``clustering_links``)."""
+    return clustering_links(evidence)[1]
+
+
+def join_lockstep(clusters: Sequence[Sequence[str]], lockstep: Iterable[Pair], share: float = JOIN_SHARE,
+                  least: int = PART_MIN) -> list[list[str]]:
+    """Clusters joined where most members of each send the same prompts as members of the
+    other, in the same hours (``lockstep``: pairs from ``clustering_links``); sorted largest
+    first like ``clustering.Clustering.clusters``.
+
+    Each cluster already stands on network, payment, device or e-mail evidence; what a
+    shared script run in lock-step adds is that two such groups have one operator. An
+    operator whose groups share nothing else (a lab of cloned machines per room behind a
+    university's egress; a farm whose exits Leiden cuts into neighbourhoods) is then one
+    cluster, not fifty. It takes most of *both* groups (``share`` of each, joined
+    transitively) and groups of ``least`` members or more: a company whose one job account
+    runs a popular scheduled automation is not joined to the next company running it.
+
+    >>> join_lockstep([["a", "b", "c"], ["d", "e", "f"], ["g", "h", "i"]], [("a", "d"), ("b", "e"), ("c", "g")])
+    [['a', 'b', 'c', 'd', 'e', 'f'], ['g', 'h', 'i']]
+    """
+    where = {a: i for i, members in enumerate(clusters) for a in members}
+    toward: dict[tuple[int, int], set[str]] = {}
+    for a, b in lockstep:
+        i, j = where.get(a), where.get(b)
+        if i is None or j is None or i == j:
+            continue
+        toward.setdefault((i, j), set()).add(a)
+        toward.setdefault((j, i), set()).add(b)
+    parent = list(range(len(clusters)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for (i, j), covered in toward.items():
+        if i > j or min(len(clusters[i]), len(clusters[j])) < least:
+            continue
+        if len(covered) >= share * len(clusters[i]) and len(toward[(j, i)]) >= share * len(clusters[j]):
+            parent[root(i)] = root(j)
+    joined: dict[int, list[str]] = {}
+    for i, members in enumerate(clusters):
+        joined.setdefault(root(i), []).extend(members)
+    out = [sorted(members) for members in joined.values()]
+    out.sort(key=lambda g: (-len(g), g[0]))
+    return out
 
 
 def provider_values(facts: Facts) -> frozenset[tuple[str, str]]:
@@ -239,10 +302,11 @@ def infrastructure_relations(owner: Mapping[str, str], evidence: Evidence, facts
 
 
 def separate(found: clustering.Clustering, weights: Mapping[Pair, float], evidence: Evidence,
-             facts: Facts) -> clustering.Clustering:
-    """``found`` with its clusters split on provider infrastructure (``split_on_provider``)
-    and its bridges found again over ``weights``."""
-    clusters = split_on_provider(found.clusters, evidence, facts)
+             facts: Facts, lockstep: Iterable[Pair] = ()) -> clustering.Clustering:
+    """``found`` with its clusters split on provider infrastructure (``split_on_provider``),
+    the pieces of one operator joined by their ``lockstep`` prompts (``join_lockstep``), and
+    its bridges found again over ``weights``."""
+    clusters = join_lockstep(split_on_provider(found.clusters, evidence, facts), lockstep)
     return clustering.Clustering(clusters=clusters, bridges=clustering.find_bridges(clusters, weights, clustering.STRONG))
 
 

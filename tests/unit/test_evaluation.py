@@ -54,8 +54,17 @@ def test_score_method_counts() -> None:
     m = score_method([["a", "b", "c"]], [["a", "b", "c"]], labels, groups)
     assert (m["true_positives"], m["false_positives"], m["false_negatives"]) == (2, 1, 1)
     assert m["precision"] == round(2 / 3, 4) and m["recall"] == round(2 / 3, 4)
-    assert m["recall_per_operator"] == {"op1": {"accounts": 2, "recall": 1.0}, "op2": {"accounts": 1, "recall": 0.0}}
+    assert m["recall_per_operator"] == {"op1": {"accounts": 2, "recall": 1.0, "clusters": 1, "cohesion": 1.0},
+                                        "op2": {"accounts": 1, "recall": 0.0, "clusters": 0, "cohesion": 0.0}}
     assert m["fp_rate_per_group"]["family"]["fp_rate"] == 1.0 and m["fp_rate_per_group"]["ordinary"]["fp_rate"] == 0.0
+
+
+def test_cohesion_says_how_many_pieces_an_operator_came_out_in() -> None:
+    labels = {"a": "op", "b": "op", "c": "op", "d": "op", "x": ""}
+    m = score_method([["a", "b", "x"], ["c"]], [["a", "b", "x"], ["c"]], labels, {})
+    assert m["recall_per_operator"]["op"] == {"accounts": 4, "recall": 0.75, "clusters": 2, "cohesion": round(2 / 3, 4)}
+    whole = score_method([["a", "b", "c", "d"]], [["a", "b", "c", "d"]], labels, {})
+    assert whole["recall_per_operator"]["op"]["cohesion"] == 1.0
 
 
 def test_detection_beats_baselines_on_the_world(tmp_path: Path) -> None:
