@@ -83,7 +83,7 @@ from typing import Any
 
 import numpy as np
 
-from graph import attribution, clustering, decisions, saved_context, scoring, separation
+from graph import attribution, clustering, decisions, saved_context, scoring, separation, takeover
 from graph.engine import Engine, open_engine
 from graph.figures import (
     ANALYST_STATUS_DEFAULT,
@@ -240,7 +240,7 @@ def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions
                          ) -> tuple[clustering.Clustering, dict[int, str], dict[str, list[dict[str, Any]]]]:
     """Cluster the linked accounts without prompt-only links, split what only provider
     infrastructure held together and join the pieces of one operator that act in lock-step
-    (graph/separation.py), then keep the analyst's merges and
+    or of one takeover campaign (graph/separation.py), then keep the analyst's merges and
     splits (graph/decisions.py): each analyst cluster made whole, kept apart from the others,
     and its strong links across are bridges. Returns the clustering, the positions of the
     analyst clusters with their ids, and the report on the decisions."""
@@ -248,7 +248,8 @@ def constrained_clusters(evidence: Evidence, facts: Facts, placements: decisions
     found = clustering.cluster_accounts(weights, family_scores=evidence.family_scores, scores_of=evidence.scores_of,
                                         shares_possession=separation.shares_possession(evidence),
                                         components=evidence.strong_components, pool=pool, corroborating=lockstep)
-    found = separation.separate(found, weights, evidence, facts, lockstep)
+    campaigns = [accounts for _value, accounts in takeover.campaigns(facts.onsets())]
+    found = separation.separate(found, weights, evidence, facts, lockstep, campaigns)
     del lockstep
     if not placements:
         return found, {}, decisions.report(placements, [], np.ones((0, len(FAMILIES))))

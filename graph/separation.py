@@ -18,7 +18,8 @@ Two kinds of evidence say nothing about *which* operator stands behind an accoun
 
 The pieces one operator's groups come out in are joined again by what the prompts do show:
 two clusters, each standing on other evidence, whose members mostly send the same prompts in
-the same hours are one operator's (``join_lockstep``).
+the same hours are one operator's (``join_lockstep``), and the stretches Leiden cuts a long
+takeover campaign into are one campaign's (``join_campaigns``).
 
 A cluster held together by provider addresses and nothing else (a farm seen only through its
 proxy) is kept whole: there is no operator-specific evidence to split it by.
@@ -31,6 +32,7 @@ is not let go as one (``clustering.prune_single_signal``).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,6 +161,38 @@ def join_lockstep(clusters: Sequence[Sequence[str]], lockstep: Iterable[Pair], s
             continue
         toward.setdefault((i, j), set()).add(a)
         toward.setdefault((j, i), set()).add(b)
+    joins = [(i, j) for (i, j), covered in toward.items()
+             if i < j and min(len(clusters[i]), len(clusters[j])) >= least
+             and len(covered) >= share * len(clusters[i]) and len(toward[(j, i)]) >= share * len(clusters[j])]
+    return _joined(clusters, joins)
+
+
+def join_campaigns(clusters: Sequence[Sequence[str]], campaigns: Iterable[Sequence[str]], share: float = JOIN_SHARE,
+                   least: int = PART_MIN) -> list[list[str]]:
+    """Clusters joined where most members of each (``share``, in groups of ``least`` or
+    more) belong to one takeover campaign (``campaigns``: the accounts of each, as
+    graph/takeover.py ``campaigns`` finds them); sorted largest first.
+
+    A campaign's accounts are linked each to its next few in onset order (a chain: the
+    whole of it would be quadratic), and Leiden cuts a long chain into stretches; but the
+    campaign is one finding (accounts that moved onto one new client or network together,
+    their use changing with it), so its stretches are one cluster again.
+
+    >>> join_campaigns([["a", "b", "c"], ["d", "e", "f"], ["g", "h", "x"]], [["a", "b", "c", "d", "e", "g"]])
+    [['a', 'b', 'c', 'd', 'e', 'f'], ['g', 'h', 'x']]
+    """
+    where = {a: i for i, members in enumerate(clusters) for a in members}
+    joins: list[tuple[int, int]] = []
+    for accounts in campaigns:
+        held = Counter(i for a in accounts if (i := where.get(a)) is not None)
+        mostly = [i for i, n in held.items() if len(clusters[i]) >= least and n >= share * len(clusters[i])]
+        joins.extend(zip(mostly, mostly[1:], strict=False))
+    return _joined(clusters, joins)
+
+
+def _joined(clusters: Sequence[Sequence[str]], joins: Iterable[tuple[int, int]]) -> list[list[str]]:
+    """``clusters`` with every pair of positions in ``joins`` made one (transitively), each
+    sorted, largest first."""
     parent = list(range(len(clusters)))
 
     def root(i: int) -> int:
@@ -167,11 +201,8 @@ def join_lockstep(clusters: Sequence[Sequence[str]], lockstep: Iterable[Pair], s
             i = parent[i]
         return i
 
-    for (i, j), covered in toward.items():
-        if i > j or min(len(clusters[i]), len(clusters[j])) < least:
-            continue
-        if len(covered) >= share * len(clusters[i]) and len(toward[(j, i)]) >= share * len(clusters[j]):
-            parent[root(i)] = root(j)
+    for i, j in joins:
+        parent[root(i)] = root(j)
     joined: dict[int, list[str]] = {}
     for i, members in enumerate(clusters):
         joined.setdefault(root(i), []).extend(members)
@@ -301,12 +332,13 @@ def infrastructure_relations(owner: Mapping[str, str], evidence: Evidence, facts
     return [found[k].row() for k in sorted(found)]
 
 
-def separate(found: clustering.Clustering, weights: Mapping[Pair, float], evidence: Evidence,
-             facts: Facts, lockstep: Iterable[Pair] = ()) -> clustering.Clustering:
+def separate(found: clustering.Clustering, weights: Mapping[Pair, float], evidence: Evidence, facts: Facts,
+             lockstep: Iterable[Pair] = (), campaigns: Iterable[Sequence[str]] = ()) -> clustering.Clustering:
     """``found`` with its clusters split on provider infrastructure (``split_on_provider``),
-    the pieces of one operator joined by their ``lockstep`` prompts (``join_lockstep``), and
-    its bridges found again over ``weights``."""
-    clusters = join_lockstep(split_on_provider(found.clusters, evidence, facts), lockstep)
+    the pieces of one operator joined by their ``lockstep`` prompts (``join_lockstep``) and
+    the stretches of one takeover campaign by its accounts (``join_campaigns``), and its
+    bridges found again over ``weights``."""
+    clusters = join_campaigns(join_lockstep(split_on_provider(found.clusters, evidence, facts), lockstep), campaigns)
     return clustering.Clustering(clusters=clusters, bridges=clustering.find_bridges(clusters, weights, clustering.STRONG))
 
 

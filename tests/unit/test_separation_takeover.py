@@ -107,6 +107,19 @@ def test_a_takeover_through_the_victims_own_networks_is_flagged_from_its_client_
         assert {labels.get(a, "") for a in members[cid]} == {"op-takeover-home"}
 
 
+def test_each_operator_comes_out_as_one_cluster(detected) -> None:  # noqa: ANN001
+    """Before the joins, the small world's takeover ring through its victims' own networks
+    came out in stretches of its onset chain, and a farm per cloned machine image."""
+    from graph.evaluation import operator_pieces
+
+    store, labels, _, _ = detected
+    members = _members(store)
+    pieces = operator_pieces([sorted(members[cid]) for cid in _flagged(store)], labels)
+    assert set(pieces) == {o for o in labels.values() if o}
+    for operator, sizes in pieces.items():
+        assert sizes[0] >= 0.95 * sum(sizes), (operator, sizes)
+
+
 def test_prompt_commons_benign_accounts_stay_out_of_flagged_clusters(detected) -> None:  # noqa: ANN001
     store, labels, _, _ = detected
     members = _members(store)
@@ -132,6 +145,25 @@ def test_split_cluster_separates_groups_held_only_by_provider_links() -> None:
     own = np.where(same, 0.6, 0.0)
     assert separation.split_cluster(members, pairs, full, own) == [members[:4], members[4:]]
     assert separation.split_cluster(members, pairs, full, np.zeros(len(pairs))) == [members]  # a proxy-only farm stays
+
+
+def test_lockstep_joins_two_groups_only_when_most_of_each_acts_with_the_other() -> None:
+    farm_a, farm_b = ["a1", "a2", "a3", "a4"], ["b1", "b2", "b3", "b4"]
+    lockstep = [("a1", "b1"), ("a2", "b1"), ("a1", "b2")]  # two of each side
+    assert separation.join_lockstep([farm_a, farm_b], lockstep) == [sorted(farm_a + farm_b)]
+    assert separation.join_lockstep([farm_a, farm_b], [("a1", "b1"), ("a2", "b1")]) == [farm_a, farm_b]  # one of b's
+    company_a, company_b = [f"ca{i}" for i in range(5)], [f"cb{i}" for i in range(5)]
+    assert separation.join_lockstep([company_a, company_b], [("ca0", "cb0")]) == [company_a, company_b]  # their job accounts
+    couples = [["p1", "p2"], ["q1", "q2"]]
+    assert separation.join_lockstep(couples, [("p1", "q1"), ("p2", "q2")]) == couples  # under PART_MIN
+    assert separation.join_lockstep([farm_a, farm_b], [("a1", "zz"), ("a1", "a2")]) == [farm_a, farm_b]  # nobody across
+
+
+def test_a_campaign_joins_the_stretches_it_makes_up_most_of() -> None:
+    stretches = [["a1", "a2", "a3"], ["b1", "b2", "b3", "b4"], ["c1", "c2", "c3"]]
+    ring = ["a1", "a2", "a3", "b1", "b2", "c1"]  # all of a, half of b, a third of c
+    assert separation.join_campaigns(stretches, [ring]) == [["a1", "a2", "a3", "b1", "b2", "b3", "b4"], ["c1", "c2", "c3"]]
+    assert separation.join_campaigns(stretches, []) == [stretches[1], stretches[0], stretches[2]]  # largest first
 
 
 def test_a_shared_device_or_card_is_a_possession_a_client_build_or_an_address_is_not() -> None:
@@ -168,6 +200,7 @@ def test_withheld_text_keeps_an_operator_seen_through_its_cloned_machines(tmp_pa
     finally:
         store.close()
     assert detection["recall_per_operator"]["op-edufarm"]["recall"] == 1.0
+    assert detection["recall_per_operator"]["op-edufarm"]["cohesion"] == 1.0
     assert min(v["recall"] for v in detection["recall_per_operator"].values()) >= 0.97
     assert detection["precision"] >= 0.99 and detection["mixed_clusters"]["count"] == 0
 
