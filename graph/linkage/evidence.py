@@ -423,34 +423,49 @@ class Evidence:
         (array([0]), array([0]), [('IP', '10.0.0.1')], array([0.4]))
         """
         self._combine()
-        wanted = FAMILY_INDEX[family]
-        at: list[int] = []
-        codes: list[int] = []
-        weights: list[float] = []
+        index = np.fromiter((self._position.get(p, -1) for p in pairs), dtype=np.int64, count=len(pairs))
+        rows = np.flatnonzero(index >= 0)
+        lo, hi = self._ref_offsets[index[rows]], self._ref_offsets[index[rows] + 1]
+        counts = hi - lo
+        owner = np.repeat(rows, counts)
+        refs = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        source, row = self._ref_source[refs].astype(np.int64), self._ref_row[refs].astype(np.int64)
+        mine = self._ref_families(source, row) == FAMILY_INDEX[family]
+        owner, source, row = owner[mine], source[mine], row[mine]
+        weights = np.empty(owner.size)
+        codes = np.empty(owner.size, dtype=np.int64)
         distinct: dict[tuple[str, str], int] = {}
-        by_reference: dict[tuple[int, int], int] = {}  # (column source, value position) -> code
-        for row, pair in enumerate(pairs):
-            i = self._position.get(pair)
-            if i is None:
+        for s in np.unique(source).tolist():
+            at = np.flatnonzero(source == s)
+            if s < 0 or self._values[s] is None:  # no value columns: build each reason
+                for k in at.tolist():
+                    reason = self._reason_at(s, int(row[k]))
+                    weights[k] = reason.weight
+                    codes[k] = distinct.setdefault((reason.label, reason.key), len(distinct))
                 continue
-            lo, hi = int(self._ref_offsets[i]), int(self._ref_offsets[i + 1])
-            found: list[tuple[float, int]] = []
-            for s, r in zip(self._ref_source[lo:hi].tolist(), self._ref_row[lo:hi].tolist(), strict=True):
-                if self._ref_family(s, r) != wanted:
-                    continue
-                fast = self._ref_position(s, r)
-                if fast is None:
-                    reason = self._reason_at(s, r)
-                    found.append((reason.weight, distinct.setdefault((reason.label, reason.key), len(distinct))))
-                    continue
-                code = by_reference.get(fast)
-                if code is None:
-                    code = by_reference[fast] = distinct.setdefault(self._value_at(*fast), len(distinct))
-                found.append((float(self._columns[s][3][r]), code))
-            found.sort(key=lambda t: -t[0])  # stable: references are kept strongest first already
-            for weight, code in found[: self.max_reasons]:
-                at.append(row)
-                codes.append(code)
-                weights.append(weight)
-        return (np.asarray(at, dtype=np.int64), np.asarray(codes, dtype=np.int64), list(distinct),
-                np.asarray(weights, dtype=np.float64))
+            label, keys, positions = self._values[s]  # type: ignore[misc]
+            weights[at] = self._columns[s][3][row[at]]
+            used, back = np.unique(positions[row[at]], return_inverse=True)
+            code_of = np.fromiter((distinct.setdefault((label, keys[q]), len(distinct)) for q in used.tolist()),
+                                  dtype=np.int64, count=used.size)
+            codes[at] = code_of[back]
+        order = np.lexsort((-weights, owner))  # stable: references are kept strongest first already
+        owner, codes, weights = owner[order], codes[order], weights[order]
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if owner.size else np.zeros(0, dtype=np.int64)
+        rank = np.arange(owner.size) - np.repeat(starts, np.diff(np.r_[starts, owner.size]))
+        top = rank < self.max_reasons
+        owner, codes, weights = owner[top], codes[top], weights[top]
+        # number the values in the order they are first named, as reading pair by pair would
+        values = list(distinct)
+        used, first = np.unique(codes, return_index=True)
+        renumber = np.zeros(len(values), dtype=np.int64)
+        renumber[used[np.argsort(first)]] = np.arange(used.size)
+        named = [values[c] for c in used[np.argsort(first)].tolist()]
+        return owner, renumber[codes], named, weights.astype(np.float64)
+
+    def _ref_families(self, source: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """The family index of each reference (column source, row), without building reasons."""
+        per_column = np.asarray([c[2] for c in self._columns] or [0], dtype=np.int64)
+        one = np.asarray(self._one[2] or [0], dtype=np.int64)
+        single = source < 0
+        return np.where(single, one[np.where(single, row, 0)], per_column[np.where(single, 0, source)])
