@@ -294,7 +294,19 @@ class SparkEvidence(Evidence):
         assert got is not None  # references exist only after a combine
         return self._one[2][int(got.ref_ra[row])] if source < 0 else FAMILY_INDEX[self.deferred[source].family]
 
+    def _ref_families(self, source: np.ndarray, row: np.ndarray) -> np.ndarray:
+        got = self._combined
+        assert got is not None  # references exist only after a combine
+        one = np.asarray(self._one[2] or [0], dtype=np.int64)
+        deferred = np.asarray([FAMILY_INDEX[d.family] for d in self.deferred] or [0], dtype=np.int64)
+        single = source < 0
+        ra = np.asarray(got.ref_ra, dtype=np.int64)[row]
+        return np.where(single, one[np.where(single, ra, 0)], deferred[np.where(single, 0, source)])
+
     def _ref_position(self, source: int, row: int) -> tuple[int, int] | None:
+        return None  # the reference's weight is Spark's: build the reason
+
+    def _value_columns(self, source: int) -> tuple[str, Sequence[str], np.ndarray] | None:
         return None  # the reference's weight is Spark's: build the reason
 
     def _reason_at(self, source: int, row: int) -> Reason:

@@ -437,13 +437,14 @@ class Evidence:
         distinct: dict[tuple[str, str], int] = {}
         for s in np.unique(source).tolist():
             at = np.flatnonzero(source == s)
-            if s < 0 or self._values[s] is None:  # no value columns: build each reason
+            columns = self._value_columns(s)
+            if columns is None:  # no value columns: build each reason
                 for k in at.tolist():
                     reason = self._reason_at(s, int(row[k]))
                     weights[k] = reason.weight
                     codes[k] = distinct.setdefault((reason.label, reason.key), len(distinct))
                 continue
-            label, keys, positions = self._values[s]  # type: ignore[misc]
+            label, keys, positions = columns
             weights[at] = self._columns[s][3][row[at]]
             used, back = np.unique(positions[row[at]], return_inverse=True)
             code_of = np.fromiter((distinct.setdefault((label, keys[q]), len(distinct)) for q in used.tolist()),
@@ -462,6 +463,11 @@ class Evidence:
         renumber[used[np.argsort(first)]] = np.arange(used.size)
         named = [values[c] for c in used[np.argsort(first)].tolist()]
         return owner, renumber[codes], named, weights.astype(np.float64)
+
+    def _value_columns(self, source: int) -> tuple[str, Sequence[str], np.ndarray] | None:
+        """The value columns (label, keys, each row's position in keys) the linker recorded
+        for column ``source``; None for single reasons and columns recorded without them."""
+        return None if source < 0 else self._values[source]
 
     def _ref_families(self, source: np.ndarray, row: np.ndarray) -> np.ndarray:
         """The family index of each reference (column source, row), without building reasons."""

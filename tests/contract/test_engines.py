@@ -17,7 +17,7 @@ import pytest
 from graph import clustering, separation
 from graph.detection import run_detection
 from graph.engine import engine_name, open_engine
-from graph.linkage import Evidence, Reason, link_accounts, read_facts
+from graph.linkage import FAMILIES, Evidence, Reason, link_accounts, read_facts
 from graph.schema import Label, Rel
 from graph.settings import Settings
 from graph.store import GraphStore
@@ -89,6 +89,18 @@ def _same_evidence(local: Evidence, spark: Evidence) -> None:
     for pair in pairs:
         assert [r.to_json() for r in spark.reasons(pair)] == [r.to_json() for r in local.reasons(pair)]
     assert sorted(h.to_json().items() for h in spark.hubs) == sorted(h.to_json().items() for h in local.hubs)
+    asked = pairs + [("not-an-account", "nor-this")]  # separation asks of pairs that have no evidence too
+    for family in FAMILIES:
+        assert _values_by_pair(spark, asked, family) == _values_by_pair(local, asked, family), family
+
+
+def _values_by_pair(evidence: Evidence, pairs: list[tuple[str, str]], family: str) -> dict[int, list[tuple[str, str, float]]]:
+    """``value_weights`` as each pair's (label, key, weight) set: ties may come in either order."""
+    at, codes, values, weights = evidence.value_weights(pairs, family)
+    out: dict[int, list[tuple[str, str, float]]] = {}
+    for row, code, weight in zip(at.tolist(), codes.tolist(), weights.tolist(), strict=True):
+        out.setdefault(row, []).append((*values[code], round(weight, 9)))
+    return {row: sorted(found) for row, found in out.items()}
 
 
 def test_spark_evidence_matches_the_local_evidence_pair_by_pair(bundle: Path, tmp_path: Path) -> None:
