@@ -437,7 +437,7 @@ def _run_detection(store: GraphStore, settings: Settings, engine: Engine, phase:
     workspace = settings.workspace
     started = time.perf_counter()
     say("reading accounts, shared values and uses")
-    facts = read_facts(store, workspace if workspace.exists() else None)
+    facts = read_facts(store, workspace if workspace.exists() else None, onsets=True)
     previous = read_previous(store)
     placements = decisions.read(store, previous.members, facts.accounts)
     timings["read"] = round(time.perf_counter() - started, 3)

@@ -11,6 +11,7 @@ scale: they are read from staging when the workspace has it and kept column-wise
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,25 @@ class Facts:
         """account -> its behaviour-change onset (``graph.takeover.read_onsets``), read from
         the staged exchanges once per run: linking and scoring both ask, and at the seed scale
         each read is a pass over tens of millions of exchanges."""
+        if isinstance(self._onsets, Future):
+            self._onsets = self._onsets.result()
         if self._onsets is None:
             from graph import takeover  # graph.takeover builds on this package
 
             self._onsets = takeover.read_onsets(self.workspace)
         return self._onsets  # type: ignore[no-any-return]
+
+    def read_onsets_meanwhile(self) -> None:
+        """Start reading the onsets on a thread; ``onsets()`` waits for them. DuckDB's pass
+        over the staged exchanges (about a minute at the seed scale) then runs while the
+        accounts, values and uses stream in over Bolt, mostly waiting on the server."""
+        if self._onsets is not None:
+            return
+        from graph import takeover
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onsets")
+        self._onsets = pool.submit(takeover.read_onsets, self.workspace)
+        pool.shutdown(wait=False)
 
     def table(self, label: str) -> UseTable:
         """The uses of ``label`` as a column table, made once: several linkers walk the same
@@ -165,11 +180,16 @@ def _template_props(store: GraphStore, workspace: Path | None) -> Mapping[str, d
     return props
 
 
-def read_facts(store: GraphStore, workspace: Path | None = None, only: Iterable[str] | None = None) -> Facts:
+def read_facts(store: GraphStore, workspace: Path | None = None, only: Iterable[str] | None = None,
+               onsets: bool = False) -> Facts:
     """Gather accounts, entity properties and uses from ``store``; ``only`` limits the
-    shared-entity labels read (IP brings its networks and ASNs along)."""
+    shared-entity labels read (IP brings its networks and ASNs along). ``onsets``: read the
+    behaviour-change onsets from the workspace meanwhile (``Facts.read_onsets_meanwhile``),
+    for a caller that will ask for them (detection does)."""
     wanted = set(USE_RELS) if only is None else set(only)
     facts = Facts(workspace=workspace)
+    if onsets and workspace is not None:
+        facts.read_onsets_meanwhile()
     facts.accounts = _props_by_key(store.iter_nodes(Label.ACCOUNT))
     for label in ENTITY_LABELS:
         if label == Label.PROMPT_TEMPLATE.value and label in wanted:

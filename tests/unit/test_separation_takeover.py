@@ -120,6 +120,19 @@ def test_each_operator_comes_out_as_one_cluster(detected) -> None:  # noqa: ANN0
         assert sizes[0] >= 0.95 * sum(sizes), (operator, sizes)
 
 
+def test_onsets_read_meanwhile_are_the_onsets(detected) -> None:  # noqa: ANN001
+    from concurrent.futures import Future
+
+    from graph.linkage import read_facts
+
+    store, _, _, settings = detected
+    facts = read_facts(store, settings.workspace, onsets=True)
+    assert isinstance(facts._onsets, Future)  # started before the store was read
+    onsets = facts.onsets()
+    assert onsets and onsets == takeover.read_onsets(settings.workspace)
+    assert read_facts(store, settings.workspace)._onsets is None  # only when asked
+
+
 def test_prompt_commons_benign_accounts_stay_out_of_flagged_clusters(detected) -> None:  # noqa: ANN001
     store, labels, _, _ = detected
     members = _members(store)
