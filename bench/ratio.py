@@ -159,7 +159,7 @@ def main() -> None:
             bundle = as_jsonl(bundle, scratch / "bundle-jsonl")
         scan = bare_scan(bundle)
         print(json.dumps({"scan": scan}))
-        results = []
+        results: list[dict[str, Any]] = []
         for uri in ["embedded", *([args.neo4j] if args.neo4j else [])]:
             result = run_store(bundle, uri, scratch / f"ws-{len(results)}", args.clear_neo4j)
             print(json.dumps({k: v for k, v in result.items() if k != "counts"}))
