@@ -315,12 +315,15 @@ def canvas_layout(graph: EvidenceGraph, crowded: Sequence[str], fold: bool) -> t
     values_radius = max((math.hypot(*positions[n.ref]) for n in core.nodes
                          if n.label not in (Label.ACCOUNT, Label.CLUSTER) and n.ref not in outer and n.ref in positions), default=0.0)
     radius = layout.radius
-    if fold:
+    if fold:  # moved in, each ring of them (graph/export/layout.py) kept apart from the next
         radius = values_radius + RING_GAP * 5
+        inner = min((math.hypot(*positions[ref]) for ref in outer), default=radius)
         for ref in outer:
             x, y = positions[ref]
             r = math.hypot(x, y) or 1.0
-            positions[ref] = (x * radius / r, y * radius / r)
+            moved = radius + r - inner
+            positions[ref] = (x * moved / r, y * moved / r)
+        radius = max([radius, *(math.hypot(*positions[ref]) for ref in outer)])
     extra = sorted((n for n in graph.nodes if n.label in crowded), key=lambda n: (-int(n.props.get("members") or 0), n.ref))
     ring, placed = layout.radius + RING_GAP * 2, 0
     while placed < len(extra):

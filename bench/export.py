@@ -39,6 +39,8 @@ from graph.store import GraphStore
 from graph.stores import open_store
 
 TARGET_SECONDS = 5.0
+# The kept files open by double-click: a browser shows ``html`` without a suffix as text.
+FILE_SUFFIX = {"graphml": ".graphml", "gexf": ".gexf", "json": ".json", "stix": ".stix.json", "html": ".html"}
 TARGET_BYTES = {"graphml": 10e6, "gexf": 10e6, "json": 10e6, "html": 5e6, "report": 10e6}
 
 
@@ -95,7 +97,7 @@ def main() -> None:
         for fmt in args.formats.split(","):
             timings = {}
             for redact in (False, True):
-                target = out_root / f"{fmt}{'-redacted' if redact else ''}"
+                target = out_root / f"{fmt}{'-redacted' if redact else ''}{FILE_SUFFIX.get(fmt, '')}"
                 runs = []
                 for _ in range(max(1, args.repeat)):
                     shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)

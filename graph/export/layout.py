@@ -5,7 +5,8 @@ most used first (so the strongest evidence sits next to the cluster), grouped by
 member accounts on the outer rings, each placed at the mean angle of the values it uses (so
 accounts that share values sit together, near them), spread over the rings in that angular
 order (a folded graph's member groups where its accounts would be, further apart); operators,
-indicators and other clusters on the outermost ring. No randomness and no
+indicators, hubs and other clusters outside them all, from the top, a caption apart (on more
+rings when there are many, as around a proxy network's busiest customer). No randomness and no
 iteration: the same graph always gets the same picture, in time linear in its size (a force
 layout of 3,000 nodes takes longer than the whole export may).
 """
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from graph.evidence import HUB, MEMBER_GROUP, EvidenceGraph
+from graph.evidence_style import view_scale
 from graph.schema import Label
 from graph.store import Node, NodeKey
 
@@ -30,6 +32,12 @@ GROUP_SPACING = 60.0
 """Between the member groups of a folded graph (drawn where its accounts would be, larger)."""
 RING_GAP = 56.0
 FIRST_RING = 170.0
+OUTER_LABEL_PX = 150.0
+"""How far apart two outer nodes sit on their ring, and two rings, at 1:1: a cluster id's
+caption in the 15 px font evidence_style.label_font gives clusters, operators and hubs."""
+OUTER_CLEARANCE_PX = 48.0
+"""Between the members' outer ring and the first ring of outer nodes, at 1:1: the largest
+outer node (a cluster's star) and its caption."""
 
 KIND_ORDER = ("PaymentMethod", "BillingPattern", "Device", "ClientFingerprint", "IP", "Network", "ASN",
               "EmailDomain", "PromptTemplate", "Hub")
@@ -134,8 +142,35 @@ def evidence_layout(graph: EvidenceGraph) -> Layout:
     placed, last = _place_in_order(accounts, start, spacing, angles)
     positions.update(placed)
     radius = (last if accounts else start) + RING_GAP * 2
-    for i, ref in enumerate(outer):  # along the top, above everything else
-        spread = min(math.pi * 0.8, 0.25 * len(outer))
-        a = -math.pi / 2 + (spread * (i / (len(outer) - 1) - 0.5) if len(outer) > 1 else 0.0)
-        positions[ref] = (radius * math.cos(a), radius * math.sin(a))
+    placed, radius = _place_outer(outer, radius)
+    positions.update(placed)
     return Layout(positions, radius)
+
+
+def _place_outer(refs: Sequence[NodeKey], radius: float) -> tuple[dict[NodeKey, tuple[float, float]], float]:
+    """Positions outside everything else for ``refs`` (operators, indicators, hubs, other
+    clusters), and the radius of the outermost ring. They start at the top and spread to both
+    sides, as far apart as the HTML view needs to keep their captions from touching; what one
+    ring cannot hold goes on the next, a caption's width further out, because a cluster that
+    shares a proxy network with fifty others would otherwise stack fifty captions into one smear.
+    Operators, indicators and hubs come first, so they sit at the top.
+
+    >>> pos, r = _place_outer([("Indicator", "asn:1"), ("Operator", "op-a")], 400.0)
+    >>> [round(v) for v in pos[("Operator", "op-a")]], [round(v) for v in pos[("Indicator", "asn:1")]], r
+    ([0, -448], [153, -421], 448.0)
+    """
+    scale = view_scale(radius)
+    step = OUTER_LABEL_PX * scale
+    radius += OUTER_CLEARANCE_PX * scale
+    ordered = sorted(refs, key=lambda ref: (ref[0] not in OUTER_LABELS, OUTER_LABELS.index(ref[0]) if ref[0] in OUTER_LABELS else 0, ref))
+    out: dict[NodeKey, tuple[float, float]] = {}
+    while ordered:
+        fits = max(1, int(2 * math.pi * radius / step))
+        now, ordered = ordered[:fits], ordered[fits:]
+        gap = 2 * math.pi / fits
+        for i, ref in enumerate(now):  # 0 at the top, then right, left, right, ...
+            a = -math.pi / 2 + gap * ((i + 1) // 2) * (1 if i % 2 else -1)
+            out[ref] = (radius * math.cos(a), radius * math.sin(a))
+        if ordered:
+            radius += step
+    return out, radius

@@ -54,12 +54,13 @@ TOP_MEMBERS = 25
 TOP_VALUES = 30
 MAX_TEMPLATES = 20
 TOP_LINKS = 20
+TOP_NEIGHBOURS = 15
 APPENDIX_LINKS = 25
 TOP_AUDIT = 25
 TOP_NOTES = 20
 EXAMPLE_CHARS = 300
 REPORT_TEXT_CHARS = 5000
-TABLES = ("members", "shared_values", "templates", "links", "audit", "notes")
+TABLES = ("members", "shared_values", "templates", "links", "shares_infrastructure", "audit", "notes")
 """The full tables written beside the report, ``<name>.csv``, one row per cluster and item."""
 NON_VALUES = (Label.ACCOUNT.value, Label.CLUSTER.value, Label.OPERATOR.value, Label.INDICATOR.value, HUB)
 
@@ -538,15 +539,24 @@ class _Report:
         rels = [r for r in self.graph.relationships if r.type == Rel.SHARES_INFRASTRUCTURE and c.ref in (r.start, r.end)]
         if not rels:
             return []
+        def strongest(rel: Relationship) -> tuple[bool, float, str]:
+            other = rel.end if rel.start == c.ref else rel.start
+            return (self.props(other).get("flagged") is not True, -_num(rel.props.get("weight")), other[1])
+
         rows = []
-        for rel in rels:
+        for rel in sorted(rels, key=strongest):
             other = rel.end if rel.start == c.ref else rel.start
             p = self.props(other)
             rows.append([self.ids.text(other[1]), _fmt(_num(p.get("score"))), _fmt(p.get("size")),
                          self.ids.text(_fmt(p.get("suggested_operator") or p.get("attributed_operator") or "")),
+                         _fmt(_num(rel.props.get("weight"))),
                          self.shared_values(rel.props.get("values")), _fmt(rel.props.get("families") or [])])
-        return [("h3", f"Other clusters sharing infrastructure ({len(rows)})"),
-                ("table", ["cluster", "score", "size", "operator", "shared values", "families"], rows)]
+        headers = ["other cluster", "score", "size", "operator", "weight", "shared values", "families"]
+        self.table("shares_infrastructure", headers, [[c.ref[1], *r] for r in rows])
+        return [("h3", f"Other clusters sharing infrastructure ({len(rows):,})"),
+                ("p", "Flagged clusters first, then by the strongest provider evidence between a member of each."),
+                ("table", headers, rows[:TOP_NEIGHBOURS]),
+                *self.more(TOP_NEIGHBOURS, len(rows), "shares_infrastructure", "clusters sharing infrastructure")]
 
     def shared_values(self, raw: Any, most: int = 5) -> str:
         """Detection's JSON list of shared values ({label, key, accounts}) as readable text,

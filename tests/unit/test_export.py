@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from pathlib import Path
 
@@ -199,7 +200,8 @@ def test_report_names_source_rows_attribution_and_audit(world: EmbeddedStore, tm
     assert "<td>alice</td>" in page and "payments.csv row 2" in page
     names = {p.name for p in result.files}
     assert names == {"report.md", "report.html", "evidence-1.svg", "graph.json", "graph.html", MANIFEST_NAME,
-                     "members.csv", "shared_values.csv", "templates.csv", "links.csv", "audit.csv", "notes.csv"}
+                     "members.csv", "shared_values.csv", "templates.csv", "links.csv", "shares_infrastructure.csv",
+                     "audit.csv", "notes.csv"}
     assert verify_manifest(tmp_path / "report") == []
     (tmp_path / "report" / "graph.json").write_text("{}")
     assert verify_manifest(tmp_path / "report") == ["changed: graph.json"]
@@ -299,3 +301,55 @@ def test_cluster_json(world: EmbeddedStore, tmp_path: Path) -> None:
     data = json.loads(path.read_text())["clusters"]
     assert data[0]["cluster_id"] == "c-1" and data[0]["members"] == ["acct-a1", "acct-a2", "acct-a3", "acct-a4"]
     assert data[0]["flagged"] is True and data[2]["operator_id"] == ""
+
+
+def _world_sharing_with(n: int) -> EmbeddedStore:
+    """The evidence world with ``n`` more clusters sharing infrastructure with c-1: the weakest
+    of them flagged, the rest by falling weight (a proxy network's other customers)."""
+    store = EmbeddedStore(None)
+    build_world(store)
+    store.upsert_nodes(Label.CLUSTER, [
+        {"cluster_id": f"c-x{i:02d}", "score": 0.9 if i == n - 1 else 0.1, "flagged": i == n - 1, "size": 2, "status": "open"}
+        for i in range(n)])
+    store.upsert_relationships(Rel.SHARES_INFRASTRUCTURE, Label.CLUSTER, Label.CLUSTER, [
+        {"start": "c-1", "end": f"c-x{i:02d}", "weight": round(0.9 - i * 0.01, 2), "families": ["network"],
+         "values": json.dumps([{"label": "Network", "key": "net-1", "accounts": 9}])} for i in range(n)])
+    return store
+
+
+def test_report_lists_the_strongest_clusters_sharing_infrastructure_and_writes_them_all(tmp_path: Path) -> None:
+    from graph.export.report import TOP_NEIGHBOURS
+
+    n = TOP_NEIGHBOURS + 5
+    store = _world_sharing_with(n)
+    ws = tmp_path / "ws"
+    write_staging(ws)
+    export_graph(store, tmp_path / "r", "report", cluster_ids=["c-1"], workspace=ws, degree_cap=50)
+    md = (tmp_path / "r" / "report.md").read_text()
+    section = md.split(f"Other clusters sharing infrastructure ({n})", 1)[1].split("\n#", 1)[0]
+    listed = re.findall(r"^\| (c-x\d\d) \|", section, flags=re.M)
+    flagged = f"c-x{n - 1:02d}"
+    assert listed == [flagged, *(f"c-x{i:02d}" for i in range(TOP_NEIGHBOURS - 1))]  # flagged first, then strongest
+    assert f"The {TOP_NEIGHBOURS} strongest of {n} clusters sharing infrastructure are listed" in section
+    with (tmp_path / "r" / "shares_infrastructure.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["cluster"] for r in rows] == ["c-1"] * n
+    assert sorted(r["other cluster"] for r in rows) == [f"c-x{i:02d}" for i in range(n)]
+    assert verify_manifest(tmp_path / "r") == []
+
+
+def test_other_clusters_sit_outside_everything_with_captions_apart() -> None:
+    from graph.evidence_style import view_scale
+    from graph.export.layout import OUTER_LABEL_PX, evidence_layout
+
+    graph = evidence_for(_world_sharing_with(60), ["c-1"], degree_cap=50)
+    layout = evidence_layout(graph)
+    outer = {ref: xy for ref, xy in layout.positions.items() if ref[0] == Label.CLUSTER.value and ref[1] != "c-1"}
+    inner = [xy for ref, xy in layout.positions.items() if ref[0] not in (Label.CLUSTER.value, "Operator", "Indicator", "Hub")]
+    assert len(outer) == 60
+    reach = max(math.hypot(x, y) for x, y in inner)
+    assert all(math.hypot(x, y) > reach for x, y in outer.values())
+    apart = OUTER_LABEL_PX * view_scale(reach) * 0.99
+    points = list(outer.values())
+    closest = min(math.dist(a, b) for i, a in enumerate(points) for b in points[i + 1:])
+    assert closest >= apart, closest  # on one arc at the top they were 0.25 rad apart: captions on top of each other
