@@ -57,63 +57,132 @@ def _template(facts: Facts, template_id: str) -> str:
     return str(facts.props(Label.PROMPT_TEMPLATE.value, template_id).get("template") or "")[:EXAMPLE_CHARS]
 
 
-def read_minhashes(workspace: Path | None) -> dict[str, np.ndarray]:
-    """template_id -> MinHash signature from staging; empty when nothing is staged."""
+def read_minhash_matrix(workspace: Path | None) -> tuple[list[str], np.ndarray]:
+    """The staged templates' ids (sorted) and their MinHash signatures as one uint64 matrix,
+    a row per id; templates without a signature are left out. Read column-wise: at the seed
+    scale there are millions of templates, and a Python list per signature took longer than
+    the whole family search.
+
+    Empty (``[]``, a 0x0 matrix) when nothing is staged."""
+    empty: tuple[list[str], np.ndarray] = ([], np.zeros((0, 0), dtype=np.uint64))
     if workspace is None or not templates_path(workspace).exists():
-        return {}
+        return empty
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     table = pq.read_table(templates_path(workspace), columns=["template_id", "minhash"])
-    ids = table.column("template_id").to_pylist()
-    sigs = table.column("minhash").to_pylist()
-    return {str(t): np.asarray(s, dtype=np.uint64) for t, s in zip(ids, sigs, strict=True) if s}
+    signatures = table.column("minhash").combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(signatures), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    present = np.flatnonzero(lengths > 0)
+    if not present.size:
+        return empty
+    flat = pc.list_flatten(signatures).to_numpy(zero_copy_only=False).astype(np.uint64)
+    width = int(lengths[present].min())
+    starts = np.r_[0, np.cumsum(lengths)[:-1]][present]
+    matrix = flat[starts[:, None] + np.arange(width)[None, :]]
+    names = table.column("template_id").combine_chunks().take(present)
+    order = pc.sort_indices(names).to_numpy()
+    ids = [str(t) for t in names.take(order).to_pylist()]
+    matrix = matrix[order]
+    return ids, matrix
+
+
+def read_minhashes(workspace: Path | None) -> dict[str, np.ndarray]:
+    """template_id -> MinHash signature from staging; empty when nothing is staged."""
+    ids, matrix = read_minhash_matrix(workspace)
+    return dict(zip(ids, matrix, strict=True))
 
 
 def near_duplicate_families(signatures: Mapping[str, np.ndarray], threshold: float = NEAR_DUP_THRESHOLD) -> list[list[str]]:
     """Groups (two or more) of templates whose MinHashes agree on at least ``threshold`` of
-    their values, sorted for determinism.
+    their values, sorted for determinism (``near_duplicate_groups`` over the signatures).
 
-    LSH banding, vectorised: per band, templates are sorted by (band values, then the rest of
-    the signature rotated to start after the band), so templates sharing the band's bucket are
-    adjacent and the most similar of them next to each other; each adjacent pair in one bucket
-    is compared on the whole signature and joined by union-find when similar enough. Comparing
-    neighbours only keeps this linear in the number of templates (popular short prompts fill
-    huge buckets); across bands the neighbours differ, which connects near-duplicate families."""
+    >>> near_duplicate_families({"a": np.arange(64), "b": np.r_[np.arange(60), [0, 0, 0, 0]],
+    ...                          "c": np.arange(64) + 100})
+    [['a', 'b']]
+    """
     ids = sorted(t for t, s in signatures.items() if len(s))
     if len(ids) < 2:
         return []
     width = min(len(signatures[t]) for t in ids)
     matrix = np.stack([np.asarray(signatures[t][:width], dtype=np.uint64) for t in ids])
+    return near_duplicate_groups(ids, matrix, threshold)
+
+
+def _packed(columns: np.ndarray) -> list[np.ndarray]:
+    """The columns of a uint32-valued matrix two by two as uint64 (high, low), so a
+    lexicographic sort over half as many keys orders the rows the same way."""
+    keys = [(columns[:, k] << np.uint64(32)) | columns[:, k + 1] for k in range(0, columns.shape[1] - 1, 2)]
+    if columns.shape[1] % 2:
+        keys.append(columns[:, -1] << np.uint64(32))
+    return keys
+
+
+def _in_shared_buckets(keys: Sequence[np.ndarray]) -> np.ndarray:
+    """The rows whose band (given as packed ``keys``) some other row has too, found by one
+    sort of a hash of the band: most templates are alone in each bucket, and only the rest
+    need the full sort. A hash collision only adds rows; the caller compares the band itself."""
+    digest = np.zeros(keys[0].shape[0], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for key in keys:
+            digest = (digest ^ key) * np.uint64(0x9E3779B97F4A7C15)
+            digest ^= digest >> np.uint64(29)
+    order = np.argsort(digest, kind="stable")
+    ordered = digest[order]
+    repeated = np.zeros(ordered.size, dtype=bool)
+    same = ordered[1:] == ordered[:-1]
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    return np.sort(order[repeated])
+
+
+def near_duplicate_groups(ids: Sequence[str], matrix: np.ndarray, threshold: float = NEAR_DUP_THRESHOLD) -> list[list[str]]:
+    """``near_duplicate_families`` over sorted ``ids`` and their signatures as rows of a
+    uint64 ``matrix`` (values below 2**32, as the loader's MinHashes are).
+
+    LSH banding, vectorised: per band, templates are sorted by (band values, then the rest of
+    the signature rotated to start after the band), so templates sharing the band's bucket are
+    adjacent and the most similar of them next to each other; each adjacent pair in one bucket
+    is compared on the whole signature, and the families are the connected components of the
+    pairs similar enough. Comparing neighbours only keeps this linear in the number of
+    templates (popular short prompts fill huge buckets); across bands the neighbours differ,
+    which connects near-duplicate families.
+    Only the templates that share a bucket with another are sorted (``_in_shared_buckets``),
+    which orders them as sorting all would."""
+    if len(ids) < 2:
+        return []
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    width = matrix.shape[1]
     rows = max(1, width // LSH_BANDS)
-    parent = np.arange(len(ids))
-
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = int(parent[root])
-        while parent[x] != root:
-            parent[x], x = root, int(parent[x])
-        return root
-
+    joined: list[tuple[np.ndarray, np.ndarray]] = []
     for band in range(width // rows):
         lo, hi = band * rows, (band + 1) * rows
-        rest = np.roll(matrix, -hi, axis=1)[:, : min(SORT_VALUES, width - rows)]
-        # np.lexsort sorts by the last key first: band values, then the rest in order
-        order = np.lexsort(tuple(rest[:, k] for k in range(rest.shape[1] - 1, -1, -1)) + tuple(
-            matrix[:, k] for k in range(hi - 1, lo - 1, -1)))
+        candidates = _in_shared_buckets(_packed(matrix[:, lo:hi]))
+        if candidates.size < 2:
+            continue
+        sub = matrix[candidates]
+        rest = sub[:, [(hi + k) % width for k in range(min(SORT_VALUES, width - rows))]]
+        keys = _packed(sub[:, lo:hi]) + (_packed(rest) if rest.shape[1] else [])
+        # np.lexsort sorts by the last key first: band values, then the rest in order; it is
+        # stable, so equal rows keep their order, as in a sort of every row
+        order = candidates[np.lexsort(tuple(reversed(keys)))]
         band_sorted = matrix[order, lo:hi]
         same = np.all(band_sorted[1:] == band_sorted[:-1], axis=1)
         left, right = order[:-1][same], order[1:][same]
         if left.size == 0:
             continue
         similar = (matrix[left] == matrix[right]).mean(axis=1) >= threshold
-        for x, y in zip(left[similar].tolist(), right[similar].tolist(), strict=True):
-            rx, ry = find(x), find(y)
-            if rx != ry:
-                parent[max(rx, ry)] = min(rx, ry)
+        joined.append((left[similar], right[similar]))
+    if not joined:
+        return []
+    left, right = np.concatenate([j[0] for j in joined]), np.concatenate([j[1] for j in joined])
+    graph = coo_matrix((np.ones(left.size, dtype=np.int8), (left, right)), shape=(len(ids), len(ids)))
+    _, component = connected_components(graph, directed=False)
     groups: dict[int, list[str]] = {}
-    for index, tid in enumerate(ids):
-        groups.setdefault(find(index), []).append(tid)
+    for index in np.flatnonzero(np.bincount(component)[component] > 1).tolist():
+        groups.setdefault(int(component[index]), []).append(ids[index])
     return sorted(sorted(g) for g in groups.values() if len(g) > 1)
 
 
@@ -192,7 +261,7 @@ def link_prompt(evidence: Evidence, facts: Facts, cap: int) -> int:
                                reason_for=shared, weights_of=_weights(TEMPLATE_BASE, sharers), hub_rule=None)
     families: dict[str, dict[str, Use]] = {}
     members: dict[str, list[str]] = {}
-    for group in near_duplicate_families(read_minhashes(facts.workspace)):
+    for group in near_duplicate_groups(*read_minhash_matrix(facts.workspace)):
         fam_key = group[0]
         members[fam_key] = group
         bucket = families.setdefault(fam_key, {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasketch import MinHash
@@ -15,6 +16,8 @@ from graph.linkage.prompt import (
     infrastructure_groups,
     link_prompt,
     near_duplicate_families,
+    near_duplicate_groups,
+    read_minhash_matrix,
     read_minhashes,
 )
 from graph.linkage.uses import UseTable
@@ -67,6 +70,61 @@ def test_near_duplicate_templates_link_their_users(tmp_path: Path) -> None:
     (reason,) = ev.reasons(("a", "b"))
     assert reason.kind == "near_duplicate_template" and reason.detail["templates"] == ["t1", "t2"]
     assert ev.weight(("a", "c")) == 0.0
+
+
+def _families_sorting_every_row(ids: list[str], matrix: np.ndarray, threshold: float = 0.8, bands: int = 16) -> list[list[str]]:
+    """The banding as first written (every row sorted on every band key): the reference the
+    bucketed, packed search must agree with exactly."""
+    width = matrix.shape[1]
+    rows = width // bands
+    parent = list(range(len(ids)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for band in range(bands):
+        lo, hi = band * rows, (band + 1) * rows
+        rest = np.roll(matrix, -hi, axis=1)[:, :12]
+        order = np.lexsort(tuple(rest[:, k] for k in range(11, -1, -1)) + tuple(matrix[:, k] for k in range(hi - 1, lo - 1, -1)))
+        for x, y in zip(order[:-1].tolist(), order[1:].tolist(), strict=True):
+            if (matrix[x, lo:hi] == matrix[y, lo:hi]).all() and (matrix[x] == matrix[y]).mean() >= threshold:
+                rx, ry = find(x), find(y)
+                parent[max(rx, ry)] = min(rx, ry)
+    groups: dict[int, list[str]] = {}
+    for i, tid in enumerate(ids):
+        groups.setdefault(find(i), []).append(tid)
+    return sorted(sorted(g) for g in groups.values() if len(g) > 1)
+
+
+def test_near_duplicate_search_agrees_with_sorting_every_row() -> None:
+    """Few distinct values make buckets crowded and collide on every band; mutated copies of a
+    few bases make near-duplicate families, some chained; values near 2**32 test the packing."""
+    rng = np.random.default_rng(5)
+    bases = rng.integers(0, 2**32, size=(30, 64), dtype=np.uint64)
+    rows = []
+    for _ in range(600):
+        row = bases[rng.integers(0, 30)].copy()
+        flips = rng.integers(0, 64, size=rng.integers(0, 20))
+        row[flips] = rng.integers(2**32 - 4, 2**32, size=flips.size, dtype=np.uint64)
+        rows.append(row)
+    rows += list(rng.integers(0, 3, size=(200, 64), dtype=np.uint64))  # crowded buckets of noise
+    matrix = np.stack(rows)
+    ids = [f"t{i:04d}" for i in range(len(rows))]
+    expected = _families_sorting_every_row(ids, matrix)
+    assert len(expected) > 20 and near_duplicate_groups(ids, matrix) == expected
+
+
+def test_minhash_matrix_reads_sorted_ids_and_leaves_out_missing_signatures(tmp_path: Path) -> None:
+    templates_path(tmp_path).parent.mkdir(parents=True)
+    pq.write_table(
+        pa.table({"template_id": ["t2", "t9", "t1"],
+                  "minhash": pa.array([[4, 5], None, [2**32 - 1, 0]], pa.list_(pa.uint32()))}),
+        templates_path(tmp_path),
+    )
+    ids, matrix = read_minhash_matrix(tmp_path)
+    assert ids == ["t1", "t2"] and matrix.dtype == np.uint64 and matrix.tolist() == [[2**32 - 1, 0], [4, 5]]
 
 
 def test_no_staging_means_exact_templates_only(tmp_path: Path) -> None:
