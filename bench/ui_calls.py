@@ -81,6 +81,11 @@ def main() -> None:
                                     links_per_account=int(settings["evidence_links_per_account"]))
         canvas.canvas_data(state)
         pages.append((cluster["size"], (time.perf_counter() - started) * 1000.0))
+        so_far = [ms for values in calls.values() for ms in values] or [0.0]
+        # a page at a time, so a run stopped early (the seed world's biggest pages take minutes) still reports
+        print(f"page {len(pages)} of {len(clusters)}: {cluster['size']:,} accounts, {pages[-1][1]:,.0f} ms; "
+              f"{len(so_far):,} store calls so far, p95 {quantile(so_far, .95):.1f} ms, max {max(so_far):.1f} ms",
+              file=sys.stderr, flush=True)
     every = [ms for values in calls.values() for ms in values]
     print(f"store {settings['store']}: {len(clusters)} cluster pages")
     print(f"all store calls  n={len(every):5}  p50={quantile(every, .5):8.1f}  p95={quantile(every, .95):8.1f}  "
