@@ -87,12 +87,6 @@ def read_minhash_matrix(workspace: Path | None) -> tuple[list[str], np.ndarray]:
     return ids, matrix
 
 
-def read_minhashes(workspace: Path | None) -> dict[str, np.ndarray]:
-    """template_id -> MinHash signature from staging; empty when nothing is staged."""
-    ids, matrix = read_minhash_matrix(workspace)
-    return dict(zip(ids, matrix, strict=True))
-
-
 def near_duplicate_families(signatures: Mapping[str, np.ndarray], threshold: float = NEAR_DUP_THRESHOLD) -> list[list[str]]:
     """Groups (two or more) of templates whose MinHashes agree on at least ``threshold`` of
     their values, sorted for determinism (``near_duplicate_groups`` over the signatures).

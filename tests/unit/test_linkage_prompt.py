@@ -15,10 +15,8 @@ from graph.linkage.prompt import (
     independent_sharers,
     infrastructure_groups,
     link_prompt,
-    near_duplicate_families,
     near_duplicate_groups,
     read_minhash_matrix,
-    read_minhashes,
 )
 from graph.linkage.uses import UseTable
 from graph.schema import Label
@@ -61,8 +59,7 @@ def test_near_duplicate_templates_link_their_users(tmp_path: Path) -> None:
         pa.table({"template_id": list(texts), "minhash": pa.array([_minhash(t) for t in texts.values()], pa.list_(pa.uint32()))}),
         templates_path(tmp_path),
     )
-    sigs = read_minhashes(tmp_path)
-    assert near_duplicate_families(sigs) == [["t1", "t2"]]
+    assert near_duplicate_groups(*read_minhash_matrix(tmp_path)) == [["t1", "t2"]]
     facts = Facts(workspace=tmp_path)
     facts.uses[Label.PROMPT_TEMPLATE.value] = {"t1": {"a": Use(5)}, "t2": {"b": Use(5)}, "t3": {"c": Use(5)}}
     ev = Evidence()
@@ -128,7 +125,7 @@ def test_minhash_matrix_reads_sorted_ids_and_leaves_out_missing_signatures(tmp_p
 
 
 def test_no_staging_means_exact_templates_only(tmp_path: Path) -> None:
-    assert read_minhashes(tmp_path) == {} and read_minhashes(None) == {}
+    assert read_minhash_matrix(tmp_path)[0] == [] and read_minhash_matrix(None)[0] == []
 
 
 def test_a_commons_template_weighs_less_than_one_shared_by_related_accounts() -> None:
